@@ -1,0 +1,389 @@
+package audio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/gordonklaus/portaudio"
+)
+
+// PortAudio is initialised while at least one device stream is open (and for
+// the duration of Devices), with a reference count: Pa_Initialize scans the
+// host's devices, so a device plugged in later is found by the next Open.
+var (
+	paMu   sync.Mutex
+	paRefs int
+)
+
+func paAcquire() error {
+	paMu.Lock()
+	defer paMu.Unlock()
+	if paRefs == 0 {
+		if err := portaudio.Initialize(); err != nil {
+			return fmt.Errorf("portaudio: initialize: %w", err)
+		}
+	}
+	paRefs++
+	return nil
+}
+
+func paRelease() {
+	paMu.Lock()
+	defer paMu.Unlock()
+	paRefs--
+	if paRefs == 0 {
+		if err := portaudio.Terminate(); err != nil {
+			slog.Warn("portaudio terminate", "err", err)
+		}
+	}
+}
+
+// Device describes one PortAudio device.
+type Device struct {
+	Name              string
+	HostAPI           string
+	MaxInputChannels  int
+	MaxOutputChannels int
+	DefaultSampleRate float64
+	DefaultInput      bool // the host's default input
+	DefaultOutput     bool // the host's default output
+}
+
+// Devices lists the PortAudio devices of the host.
+func Devices() ([]Device, error) {
+	if err := paAcquire(); err != nil {
+		return nil, err
+	}
+	defer paRelease()
+	devs, err := portaudio.Devices()
+	if err != nil {
+		return nil, fmt.Errorf("portaudio: list devices: %w", err)
+	}
+	var defIn, defOut string
+	if d, err := portaudio.DefaultInputDevice(); err == nil {
+		defIn = d.Name
+	}
+	if d, err := portaudio.DefaultOutputDevice(); err == nil {
+		defOut = d.Name
+	}
+	out := make([]Device, 0, len(devs))
+	for _, d := range devs {
+		dev := Device{
+			Name:              d.Name,
+			MaxInputChannels:  d.MaxInputChannels,
+			MaxOutputChannels: d.MaxOutputChannels,
+			DefaultSampleRate: d.DefaultSampleRate,
+			DefaultInput:      d.Name == defIn && d.MaxInputChannels > 0,
+			DefaultOutput:     d.Name == defOut && d.MaxOutputChannels > 0,
+		}
+		if d.HostApi != nil {
+			dev.HostAPI = d.HostApi.Name
+		}
+		out = append(out, dev)
+	}
+	return out, nil
+}
+
+// DeviceConfig chooses a device.
+type DeviceConfig struct {
+	// Name of the device as listed by Devices; "" or "default" means the
+	// host's default device. A name matches exactly, else as a unique
+	// case-insensitive substring.
+	Name string
+	// Strict makes Open fail when the named device cannot be used instead of
+	// falling back to the default device.
+	Strict bool
+}
+
+// ErrNoDevice means no device of the wanted direction exists.
+var ErrNoDevice = errors.New("audio: no such device")
+
+// DeviceError explains why a device could not be used.
+type DeviceError struct {
+	Name string // device asked for
+	Dir  string // "capture" or "playback"
+	Err  error
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("%s device %q: %v", e.Dir, e.Name, e.Err)
+}
+
+func (e *DeviceError) Unwrap() error { return e.Err }
+
+func findDevice(name string, input bool) (*portaudio.DeviceInfo, error) {
+	if name == "" || strings.EqualFold(name, "default") && !hasDeviceNamed(name) {
+		var d *portaudio.DeviceInfo
+		var err error
+		if input {
+			d, err = portaudio.DefaultInputDevice()
+		} else {
+			d, err = portaudio.DefaultOutputDevice()
+		}
+		if err != nil || d == nil {
+			return nil, fmt.Errorf("no default device: %v: %w", err, ErrNoDevice)
+		}
+		return d, nil
+	}
+	devs, err := portaudio.Devices()
+	if err != nil {
+		return nil, err
+	}
+	usable := func(d *portaudio.DeviceInfo) bool {
+		if input {
+			return d.MaxInputChannels > 0
+		}
+		return d.MaxOutputChannels > 0
+	}
+	var matches []*portaudio.DeviceInfo
+	for _, d := range devs {
+		if d.Name == name && usable(d) {
+			return d, nil
+		}
+		if strings.Contains(strings.ToLower(d.Name), strings.ToLower(name)) && usable(d) {
+			matches = append(matches, d)
+		}
+	}
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		return nil, fmt.Errorf("not found (unplugged?): %w", ErrNoDevice)
+	default:
+		names := make([]string, len(matches))
+		for i, d := range matches {
+			names[i] = d.Name
+		}
+		return nil, fmt.Errorf("ambiguous, matches %s: %w", strings.Join(names, ", "), ErrNoDevice)
+	}
+}
+
+func hasDeviceNamed(name string) bool {
+	devs, err := portaudio.Devices()
+	if err != nil {
+		return false
+	}
+	for _, d := range devs {
+		if d.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// openStream opens a blocking 48 kHz mono int16 stream on the device chosen by
+// cfg, falling back to the default device unless cfg.Strict. It returns the
+// stream, the device used and, after a fallback, why the chosen one was not.
+func openStream(cfg DeviceConfig, input bool, buf []int16) (*portaudio.Stream, string, error, error) {
+	dir := "playback"
+	if input {
+		dir = "capture"
+	}
+	try := func(name string) (*portaudio.Stream, string, error) {
+		d, err := findDevice(name, input)
+		if err != nil {
+			return nil, "", err
+		}
+		var p portaudio.StreamParameters
+		if input {
+			p = portaudio.HighLatencyParameters(d, nil)
+			p.Input.Channels = 1
+		} else {
+			p = portaudio.HighLatencyParameters(nil, d)
+			p.Output.Channels = 1
+		}
+		p.SampleRate = SampleRate
+		p.FramesPerBuffer = FrameSamples
+		s, err := portaudio.OpenStream(p, buf)
+		if err != nil {
+			return nil, d.Name, fmt.Errorf("open (busy?): %w", err)
+		}
+		if err := s.Start(); err != nil {
+			s.Close()
+			return nil, d.Name, fmt.Errorf("start (busy?): %w", err)
+		}
+		return s, d.Name, nil
+	}
+	s, used, err := try(cfg.Name)
+	if err == nil {
+		return s, used, nil, nil
+	}
+	derr := &DeviceError{Name: cfg.Name, Dir: dir, Err: err}
+	if cfg.Strict || cfg.Name == "" || strings.EqualFold(cfg.Name, "default") {
+		return nil, "", nil, derr
+	}
+	s, used, err2 := try("")
+	if err2 != nil {
+		return nil, "", nil, fmt.Errorf("%w; default device: %v", derr, err2)
+	}
+	slog.Warn("audio device unavailable, using the default", "dir", dir, "wanted", cfg.Name, "using", used, "reason", err)
+	return s, used, derr, nil
+}
+
+// Capture is a PortAudio microphone: a Source paced by the sound card.
+type Capture struct {
+	mu       sync.Mutex
+	stream   *portaudio.Stream
+	buf      []int16
+	name     string
+	fallback error
+	closed   bool
+	overruns int
+}
+
+// OpenCapture opens an input device at 48 kHz mono with 20 ms buffers. When
+// the named device is missing or busy it opens the default one instead (see
+// Fallback) unless cfg.Strict; when no device can be opened the error says why.
+func OpenCapture(cfg DeviceConfig) (*Capture, error) {
+	if err := paAcquire(); err != nil {
+		return nil, err
+	}
+	c := &Capture{buf: make([]int16, FrameSamples)}
+	s, name, fb, err := openStream(cfg, true, c.buf)
+	if err != nil {
+		paRelease()
+		return nil, err
+	}
+	c.stream, c.name, c.fallback = s, name, fb
+	return c, nil
+}
+
+// Device is the name of the device in use.
+func (c *Capture) Device() string { return c.name }
+
+// Fallback is nil when the chosen device is in use, else the reason it is not
+// (a *DeviceError) and the default device is used instead.
+func (c *Capture) Fallback() error { return c.fallback }
+
+// Overruns counts frames the sound card dropped because they were read late.
+func (c *Capture) Overruns() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.overruns
+}
+
+// ReadFrame implements Source; it blocks until the sound card has 20 ms.
+func (c *Capture) ReadFrame(ctx context.Context, frame []int16) error {
+	if len(frame) != FrameSamples {
+		return ErrFrameSize
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if err := c.stream.Read(); err != nil {
+		if errors.Is(err, portaudio.InputOverflowed) {
+			c.overruns++
+		} else {
+			return fmt.Errorf("capture device %q: %w", c.name, err)
+		}
+	}
+	copy(frame, c.buf)
+	return nil
+}
+
+// Close stops the stream.
+func (c *Capture) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.stream.Abort()
+	err := c.stream.Close()
+	paRelease()
+	if err != nil {
+		return fmt.Errorf("capture device %q: close: %w", c.name, err)
+	}
+	return nil
+}
+
+// Playback is a PortAudio speaker: a Sink paced (Clocked) by the sound card.
+type Playback struct {
+	mu        sync.Mutex
+	stream    *portaudio.Stream
+	buf       []int16
+	name      string
+	fallback  error
+	closed    bool
+	underruns int
+}
+
+// OpenPlayback opens an output device at 48 kHz mono with 20 ms buffers, with
+// the same fallback rules as OpenCapture.
+func OpenPlayback(cfg DeviceConfig) (*Playback, error) {
+	if err := paAcquire(); err != nil {
+		return nil, err
+	}
+	p := &Playback{buf: make([]int16, FrameSamples)}
+	s, name, fb, err := openStream(cfg, false, p.buf)
+	if err != nil {
+		paRelease()
+		return nil, err
+	}
+	p.stream, p.name, p.fallback = s, name, fb
+	return p, nil
+}
+
+// Device is the name of the device in use.
+func (p *Playback) Device() string { return p.name }
+
+// Fallback is nil when the chosen device is in use, else why it is not.
+func (p *Playback) Fallback() error { return p.fallback }
+
+// Underruns counts times the sound card ran dry before a frame was written.
+func (p *Playback) Underruns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.underruns
+}
+
+// Clocked implements Clocked: WriteFrame blocks in step with the sound card.
+func (p *Playback) Clocked() bool { return true }
+
+// WriteFrame implements Sink.
+func (p *Playback) WriteFrame(frame []int16) error {
+	if len(frame) != FrameSamples {
+		return ErrFrameSize
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	copy(p.buf, frame)
+	if err := p.stream.Write(); err != nil {
+		if errors.Is(err, portaudio.OutputUnderflowed) {
+			p.underruns++
+			return nil
+		}
+		return fmt.Errorf("playback device %q: %w", p.name, err)
+	}
+	return nil
+}
+
+// Close stops the stream after the queued audio has played.
+func (p *Playback) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	p.stream.Stop()
+	err := p.stream.Close()
+	paRelease()
+	if err != nil {
+		return fmt.Errorf("playback device %q: close: %w", p.name, err)
+	}
+	return nil
+}
