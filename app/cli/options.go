@@ -1,0 +1,123 @@
+// Package cli parses Chordphone's command line. The GUI and headless mode take the same flags
+// (see README "Headless interface").
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/chordphone/chordphone/app/version"
+)
+
+// Options is what the command line selects.
+type Options struct {
+	Headless   bool
+	Profile    string
+	User       string
+	Overlay    string
+	Config     string
+	Bootstrap  []string
+	Listen     string
+	AudioIn    string
+	AudioOut   string
+	AutoAnswer bool
+	KeyLog     string
+	LogLevel   string
+}
+
+// ErrHelp is returned when --help was asked for; the usage has been written.
+var ErrHelp = flag.ErrHelp
+
+// ErrVersion is returned when --version was asked for; the version has been written.
+var ErrVersion = errors.New("version requested")
+
+// UsageError is a bad command line; the caller exits with status 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Parse parses args (without the program name). Output (help, version, errors) goes to out.
+func Parse(args []string, out io.Writer) (Options, error) {
+	var o Options
+	var bootstrap string
+	var showVersion bool
+	fs := flag.NewFlagSet("chordphone", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&o.Headless, "headless", false, "run without a window: JSON events on stdout, commands on stdin")
+	fs.StringVar(&o.Profile, "profile", "", "profile `DIR` (identity, settings, contacts, history); default: the user's config directory")
+	fs.StringVar(&o.User, "user", "", "user `NAME`; the AoR is sip:NAME@OVERLAY")
+	fs.StringVar(&o.Overlay, "overlay", "", "overlay `NAME`")
+	fs.StringVar(&o.Config, "config", "", "overlay configuration document `URL|FILE` (RFC 6940 §11.1)")
+	fs.StringVar(&bootstrap, "bootstrap", "", "bootstrap peers `HOST:PORT[,...]`; overrides the configuration")
+	fs.StringVar(&o.Listen, "listen", "", "overlay link address `HOST:PORT`")
+	fs.StringVar(&o.AudioIn, "audio-in", "", "microphone from `FILE.wav` instead of a sound device")
+	fs.StringVar(&o.AudioOut, "audio-out", "", "speaker to `FILE.wav` instead of a sound device")
+	fs.BoolVar(&o.AutoAnswer, "auto-answer", false, "answer incoming calls")
+	fs.StringVar(&o.KeyLog, "keylog", "", "write an NSS key log of every DTLS/TLS session to `FILE`")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "log `LEVEL` on stderr: debug, info, warn, error")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() { usage(fs, out) }
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // the FlagSet has printed the usage
+			return o, ErrHelp
+		}
+		return o, &UsageError{Err: err}
+	}
+	if showVersion {
+		fmt.Fprintf(out, "chordphone %s\n", version.Version)
+		return o, ErrVersion
+	}
+	if fs.NArg() > 0 {
+		return o, &UsageError{Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if bootstrap != "" {
+		for _, b := range strings.Split(bootstrap, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				o.Bootstrap = append(o.Bootstrap, b)
+			}
+		}
+	}
+	switch o.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return o, &UsageError{Err: fmt.Errorf("invalid --log-level %q (want debug, info, warn or error)", o.LogLevel)}
+	}
+	if o.Profile == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return o, fmt.Errorf("finding the user's config directory (use --profile DIR): %w", err)
+		}
+		o.Profile = filepath.Join(dir, "chordphone")
+	}
+	return o, nil
+}
+
+func usage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintf(out, `Chordphone %s — a softphone that is its own P2PSIP (RELOAD) peer.
+
+Usage:
+  chordphone [flags]              start the phone with its window
+  chordphone --headless [flags]   start without a window (JSON events on stdout, commands on stdin)
+
+Flags:
+`, version.Version)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, text := flag.UnquoteUsage(f)
+		fmt.Fprintf(out, "  --%s %s\n      %s", f.Name, name, text)
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(out, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(out)
+	})
+	fmt.Fprint(out, `
+Headless commands (stdin, one per line):
+  call USER | answer | decline | hangup | hold | resume | mute | unmute | dtmf DIGITS | status | quit
+`)
+}

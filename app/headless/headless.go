@@ -1,0 +1,201 @@
+// Package headless runs the phone with no window: one JSON event per line on stdout and one
+// command per line on stdin (README "Headless interface").
+package headless
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chordphone/chordphone/app/phone"
+	"github.com/chordphone/chordphone/app/version"
+)
+
+// Commands lists what stdin accepts.
+const Commands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, status, quit"
+
+// Run runs p until ctx ends, stdin says quit, or stdin closes. Events go to out as JSON lines.
+// It returns nil on an orderly end.
+func Run(ctx context.Context, p *phone.Phone, in io.Reader, out io.Writer, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	w := &writer{out: out}
+	events, unsubscribe := p.Subscribe(256)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // owner: Run; ends when the phone closes the subscription or unsubscribe
+		defer wg.Done()
+		for e := range events {
+			w.event(e)
+		}
+	}()
+
+	w.event(phone.Event{Kind: phone.EventStarted, Version: version.Version})
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(ctx) }() // owner: Run; ends with ctx
+
+	lines := make(chan string)
+	go func() { // owner: Run; ends at EOF of in (the process's stdin ends with the process)
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 4096), 64*1024)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			log.Warn("reading commands", "err", err)
+		}
+	}()
+
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err = <-runErr:
+			runErr = nil
+			break loop
+		case line, ok := <-lines:
+			if !ok {
+				break loop // stdin closed: same as quit
+			}
+			if quit := execute(ctx, p, w, line); quit {
+				break loop
+			}
+		}
+	}
+	cancel()
+	if runErr != nil {
+		if e := <-runErr; e != nil && !errors.Is(e, context.Canceled) {
+			err = e
+		}
+	}
+	unsubscribe()
+	wg.Wait()
+	return err
+}
+
+// execute runs one command line and reports whether it was quit.
+func execute(ctx context.Context, p *phone.Phone, w *writer, line string) (quit bool) {
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return false
+	}
+	cmd, args := strings.ToLower(fields[0]), fields[1:]
+	want := func(n int) bool {
+		if len(args) != n {
+			if n == 0 {
+				w.errorf("%s takes no argument", cmd)
+			} else {
+				w.errorf("usage: %s %s", cmd, map[string]string{"call": "USER", "dtmf": "DIGITS"}[cmd])
+			}
+			return false
+		}
+		return true
+	}
+	var err error
+	switch cmd {
+	case "quit", "exit":
+		return want(0)
+	case "status":
+		if want(0) {
+			s := p.Status()
+			w.event(phone.Event{Kind: phone.EventStatus, Status: &s})
+		}
+		return false
+	case "call":
+		if want(1) {
+			err = p.Call(ctx, args[0])
+		}
+	case "answer":
+		if want(0) {
+			err = p.Answer()
+		}
+	case "decline":
+		if want(0) {
+			err = p.Decline()
+		}
+	case "hangup":
+		if want(0) {
+			err = p.Hangup()
+		}
+	case "hold":
+		if want(0) {
+			err = p.Hold()
+		}
+	case "resume":
+		if want(0) {
+			err = p.Resume()
+		}
+	case "mute", "unmute":
+		if want(0) {
+			err = p.SetMute(cmd == "mute")
+		}
+	case "dtmf":
+		if want(1) {
+			err = p.SendDTMF(args[0])
+		}
+	default:
+		w.errorf("unknown command %q; commands: %s", fields[0], Commands)
+		return false
+	}
+	if err != nil {
+		w.errorf("%s: %v", cmd, err)
+	}
+	return false
+}
+
+// writer serialises events onto out, one JSON object per line.
+type writer struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (w *writer) errorf(format string, args ...any) {
+	w.event(phone.Event{Kind: phone.EventError, Message: fmt.Sprintf(format, args...)})
+}
+
+func (w *writer) event(e phone.Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	b, err := marshal(e)
+	if err != nil {
+		b = []byte(fmt.Sprintf(`{"event":"error","time":%q,"message":"encoding event: %s"}`, e.Time.Format(time.RFC3339Nano), err))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.out.Write(append(b, '\n'))
+}
+
+// marshal encodes an event; a status event carries the status fields at the top level.
+func marshal(e phone.Event) ([]byte, error) {
+	if e.Status == nil {
+		return json.Marshal(e)
+	}
+	var m map[string]any
+	sb, err := json.Marshal(e.Status)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(sb, &m); err != nil {
+		return nil, err
+	}
+	m["event"] = e.Kind
+	m["time"] = e.Time
+	return json.Marshal(m)
+}

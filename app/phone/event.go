@@ -1,0 +1,55 @@
+package phone
+
+import "time"
+
+// EventKind names an event; the names are the headless interface's (README "Headless interface").
+type EventKind string
+
+// Event kinds.
+const (
+	EventStarted    EventKind = "started"
+	EventJoined     EventKind = "joined"
+	EventRegistered EventKind = "registered"
+	EventCalling    EventKind = "calling"
+	EventRinging    EventKind = "ringing"
+	EventIncoming   EventKind = "incoming"
+	EventAnswered   EventKind = "answered"
+	EventHeld       EventKind = "held"
+	EventResumed    EventKind = "resumed"
+	EventHangup     EventKind = "hangup"
+	EventDTMF       EventKind = "dtmf"
+	EventStatus     EventKind = "status"
+	EventError      EventKind = "error"
+	EventLeft       EventKind = "left"
+)
+
+// Event is one thing that happened to the phone. The headless mode writes it as one JSON line;
+// the GUI turns it into view updates. Fields not relevant to a kind are empty.
+type Event struct {
+	Kind    EventKind `json:"event"`
+	Time    time.Time `json:"time"`
+	Version string    `json:"version,omitempty"`
+	NodeID  string    `json:"node_id,omitempty"`
+	First   *bool     `json:"first,omitempty"`
+	AoR     string    `json:"aor,omitempty"`
+	CallID  string    `json:"call_id,omitempty"`
+	Peer    string    `json:"peer,omitempty"`
+	From    string    `json:"from,omitempty"`
+	SetupMs *int64    `json:"setup_ms,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	RTP     *RTPStats `json:"rtp,omitempty"`
+	Digits  string    `json:"digits,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Status  *Status   `json:"-"`
+}
+
+// RTPStats summarises a call's media (RTP/RTCP) statistics.
+type RTPStats struct {
+	Sent     uint64  `json:"sent"`
+	Received uint64  `json:"received"`
+	Lost     int64   `json:"lost"`
+	JitterMs float64 `json:"jitter_ms"`
+	RTTMs    float64 `json:"rtt_ms"`
+	Codec    string  `json:"codec,omitempty"`
+	Relayed  bool    `json:"relayed"`
+}

@@ -1,0 +1,63 @@
+package phone
+
+import "time"
+
+// PeerState is how far the phone is in the overlay.
+type PeerState string
+
+// Peer states, as the status line shows them.
+const (
+	NotJoined  PeerState = "not joined"
+	Joined     PeerState = "joined"
+	Registered PeerState = "registered"
+)
+
+// Status is a snapshot of the phone as a peer and as a phone.
+type Status struct {
+	Version       string     `json:"version"`
+	User          string     `json:"user,omitempty"`
+	AoR           string     `json:"aor,omitempty"`
+	Overlay       string     `json:"overlay,omitempty"`
+	State         PeerState  `json:"state"`
+	NodeID        string     `json:"node_id,omitempty"`
+	Listen        string     `json:"listen,omitempty"`
+	Predecessors  []string   `json:"predecessors"`
+	Successors    []string   `json:"successors"`
+	Fingers       []string   `json:"fingers"`
+	StoredRecords int        `json:"stored_records"`
+	Calls         []CallInfo `json:"calls"`
+}
+
+// CallState is where a call is in its life.
+type CallState string
+
+// Call states.
+const (
+	CallDialing  CallState = "dialing"  // looking up the callee and connecting
+	CallRinging  CallState = "ringing"  // the callee's phone rings (180)
+	CallIncoming CallState = "incoming" // someone calls us; not answered yet
+	CallActive   CallState = "active"
+	CallHeld     CallState = "held"
+	CallEnded    CallState = "ended"
+)
+
+// Direction of a call.
+type Direction string
+
+// Directions.
+const (
+	Outgoing Direction = "outgoing"
+	Incoming Direction = "incoming"
+)
+
+// CallInfo describes one call.
+type CallInfo struct {
+	ID        string    `json:"id"`
+	Peer      string    `json:"peer"`
+	Direction Direction `json:"direction"`
+	State     CallState `json:"state"`
+	Muted     bool      `json:"muted"`
+	Started   time.Time `json:"started"`
+	Answered  time.Time `json:"answered,omitzero"`
+	Stats     *RTPStats `json:"stats,omitempty"`
+}

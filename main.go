@@ -1,0 +1,60 @@
+// Command chordphone is a softphone that is its own P2PSIP (RELOAD) peer.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chordphone/chordphone/app/cli"
+	"github.com/chordphone/chordphone/app/headless"
+	"github.com/chordphone/chordphone/app/phone"
+	"github.com/chordphone/chordphone/ui"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	opts, err := cli.Parse(args, os.Stdout)
+	var ue *cli.UsageError
+	switch {
+	case errors.Is(err, cli.ErrHelp), errors.Is(err, cli.ErrVersion):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "chordphone: %v\nRun 'chordphone --help' for usage.\n", err)
+		return 2
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "chordphone: %v\n", err)
+		return 1
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(opts.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	p, err := phone.New(phone.Config{
+		Profile: opts.Profile, User: opts.User, Overlay: opts.Overlay, Config: opts.Config,
+		Bootstrap: opts.Bootstrap, Listen: opts.Listen, AudioIn: opts.AudioIn, AudioOut: opts.AudioOut,
+		AutoAnswer: opts.AutoAnswer, KeyLog: opts.KeyLog, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chordphone: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if opts.Headless {
+		err = headless.Run(ctx, p, os.Stdin, os.Stdout, log)
+	} else {
+		err = ui.Run(ctx, p)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chordphone: %v\n", err)
+		return 1
+	}
+	return 0
+}
