@@ -1,0 +1,252 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// MinFragmentPayload is the least message data every fragment must carry
+// (RFC 6940 §6.7: at least 256 bytes of the message body).
+const MinFragmentPayload = 256
+
+// Fragment splits an encoded message (or fragment) so that every piece is
+// at most mtu bytes (RFC 6940 §6.7). Each piece carries a full copy of the
+// forwarding header with fragment offset, last-fragment bit and length set;
+// the data after the header is split into equal-sized chunks. Callers
+// should pass the path MTU minus 32 to leave room for the via list to grow.
+// If the message fits, or the header leaves room for fewer than 256 bytes
+// of data, the message is returned unchanged as the only piece (RFC 6940
+// §6.7: IP-layer fragmentation then applies).
+func Fragment(msg []byte, mtu int) ([][]byte, error) {
+	h, hdrLen, err := DecodeHeader(msg)
+	if err != nil {
+		return nil, fmt.Errorf("wire: fragment: %w", err)
+	}
+	if len(msg) <= mtu || mtu-hdrLen < MinFragmentPayload {
+		return [][]byte{msg}, nil
+	}
+	payload := msg[hdrLen:]
+	room := mtu - hdrLen
+	n := (len(payload) + room - 1) / room
+	size := (len(payload) + n - 1) / n // equal-sized chunks
+	base := h.FragmentOffset()
+	if uint64(base)+uint64(len(payload)) > uint64(FragmentOffsetMask)+1 {
+		return nil, fmt.Errorf("wire: fragment: offset %d + %d bytes exceeds 24 bits", base, len(payload))
+	}
+	out := make([][]byte, 0, n)
+	for off := 0; off < len(payload); off += size {
+		end := min(off+size, len(payload))
+		f := make([]byte, hdrLen+end-off)
+		copy(f, msg[:hdrLen])
+		copy(f[hdrLen:], payload[off:end])
+		field := FragmentHighBit | (base + uint32(off))
+		if end == len(payload) && h.IsLastFragment() {
+			field |= FragmentLastBit
+		}
+		binary.BigEndian.PutUint32(f[offFragment:], field)
+		binary.BigEndian.PutUint32(f[offLength:], uint32(len(f)))
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// DefaultReassemblyTimeout is the maximum request lifetime after which
+// incomplete fragments are dropped (RFC 6940 §6.7: 15 seconds).
+const DefaultReassemblyTimeout = 15 * time.Second
+
+// Reassembler collects fragments (RFC 6940 §6.7) with bounded memory and a
+// timeout. It is safe for concurrent use. Time is passed in by the caller
+// so that expiry is deterministic.
+type Reassembler struct {
+	// MaxMessageSize bounds one reassembled message (0 = DefaultMaxMessageSize).
+	MaxMessageSize int
+	// MaxBytes bounds the data buffered for all incomplete messages
+	// (0 = 64 * MaxMessageSize). When full, the oldest messages are dropped.
+	MaxBytes int
+	// Timeout drops incomplete messages this old (0 = DefaultReassemblyTimeout).
+	Timeout time.Duration
+
+	mu      sync.Mutex
+	pending map[reasmKey]*partial
+	bytes   int
+}
+
+type reasmKey struct {
+	overlay uint32
+	txid    uint64
+}
+
+type partial struct {
+	started time.Time
+	header  []byte // forwarding header of the offset-0 fragment
+	chunks  map[uint32][]byte
+	total   int // data length once the last fragment is seen, else -1
+	bytes   int
+}
+
+func (r *Reassembler) limits() (maxMsg, maxBytes int, timeout time.Duration) {
+	maxMsg = r.MaxMessageSize
+	if maxMsg <= 0 {
+		maxMsg = DefaultMaxMessageSize
+	}
+	maxBytes = r.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 64 * maxMsg
+	}
+	timeout = r.Timeout
+	if timeout <= 0 {
+		timeout = DefaultReassemblyTimeout
+	}
+	return
+}
+
+// Add takes one received message or fragment. For an unfragmented message
+// it returns msg itself. For a fragment it returns nil, nil until the
+// message is complete, then the reassembled message (fragment field
+// 0xC0000000, length updated). Errors are *Error; a fragment that would
+// make its message exceed MaxMessageSize yields Error_Message_Too_Large and
+// drops the partial message.
+func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
+	h, hdrLen, err := DecodeHeader(msg)
+	if err != nil {
+		return nil, err
+	}
+	if !h.IsFragment() {
+		return msg, nil
+	}
+	maxMsg, maxBytes, timeout := r.limits()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expireLocked(now, timeout)
+	if r.pending == nil {
+		r.pending = make(map[reasmKey]*partial)
+	}
+	k := reasmKey{h.OverlayHash, h.TransactionID}
+	p := r.pending[k]
+	off := h.FragmentOffset()
+	data := msg[hdrLen:]
+	end := int(off) + len(data)
+	if hdrLen+end > maxMsg || len(data) > maxBytes {
+		if p != nil {
+			r.dropLocked(k, p)
+		}
+		return nil, errorf(ErrMessageTooLarge, "reassembly", "fragment ends at %d, message limit %d", hdrLen+end, maxMsg)
+	}
+	if p == nil {
+		p = &partial{started: now, chunks: make(map[uint32][]byte), total: -1}
+		r.pending[k] = p
+	}
+	if p.total >= 0 && end > p.total || h.IsLastFragment() && p.total >= 0 && end != p.total {
+		r.dropLocked(k, p)
+		return nil, errorf(ErrInvalidMessage, "reassembly", "fragment [%d,%d) inconsistent with length %d", off, end, p.total)
+	}
+	if h.IsLastFragment() {
+		p.total = end
+	}
+	if _, dup := p.chunks[off]; !dup && len(p.chunks) >= maxMsg/MinFragmentPayload+2 {
+		// Fragments carry at least 256 bytes of data (RFC 6940 §6.7), so a
+		// message has at most maxMsg/256+1 of them; more is an attack.
+		r.dropLocked(k, p)
+		return nil, errorf(ErrInvalidMessage, "reassembly", "too many fragments")
+	}
+	if old, dup := p.chunks[off]; dup && len(old) >= len(data) {
+		return nil, nil // duplicate
+	} else if dup {
+		p.bytes -= len(old)
+		r.bytes -= len(old)
+	}
+	// Bound memory: drop the oldest other partials until this chunk fits.
+	for r.bytes+len(data) > maxBytes {
+		if !r.dropOldestLocked(k) {
+			r.dropLocked(k, p)
+			return nil, errorf(ErrMessageTooLarge, "reassembly", "reassembly buffer full")
+		}
+	}
+	p.chunks[off] = append([]byte(nil), data...)
+	p.bytes += len(data)
+	r.bytes += len(data)
+	if off == 0 {
+		p.header = append([]byte(nil), msg[:hdrLen]...)
+	}
+	if p.total < 0 || p.header == nil {
+		return nil, nil
+	}
+	// Check coverage of [0, total).
+	offs := make([]uint32, 0, len(p.chunks))
+	for o := range p.chunks {
+		offs = append(offs, o)
+	}
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	covered := 0
+	for _, o := range offs {
+		if int(o) > covered {
+			return nil, nil // gap
+		}
+		covered = max(covered, int(o)+len(p.chunks[o]))
+	}
+	if covered < p.total {
+		return nil, nil
+	}
+	out := make([]byte, len(p.header)+p.total)
+	copy(out, p.header)
+	for _, o := range offs {
+		copy(out[len(p.header)+int(o):], p.chunks[o])
+	}
+	binary.BigEndian.PutUint32(out[offFragment:], FragmentUnfragmented)
+	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)))
+	r.dropLocked(k, p)
+	return out, nil
+}
+
+// Expire drops incomplete messages older than the timeout at time now and
+// returns how many were dropped.
+func (r *Reassembler) Expire(now time.Time) int {
+	_, _, timeout := r.limits()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.expireLocked(now, timeout)
+}
+
+// Pending returns the number of incomplete messages and their buffered bytes.
+func (r *Reassembler) Pending() (messages, bytes int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending), r.bytes
+}
+
+func (r *Reassembler) expireLocked(now time.Time, timeout time.Duration) int {
+	n := 0
+	for k, p := range r.pending {
+		if now.Sub(p.started) >= timeout {
+			r.dropLocked(k, p)
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Reassembler) dropLocked(k reasmKey, p *partial) {
+	r.bytes -= p.bytes
+	delete(r.pending, k)
+}
+
+func (r *Reassembler) dropOldestLocked(except reasmKey) bool {
+	var ok bool
+	var ok2 reasmKey
+	var oldest *partial
+	for k, p := range r.pending {
+		if k == except {
+			continue
+		}
+		if oldest == nil || p.started.Before(oldest.started) {
+			oldest, ok2, ok = p, k, true
+		}
+	}
+	if ok {
+		r.dropLocked(ok2, oldest)
+	}
+	return ok
+}
