@@ -71,8 +71,13 @@ type Reassembler struct {
 
 	mu      sync.Mutex
 	pending map[reasmKey]*partial
+	done    map[reasmKey]time.Time // recently completed, to drop late duplicates
+	swept   time.Time
 	bytes   int
 }
+
+// maxDone bounds the memory of recently completed transactions.
+const maxDone = 4096
 
 type reasmKey struct {
 	overlay uint32
@@ -125,6 +130,9 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 		r.pending = make(map[reasmKey]*partial)
 	}
 	k := reasmKey{h.OverlayHash, h.TransactionID}
+	if _, late := r.done[k]; late {
+		return nil, nil // duplicate of a fragment of a completed message
+	}
 	p := r.pending[k]
 	off := h.FragmentOffset()
 	data := msg[hdrLen:]
@@ -198,6 +206,10 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 	binary.BigEndian.PutUint32(out[offFragment:], FragmentUnfragmented)
 	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)))
 	r.dropLocked(k, p)
+	if r.done == nil || len(r.done) >= maxDone {
+		r.done = make(map[reasmKey]time.Time)
+	}
+	r.done[k] = now
 	return out, nil
 }
 
@@ -218,6 +230,14 @@ func (r *Reassembler) Pending() (messages, bytes int) {
 }
 
 func (r *Reassembler) expireLocked(now time.Time, timeout time.Duration) int {
+	if now.Sub(r.swept) >= time.Second || now.Before(r.swept) {
+		r.swept = now
+		for k, t := range r.done {
+			if now.Sub(t) >= timeout {
+				delete(r.done, k)
+			}
+		}
+	}
 	n := 0
 	for k, p := range r.pending {
 		if now.Sub(p.started) >= timeout {

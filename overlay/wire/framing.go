@@ -74,7 +74,7 @@ func FrameSize(b []byte) (n int, ok bool, err error) {
 		if len(b) < 8 {
 			return 0, false, nil
 		}
-		return 8 + int(b[5])<<16 | int(b[6])<<8 | int(b[7]), true, nil
+		return 8 + (int(b[5])<<16 | int(b[6])<<8 | int(b[7])), true, nil
 	case FrameAck:
 		return 9, true, nil
 	}

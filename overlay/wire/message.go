@@ -476,6 +476,11 @@ func (dc *Decoder) Decode(b []byte) (*Message, error) {
 	if dc.MaxMessageSize > 0 && len(b) > dc.MaxMessageSize {
 		return nil, errorf(ErrMessageTooLarge, "message", "%d bytes exceed max-message-size %d", len(b), dc.MaxMessageSize)
 	}
+	if dc.MaxMessageSize > 0 && len(b) >= offLength+4 {
+		if l := binary.BigEndian.Uint32(b[offLength:]); int64(l) > int64(dc.MaxMessageSize) {
+			return nil, errorf(ErrMessageTooLarge, "message", "length field %d exceeds max-message-size %d", l, dc.MaxMessageSize)
+		}
+	}
 	d := newDec(b, "forwarding header")
 	m := &Message{}
 	decodeHeader(d, &m.Header)
@@ -483,9 +488,6 @@ func (dc *Decoder) Decode(b []byte) (*Message, error) {
 		return nil, d.err
 	}
 	h := &m.Header
-	if dc.MaxMessageSize > 0 && int64(h.Length) > int64(dc.MaxMessageSize) {
-		return nil, errorf(ErrMessageTooLarge, "message", "length field %d exceeds max-message-size %d", h.Length, dc.MaxMessageSize)
-	}
 	if int64(h.Length) != int64(len(b)) {
 		return nil, errorf(ErrInvalidMessage, "forwarding header", "length field %d, message is %d bytes", h.Length, len(b))
 	}

@@ -1,0 +1,243 @@
+package wire
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func bigMessage(t testing.TB, size int, txid uint64) []byte {
+	t.Helper()
+	m := sampleMessage(sample{CodePingReq, &PingReq{Padding: bytes.Repeat([]byte{0x5a}, size)}}, txid)
+	for i := range m.Header.ViaList[0].Node {
+		m.Header.ViaList[0].Node[i] = byte(txid)
+	}
+	raw, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestFragmentReassemble(t *testing.T) {
+	raw := bigMessage(t, 4000, 42)
+	frags, err := Fragment(raw, 1200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frags) != 4 {
+		t.Fatalf("%d fragments", len(frags))
+	}
+	for i, f := range frags {
+		if len(f) > 1200 {
+			t.Fatalf("fragment %d is %d bytes", i, len(f))
+		}
+		h, _, err := DecodeHeader(f)
+		if err != nil {
+			t.Fatalf("fragment %d header: %v", i, err)
+		}
+		if h.IsLastFragment() != (i == len(frags)-1) || !h.IsFragment() {
+			t.Fatalf("fragment %d flags %#x", i, h.Fragment)
+		}
+		if _, err := Decode(f, 0); CodeOf(err) != ErrInvalidMessage {
+			t.Fatalf("fragment decoded as message: %v", err)
+		}
+	}
+	// Deliver in a shuffled order with a duplicate.
+	order := rand.New(rand.NewPCG(1, 2)).Perm(len(frags))
+	order = append(order, order[0])
+	var r Reassembler
+	now := time.Unix(1000, 0)
+	var out []byte
+	for i, j := range order {
+		got, err := r.Add(frags[j], now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != nil {
+			if out != nil || i != len(frags)-1 {
+				t.Fatalf("completed at step %d", i)
+			}
+			out = got
+		}
+	}
+	if !bytes.Equal(out, raw) {
+		t.Fatal("reassembled message differs")
+	}
+	if n, b := r.Pending(); n != 0 || b != 0 {
+		t.Fatalf("pending %d/%d", n, b)
+	}
+	// Refragmenting a fragment on the path keeps offsets absolute.
+	sub, err := Fragment(frags[1], 700)
+	if err != nil || len(sub) != 2 {
+		t.Fatalf("refragment: %d %v", len(sub), err)
+	}
+	var r2 Reassembler
+	var done []byte
+	for _, f := range append([][]byte{frags[0], frags[2], frags[3]}, sub...) {
+		if got, err := r2.Add(f, now); err != nil {
+			t.Fatal(err)
+		} else if got != nil {
+			done = got
+		}
+	}
+	if !bytes.Equal(done, raw) {
+		t.Fatal("refragmented reassembly differs")
+	}
+}
+
+func TestFragmentSmallOrUnsplittable(t *testing.T) {
+	raw := bigMessage(t, 100, 1)
+	fs, err := Fragment(raw, 1500)
+	if err != nil || len(fs) != 1 || !bytes.Equal(fs[0], raw) {
+		t.Fatal("small message split")
+	}
+	// Less than 256 bytes of room after the header: not fragmented (§6.7).
+	big := bigMessage(t, 3000, 1)
+	fs, err = Fragment(big, 300)
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("unsplittable: %d %v", len(fs), err)
+	}
+	var r Reassembler
+	got, err := r.Add(raw, time.Now())
+	if err != nil || !bytes.Equal(got, raw) {
+		t.Fatal("unfragmented message not passed through")
+	}
+}
+
+func TestReassemblerTimeoutAndBounds(t *testing.T) {
+	t0 := time.Unix(5000, 0)
+	raw := bigMessage(t, 3000, 7)
+	frags, _ := Fragment(raw, 1000)
+	r := Reassembler{MaxMessageSize: 5000, Timeout: 15 * time.Second}
+	if got, err := r.Add(frags[0], t0); got != nil || err != nil {
+		t.Fatal(got, err)
+	}
+	if n, _ := r.Pending(); n != 1 {
+		t.Fatal("not pending")
+	}
+	if r.Expire(t0.Add(14*time.Second)) != 0 {
+		t.Fatal("expired early")
+	}
+	if r.Expire(t0.Add(15*time.Second)) != 1 {
+		t.Fatal("not expired")
+	}
+	// After expiry the rest cannot complete the message.
+	for _, f := range frags[1:] {
+		if got, err := r.Add(f, t0.Add(16*time.Second)); got != nil || err != nil {
+			t.Fatal("completed after expiry", err)
+		}
+	}
+
+	// Too large a message is refused.
+	small := Reassembler{MaxMessageSize: 2000}
+	var err error
+	for _, f := range frags {
+		if _, err = small.Add(f, t0); err != nil {
+			break
+		}
+	}
+	wantCode(t, err, ErrMessageTooLarge)
+	if n, b := small.Pending(); n != 0 || b != 0 {
+		t.Fatalf("oversize partial kept: %d/%d", n, b)
+	}
+
+	// Memory bound: many partial messages evict the oldest.
+	bounded := Reassembler{MaxMessageSize: 5000, MaxBytes: 4000}
+	for i := range 20 {
+		m := bigMessage(t, 3000, uint64(100+i))
+		fs, _ := Fragment(m, 1000)
+		if _, err := bounded.Add(fs[0], t0.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if _, b := bounded.Pending(); b > 4000 {
+			t.Fatalf("buffered %d bytes > bound", b)
+		}
+	}
+}
+
+func TestFramingStreamAndAcks(t *testing.T) {
+	var buf bytes.Buffer
+	msgs := [][]byte{bigMessage(t, 10, 1), bigMessage(t, 2000, 2)}
+	for i, m := range msgs {
+		f, err := DataFrame(uint32(i), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Write(f)
+		buf.Write(AckFrame(uint32(i), 0xfffffffe))
+	}
+	stream := buf.Bytes()
+	// FrameSize splits the stream.
+	var sizes []int
+	for b := stream; len(b) > 0; {
+		n, ok, err := FrameSize(b)
+		if err != nil || !ok {
+			t.Fatal(err)
+		}
+		if _, err := ParseFrame(b[:n]); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, n)
+		b = b[n:]
+	}
+	if len(sizes) != 4 {
+		t.Fatalf("%d frames", len(sizes))
+	}
+	r := bytes.NewReader(stream)
+	for i := range msgs {
+		f, err := ReadFrame(r, 5000)
+		if err != nil || f.Type != FrameData || f.Sequence != uint32(i) || !bytes.Equal(f.Message, msgs[i]) {
+			t.Fatalf("data frame %d: %v", i, err)
+		}
+		a, err := ReadFrame(r, 5000)
+		if err != nil || a.Type != FrameAck || a.Received != 0xfffffffe {
+			t.Fatalf("ack frame %d: %v", i, err)
+		}
+	}
+	if _, err := ReadFrame(r, 5000); err != io.EOF {
+		t.Fatalf("want EOF, got %v", err)
+	}
+	// Oversize frames are refused before reading the payload.
+	big, _ := DataFrame(0, make([]byte, 6000))
+	_, err := ReadFrame(bytes.NewReader(big), 5000)
+	wantCode(t, err, ErrMessageTooLarge)
+	// Malformed frames.
+	for _, b := range [][]byte{{}, {0x80, 0, 0}, {0x81, 0, 0, 0, 0}, {0x7f}, append(AckFrame(1, 2), 0)} {
+		if _, err := ParseFrame(b); err == nil {
+			t.Fatalf("frame %x accepted", b)
+		}
+	}
+	d, _ := DataFrame(1, []byte("x"))
+	if _, err := ParseFrame(d[:len(d)-1]); err == nil {
+		t.Fatal("short data frame accepted")
+	}
+}
+
+func TestAckWindow(t *testing.T) {
+	var w AckWindow
+	for _, s := range []uint32{0, 1, 2, 4} {
+		w.Receive(s)
+	}
+	seq, recv := w.Receive(5)
+	// Received before 5: 4 (bit 1), 2 (bit 3), 1 (bit 4), 0 (bit 5); 3 missing (bit 2).
+	if seq != 5 || recv != 1<<1|1<<3|1<<4|1<<5 {
+		t.Fatalf("received %032b", recv)
+	}
+	for _, s := range []uint32{5, 4, 2, 1, 0} {
+		if !AckedBefore(seq, recv, s) {
+			t.Fatalf("%d not acked", s)
+		}
+	}
+	if AckedBefore(seq, recv, 3) || AckedBefore(seq, recv, 6) {
+		t.Fatal("3 or 6 acked")
+	}
+	// Wrap-around of the 32-bit sequence space.
+	var w2 AckWindow
+	w2.Receive(0xffffffff)
+	if _, r := w2.Receive(0); r != 1<<1 {
+		t.Fatalf("wrap: %032b", r)
+	}
+}
