@@ -209,7 +209,9 @@ func fft(x []complex128, inverse bool) {
 
 // TestSignal returns n samples of a deterministic speech-like test signal:
 // a chirp-modulated mixture of tones with a syllable-like envelope, so that
-// cross-correlation has a single clear peak. Seed varies the signal.
+// cross-correlation has a single clear peak. Seed varies the signal. Its
+// fundamental (220-380 Hz) stays above the high-pass filter of Opus's VoIP
+// mode, so a codec round trip keeps a correlation of about 0.97.
 func TestSignal(n, rate int, seed uint32) []int16 {
 	out := make([]int16, n)
 	state := seed*2654435761 + 1
@@ -219,13 +221,13 @@ func TestSignal(n, rate int, seed uint32) []int16 {
 		state ^= state << 5
 		return float64(state)/float64(math.MaxUint32)*2 - 1
 	}
-	f0 := 150.0
+	f0 := 300.0
 	phase := [4]float64{}
 	syl := rate / 5 // 200 ms syllables
 	amp := 0.0
 	for i := range out {
 		if i%syl == 0 {
-			f0 = 120 + 120*(rnd()+1)/2
+			f0 = 220 + 160*(rnd()+1)/2
 			amp = 0.3 + 0.5*(rnd()+1)/2
 		}
 		env := math.Sin(math.Pi * float64(i%syl) / float64(syl))
