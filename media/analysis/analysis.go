@@ -242,3 +242,62 @@ func TestSignal(n, rate int, seed uint32) []int16 {
 	}
 	return out
 }
+
+// WindowCorrelations cuts got into windows of win samples (skipping the
+// first skip samples and windows quieter than RMS 100) and aligns each window
+// independently against ref, returning each window's correlation and delay
+// (got[n] ~ ref[n-delay]). Independent alignment tolerates the small time
+// shifts a jitter buffer makes when it grows or shrinks. With maxDelay > 0
+// only delays 0..maxDelay are searched (faster); otherwise all of ref is
+// (ref should then hold the sent signal twice if the sender looped it).
+func WindowCorrelations(ref, got []int16, win, skip, maxDelay int) (corrs []float64, delays []int) {
+	for start := skip; start+win <= len(got); start += win {
+		seg := got[start : start+win]
+		if RMS(seg) < 100 {
+			continue
+		}
+		lo, hi := 0, len(ref)
+		if maxDelay > 0 {
+			lo, hi = max(0, start-maxDelay), min(len(ref), start+win)
+		}
+		if hi-lo < win {
+			continue
+		}
+		lag, c := Align(seg, ref[lo:hi], hi-lo-win)
+		corrs = append(corrs, c)
+		delays = append(delays, start-(lo+lag))
+	}
+	return corrs, delays
+}
+
+// Median returns the median of v (0 for none).
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+// CorrToSNR converts a correlation coefficient between a reference and a
+// received signal into the SNR in dB of the received signal, treating what
+// is not explained by the (optimally scaled) reference as noise:
+// SNR = c² / (1 - c²).
+func CorrToSNR(c float64) float64 {
+	if c >= 1 {
+		return math.Inf(1)
+	}
+	if c <= 0 {
+		return math.Inf(-1)
+	}
+	return 10 * math.Log10(c*c/(1-c*c))
+}
+
+// SNR returns the SNR in dB of got against ref over their common length,
+// after scaling ref optimally (both must already be aligned).
+func SNR(ref, got []int16) float64 { return CorrToSNR(Correlation(ref, got)) }
