@@ -45,7 +45,7 @@ func TestBodyRoundTripEveryMethod(t *testing.T) {
 		})
 	}
 	for c := range codeNames {
-		if !seen[c] {
+		if !seen[c] && NewBody(c) != nil {
 			t.Errorf("no sample for %v", c)
 		}
 	}

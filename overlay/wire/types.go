@@ -131,34 +131,39 @@ func (h *ForwardingHeader) IsFragment() bool {
 type MessageCode uint16
 
 // Message codes (RFC 6940 §14.8). Requests are odd, answers even.
+// Note: RFC 6940 numbers find 13/14 … stat 25/26 (not stat 13/14).
 const (
-	CodeInvalid         MessageCode = 0
-	CodeProbeReq        MessageCode = 1
-	CodeProbeAns        MessageCode = 2
-	CodeAttachReq       MessageCode = 3
-	CodeAttachAns       MessageCode = 4
-	CodeStoreReq        MessageCode = 7
-	CodeStoreAns        MessageCode = 8
-	CodeFetchReq        MessageCode = 9
-	CodeFetchAns        MessageCode = 10
-	CodeStatReq         MessageCode = 13
-	CodeStatAns         MessageCode = 14
-	CodeFindReq         MessageCode = 15
-	CodeFindAns         MessageCode = 16
-	CodeJoinReq         MessageCode = 17
-	CodeJoinAns         MessageCode = 18
-	CodeLeaveReq        MessageCode = 19
-	CodeLeaveAns        MessageCode = 20
-	CodeUpdateReq       MessageCode = 21
-	CodeUpdateAns       MessageCode = 22
-	CodeRouteQueryReq   MessageCode = 23
-	CodeRouteQueryAns   MessageCode = 24
-	CodePingReq         MessageCode = 25
-	CodePingAns         MessageCode = 26
-	CodeAppAttachReq    MessageCode = 29
-	CodeAppAttachAns    MessageCode = 30
-	CodeConfigUpdateReq MessageCode = 33
-	CodeConfigUpdateAns MessageCode = 34
+	CodeInvalid         MessageCode = 0x00
+	CodeProbeReq        MessageCode = 0x01
+	CodeProbeAns        MessageCode = 0x02
+	CodeAttachReq       MessageCode = 0x03
+	CodeAttachAns       MessageCode = 0x04
+	CodeStoreReq        MessageCode = 0x07
+	CodeStoreAns        MessageCode = 0x08
+	CodeFetchReq        MessageCode = 0x09
+	CodeFetchAns        MessageCode = 0x0a
+	CodeFindReq         MessageCode = 0x0d
+	CodeFindAns         MessageCode = 0x0e
+	CodeJoinReq         MessageCode = 0x0f
+	CodeJoinAns         MessageCode = 0x10
+	CodeLeaveReq        MessageCode = 0x11
+	CodeLeaveAns        MessageCode = 0x12
+	CodeUpdateReq       MessageCode = 0x13
+	CodeUpdateAns       MessageCode = 0x14
+	CodeRouteQueryReq   MessageCode = 0x15
+	CodeRouteQueryAns   MessageCode = 0x16
+	CodePingReq         MessageCode = 0x17
+	CodePingAns         MessageCode = 0x18
+	CodeStatReq         MessageCode = 0x19
+	CodeStatAns         MessageCode = 0x1a
+	CodeAppAttachReq    MessageCode = 0x1d
+	CodeAppAttachAns    MessageCode = 0x1e
+	CodeConfigUpdateReq MessageCode = 0x21
+	CodeConfigUpdateAns MessageCode = 0x22
+	CodeExpAReq         MessageCode = 0x23 // experimental, no body type
+	CodeExpAAns         MessageCode = 0x24
+	CodeExpBReq         MessageCode = 0x25
+	CodeExpBAns         MessageCode = 0x26
 	CodeError           MessageCode = 0xffff
 )
 
@@ -176,6 +181,8 @@ var codeNames = map[MessageCode]string{
 	CodePingReq: "ping_req", CodePingAns: "ping_ans",
 	CodeAppAttachReq: "app_attach_req", CodeAppAttachAns: "app_attach_ans",
 	CodeConfigUpdateReq: "config_update_req", CodeConfigUpdateAns: "config_update_ans",
+	CodeExpAReq: "exp_a_req", CodeExpAAns: "exp_a_ans",
+	CodeExpBReq: "exp_b_req", CodeExpBAns: "exp_b_ans",
 	CodeError: "error",
 }
 

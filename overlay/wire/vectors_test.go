@@ -81,7 +81,7 @@ func TestVectorForwardingHeader(t *testing.T) {
 		02 11 10 f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff  ; dest: resource, len 17, ResourceId<0..255>
 		8001              ; dest: compressed 16-bit opaque id
 		01 06 0001 ff     ; option type 1, DESTINATION_CRITICAL|RESPONSE_COPY, len 1
-		0019              ; message_code ping_req (25)
+		0017              ; message_code ping_req (23, RFC 6940 §14.8)
 		00000002 0000     ; message_body<0..2^32-1>: PingReq padding<0..2^16-1> empty
 		00000000          ; extensions: none
 		0000              ; certificates: none
