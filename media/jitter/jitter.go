@@ -2,9 +2,10 @@
 //
 // Packets are pushed as they arrive (in any order, with losses and
 // duplicates) and frames are pulled at the playout clock, one per 20 ms. The
-// buffer grows when it runs dry (it holds the playout point and conceals) and
-// shrinks, one frame at a time, when it has held more than the recent
-// network jitter needs for a while; its delay stays within MinDelay..MaxDelay.
+// buffer grows by one frame (it holds the playout point and conceals) when a
+// packet arrives too late or the buffer runs dry, and shrinks by one frame
+// when every packet of the last second arrived at least a frame early; its
+// delay stays within MinDelay..MaxDelay.
 // A missing packet is recovered from the next packet's in-band FEC when that
 // packet is already here, else concealed (PLC) by the decoder.
 //
@@ -72,8 +73,9 @@ type Stats struct {
 	Duplicates   uint64        // packets received twice
 	Dropped      uint64        // frames discarded to shrink the delay
 	Underruns    uint64        // pops that found the buffer empty
+	Stretched    uint64        // frames concealed to grow the delay after a late packet
 	Resets       uint64        // sequence jumps that restarted the buffer
-	Target       time.Duration // delay the buffer currently aims for
+	Target       time.Duration // delay the recent jitter needs (95th percentile spread + 1 frame)
 	Delay        time.Duration // frames buffered now, as time
 	JitterMs     float64       // RFC 3550 §6.4.1 interarrival jitter, ms
 }
@@ -101,9 +103,12 @@ type Buffer struct {
 	target   int    // frames
 	underRun int    // consecutive pops that found nothing
 
-	// shrink control: minimum depth over the current window of pops
-	windowPops int
-	windowMin  int
+	// adaptation: the smallest margin (frames between arrival and playout)
+	// seen in the current window of arrivals, and pending growth
+	windowPushes int
+	minMargin    int
+	grow         int
+	shrink       bool
 
 	// RFC 3550 §6.4.1 jitter and a window of recent transit times for the
 	// delay target
@@ -138,7 +143,7 @@ func New(cfg Config) *Buffer {
 	b.minFrames = max(1, int(cfg.MinDelay/cfg.FrameDuration))
 	b.maxFrames = max(b.minFrames, int(cfg.MaxDelay/cfg.FrameDuration))
 	b.target = max(b.minFrames, min(2, b.maxFrames))
-	b.windowMin = 1 << 30
+	b.minMargin = 1 << 30
 	return b
 }
 
@@ -159,6 +164,9 @@ func (b *Buffer) Push(p Packet, arrival time.Time) {
 			d = 0
 		} else {
 			b.stats.Late++
+			if b.started && b.depth() < b.maxFrames {
+				b.grow = 1 // play one frame later from now on
+			}
 			return
 		}
 	}
@@ -174,6 +182,17 @@ func (b *Buffer) Push(p Packet, arrival time.Time) {
 	s.seq, s.ok = p.Seq, true
 	s.data = append(s.data[:0], p.Payload...)
 	b.stats.Received++
+	if b.started {
+		// margin: pops left before this packet is due (0: just in time)
+		b.minMargin = min(b.minMargin, d)
+		b.windowPushes++
+		if b.windowPushes >= 50 { // 1 s of packets
+			if b.minMargin >= 1 && b.depth() > b.minFrames {
+				b.shrink = true
+			}
+			b.windowPushes, b.minMargin = 0, 1<<30
+		}
+	}
 	if newer(p.Seq, b.highest) {
 		b.highest = p.Seq
 	}
@@ -187,6 +206,7 @@ func (b *Buffer) resetTo(seq uint16) {
 	}
 	b.next, b.highest = seq, seq
 	b.started = false
+	b.transits, b.transitPos, b.haveTransit = b.transits[:0], 0, false
 	b.stats.Resets++
 }
 
@@ -248,9 +268,24 @@ func (b *Buffer) pop() Frame {
 			return Frame{Kind: Silence, Seq: b.next}
 		}
 		b.started = true
-		b.windowPops, b.windowMin = 0, 1<<30
+		b.windowPushes, b.minMargin = 0, 1<<30
 	}
-	b.adapt(depth)
+	if b.grow > 0 {
+		// Grow: conceal one frame without advancing.
+		b.grow--
+		b.stats.Stretched++
+		return Frame{Kind: Conceal, Seq: b.next}
+	}
+	if b.shrink || depth > b.maxFrames {
+		// Shrink: discard the frame due now.
+		b.shrink = false
+		s := &b.ring[b.next%ringSize]
+		if s.ok && s.seq == b.next {
+			s.ok = false
+		}
+		b.next++
+		b.stats.Dropped++
+	}
 
 	s := &b.ring[b.next%ringSize]
 	if s.ok && s.seq == b.next {
@@ -272,7 +307,7 @@ func (b *Buffer) pop() Frame {
 		return Frame{Kind: Conceal, Seq: b.next}
 	}
 	// The slot's packet is missing but later ones are here: it is lost (or
-	// too late). Use the next packet's FEC when we have it.
+	// too late). Use the next packet's FEC when we have it, else conceal.
 	seq := b.next
 	b.next++
 	b.underRun = 0
@@ -283,26 +318,6 @@ func (b *Buffer) pop() Frame {
 	}
 	b.stats.Concealed++
 	return Frame{Kind: Conceal, Seq: seq}
-}
-
-// adapt drops one frame when the buffer held more than the target during a
-// whole window of pops (0.5 s), or at once when it exceeds MaxDelay.
-func (b *Buffer) adapt(depth int) {
-	b.windowMin = min(b.windowMin, depth)
-	b.windowPops++
-	over := depth > b.maxFrames
-	if b.windowPops >= 25 || over {
-		spare := b.windowMin - b.target
-		b.windowPops, b.windowMin = 0, 1<<30
-		if spare >= 1 || over {
-			s := &b.ring[b.next%ringSize]
-			if s.ok && s.seq == b.next {
-				s.ok = false
-			}
-			b.next++
-			b.stats.Dropped++
-		}
-	}
 }
 
 // Stats returns a snapshot of the counters.
