@@ -1,0 +1,595 @@
+package link
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// ALPN protocol names. Both ends offering alpnInOrder on DTLS marks a Chordphone peer: the
+// link then keeps sequence numbers across retransmissions and sends keepalives (see package
+// doc). On TLS, alpnTLS marks a Chordphone peer that sends keepalives.
+const (
+	alpnInOrder = "reload-sr-inorder"
+	alpnTLS     = "reload-fh-keepalive"
+)
+
+// ErrLinkClosed is returned by Send on a link that is closed or dead; errors.Is(err,
+// ErrLinkClosed) also holds for the reason a dead link died (Link.Err).
+var ErrLinkClosed = errors.New("link closed")
+
+// ErrLinkDead is the reason of a link that failed: no acknowledgement after the last
+// transmission, or silence beyond Settings.DeadAfter.
+var ErrLinkDead = errors.New("link dead")
+
+// Stats are counters of one link.
+type Stats struct {
+	MessagesSent      uint64 // RELOAD messages (or fragments) handed to the link
+	Transmissions     uint64 // data frames written, retransmissions included
+	Retransmissions   uint64
+	MessagesReceived  uint64 // messages delivered to the receiver
+	DuplicatesDropped uint64
+	AcksReceived      uint64
+	RTO               time.Duration // current retransmission timeout (DTLS)
+	SRTT              time.Duration // smoothed round-trip time, 0 before the first sample
+}
+
+// Link is one authenticated overlay link; it implements node.Link.
+type Link struct {
+	t        *Transport
+	s        *Settings
+	log      *slog.Logger
+	conn     net.Conn
+	proto    wire.OverlayLinkType
+	datagram bool
+	inOrder  bool // DTLS peer keeps sequence numbers across retransmissions
+	chord    bool // peer is a Chordphone: keepalives are expected
+	remote   wire.NodeID
+	cert     *x509.Certificate
+	onClose  func()
+
+	wmu   sync.Mutex
+	wbuf  []byte
+	sendq chan [][]byte
+	acks  chan ackInfo
+	done  chan struct{}
+	once  sync.Once
+	err   error
+
+	lastRecv atomic.Int64
+	lastSend atomic.Int64
+	lastAck  atomic.Uint64 // ackSeq<<32 | received of the last ack sent
+
+	// receiver state, reader goroutine only
+	ackw  wire.AckWindow
+	next  uint32
+	early map[uint32][]byte
+	reasm *reassembler
+	br    *bufio.Reader
+
+	st struct {
+		sent, tx, retx, recv, dups, acks atomic.Uint64
+		rto, srtt                        atomic.Int64
+	}
+}
+
+type ackInfo struct{ seq, received uint32 }
+
+var _ node.Link = (*Link)(nil)
+
+func newLink(t *Transport, conn net.Conn, proto wire.OverlayLinkType, pc *peerCheck, alpn string, onClose func()) *Link {
+	l := &Link{
+		t: t, s: &t.s, conn: conn, proto: proto,
+		datagram: proto != wire.LinkTLSTCPFHNoICE,
+		remote:   pc.remoteID(), cert: pc.cert, onClose: onClose,
+		sendq: make(chan [][]byte, 64),
+		acks:  make(chan ackInfo, 128),
+		done:  make(chan struct{}),
+		early: map[uint32][]byte{},
+		reasm: newReassembler(t.s.MaxMessageSize),
+	}
+	l.inOrder = l.datagram && alpn == alpnInOrder
+	l.chord = alpn == alpnInOrder || alpn == alpnTLS
+	l.log = t.log.With("link", protoName(proto), "peer", l.remote.String(), "addr", conn.RemoteAddr().String())
+	if !l.datagram {
+		l.br = bufio.NewReaderSize(conn, 64<<10)
+	}
+	now := time.Now().UnixNano()
+	l.lastRecv.Store(now)
+	l.lastSend.Store(now)
+	l.lastAck.Store(uint64(0xffffffff) << 32)
+	l.st.rto.Store(int64(t.s.RTO))
+	return l
+}
+
+func (l *Link) start() {
+	l.t.wg.Add(2)
+	go func() { defer l.t.wg.Done(); l.readLoop() }()
+	go func() { defer l.t.wg.Done(); l.sendLoop() }()
+	l.log.Debug("link up", "inorder", l.inOrder, "keepalive", l.chord)
+}
+
+// RemoteNodeID is the Node-ID the peer proved with its certificate.
+func (l *Link) RemoteNodeID() wire.NodeID { return l.remote }
+
+// PeerCertificate is the certificate the peer presented.
+func (l *Link) PeerCertificate() *x509.Certificate { return l.cert }
+
+// Protocol is the overlay link protocol (RFC 6940 §6.6).
+func (l *Link) Protocol() wire.OverlayLinkType { return l.proto }
+
+// RemoteAddr is the peer's transport address.
+func (l *Link) RemoteAddr() net.Addr { return l.conn.RemoteAddr() }
+
+// LocalAddr is this side's transport address.
+func (l *Link) LocalAddr() net.Addr { return l.conn.LocalAddr() }
+
+// Done is closed when the link has died or was closed.
+func (l *Link) Done() <-chan struct{} { return l.done }
+
+// Err is why the link ended (nil while it is up).
+func (l *Link) Err() error {
+	select {
+	case <-l.done:
+		return l.err
+	default:
+		return nil
+	}
+}
+
+// Close closes the link (a DTLS/TLS close_notify is sent).
+func (l *Link) Close() error {
+	l.fail(ErrLinkClosed)
+	return nil
+}
+
+// Stats returns the link's counters.
+func (l *Link) Stats() Stats {
+	return Stats{
+		MessagesSent: l.st.sent.Load(), Transmissions: l.st.tx.Load(), Retransmissions: l.st.retx.Load(),
+		MessagesReceived: l.st.recv.Load(), DuplicatesDropped: l.st.dups.Load(), AcksReceived: l.st.acks.Load(),
+		RTO: time.Duration(l.st.rto.Load()), SRTT: time.Duration(l.st.srtt.Load()),
+	}
+}
+
+// Send queues one encoded RELOAD message. It returns once the message is queued (it blocks
+// while the send queue is full); the link retransmits it until acknowledged or declares
+// itself dead. Messages larger than the path MTU are fragmented (RFC 6940 §6.7).
+func (l *Link) Send(ctx context.Context, msg []byte) error {
+	if len(msg) > wire.MaxFramePayload {
+		return fmt.Errorf("link: message of %d bytes too large for a frame", len(msg))
+	}
+	var parts [][]byte
+	if l.datagram {
+		var err error
+		parts, err = fragment(msg, l.maxFragment())
+		if err != nil {
+			return fmt.Errorf("link: fragment: %w", err)
+		}
+	} else {
+		parts = [][]byte{append([]byte(nil), msg...)}
+	}
+	select {
+	case <-l.done:
+		return fmt.Errorf("link to %s: %w", l.remote, l.closedErr())
+	default:
+	}
+	select {
+	case l.sendq <- parts:
+		return nil
+	case <-l.done:
+		return fmt.Errorf("link to %s: %w", l.remote, l.closedErr())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Link) closedErr() error {
+	if l.err != nil && !errors.Is(l.err, ErrLinkClosed) {
+		return fmt.Errorf("%w: %w", ErrLinkClosed, l.err)
+	}
+	return ErrLinkClosed
+}
+
+// maxFragment is the largest RELOAD message (or fragment) put in one datagram: the MTU less
+// DTLS record overhead (13 header + up to 64 for explicit nonce, MAC and padding), the frame
+// header (8), and 32 bytes for the Via list to grow (RFC 6940 §6.7).
+func (l *Link) maxFragment() int { return l.s.MTU - 13 - 64 - 8 - 32 }
+
+func (l *Link) fail(err error) {
+	l.once.Do(func() {
+		l.err = err
+		close(l.done)
+		if errors.Is(err, ErrLinkClosed) {
+			l.log.Debug("link closed")
+		} else {
+			l.log.Info("link down", "err", err)
+		}
+		_ = l.conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		_ = l.conn.Close()
+		if l.onClose != nil {
+			l.onClose()
+		}
+		l.t.removeLink(l)
+	})
+}
+
+func (l *Link) write(b []byte) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	_ = l.conn.SetWriteDeadline(time.Now().Add(l.s.DeadAfter))
+	if _, err := l.conn.Write(b); err != nil {
+		return err
+	}
+	l.lastSend.Store(time.Now().UnixNano())
+	return nil
+}
+
+func (l *Link) writeData(seq uint32, msg []byte) error {
+	l.wmu.Lock()
+	b, err := wire.AppendFrame(l.wbuf[:0], &wire.Frame{Type: wire.FrameData, Sequence: seq, Message: msg})
+	if err != nil {
+		l.wmu.Unlock()
+		return err
+	}
+	l.wbuf = b[:0]
+	_ = l.conn.SetWriteDeadline(time.Now().Add(l.s.DeadAfter))
+	_, err = l.conn.Write(b)
+	if err == nil {
+		l.lastSend.Store(time.Now().UnixNano())
+	}
+	l.wmu.Unlock()
+	l.st.tx.Add(1)
+	return err
+}
+
+func (l *Link) writeAck(seq, received uint32) error {
+	l.lastAck.Store(uint64(seq)<<32 | uint64(received))
+	return l.write(wire.AckFrame(seq, received))
+}
+
+// ---- receiving
+
+func (l *Link) readLoop() {
+	buf := make([]byte, 64<<10)
+	for {
+		var f wire.Frame
+		var err error
+		if l.datagram {
+			var n int
+			n, err = l.conn.Read(buf)
+			if err == nil {
+				f, err = wire.ParseFrame(buf[:n])
+				if err != nil {
+					l.log.Debug("bad frame dropped", "err", err)
+					continue
+				}
+				if f.Type == wire.FrameData {
+					f.Message = append([]byte(nil), f.Message...)
+				}
+			}
+		} else {
+			f, err = wire.ReadFrame(l.br, l.s.MaxMessageSize)
+		}
+		if err != nil {
+			select {
+			case <-l.done:
+			default:
+				if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+					l.fail(fmt.Errorf("%w: closed by peer", ErrLinkClosed))
+				} else {
+					l.fail(fmt.Errorf("%w: read: %w", ErrLinkDead, err))
+				}
+			}
+			return
+		}
+		l.lastRecv.Store(time.Now().UnixNano())
+		switch f.Type {
+		case wire.FrameData:
+			// RFC 6940 §6.6.2: the receiver SHOULD immediately send an ACK.
+			as, rcv := l.ackw.Receive(f.Sequence)
+			if err := l.writeAck(as, rcv); err != nil {
+				l.fail(fmt.Errorf("%w: write ack: %w", ErrLinkDead, err))
+				return
+			}
+			l.acceptData(f.Sequence, f.Message)
+		case wire.FrameAck:
+			l.st.acks.Add(1)
+			select {
+			case l.acks <- ackInfo{f.Sequence, f.Received}:
+			case <-l.done:
+				return
+			}
+		}
+	}
+}
+
+// reorderSpan is how far ahead of the next expected sequence number an in-order receiver
+// buffers frames (the sender keeps at most Settings.Window <= 32 in flight).
+const reorderSpan = 256
+
+func (l *Link) acceptData(seq uint32, msg []byte) {
+	if !l.inOrder {
+		l.deliver(msg)
+		return
+	}
+	d := seq - l.next
+	switch {
+	case d == 0:
+		l.deliver(msg)
+		l.next++
+		for {
+			m, ok := l.early[l.next]
+			if !ok {
+				break
+			}
+			delete(l.early, l.next)
+			l.deliver(m)
+			l.next++
+		}
+	case d >= 1<<31: // before next: already delivered
+		l.st.dups.Add(1)
+	case d < reorderSpan:
+		if _, ok := l.early[seq]; ok {
+			l.st.dups.Add(1)
+			return
+		}
+		l.early[seq] = msg
+	default:
+		l.log.Debug("data frame far ahead dropped", "seq", seq, "next", l.next)
+	}
+}
+
+func (l *Link) deliver(msg []byte) {
+	if isFragment(msg) {
+		whole, err := l.reasm.add(msg, time.Now())
+		if err != nil {
+			l.log.Debug("fragment dropped", "err", err)
+			return
+		}
+		if whole == nil {
+			return
+		}
+		msg = whole
+	}
+	if len(msg) > l.s.MaxMessageSize {
+		// RFC 6940 §6.6: a message above max-message-size ends the session.
+		l.fail(fmt.Errorf("%w: message of %d bytes exceeds max-message-size %d", ErrLinkDead, len(msg), l.s.MaxMessageSize))
+		return
+	}
+	l.st.recv.Add(1)
+	l.t.recv.Receive(l, msg)
+}
+
+// ---- sending
+
+type flight struct {
+	payload  []byte
+	seqs     []uint32 // every sequence number it was sent with (one in in-order mode)
+	sent     time.Time
+	tx       int
+	rto      time.Duration
+	deadline time.Time
+}
+
+func (l *Link) sendLoop() {
+	ka := time.NewTicker(l.s.Keepalive / 2)
+	defer ka.Stop()
+	rtx := time.NewTimer(time.Hour)
+	defer rtx.Stop()
+
+	var (
+		nextSeq  uint32
+		backlog  [][]byte
+		inflight []*flight
+		pending  = map[uint32]time.Time{} // TLS: unacknowledged frames
+		cwnd     = 4
+		srtt     time.Duration
+		rttvar   time.Duration
+		rto      = l.s.RTO
+	)
+	// RFC 6298 §2 with millisecond granularity (RFC 6940 §6.6.3.1).
+	sample := func(r time.Duration) {
+		if srtt == 0 {
+			srtt, rttvar = r, r/2
+		} else {
+			diff := srtt - r
+			if diff < 0 {
+				diff = -diff
+			}
+			rttvar = (3*rttvar + diff) / 4
+			srtt = (7*srtt + r) / 8
+		}
+		k := 4 * rttvar
+		if k < time.Millisecond {
+			k = time.Millisecond
+		}
+		rto = max(srtt+k, l.s.MinRTO)
+		rto = min(rto, 60*time.Second)
+		l.st.rto.Store(int64(rto))
+		l.st.srtt.Store(int64(srtt))
+	}
+	armTimer := func() {
+		if len(inflight) == 0 {
+			rtx.Reset(time.Hour)
+			return
+		}
+		first := inflight[0].deadline
+		for _, f := range inflight[1:] {
+			if f.deadline.Before(first) {
+				first = f.deadline
+			}
+		}
+		rtx.Reset(max(time.Until(first), 0))
+	}
+	room := func() bool {
+		if !l.datagram {
+			return true
+		}
+		if l.inOrder && len(inflight) > 0 {
+			// keep the span of sequence numbers in flight within the ack bitmask
+			return int(nextSeq-inflight[0].seqs[0]) < cwnd
+		}
+		return len(inflight) < cwnd
+	}
+	transmit := func(f *flight) bool {
+		seq := nextSeq
+		if l.inOrder && len(f.seqs) > 0 {
+			seq = f.seqs[0]
+		} else {
+			nextSeq++
+			f.seqs = append(f.seqs, seq)
+		}
+		now := time.Now()
+		f.sent = now
+		f.tx++
+		f.deadline = now.Add(f.rto)
+		if err := l.writeData(seq, f.payload); err != nil {
+			l.fail(fmt.Errorf("%w: write: %w", ErrLinkDead, err))
+			return false
+		}
+		return true
+	}
+	pump := func() bool {
+		for len(backlog) > 0 && room() {
+			p := backlog[0]
+			backlog[0] = nil
+			backlog = backlog[1:]
+			l.st.sent.Add(1)
+			if !l.datagram {
+				seq := nextSeq
+				nextSeq++
+				if err := l.writeData(seq, p); err != nil {
+					l.fail(fmt.Errorf("%w: write: %w", ErrLinkDead, err))
+					return false
+				}
+				pending[seq] = time.Now()
+				continue
+			}
+			f := &flight{payload: p, rto: rto}
+			inflight = append(inflight, f)
+			if !transmit(f) {
+				return false
+			}
+		}
+		if l.datagram {
+			armTimer()
+		}
+		return true
+	}
+
+	for {
+		var in chan [][]byte
+		if len(backlog) == 0 && room() {
+			in = l.sendq
+		}
+		select {
+		case <-l.done:
+			return
+		case parts := <-in:
+			backlog = append(backlog, parts...)
+			if !pump() {
+				return
+			}
+		case a := <-l.acks:
+			now := time.Now()
+			if !l.datagram {
+				// RFC 6940 §6.6.5: acks measure the RTT of a TLS link.
+				for d := uint32(0); d <= 32; d++ {
+					s := a.seq - d
+					if t0, ok := pending[s]; ok && wire.AckedBefore(a.seq, a.received, s) {
+						if d == 0 {
+							sample(now.Sub(t0))
+						}
+						delete(pending, s)
+					}
+				}
+				continue
+			}
+			kept := inflight[:0]
+			acked := 0
+			for _, f := range inflight {
+				hit := false
+				for _, s := range f.seqs {
+					if wire.AckedBefore(a.seq, a.received, s) {
+						hit = true
+						break
+					}
+				}
+				if !hit {
+					kept = append(kept, f)
+					continue
+				}
+				acked++
+				if f.tx == 1 { // Karn: no samples from retransmitted messages
+					sample(now.Sub(f.sent))
+				}
+			}
+			for i := len(kept); i < len(inflight); i++ {
+				inflight[i] = nil
+			}
+			inflight = kept
+			if acked > 0 && cwnd < l.s.Window {
+				cwnd++
+			}
+			if !pump() {
+				return
+			}
+		case <-rtx.C:
+			now := time.Now()
+			lost := false
+			for _, f := range inflight {
+				if now.Before(f.deadline) {
+					continue
+				}
+				if f.tx >= l.s.MaxTransmissions {
+					// RFC 6940 §6.6.3.1: all retransmissions failed: close the connection.
+					l.fail(fmt.Errorf("%w: no ack after %d transmissions", ErrLinkDead, f.tx))
+					return
+				}
+				f.rto *= 2 // RFC 6940 §6.6.3.1: double the time to wait
+				l.st.retx.Add(1)
+				lost = true
+				if !transmit(f) {
+					return
+				}
+			}
+			if lost {
+				cwnd = max(1, cwnd/2)
+			}
+			armTimer()
+		case <-ka.C:
+			now := time.Now()
+			if l.chord && now.Sub(time.Unix(0, l.lastRecv.Load())) > l.s.DeadAfter {
+				l.fail(fmt.Errorf("%w: nothing received for %v", ErrLinkDead, l.s.DeadAfter))
+				return
+			}
+			if !l.datagram {
+				for _, t0 := range pending {
+					if now.Sub(t0) > l.s.DeadAfter {
+						l.fail(fmt.Errorf("%w: data frame unacknowledged for %v", ErrLinkDead, l.s.DeadAfter))
+						return
+					}
+				}
+			}
+			if now.Sub(time.Unix(0, l.lastSend.Load())) >= l.s.Keepalive {
+				a := l.lastAck.Load()
+				if err := l.write(wire.AckFrame(uint32(a>>32), uint32(a))); err != nil {
+					l.fail(fmt.Errorf("%w: keepalive: %w", ErrLinkDead, err))
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package link
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/identity"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// Settings configure a Transport, in the manner of pion's SettingEngine: zero fields take the
+// defaults given in their comments.
+type Settings struct {
+	// Certificate is this node's certificate and key, presented on every link.
+	Certificate tls.Certificate
+	// NodeID is this node's Node-ID; zero means the first one the certificate carries.
+	NodeID wire.NodeID
+	// VerifyPeer checks a peer's certificate and returns the Node-IDs it proves. Default:
+	// SelfSignedVerifier(identity.DigestSHA256).
+	VerifyPeer func(*x509.Certificate) ([]wire.NodeID, error)
+
+	// ListenAddr ("host:port") is where bootstrap links are accepted: DTLS and STUN on UDP,
+	// TLS on TCP, on the same port number. Empty: no listener (outgoing links only).
+	ListenAddr string
+
+	// KeyLog receives NSS key log lines for every DTLS and TLS session (--keylog FILE).
+	KeyLog io.Writer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+
+	// RTO is the initial retransmission timeout of DTLS-UDP-SR (RFC 6940 §6.6.3.1): 500 ms.
+	RTO time.Duration
+	// MinRTO bounds the dynamic RTO (RFC 6298 estimate) from below: 100 ms.
+	MinRTO time.Duration
+	// MaxTransmissions is how many times a message is sent before the link is declared
+	// dead (RFC 6940 §6.6.3.1): 5.
+	MaxTransmissions int
+	// Keepalive is how often an idle link sends an ack frame to show it is alive: 1 s.
+	Keepalive time.Duration
+	// DeadAfter is how long a link to a Chordphone peer may stay silent, or a TLS data
+	// frame unacknowledged, before it is declared dead: 5 s.
+	DeadAfter time.Duration
+	// MTU is the path MTU assumed for DTLS (datagram size): 1200 bytes.
+	MTU int
+	// MaxMessageSize is the largest RELOAD message accepted (max-message-size): 1 MiB.
+	MaxMessageSize int
+	// Window is the largest number of unacknowledged messages on a DTLS link: 32.
+	Window int
+	// HandshakeTimeout bounds DTLS/TLS handshakes: 10 s.
+	HandshakeTimeout time.Duration
+
+	// STUNServers are "host:port" addresses of known peers answering STUN, used to gather
+	// server-reflexive candidates (RFC 6940 §6.5.1.4). Transport.AddSTUNServer adds more.
+	STUNServers []string
+	// ICEIncludeLoopback offers loopback host candidates (tests on one machine).
+	ICEIncludeLoopback bool
+	// ICEInterfaceFilter, if set, chooses the interfaces ICE gathers host candidates on.
+	ICEInterfaceFilter func(string) bool
+	// ICEGatherTimeout bounds candidate gathering: 3 s.
+	ICEGatherTimeout time.Duration
+	// ICECheckTimeout bounds the ICE connectivity checks (failed timeout): 10 s.
+	ICECheckTimeout time.Duration
+}
+
+func (s *Settings) withDefaults() (Settings, error) {
+	c := *s
+	if len(c.Certificate.Certificate) == 0 || c.Certificate.PrivateKey == nil {
+		return c, errors.New("link: settings: no certificate")
+	}
+	if c.Certificate.Leaf == nil {
+		leaf, err := x509.ParseCertificate(c.Certificate.Certificate[0])
+		if err != nil {
+			return c, fmt.Errorf("link: settings: parse certificate: %w", err)
+		}
+		c.Certificate.Leaf = leaf
+	}
+	if c.VerifyPeer == nil {
+		c.VerifyPeer = SelfSignedVerifier(identity.DigestSHA256)
+	}
+	if c.NodeID.IsZero() {
+		ids := identity.NodeIDsFromCert(c.Certificate.Leaf)
+		if len(ids) == 0 {
+			return c, errors.New("link: settings: certificate carries no Node-ID")
+		}
+		c.NodeID = ids[0]
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.RTO, 500*time.Millisecond)
+	def(&c.MinRTO, 100*time.Millisecond)
+	def(&c.Keepalive, time.Second)
+	def(&c.DeadAfter, 5*time.Second)
+	def(&c.HandshakeTimeout, 10*time.Second)
+	def(&c.ICEGatherTimeout, 3*time.Second)
+	def(&c.ICECheckTimeout, 10*time.Second)
+	if c.MaxTransmissions <= 0 {
+		c.MaxTransmissions = 5
+	}
+	if c.MTU <= 0 {
+		c.MTU = 1200
+	}
+	if c.MTU < 600 {
+		return c, fmt.Errorf("link: settings: MTU %d too small (at least 600)", c.MTU)
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 1 << 20
+	}
+	if c.Window <= 0 {
+		c.Window = 32
+	}
+	if c.Window > 32 {
+		c.Window = 32 // the ack bitmask covers 32 sequence numbers (RFC 6940 §6.6.2)
+	}
+	return c, nil
+}

@@ -1,0 +1,206 @@
+package link
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pion/stun"
+)
+
+// udpMux shares one UDP socket between STUN (answered here) and DTLS associations with many
+// remote addresses, demultiplexed by the first byte of each datagram (RFC 7983 §7).
+type udpMux struct {
+	pc     *net.UDPConn
+	log    *slog.Logger
+	accept func(*muxConn) // called in its own goroutine for a new remote sending a ClientHello
+	wg     *sync.WaitGroup
+
+	mu     sync.Mutex
+	conns  map[netip.AddrPort]*muxConn
+	closed bool
+}
+
+func newUDPMux(pc *net.UDPConn, log *slog.Logger, wg *sync.WaitGroup, accept func(*muxConn)) *udpMux {
+	m := &udpMux{pc: pc, log: log, accept: accept, wg: wg, conns: map[netip.AddrPort]*muxConn{}}
+	wg.Add(1)
+	go func() { defer wg.Done(); m.readLoop() }()
+	return m
+}
+
+func (m *udpMux) readLoop() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := m.pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			m.log.Debug("udp read", "err", err)
+			continue
+		}
+		if n == 0 {
+			continue
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		b := buf[:n]
+		switch {
+		case b[0] <= 3: // STUN (RFC 7983)
+			m.answerSTUN(b, from)
+		case b[0] >= 20 && b[0] <= 63: // DTLS
+			m.mu.Lock()
+			c := m.conns[from]
+			if c == nil && !m.closed && b[0] == 22 && m.accept != nil { // handshake: new association
+				c = m.newConnLocked(from)
+				m.wg.Add(1)
+				go func() { defer m.wg.Done(); m.accept(c) }()
+			}
+			m.mu.Unlock()
+			if c != nil {
+				c.push(append([]byte(nil), b...))
+			}
+		}
+	}
+}
+
+// answerSTUN answers a Binding request with the source address it came from, so that peers
+// learn their server-reflexive address from each other (RFC 6940 §6.5.1.4).
+func (m *udpMux) answerSTUN(b []byte, from netip.AddrPort) {
+	req := &stun.Message{Raw: append([]byte(nil), b...)}
+	if err := req.Decode(); err != nil || req.Type != stun.BindingRequest {
+		return
+	}
+	resp, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: from.Addr().AsSlice(), Port: int(from.Port())},
+		stun.NewSoftware("chordphone"), stun.Fingerprint)
+	if err != nil {
+		return
+	}
+	_, _ = m.pc.WriteToUDPAddrPort(resp.Raw, from)
+}
+
+// dial returns the association with remote, creating it.
+func (m *udpMux) dial(remote netip.AddrPort) (*muxConn, error) {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, net.ErrClosed
+	}
+	if m.conns[remote] != nil {
+		return nil, errors.New("an association with that address exists already")
+	}
+	return m.newConnLocked(remote), nil
+}
+
+func (m *udpMux) newConnLocked(remote netip.AddrPort) *muxConn {
+	c := &muxConn{m: m, remote: remote, in: make(chan []byte, 256), closed: make(chan struct{}), dlch: make(chan struct{})}
+	m.conns[remote] = c
+	return c
+}
+
+func (m *udpMux) remove(c *muxConn) {
+	m.mu.Lock()
+	if m.conns[c.remote] == c {
+		delete(m.conns, c.remote)
+	}
+	m.mu.Unlock()
+}
+
+func (m *udpMux) close() {
+	m.mu.Lock()
+	m.closed = true
+	cs := make([]*muxConn, 0, len(m.conns))
+	for _, c := range m.conns {
+		cs = append(cs, c)
+	}
+	m.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	_ = m.pc.Close()
+}
+
+// muxConn is one remote address on the shared socket, as a packet-preserving net.Conn.
+type muxConn struct {
+	m      *udpMux
+	remote netip.AddrPort
+	in     chan []byte
+	once   sync.Once
+	closed chan struct{}
+
+	mu   sync.Mutex
+	rdl  time.Time
+	dlch chan struct{}
+}
+
+func (c *muxConn) push(b []byte) {
+	select {
+	case c.in <- b:
+	case <-c.closed:
+	default: // receiver too slow: drop, like a full socket buffer
+	}
+}
+
+func (c *muxConn) Read(p []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		dl, ch := c.rdl, c.dlch
+		c.mu.Unlock()
+		var tc <-chan time.Time
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, os.ErrDeadlineExceeded
+			}
+			t := time.NewTimer(d)
+			tc = t.C
+			defer t.Stop()
+		}
+		select {
+		case b := <-c.in:
+			return copy(p, b), nil
+		case <-c.closed:
+			return 0, net.ErrClosed
+		case <-tc:
+			return 0, os.ErrDeadlineExceeded
+		case <-ch:
+		}
+	}
+}
+
+func (c *muxConn) Write(p []byte) (int, error) {
+	select {
+	case <-c.closed:
+		return 0, net.ErrClosed
+	default:
+	}
+	return c.m.pc.WriteToUDPAddrPort(p, c.remote)
+}
+
+func (c *muxConn) Close() error {
+	c.once.Do(func() {
+		close(c.closed)
+		c.m.remove(c)
+	})
+	return nil
+}
+
+func (c *muxConn) LocalAddr() net.Addr  { return c.m.pc.LocalAddr() }
+func (c *muxConn) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(c.remote) }
+func (c *muxConn) SetDeadline(t time.Time) error {
+	return c.SetReadDeadline(t)
+}
+func (c *muxConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl = t
+	close(c.dlch)
+	c.dlch = make(chan struct{})
+	c.mu.Unlock()
+	return nil
+}
+func (c *muxConn) SetWriteDeadline(time.Time) error { return nil }
