@@ -1,0 +1,499 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/chordphone/chordphone/app/phone"
+)
+
+// Settings defaults.
+const (
+	DefaultStorageLimitMB = 64
+	maxStorageLimitMB     = 1 << 20
+	modeLocal             = "Local network"
+	modeNamed             = "Named overlay"
+	defaultDevice         = "System default"
+)
+
+// ValidateOverlay checks an overlay name (a DNS-style name, RFC 6940 §11.1 "instance-name")
+// or a configuration document URL (https, or http for tests).
+func ValidateOverlay(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return errors.New("enter an overlay name or a configuration URL")
+	}
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return fmt.Errorf("not a valid URL: %v", err)
+		}
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return fmt.Errorf("a configuration URL starts with https:// (not %s://)", u.Scheme)
+		}
+		if u.Host == "" {
+			return errors.New("the configuration URL has no host")
+		}
+		return nil
+	}
+	if len(s) > 253 {
+		return errors.New("an overlay name has at most 253 characters")
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" {
+			return fmt.Errorf("%q is not an overlay name: empty part between dots", s)
+		}
+		if len(label) > 63 {
+			return fmt.Errorf("%q is not an overlay name: a part is longer than 63 characters", s)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q is not an overlay name: a part starts or ends with '-'", s)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("%q is not an overlay name: use letters, digits, '-' and '.'", s)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidatePort checks a listen port: 0 (any free port) to 65535.
+func ValidatePort(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("a port is a number from 0 (any free port) to 65535")
+	}
+	return nil
+}
+
+// ValidateStorageLimit checks the storage limit for others' records, in MB.
+func ValidateStorageLimit(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 1 || n > maxStorageLimitMB {
+		return fmt.Errorf("a storage limit is a number of MB from 1 to %d", maxStorageLimitMB)
+	}
+	return nil
+}
+
+func validateUserField(s string) error {
+	if err := phone.ValidateUser(strings.TrimSpace(s)); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), phone.ErrBadUser.Error()+": "))
+	}
+	return nil
+}
+
+// settingsDialog is Settings: Overlay, Audio, Network, Peer, Identity.
+type settingsDialog struct {
+	g    *gui
+	d    *dialog.CustomDialog
+	tabs *container.AppTabs
+
+	mode         *widget.RadioGroup
+	overlay      *widget.Entry
+	user         *widget.Entry
+	password     *widget.Entry
+	join         *widget.Button
+	joinProgress *widget.ProgressBarInfinite
+	overlayErr   *widget.Label
+
+	input, output *widget.Select
+	testTone      *widget.Button
+	level         *widget.ProgressBar
+	echo, noise   *widget.Check
+	audioNote     *widget.Label
+
+	port *widget.Entry
+
+	storeForOthers *widget.Check
+	limit          *widget.Entry
+
+	nodeID      *widget.Label
+	fingerprint *widget.Label
+
+	save     *widget.Button
+	cancel   *widget.Button
+	errLabel *widget.Label
+	note     *widget.Label
+}
+
+func (g *gui) showSettings() {
+	s := newSettingsDialog(g)
+	g.settings = s
+	s.d.Show()
+}
+
+func newSettingsDialog(g *gui) *settingsDialog {
+	s := &settingsDialog{g: g}
+	pr := g.prefs
+
+	// Overlay
+	s.mode = widget.NewRadioGroup([]string{modeLocal, modeNamed}, func(string) { s.modeChanged() })
+	s.mode.Required = true
+	s.overlay = widget.NewEntry()
+	s.overlay.SetPlaceHolder("example.org or https://example.org/.well-known/reload-config")
+	s.overlay.Validator = func(v string) error {
+		if s.mode.Selected != modeNamed {
+			return nil
+		}
+		return ValidateOverlay(v)
+	}
+	s.user = widget.NewEntry()
+	s.user.Validator = validateUserField
+	s.password = widget.NewPasswordEntry()
+	s.password.SetPlaceHolder("for the overlay's enrollment server")
+	s.overlayErr = newErrorLabel("")
+	s.overlayErr.Hide()
+	s.joinProgress = widget.NewProgressBarInfinite()
+	s.joinProgress.Stop()
+	s.joinProgress.Hide()
+	s.join = widget.NewButtonWithIcon("Join", theme.LoginIcon(), s.doJoin)
+	s.user.SetText(g.userName())
+	s.overlay.SetText(pr.String(PrefOverlay))
+	if pr.StringWithFallback(PrefOverlayMode, "local") == "named" {
+		s.mode.SetSelected(modeNamed)
+	} else {
+		s.mode.SetSelected(modeLocal)
+	}
+	overlayTab := container.NewVBox(
+		s.mode,
+		widget.NewForm(
+			widget.NewFormItem("Overlay", s.overlay),
+			widget.NewFormItem("User name", s.user),
+			widget.NewFormItem("Password", s.password),
+		),
+		container.NewHBox(s.join), s.joinProgress, s.overlayErr,
+	)
+
+	// Audio
+	s.input = widget.NewSelect(nil, nil)
+	s.output = widget.NewSelect(nil, nil)
+	s.audioNote = widget.NewLabel("")
+	s.audioNote.Wrapping = fyne.TextWrapWord
+	s.audioNote.Hide()
+	ins, outs := []string{defaultDevice}, []string{defaultDevice}
+	if al, ok := g.p.(AudioDeviceLister); ok {
+		i, o, err := al.AudioDevices()
+		if err != nil {
+			s.audioNote.SetText("Could not list sound devices: " + err.Error())
+			s.audioNote.Show()
+		}
+		ins, outs = append(ins, i...), append(outs, o...)
+	} else {
+		s.audioNote.SetText("This build cannot choose sound devices; the system default is used.")
+		s.audioNote.Show()
+	}
+	s.input.SetOptions(ins)
+	s.output.SetOptions(outs)
+	s.input.SetSelected(pr.StringWithFallback(PrefAudioIn, defaultDevice))
+	s.output.SetSelected(pr.StringWithFallback(PrefAudioOut, defaultDevice))
+	s.level = widget.NewProgressBar()
+	s.level.TextFormatter = func() string { return "" }
+	s.testTone = widget.NewButtonWithIcon("Test tone", theme.MediaPlayIcon(), s.doTestTone)
+	if _, ok := g.p.(TonePlayer); !ok {
+		s.testTone.Disable()
+	}
+	s.echo = widget.NewCheck("Echo cancellation", nil)
+	s.echo.SetChecked(pr.BoolWithFallback(PrefEchoCancel, true))
+	s.noise = widget.NewCheck("Noise suppression", nil)
+	s.noise.SetChecked(pr.BoolWithFallback(PrefNoiseSuppress, true))
+	audioTab := container.NewVBox(
+		widget.NewForm(
+			widget.NewFormItem("Input", s.input),
+			widget.NewFormItem("Output", s.output),
+			widget.NewFormItem("Level", s.level),
+		),
+		container.NewHBox(s.testTone), s.echo, s.noise, s.audioNote,
+	)
+
+	// Network
+	s.port = widget.NewEntry()
+	s.port.Validator = ValidatePort
+	s.port.SetText(strconv.Itoa(pr.Int(PrefListenPort)))
+	netNote := widget.NewLabel("The UDP/TCP port other peers reach this phone on; 0 picks a free port. A --listen flag overrides it. Takes effect at the next start.")
+	netNote.Wrapping = fyne.TextWrapWord
+	networkTab := container.NewVBox(widget.NewForm(
+		hinted("Listen port", s.port, "0 = any free port"),
+	), netNote)
+
+	// Peer
+	s.storeForOthers = widget.NewCheck("Store records for others while idle", nil)
+	s.storeForOthers.SetChecked(pr.BoolWithFallback(PrefStoreForOthers, true))
+	s.limit = widget.NewEntry()
+	s.limit.Validator = ValidateStorageLimit
+	s.limit.SetText(strconv.Itoa(pr.IntWithFallback(PrefStorageLimitMB, DefaultStorageLimitMB)))
+	peerNote := widget.NewLabel(fmt.Sprintf("Now storing %s for others.", plural(g.status.StoredRecords, "record", "records")))
+	peerTab := container.NewVBox(s.storeForOthers, widget.NewForm(
+		hinted("Storage limit (MB)", s.limit, "space for other users' registrations"),
+	), peerNote)
+
+	// Identity
+	nid := g.status.NodeID
+	if nid == "" {
+		nid = "not assigned yet"
+	}
+	s.nodeID = widget.NewLabel(nid)
+	s.nodeID.Selectable = true
+	s.nodeID.Wrapping = fyne.TextWrapBreak
+	fp := "not available in this build"
+	if f, ok := g.p.(Fingerprinter); ok && f.Fingerprint() != "" {
+		fp = f.Fingerprint()
+	}
+	s.fingerprint = widget.NewLabel(fp)
+	s.fingerprint.Selectable = true
+	s.fingerprint.Wrapping = fyne.TextWrapBreak
+	identityTab := widget.NewForm(
+		widget.NewFormItem("User", widget.NewLabel(firstNonEmpty(g.status.AoR, g.userName(), "—"))),
+		widget.NewFormItem("Node-ID", s.nodeID),
+		widget.NewFormItem("Certificate", s.fingerprint),
+	)
+
+	s.tabs = container.NewAppTabs(
+		container.NewTabItem("Overlay", overlayTab),
+		container.NewTabItem("Audio", audioTab),
+		container.NewTabItem("Network", networkTab),
+		container.NewTabItem("Peer", peerTab),
+		container.NewTabItem("Identity", identityTab),
+	)
+	s.errLabel = newErrorLabel("")
+	s.errLabel.Hide()
+	s.note = widget.NewLabel("")
+	s.note.Wrapping = fyne.TextWrapWord
+	s.note.Hide()
+	s.save = widget.NewButton("Save", s.doSave)
+	s.save.Importance = widget.HighImportance
+	s.cancel = widget.NewButton("Cancel", func() { s.d.Hide() })
+	s.d = dialog.NewCustomWithoutButtons("Settings", container.NewBorder(nil, container.NewVBox(s.errLabel, s.note), nil, nil, s.tabs), g.win)
+	s.d.SetButtons([]fyne.CanvasObject{s.cancel, s.save})
+	s.d.Resize(fyne.NewSize(400, 500))
+	s.modeChanged()
+	return s
+}
+
+func (s *settingsDialog) modeChanged() {
+	if s.overlay == nil {
+		return
+	}
+	if s.mode.Selected == modeNamed {
+		s.overlay.Enable()
+		s.password.Enable()
+	} else {
+		s.overlay.Disable()
+		s.password.Disable()
+	}
+	s.overlay.Validate()
+}
+
+// validate checks every field, marks the wrong ones inline and shows the first wrong tab.
+func (s *settingsDialog) validate() bool {
+	type field struct {
+		e   *widget.Entry
+		tab int
+		lbl string
+	}
+	fields := []field{{s.overlay, 0, "Overlay"}, {s.user, 0, "User name"}, {s.port, 2, "Listen port"}, {s.limit, 3, "Storage limit"}}
+	var bad []string
+	first := -1
+	for _, f := range fields {
+		if err := f.e.Validate(); err != nil {
+			f.e.SetValidationError(err)
+			bad = append(bad, f.lbl+": "+err.Error())
+			if first < 0 {
+				first = f.tab
+			}
+		}
+	}
+	if len(bad) == 0 {
+		s.errLabel.Hide()
+		return true
+	}
+	s.tabs.SelectIndex(first)
+	s.errLabel.SetText(strings.Join(bad, "\n"))
+	s.errLabel.Show()
+	return false
+}
+
+func (s *settingsDialog) doSave() {
+	if !s.validate() {
+		return
+	}
+	g, pr := s.g, s.g.prefs
+	var later []string
+
+	user := strings.TrimSpace(s.user.Text)
+	if user != g.userName() {
+		if us, ok := g.p.(UserSetter); ok {
+			if err := us.SetUser(user); err != nil {
+				s.user.SetValidationError(err)
+				s.tabs.SelectIndex(0)
+				s.errLabel.SetText("User name: " + errorText(err))
+				s.errLabel.Show()
+				return
+			}
+		} else {
+			later = append(later, "user name")
+		}
+		pr.SetString(PrefUser, user)
+	}
+
+	mode := "local"
+	if s.mode.Selected == modeNamed {
+		mode = "named"
+	}
+	overlay := strings.TrimSpace(s.overlay.Text)
+	if mode != pr.StringWithFallback(PrefOverlayMode, "local") || overlay != pr.String(PrefOverlay) {
+		if _, ok := g.p.(OverlayJoiner); !ok {
+			later = append(later, "overlay")
+		}
+	}
+	pr.SetString(PrefOverlayMode, mode)
+	pr.SetString(PrefOverlay, overlay)
+
+	in, out := s.input.Selected, s.output.Selected
+	if in != pr.StringWithFallback(PrefAudioIn, defaultDevice) || out != pr.StringWithFallback(PrefAudioOut, defaultDevice) {
+		if al, ok := g.p.(AudioDeviceLister); ok {
+			if err := al.SetAudioDevices(devName(in), devName(out)); err != nil {
+				s.tabs.SelectIndex(1)
+				s.errLabel.SetText("Audio: " + errorText(err))
+				s.errLabel.Show()
+				return
+			}
+		}
+	}
+	pr.SetString(PrefAudioIn, in)
+	pr.SetString(PrefAudioOut, out)
+	pr.SetBool(PrefEchoCancel, s.echo.Checked)
+	pr.SetBool(PrefNoiseSuppress, s.noise.Checked)
+
+	port, _ := strconv.Atoi(strings.TrimSpace(s.port.Text))
+	if port != pr.Int(PrefListenPort) {
+		later = append(later, "listen port")
+	}
+	pr.SetInt(PrefListenPort, port)
+	limit, _ := strconv.Atoi(strings.TrimSpace(s.limit.Text))
+	pr.SetBool(PrefStoreForOthers, s.storeForOthers.Checked)
+	pr.SetInt(PrefStorageLimitMB, limit)
+
+	s.d.Hide()
+	g.status = g.p.Status()
+	g.refreshStatus()
+	if len(later) > 0 {
+		dialog.ShowInformation("Settings saved", "Chordphone uses the new "+strings.Join(later, ", ")+" from its next start.", g.win)
+	}
+}
+
+func devName(s string) string {
+	if s == defaultDevice {
+		return ""
+	}
+	return s
+}
+
+// doJoin joins the chosen overlay now, showing progress and errors in the Overlay tab.
+func (s *settingsDialog) doJoin() {
+	s.overlayErr.Hide()
+	if err := s.overlay.Validate(); err != nil {
+		s.overlay.SetValidationError(err)
+		s.overlayErr.SetText(errorText(err))
+		s.overlayErr.Show()
+		return
+	}
+	if err := s.user.Validate(); err != nil {
+		s.user.SetValidationError(err)
+		s.overlayErr.SetText("User name: " + errorText(err))
+		s.overlayErr.Show()
+		return
+	}
+	j, ok := s.g.p.(OverlayJoiner)
+	if !ok {
+		s.overlayErr.SetText("Joining another overlay needs a restart in this build: save, then start Chordphone again (or use --overlay/--config).")
+		s.overlayErr.Show()
+		return
+	}
+	var name, cfgURL string
+	if s.mode.Selected == modeNamed {
+		name = strings.TrimSpace(s.overlay.Text)
+		if strings.Contains(name, "://") {
+			name, cfgURL = "", name
+		}
+	}
+	user, pass := strings.TrimSpace(s.user.Text), s.password.Text
+	s.join.Disable()
+	s.joinProgress.Show()
+	s.joinProgress.Start()
+	s.g.goFunc(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		err := j.JoinOverlay(ctx, name, cfgURL, user, pass)
+		s.g.do(func() {
+			s.joinProgress.Stop()
+			s.joinProgress.Hide()
+			s.join.Enable()
+			if err != nil {
+				s.overlayErr.SetText("Could not join: " + errorText(err))
+				s.overlayErr.Show()
+				return
+			}
+			s.g.prefs.SetString(PrefOverlayMode, map[bool]string{true: "named", false: "local"}[s.mode.Selected == modeNamed])
+			s.g.prefs.SetString(PrefOverlay, strings.TrimSpace(s.overlay.Text))
+			s.g.status = s.g.p.Status()
+			s.g.refreshStatus()
+			s.note.SetText("Joined.")
+			s.note.Show()
+		})
+	})
+}
+
+// doTestTone plays the test tone and shows the microphone level meanwhile.
+func (s *settingsDialog) doTestTone() {
+	tp, ok := s.g.p.(TonePlayer)
+	if !ok {
+		return
+	}
+	s.testTone.Disable()
+	s.g.goFunc(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- tp.PlayTestTone(ctx) }() // owner: this goroutine; ends with ctx
+		lm, hasLevel := s.g.p.(LevelMeter)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case err := <-done:
+				s.g.do(func() {
+					s.testTone.Enable()
+					s.level.SetValue(0)
+					if err != nil {
+						s.audioNote.SetText("Test tone: " + errorText(err))
+						s.audioNote.Show()
+					}
+				})
+				return
+			case <-t.C:
+				if hasLevel {
+					v := lm.InputLevel()
+					s.g.do(func() { s.level.SetValue(v) })
+				}
+			}
+		}
+	})
+}
+
+func hinted(label string, w fyne.CanvasObject, hint string) *widget.FormItem {
+	fi := widget.NewFormItem(label, w)
+	fi.HintText = hint
+	return fi
+}
