@@ -2,10 +2,17 @@ package wire
 
 import "net/netip"
 
-// ErrorResponse is the body of an error message (RFC 6940 §6.3.3.1).
+// ErrorResponse is the body of an error message (RFC 6940 §6.3.3.1). On
+// the wire it is error_code and error_info<0..2^16-1> only. error_info is
+// a UTF-8 text unless the error code defines otherwise (Error_Unknown_Kind:
+// a KindId list; Error_Generation_Counter_Too_Low: a StoreAns).
+//
+// Encoding sends Info if it is non-empty, else Phrase as the text.
+// Decoding sets Info to error_info and, when it is valid UTF-8 text for a
+// code that does not define a binary error_info, also Phrase.
 type ErrorResponse struct {
 	Code   ErrorCode
-	Phrase string // reason_phrase<0..255>
+	Phrase string // textual error_info (convenience; not a separate wire field)
 	Info   []byte // error_info<0..2^16-1>
 }
 

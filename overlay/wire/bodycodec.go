@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net/netip"
+	"unicode/utf8"
 )
 
 // decodeAll runs f over b and requires all input consumed.
@@ -22,22 +23,59 @@ func encodeWith(f func(e *enc)) ([]byte, error) {
 
 // ---- ErrorResponse, RFC 6940 §6.3.3.1
 
-// MarshalBinary encodes the ErrorResponse.
+// MarshalBinary encodes the ErrorResponse: error_code, error_info (Info, or
+// Phrase if Info is empty).
 func (x *ErrorResponse) MarshalBinary() ([]byte, error) {
 	return encodeWith(func(e *enc) {
 		e.u16(uint16(x.Code))
-		e.vec8([]byte(x.Phrase), "reason_phrase")
-		e.vec16(x.Info, "error_info")
+		info := x.Info
+		if len(info) == 0 {
+			info = []byte(x.Phrase)
+		}
+		e.vec16(info, "error_info")
 	})
+}
+
+// binaryErrorInfo reports error codes whose error_info is a structure, not text.
+func binaryErrorInfo(c ErrorCode) bool {
+	return c == ErrUnknownKind || c == ErrGenerationCounterTooLow
 }
 
 // UnmarshalBinary decodes an ErrorResponse.
 func (x *ErrorResponse) UnmarshalBinary(b []byte) error {
+	*x = ErrorResponse{}
 	return decodeAll(b, "ErrorResponse", func(d *dec) {
 		x.Code = ErrorCode(d.u16("error_code"))
-		x.Phrase = string(d.vecRaw(1, "reason_phrase"))
 		x.Info = d.vec(2, "error_info")
+		if !binaryErrorInfo(x.Code) && utf8.Valid(x.Info) {
+			x.Phrase = string(x.Info)
+		}
 	})
+}
+
+// UnknownKindsInfo encodes the error_info of Error_Unknown_Kind:
+// KindId unknown_kinds<0..2^8-1> (RFC 6940 §7.4.1.2).
+func UnknownKindsInfo(kinds []KindID) ([]byte, error) {
+	return encodeWith(func(e *enc) {
+		s := e.begin(1)
+		for _, k := range kinds {
+			e.u32(uint32(k))
+		}
+		e.end(1, s, "unknown_kinds")
+	})
+}
+
+// ParseUnknownKinds decodes the error_info of Error_Unknown_Kind.
+func ParseUnknownKinds(info []byte) ([]KindID, error) {
+	var out []KindID
+	err := decodeAll(info, "unknown_kinds", func(d *dec) {
+		l := d.sub(1, "unknown_kinds")
+		for !l.empty() {
+			out = append(out, KindID(l.u32("kind")))
+		}
+		d.join(l, "unknown_kinds")
+	})
+	return out, err
 }
 
 // ---- Probe, RFC 6940 §6.4.2.5

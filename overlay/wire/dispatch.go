@@ -102,8 +102,8 @@ func NewMessage(code MessageCode, body Body) (*Message, error) {
 // the given code and phrase. The via list of the request becomes the
 // destination list of the answer in reverse order (RFC 6940 §6.2.2).
 func NewErrorMessage(req *Message, code ErrorCode, phrase string) (*Message, error) {
-	if len(phrase) > 255 {
-		phrase = phrase[:255]
+	if len(phrase) > 0xffff {
+		phrase = phrase[:0xffff]
 	}
 	m, err := NewMessage(CodeError, &ErrorResponse{Code: code, Phrase: phrase})
 	if err != nil {

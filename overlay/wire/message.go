@@ -30,11 +30,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrorResponse returns the ErrorResponse body to send for this error
 // (RFC 6940 §6.3.3.1).
 func (e *Error) ErrorResponse() *ErrorResponse {
-	p := e.Msg
-	if len(p) > 255 {
-		p = p[:255]
-	}
-	return &ErrorResponse{Code: e.Code, Phrase: p}
+	return &ErrorResponse{Code: e.Code, Phrase: e.Error()}
 }
 
 func errorf(code ErrorCode, op, format string, a ...any) *Error {

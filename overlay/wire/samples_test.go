@@ -4,6 +4,8 @@ import (
 	"net/netip"
 )
 
+var dictKey = nid(0x40) // SIP-REGISTRATION dictionary key: the storing peer's Node-ID (RFC 7904 §3)
+
 func nid(b byte) NodeID {
 	var n NodeID
 	for i := range n {
@@ -45,7 +47,7 @@ func sampleStoredData(model DataModel, v []byte) StoredData {
 	case DataModelArray:
 		val = ArrayValue(3, v)
 	default:
-		val = DictionaryValue([]byte("dict-key"), v)
+		val = DictionaryValue(dictKey[:], v)
 	}
 	return StoredData{
 		StorageTime: 1700000000000,
@@ -80,7 +82,7 @@ func sampleBodies() []sample {
 		}}},
 		{CodeStoreAns, &StoreAns{KindResponses: []StoreKindResponse{{Kind: KindSIPRegistration, GenerationCounter: 2, Replicas: []NodeID{nid(1), nid(2)}}}}},
 		{CodeFetchReq, &FetchReq{Resource: res, Specifiers: []StoredDataSpecifier{
-			{Kind: KindSIPRegistration, Generation: 0, Model: DataModelDictionary, Keys: [][]byte{[]byte("dict-key")}},
+			{Kind: KindSIPRegistration, Generation: 0, Model: DataModelDictionary, Keys: [][]byte{dictKey[:]}},
 			{Kind: KindCertificateByNode, Model: DataModelArray, Indices: []ArrayRange{{First: 0, Last: 0xffffffff}}},
 			{Kind: KindTURNService, Model: DataModelSingle},
 		}}},
@@ -90,7 +92,7 @@ func sampleBodies() []sample {
 		}}},
 		{CodeStatReq, &FetchReq{Resource: res, Specifiers: []StoredDataSpecifier{{Kind: KindSIPRegistration, Model: DataModelDictionary}}}},
 		{CodeStatAns, &StatAns{KindResponses: []StatKindResponse{
-			{Kind: KindSIPRegistration, Generation: 5, Values: []StoredMetaData{{StorageTime: 1, Lifetime: 2, MetaData: StoredMetaDataValue{Model: DataModelDictionary, Key: []byte("k"), MetaData: MetaData{Exists: true, ValueLength: 10, HashAlgorithm: HashSHA1, HashValue: make([]byte, 20)}}}}},
+			{Kind: KindSIPRegistration, Generation: 5, Values: []StoredMetaData{{StorageTime: 1, Lifetime: 2, MetaData: StoredMetaDataValue{Model: DataModelDictionary, Key: dictKey[:], MetaData: MetaData{Exists: true, ValueLength: 10, HashAlgorithm: HashSHA1, HashValue: make([]byte, 20)}}}}},
 			{Kind: KindTURNService, Generation: 1, Values: []StoredMetaData{{StorageTime: 3, Lifetime: 4, MetaData: StoredMetaDataValue{Model: DataModelSingle, MetaData: MetaData{Exists: false, HashValue: []byte{}}}}}},
 			{Kind: KindCertificateByUser, Generation: 1, Values: []StoredMetaData{{StorageTime: 3, Lifetime: 4, MetaData: StoredMetaDataValue{Model: DataModelArray, Index: 7, MetaData: MetaData{Exists: true, ValueLength: 1, HashAlgorithm: HashSHA256, HashValue: make([]byte, 32)}}}}},
 		}}},
@@ -110,7 +112,7 @@ func sampleBodies() []sample {
 		{CodeAppAttachAns, &AppAttachReq{Ufrag: []byte("uf2"), Password: []byte("pw2"), Application: 5060, Role: []byte("passive"), Candidates: sampleCandidates()[1:]}},
 		{CodeConfigUpdateReq, &ConfigUpdateReq{Type: ConfigUpdateConfig, ConfigData: []byte("<overlay/>")}},
 		{CodeConfigUpdateAns, &ConfigUpdateAns{}},
-		{CodeError, &ErrorResponse{Code: ErrNotFound, Phrase: "not found", Info: []byte{}}},
+		{CodeError, &ErrorResponse{Code: ErrNotFound, Phrase: "not found", Info: []byte("not found")}},
 	}
 }
 
