@@ -1,0 +1,349 @@
+package chord
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// serveUpdate handles an Update (RFC 6940 §10.7.3): new peers that belong in the
+// neighbour table (or fill an invalid finger) are attached to; the neighbour table
+// changes once they are connected.
+func (c *Chord) serveUpdate(ctx context.Context, req *node.Request) (wire.Body, error) {
+	var u wire.ChordUpdate
+	if err := u.UnmarshalBinary(req.Message.Body); err != nil {
+		return nil, err
+	}
+	origin := req.Origin
+	c.mu.Lock()
+	c.counters.UpdatesReceived++
+	if c.joinWait != nil && !c.joined && u.Type == wire.ChordFull {
+		// The admitting peer's routing table during a join (§10.5).
+		select {
+		case c.joinWait <- &u:
+		default:
+		}
+	}
+	c.mu.Unlock()
+	// Only peers send Updates: the sender may be routed through (peer_ready, §10.7).
+	if c.n.Connected(origin) {
+		c.markReady(origin)
+	}
+	c.consider(origin, u.Predecessors, u.Successors, u.Fingers)
+	return &wire.UpdateAns{}, nil
+}
+
+// consider examines peers named by a neighbour (§10.7.3): known connected peers become
+// routing candidates; unknown ones are attached to if they would enter the neighbour
+// table or fill an invalid finger.
+func (c *Chord) consider(via wire.NodeID, lists ...[]wire.NodeID) {
+	var all []wire.NodeID
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	now := time.Now()
+	for _, id := range uniq(all) {
+		if id == c.self || id.IsZero() {
+			continue
+		}
+		c.mu.Lock()
+		if t, ok := c.departed[id]; ok && now.Before(t) {
+			c.mu.Unlock()
+			continue
+		}
+		if c.connected[id] {
+			ready := c.ready[id]
+			c.mu.Unlock()
+			if !ready {
+				c.markReady(id)
+			}
+			continue
+		}
+		if !c.joined || c.leaving || c.attaching[id] {
+			c.mu.Unlock()
+			continue
+		}
+		neighbor := c.wouldBeNeighborLocked(id)
+		finger := !neighbor && c.fillsFingerLocked(id)
+		c.mu.Unlock()
+		if neighbor || finger {
+			id := id
+			c.n.Go(func(ctx context.Context) { c.attach(ctx, id, via, finger) })
+		}
+	}
+}
+
+func (c *Chord) wouldBeNeighborLocked(id wire.NodeID) bool {
+	if len(c.succs) < c.s.Successors || dist(c.self, id).less(dist(c.self, c.succs[len(c.succs)-1])) {
+		return true
+	}
+	if len(c.preds) < c.s.Predecessors || dist(id, c.self).less(dist(c.preds[len(c.preds)-1], c.self)) {
+		return true
+	}
+	return false
+}
+
+func (c *Chord) fillsFingerLocked(id wire.NodeID) bool {
+	i := fingerIndex(dist(c.self, id))
+	return i >= 1 && i <= len(c.fingers) && c.fingers[i-1].IsZero() && !c.searching[i]
+}
+
+// sendUpdate sends one Update of type typ to peer id (§10.7).
+func (c *Chord) sendUpdate(ctx context.Context, id wire.NodeID, typ wire.ChordUpdateType) {
+	c.mu.Lock()
+	u := &wire.ChordUpdate{Uptime: uint32(time.Since(c.start) / time.Second), Type: typ}
+	if typ != wire.ChordPeerReady {
+		u.Predecessors = slices.Clone(c.preds)
+		u.Successors = slices.Clone(c.succs)
+	}
+	if typ == wire.ChordFull {
+		u.Fingers = c.fingerListLocked()
+	}
+	c.counters.UpdatesSent++
+	c.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, 3*c.n.Settings().ReliabilityTimer)
+	defer cancel()
+	if _, err := c.n.Call(rctx, []wire.Destination{wire.NodeDestination(id)}, wire.CodeUpdateReq, u, &wire.UpdateAns{}); err != nil {
+		c.n.Logger().Debug("update", "peer", id, "err", err)
+	}
+}
+
+// flushUpdates sends the Updates asked for by kick: neighbours always, every connection
+// when the responsible range changed (§6.4.1, §10.7.3).
+func (c *Chord) flushUpdates() {
+	c.mu.Lock()
+	all, neigh := c.kickAll, c.kickNeigh
+	c.kickAll, c.kickNeigh = false, false
+	if !c.joined || c.leaving || !all && !neigh {
+		c.mu.Unlock()
+		return
+	}
+	targets := uniq(append(slices.Clone(c.preds), c.succs...))
+	if all {
+		for id := range c.connected {
+			if !slices.Contains(targets, id) {
+				targets = append(targets, id)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range targets {
+		c.n.Go(func(ctx context.Context) { c.sendUpdate(ctx, id, wire.ChordNeighbors) })
+	}
+}
+
+// maintain runs stabilisation (§10.7.4): periodic Updates to the neighbours, finger
+// refresh every chord-ping-interval, reactive Updates when kicked, and the end of the
+// successor hold-down.
+func (c *Chord) maintain(ctx context.Context) {
+	ut := time.NewTimer(jitter(c.s.UpdateInterval))
+	pt := time.NewTimer(jitter(c.s.PingInterval))
+	ht := time.NewTicker(max(c.s.HoldDown/3, time.Millisecond))
+	defer ut.Stop()
+	defer pt.Stop()
+	defer ht.Stop()
+	coalesce := min(c.n.Settings().ReliabilityTimer/50, 20*time.Millisecond)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kickCh:
+			// Let a burst of table changes settle into one round of Updates.
+			select {
+			case <-time.After(coalesce):
+			case <-ctx.Done():
+				return
+			}
+			c.flushUpdates()
+		case <-ut.C:
+			c.periodic()
+			ut.Reset(jitter(c.s.UpdateInterval))
+		case <-pt.C:
+			if c.IsJoined() {
+				c.n.Go(func(ctx context.Context) { c.refreshFingers(ctx, true) })
+			}
+			pt.Reset(jitter(c.s.PingInterval))
+		case <-ht.C:
+			c.endHoldDown()
+		}
+	}
+}
+
+// periodic sends the periodic Updates to the neighbour table (§10.7.4.1) and expires
+// the record of departed peers.
+func (c *Chord) periodic() {
+	now := time.Now()
+	c.mu.Lock()
+	for id, t := range c.departed {
+		if now.After(t) {
+			delete(c.departed, id)
+		}
+	}
+	ok := c.joined && !c.leaving
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	c.kickNeigh = true
+	c.mu.Unlock()
+	c.flushUpdates()
+}
+
+// endHoldDown adopts the new replica set once the hold-down has passed (§10.7.1).
+func (c *Chord) endHoldDown() {
+	c.mu.Lock()
+	changed := false
+	if !c.holdUntil.IsZero() && time.Now().After(c.holdUntil) {
+		c.holdUntil = time.Time{}
+	}
+	if c.holdUntil.IsZero() {
+		want := c.succs[:min(c.s.Replicas, len(c.succs))]
+		if !slices.Equal(want, c.replicas) {
+			c.replicas = slices.Clone(want)
+			changed = true
+		}
+	}
+	c.mu.Unlock()
+	if changed {
+		c.signalObservers()
+	}
+}
+
+// Leave sends a Leave to every neighbour (RFC 6940 §10.9): successors get our
+// predecessors (from_pred), predecessors our successors (from_succ).
+func (c *Chord) Leave(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.joined || c.leaving {
+		c.mu.Unlock()
+		return nil
+	}
+	c.leaving = true
+	c.counters.Leaves++
+	preds, succs := slices.Clone(c.preds), slices.Clone(c.succs)
+	c.mu.Unlock()
+	done := make(chan struct{}, len(preds)+len(succs))
+	count := 0
+	for _, id := range uniq(append(slices.Clone(succs), preds...)) {
+		d := &wire.ChordLeaveData{Type: wire.ChordLeaveFromSucc, Successors: succs}
+		if slices.Contains(succs, id) {
+			d = &wire.ChordLeaveData{Type: wire.ChordLeaveFromPred, Predecessors: preds}
+		}
+		od, err := d.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		count++
+		if !c.n.Go(func(_ context.Context) {
+			defer func() { done <- struct{}{} }()
+			lctx, cancel := context.WithTimeout(ctx, 2*c.n.Settings().ReliabilityTimer)
+			defer cancel()
+			c.n.Call(lctx, []wire.Destination{wire.NodeDestination(id)}, wire.CodeLeaveReq, &wire.LeaveReq{LeavingPeerID: c.self, OverlaySpecificData: od}, &wire.LeaveAns{})
+		}) {
+			count--
+		}
+	}
+	for ; count > 0; count-- {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// serveLeave treats a leaving neighbour as failed (RFC 6940 §10.9, §10.7.1) and adopts
+// the peers its Leave names.
+func (c *Chord) serveLeave(ctx context.Context, req *node.Request) (wire.Body, error) {
+	var l wire.LeaveReq
+	if err := l.UnmarshalBinary(req.Message.Body); err != nil {
+		return nil, err
+	}
+	// §6.4.2.2: the leaving Node-ID must be the signer's and the link's.
+	if !req.Direct || req.From != l.LeavingPeerID || !req.SignedBy(l.LeavingPeerID) {
+		return nil, node.Errorf(wire.ErrForbidden, "leave must come from %s over its own link", l.LeavingPeerID)
+	}
+	var d wire.ChordLeaveData
+	if len(l.OverlaySpecificData) > 0 {
+		if err := d.UnmarshalBinary(l.OverlaySpecificData); err != nil {
+			return nil, err
+		}
+	}
+	id := l.LeavingPeerID
+	c.mu.Lock()
+	delete(c.ready, id)
+	c.departed[id] = time.Now().Add(c.departTTL())
+	ch := c.recomputeLocked()
+	c.mu.Unlock()
+	c.react(ch, true)
+	c.consider(wire.NodeID{}, d.Successors, d.Predecessors)
+	return &wire.LeaveAns{}, nil
+}
+
+// serveRouteQuery answers with the next hop for the destination (RFC 6940 §10.8) and,
+// if asked, sends a full Update to the requester.
+func (c *Chord) serveRouteQuery(ctx context.Context, req *node.Request) (wire.Body, error) {
+	var q wire.RouteQueryReq
+	if err := q.UnmarshalBinary(req.Message.Body); err != nil {
+		return nil, err
+	}
+	var target wire.NodeID
+	switch q.Destination.Type {
+	case wire.DestinationNode:
+		target = q.Destination.Node
+	case wire.DestinationResource:
+		target = q.Destination.Resource.NodeID()
+	default:
+		return nil, node.Errorf(wire.ErrInvalidMessage, "route query for %v not supported", q.Destination)
+	}
+	next := c.self
+	if target != c.self && !c.Responsible(target) {
+		var ok bool
+		if next, ok = c.NextHop(target); !ok {
+			return nil, node.Errorf(wire.ErrNotFound, "no route to %v", q.Destination)
+		}
+	}
+	if q.SendUpdate {
+		origin := req.Origin
+		c.n.Go(func(ctx context.Context) { c.sendUpdate(ctx, origin, wire.ChordFull) })
+	}
+	return &wire.ChordRouteQueryAns{NextPeer: next}, nil
+}
+
+// serveProbe answers a Probe (RFC 6940 §6.4.2.5) in the requested order.
+func (c *Chord) serveProbe(ctx context.Context, req *node.Request) (wire.Body, error) {
+	var p wire.ProbeReq
+	if err := p.UnmarshalBinary(req.Message.Body); err != nil {
+		return nil, err
+	}
+	ans := &wire.ProbeAns{}
+	for _, t := range p.RequestedInfo {
+		var v uint32
+		switch t {
+		case wire.ProbeResponsibleSet:
+			c.mu.Lock()
+			switch {
+			case !c.joined:
+			case len(c.preds) == 0:
+				v = 1e9
+			default:
+				v = uint32(dist(c.preds[0], c.self).float() * 1e9)
+			}
+			c.mu.Unlock()
+		case wire.ProbeNumResources:
+			if c.s.ResourceCount != nil {
+				v = c.s.ResourceCount()
+			}
+		case wire.ProbeUptime:
+			v = uint32(time.Since(c.start) / time.Second)
+		default:
+			continue // §6.4.2.5.2: unknown types are not returned
+		}
+		ans.ProbeInfo = append(ans.ProbeInfo, wire.ProbeInformation{Type: t, Value: v})
+	}
+	return ans, nil
+}

@@ -1,0 +1,440 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// Receive takes one whole message from a link (RFC 6940 §6.1). It implements Receiver:
+// it never blocks on the network; handlers run in node-owned goroutines.
+func (n *Node) Receive(from Link, msg []byte) {
+	n.mu.Lock()
+	closed := n.closed
+	_, known := n.links[from.RemoteNodeID()]
+	n.mu.Unlock()
+	if closed {
+		return
+	}
+	n.st.received.Add(1)
+	if !known {
+		n.addLink(from, false)
+	}
+	n.process(from, from.RemoteNodeID(), msg)
+}
+
+// codeAt returns the message code following the header (0 if absent).
+func codeAt(b []byte, hl int) wire.MessageCode {
+	if len(b) < hl+2 {
+		return wire.CodeInvalid
+	}
+	return wire.MessageCode(binary.BigEndian.Uint16(b[hl:]))
+}
+
+// process handles a message received from neighbour fromID (fromID == n.id for messages
+// this node originated or answered itself).
+func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
+	h, hl, err := wire.DecodeHeader(b)
+	if err != nil {
+		// RFC 6940 §6.1: malformed header: discard (no reliable way back).
+		n.drop("bad header", err)
+		return
+	}
+	code := codeAt(b, hl)
+	isReq := code.IsRequest()
+	if h.OverlayHash != n.s.OverlayHash {
+		n.drop("other overlay", nil) // RFC 6940 §6.3.2: overlay mismatch
+		return
+	}
+	if len(b) > n.s.MaxMessageSize {
+		// RFC 6940 §6.3.2, §11.1 max-message-size
+		if isReq {
+			n.replyError(from, fromID, h, wire.ErrMessageTooLarge, "message exceeds max-message-size")
+		}
+		n.drop("too large", nil)
+		return
+	}
+	if isReq && h.TTL > n.s.InitialTTL {
+		// RFC 6940 §6.3.2: TTL above initial-ttl.
+		n.replyError(from, fromID, h, wire.ErrTTLExceeded, "ttl above initial-ttl")
+		return
+	}
+	hops := int(n.s.InitialTTL) - int(h.TTL) + 1
+	if fromID == n.id {
+		hops = 0
+	}
+	dl := h.DestinationList
+	popped := false
+	for {
+		if len(dl) == 0 {
+			n.drop("empty destination list", nil)
+			return
+		}
+		d := dl[0]
+		switch d.Type {
+		case wire.DestinationNode:
+			if d.Node == n.id {
+				if len(dl) == 1 {
+					n.deliver(from, fromID, b, hops)
+					return
+				}
+				dl = dl[1:] // RFC 6940 §6.1.1: remove own entry, route on the next
+				popped = true
+				continue
+			}
+			if d.Node == WildcardNodeID {
+				n.deliver(from, fromID, b, hops)
+				return
+			}
+			if l := n.link(d.Node); l != nil {
+				n.forward(l, fromID, h, hl, b, dl, popped, isReq)
+				return
+			}
+			if !isReq {
+				// Answers follow the reversed via list only (RFC 6940 §6.2.2).
+				n.drop("answer: next node not connected", nil)
+				return
+			}
+			if n.topo.Responsible(d.Node) {
+				// RFC 6940 §6.1.1: a Node-ID we are responsible for but not connected to.
+				n.drop("node destination not connected", nil)
+				return
+			}
+			n.forwardTopo(fromID, h, hl, b, dl, popped, d.Node)
+			return
+		case wire.DestinationResource:
+			if n.topo.Responsible(d.Resource.NodeID()) {
+				if len(dl) != 1 {
+					n.drop("resource not last destination", nil) // RFC 6940 §6.1.1
+					return
+				}
+				n.deliver(from, fromID, b, hops)
+				return
+			}
+			if !isReq {
+				n.drop("answer to resource", nil)
+				return
+			}
+			n.forwardTopo(fromID, h, hl, b, dl, popped, d.Resource.NodeID())
+			return
+		default:
+			// No list compression is used by this node (RFC 6940 §6.1.3): unknown opaque ids.
+			if isReq {
+				n.replyError(from, fromID, h, wire.ErrInvalidMessage, "unknown opaque destination")
+			}
+			n.drop("opaque destination", nil)
+			return
+		}
+	}
+}
+
+func (n *Node) drop(why string, err error) {
+	n.st.dropped.Add(1)
+	if err != nil {
+		n.log.Debug("drop message", "why", why, "err", err)
+	} else {
+		n.log.Debug("drop message", "why", why)
+	}
+}
+
+func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped bool, target wire.NodeID) {
+	next, ok := n.topo.NextHop(target)
+	var l Link
+	if ok && next != fromID || ok && fromID == n.id {
+		l = n.link(next)
+	} else if ok {
+		l = n.link(next) // loop back to the sender: allowed, TTL bounds it
+	}
+	if l == nil {
+		n.drop("no route", nil)
+		return
+	}
+	n.forward(l, fromID, h, hl, b, dl, popped, true)
+}
+
+// forward sends b on l (RFC 6940 §6.1.2): a request gets the previous hop appended to
+// its via list and its TTL checked and decremented; the destination list is the one
+// left after removing this node's own entries.
+func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped, isReq bool) {
+	if fromID == n.id && !popped {
+		// Originated here: send as it is.
+		n.send(l, b)
+		return
+	}
+	if fromID != n.id {
+		if isReq {
+			if h.TTL == 0 {
+				// RFC 6940 §6.3.2
+				n.replyError(nil, fromID, h, wire.ErrTTLExceeded, "ttl exceeded")
+				return
+			}
+			if err := h.CheckForwardingOptions(true, nil); err != nil {
+				// RFC 6940 §6.3.2.3: unknown FORWARD_CRITICAL option.
+				n.replyError(nil, fromID, h, wire.ErrUnsupportedForwardingOption, "unsupported forwarding option")
+				return
+			}
+			h.ViaList = append(h.ViaList, wire.NodeDestination(fromID)) // RFC 6940 §6.1.2
+		}
+		if h.TTL > 0 {
+			h.TTL--
+		}
+		n.st.forwarded.Add(1)
+	}
+	h.DestinationList = dl
+	nb, err := reheader(h, b[hl:])
+	if err != nil {
+		n.drop("re-encode header", err)
+		return
+	}
+	if len(nb) > n.s.MaxMessageSize {
+		if isReq {
+			n.replyError(nil, fromID, h, wire.ErrMessageTooLarge, "message exceeds max-message-size after via list")
+		}
+		n.drop("too large after via", nil)
+		return
+	}
+	n.send(l, nb)
+}
+
+// reheader encodes h in front of rest (contents and security block).
+func reheader(h *wire.ForwardingHeader, rest []byte) ([]byte, error) {
+	h.Length = 0
+	hb, err := h.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	total := len(hb) + len(rest)
+	out := make([]byte, 0, total)
+	out = append(out, hb...)
+	out = append(out, rest...)
+	binary.BigEndian.PutUint32(out[16:], uint32(total))
+	h.Length = uint32(total)
+	return out, nil
+}
+
+func (n *Node) send(l Link, b []byte) {
+	n.st.sent.Add(1)
+	ctx, cancel := context.WithTimeout(n.ctx, n.s.ReliabilityTimer)
+	defer cancel()
+	if err := l.Send(ctx, b); err != nil {
+		n.log.Debug("link send", "peer", l.RemoteNodeID(), "err", err)
+	}
+}
+
+// replyError answers request header h, received from fromID, with an ErrorResponse
+// (RFC 6940 §6.3.3.1) along the reversed via list.
+func (n *Node) replyError(from Link, fromID wire.NodeID, h *wire.ForwardingHeader, code wire.ErrorCode, phrase string) {
+	req := &wire.Message{Header: *h}
+	m, err := wire.NewErrorMessage(req, code, phrase)
+	if err != nil {
+		return
+	}
+	n.sendAnswer(fromID, h, m)
+}
+
+// answerHeader fills the header of an answer to request header h received from fromID:
+// destination list = fromID + reversed via list (RFC 6940 §6.1.2, §6.2.2); the via
+// list names this node, the responder.
+func (n *Node) answerHeader(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.Message) {
+	m.Header.OverlayHash = n.s.OverlayHash
+	m.Header.ConfigurationSequence = n.s.ConfigurationSequence
+	m.Header.TransactionID = h.TransactionID
+	m.Header.TTL = n.s.InitialTTL
+	m.Header.MaxResponseLength = 0
+	m.Header.Options = nil
+	dl := wire.ReverseDestinations(h.ViaList)
+	if fromID != n.id {
+		dl = append([]wire.Destination{wire.NodeDestination(fromID)}, dl...)
+	}
+	m.Header.DestinationList = dl
+	m.Header.ViaList = []wire.Destination{wire.NodeDestination(n.id)}
+}
+
+// sendAnswer signs, encodes and routes an answer to request header h.
+func (n *Node) sendAnswer(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.Message) {
+	n.answerHeader(fromID, h, m)
+	if err := n.s.Security.Sign(m); err != nil {
+		n.log.Warn("sign answer", "err", err)
+		return
+	}
+	b, err := wire.Encode(m)
+	if err != nil {
+		n.log.Warn("encode answer", "err", err)
+		return
+	}
+	n.routeAnswer(b, m)
+}
+
+func (n *Node) routeAnswer(b []byte, m *wire.Message) {
+	if len(m.Header.DestinationList) == 0 {
+		// Answer to a request this node sent to itself.
+		n.deliverAnswer(m, n.id, 0)
+		return
+	}
+	n.process(nil, n.id, b)
+}
+
+// deliver handles a message destined to this node.
+func (n *Node) deliver(from Link, fromID wire.NodeID, b []byte, hops int) {
+	dec := wire.Decoder{MaxMessageSize: n.s.MaxMessageSize}
+	m, err := dec.Decode(b)
+	if err != nil {
+		h, hl, herr := wire.DecodeHeader(b)
+		if herr == nil && codeAt(b, hl).IsRequest() {
+			n.replyError(from, fromID, h, wire.CodeOf(err), err.Error())
+		}
+		n.drop("decode", err)
+		return
+	}
+	if m.Code.IsAnswer() {
+		var responder wire.NodeID
+		if len(m.Header.ViaList) > 0 && m.Header.ViaList[0].Type == wire.DestinationNode {
+			responder = m.Header.ViaList[0].Node
+		} else {
+			responder = fromID
+		}
+		if fromID != n.id {
+			if signer, err := n.s.Security.Verify(m); err != nil {
+				n.drop("answer signature", err)
+				return
+			} else if signer != nil && !contains(signer, responder) {
+				n.drop("answer signer is not the responder", nil)
+				return
+			}
+		}
+		n.deliverAnswer(m, responder, hops)
+		return
+	}
+	if !m.Code.IsRequest() {
+		n.drop("invalid code", nil)
+		return
+	}
+	n.serveRequest(fromID, m, hops)
+}
+
+func contains(ids []wire.NodeID, id wire.NodeID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+type answerKey struct {
+	tx     uint64
+	origin wire.NodeID
+}
+
+type answerEntry struct {
+	done    bool
+	answer  *wire.Message
+	expires time.Time
+}
+
+// serveRequest verifies and dispatches a request to its handler in a node goroutine.
+func (n *Node) serveRequest(fromID wire.NodeID, m *wire.Message, hops int) {
+	h := &m.Header
+	origin := fromID
+	if len(h.ViaList) > 0 && h.ViaList[0].Type == wire.DestinationNode {
+		origin = h.ViaList[0].Node
+	}
+	var signer []wire.NodeID
+	if fromID != n.id {
+		var err error
+		signer, err = n.s.Security.Verify(m) // RFC 6940 §6.1.1, §7.1
+		if err != nil {
+			n.replyError(nil, fromID, h, wire.ErrForbidden, "signature: "+err.Error())
+			return
+		}
+	}
+	key := answerKey{h.TransactionID, origin}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	if e, ok := n.answered[key]; ok {
+		// Retransmission (RFC 6940 §6.2.1): answer again, or drop while in progress.
+		var ans *wire.Message
+		if e.done {
+			c := *e.answer
+			ans = &c
+		}
+		n.mu.Unlock()
+		if ans != nil {
+			n.answerHeader(fromID, h, ans)
+			if b, err := wire.Encode(ans); err == nil {
+				n.routeAnswer(b, ans)
+			}
+		}
+		return
+	}
+	n.answered[key] = &answerEntry{expires: time.Now().Add(n.s.RequestLifetime)}
+	hd := n.handlers[m.Code]
+	n.wg.Add(1)
+	n.mu.Unlock()
+	req := &Request{Message: m, From: fromID, Origin: origin, Signer: signer, Hops: hops, Direct: len(h.ViaList) == 0 && fromID != n.id, node: n}
+	go func() {
+		defer n.wg.Done()
+		ans := n.runHandler(hd, req)
+		if ans == nil {
+			return
+		}
+		n.mu.Lock()
+		if e := n.answered[key]; e != nil {
+			e.done, e.answer = true, ans
+		}
+		n.mu.Unlock()
+		c := *ans
+		n.sendAnswer(fromID, h, &c)
+	}()
+}
+
+func (n *Node) runHandler(hd Handler, req *Request) *wire.Message {
+	m := req.Message
+	if hd == nil {
+		ans, _ := wire.NewErrorMessage(nil, wire.ErrInvalidMessage, "method "+m.Code.String()+" not supported")
+		return ans
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.s.RequestLifetime)
+	defer cancel()
+	body, err := hd.ServeRELOAD(ctx, req)
+	if n.ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		code := wire.CodeOf(err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = wire.ErrRequestTimeout
+		}
+		phrase := err.Error()
+		var we *wire.Error
+		if errors.As(err, &we) && we.Op == "request" {
+			phrase = we.Msg
+		}
+		ans, _ := wire.NewErrorMessage(nil, code, phrase)
+		return ans
+	}
+	if body == nil {
+		body = emptyBody{}
+	}
+	ans, err := wire.NewMessage(m.Code.Answer(), body)
+	if err != nil {
+		ans, _ = wire.NewErrorMessage(nil, wire.ErrInvalidMessage, "encode answer: "+err.Error())
+		return ans
+	}
+	if max := m.Header.MaxResponseLength; max > 0 && len(ans.Body)+64 > int(max) {
+		// RFC 6940 §6.3.2 max_response_length.
+		ans, _ = wire.NewErrorMessage(nil, wire.ErrIncompatibleWithOverlay, "answer exceeds max_response_length")
+	}
+	return ans
+}
+
+type emptyBody struct{}
+
+func (emptyBody) MarshalBinary() ([]byte, error) { return []byte{}, nil }
+func (emptyBody) UnmarshalBinary([]byte) error   { return nil }
