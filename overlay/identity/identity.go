@@ -22,6 +22,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 // FileName is the name of the identity file inside a profile directory.
@@ -63,13 +65,13 @@ type Identity struct {
 func (id *Identity) Cert() *x509.Certificate { return id.Chain[0] }
 
 // NodeIDs returns the Node-IDs of the certificate.
-func (id *Identity) NodeIDs() [][NodeIDLen]byte { return NodeIDsFromCert(id.Cert()) }
+func (id *Identity) NodeIDs() []wire.NodeID { return NodeIDsFromCert(id.Cert()) }
 
 // NodeID returns the first Node-ID of the certificate.
-func (id *Identity) NodeID() [NodeIDLen]byte {
+func (id *Identity) NodeID() wire.NodeID {
 	ids := id.NodeIDs()
 	if len(ids) == 0 {
-		return [NodeIDLen]byte{}
+		return wire.NodeID{}
 	}
 	return ids[0]
 }
@@ -137,7 +139,7 @@ func randomSerial() (*big.Int, error) {
 // CertTemplate returns the template of a RELOAD peer certificate for the
 // given Node-IDs and user name (RFC 6940 §11.3): empty subject, SAN with one
 // RELOAD URI per Node-ID and one rfc822Name.
-func CertTemplate(ids [][NodeIDLen]byte, user, overlay string, validFor time.Duration) (*x509.Certificate, error) {
+func CertTemplate(ids []wire.NodeID, user, overlay string, validFor time.Duration) (*x509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
@@ -179,7 +181,7 @@ func NewSelfSigned(key crypto.Signer, user, overlay string, d Digest) (*Identity
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := CertTemplate([][NodeIDLen]byte{nid}, name, overlay, SelfSignedValidity)
+	tmpl, err := CertTemplate([]wire.NodeID{nid}, name, overlay, SelfSignedValidity)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 func TestCreateLoadSelfSigned(t *testing.T) {
@@ -79,7 +81,7 @@ func TestTLSCertificateHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c1, c2 := net.Pipe()
+	c1, c2 := tcpPair(t)
 	var peer *x509.Certificate
 	srv := tls.Server(c1, &tls.Config{Certificates: []tls.Certificate{a.TLSCertificate()}, ClientAuth: tls.RequireAnyClientCert})
 	cli := tls.Client(c2, &tls.Config{Certificates: []tls.Certificate{b.TLSCertificate()}, InsecureSkipVerify: true})
@@ -118,7 +120,7 @@ func TestMultipleNodeIDsIndex(t *testing.T) {
 	if !bytes.Equal(id2[:], sum[:16]) {
 		t.Errorf("index 2 node-id %x want %x", id2, sum[:16])
 	}
-	ids := [][NodeIDLen]byte{}
+	ids := []wire.NodeID{}
 	for i := 1; i <= 3; i++ {
 		id, _ := SelfSignedNodeID(spki, DigestSHA256, i, 3)
 		ids = append(ids, id)
@@ -140,7 +142,7 @@ func TestMultipleNodeIDsIndex(t *testing.T) {
 func TestStolenNodeIDRejected(t *testing.T) {
 	victim, _ := NewSelfSigned(mustKey(t, KeyECDSAP256), "v", "o.example", DigestSHA256)
 	k := mustKey(t, KeyECDSAP256)
-	tmpl, _ := CertTemplate([][NodeIDLen]byte{victim.NodeID()}, "thief@o.example", "o.example", SelfSignedValidity)
+	tmpl, _ := CertTemplate([]wire.NodeID{victim.NodeID()}, "thief@o.example", "o.example", SelfSignedValidity)
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
 	c, _ := x509.ParseCertificate(der)
 	err := CheckSelfSignedNodeIDs(c, DigestSHA256)
@@ -224,4 +226,24 @@ func TestWriteFileAtomicLeavesNoTemp(t *testing.T) {
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), nil, 0o600); err == nil {
 		t.Error("write into missing dir succeeded")
 	}
+}
+
+func tcpPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); ch <- c }()
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := <-ch
+	if c1 == nil {
+		t.Fatal("accept failed")
+	}
+	return c1, c2
 }

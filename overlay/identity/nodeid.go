@@ -11,11 +11,13 @@ import (
 	"hash"
 	"net/url"
 	"strings"
+
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 // NodeIDLen is the Node-ID length this implementation uses (RFC 6940
 // §11.1 node-id-length default, 128 bits).
-const NodeIDLen = 16
+const NodeIDLen = wire.NodeIDSize
 
 // Digest names the hash a self-signed certificate's Node-ID is computed with
 // (RFC 6940 §11.1 self-signed-permitted "digest" attribute).
@@ -42,8 +44,8 @@ func (d Digest) newHash() (hash.Hash, error) {
 // DER subjectPublicKeyInfo (RFC 6940 §11.3.1). With count == 1 it is the
 // high-order bits of digest(spki); with several Node-IDs the 1-based index is
 // prepended as a 4-byte big-endian integer: digest(index || spki).
-func SelfSignedNodeID(spki []byte, d Digest, index, count int) ([NodeIDLen]byte, error) {
-	var id [NodeIDLen]byte
+func SelfSignedNodeID(spki []byte, d Digest, index, count int) (wire.NodeID, error) {
+	var id wire.NodeID
 	h, err := d.newHash()
 	if err != nil {
 		return id, err
@@ -61,14 +63,14 @@ func SelfSignedNodeID(spki []byte, d Digest, index, count int) ([NodeIDLen]byte,
 // NodeIDURI returns the RELOAD URI (RFC 6940 §14.15) naming the peer with
 // the given Node-ID: the destination list is a single Destination of type
 // node(1), length 16 (RFC 6940 §6.3.2.2), hex encoded.
-func NodeIDURI(id [NodeIDLen]byte, overlay string) string {
+func NodeIDURI(id wire.NodeID, overlay string) string {
 	return "reload://0110" + hex.EncodeToString(id[:]) + "@" + overlay + "/"
 }
 
 // ParseNodeIDURI parses a RELOAD URI carrying a single node_id destination.
 // It also accepts the short form "reload:<hex node-id>@overlay" that some
 // implementations write.
-func ParseNodeIDURI(s string) (id [NodeIDLen]byte, overlay string, err error) {
+func ParseNodeIDURI(s string) (id wire.NodeID, overlay string, err error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		return id, "", fmt.Errorf("reload URI %q: %w", s, err)
@@ -111,8 +113,8 @@ func ParseNodeIDURI(s string) (id [NodeIDLen]byte, overlay string, err error) {
 
 // NodeIDsFromCert returns the Node-IDs in the certificate's subjectAltName
 // RELOAD URIs (RFC 6940 §11.3), in certificate order.
-func NodeIDsFromCert(cert *x509.Certificate) [][NodeIDLen]byte {
-	var ids [][NodeIDLen]byte
+func NodeIDsFromCert(cert *x509.Certificate) []wire.NodeID {
+	var ids []wire.NodeID
 	for _, u := range cert.URIs {
 		id, _, err := ParseNodeIDURI(u.String())
 		if err == nil {
