@@ -7,13 +7,18 @@ import (
 
 // decodeAll runs f over b and requires all input consumed.
 func decodeAll(b []byte, op string, f func(d *dec)) error {
-	d := newDec(b, op)
+	d := newOwnDec(b, op)
 	f(d)
 	return d.done(op)
 }
 
 func encodeWith(f func(e *enc)) ([]byte, error) {
-	e := &enc{}
+	return encodeSized(128, f)
+}
+
+// encodeSized is encodeWith with an initial buffer capacity hint.
+func encodeSized(hint int, f func(e *enc)) ([]byte, error) {
+	e := &enc{b: make([]byte, 0, hint)}
 	f(e)
 	if e.err != nil {
 		return nil, e.err

@@ -92,9 +92,18 @@ type dec struct {
 	b   []byte
 	err *Error
 	op  string
+	// own is set when b is a private copy: opaque values then alias it
+	// (capacity-limited) instead of being copied one by one.
+	own bool
 }
 
 func newDec(b []byte, op string) *dec { return &dec{b: b, op: op} }
+
+// newOwnDec copies b once; all decoded opaque values share that copy, so
+// callers may reuse b (encoding.BinaryUnmarshaler contract).
+func newOwnDec(b []byte, op string) *dec {
+	return &dec{b: append([]byte(nil), b...), op: op, own: true}
+}
 
 func (d *dec) failCode(code ErrorCode, format string, a ...any) {
 	if d.err == nil {
@@ -211,19 +220,22 @@ func (d *dec) vec(n int, what string) []byte {
 	if len(p) == 0 {
 		return []byte{}
 	}
+	if d.own {
+		return p // capacity-limited by take
+	}
 	return append([]byte(nil), p...)
 }
 
 // sub returns a decoder over an n-byte-length-prefixed vector.
 func (d *dec) sub(n int, what string) *dec {
 	p := d.vecRaw(n, what)
-	return &dec{b: p, err: d.err, op: d.op}
+	return &dec{b: p, err: d.err, op: d.op, own: d.own}
 }
 
 // fixed returns a decoder over the next n bytes.
 func (d *dec) fixed(n int, what string) *dec {
 	p := d.take(n, what)
-	return &dec{b: p, err: d.err, op: d.op}
+	return &dec{b: p, err: d.err, op: d.op, own: d.own}
 }
 
 // join propagates a sub-decoder's error and checks it was fully consumed.

@@ -417,6 +417,9 @@ func Encode(m *Message) ([]byte, error) {
 
 // AppendEncode is Encode appending to dst.
 func AppendEncode(dst []byte, m *Message) ([]byte, error) {
+	if dst == nil {
+		dst = make([]byte, 0, sizeHint(m))
+	}
 	e := &enc{b: dst}
 	base := len(dst)
 	appendHeader(e, &m.Header)
@@ -438,6 +441,21 @@ func AppendEncode(dst []byte, m *Message) ([]byte, error) {
 		m.Header.Fragment = FragmentUnfragmented
 	}
 	return e.b, nil
+}
+
+// sizeHint estimates the encoded size of m to size the buffer once.
+func sizeHint(m *Message) int {
+	n := headerFixedLen + 19*(len(m.Header.ViaList)+len(m.Header.DestinationList)) + 16 + len(m.Body) + 4
+	for _, o := range m.Header.Options {
+		n += 4 + len(o.Data)
+	}
+	for _, x := range m.Extensions {
+		n += 7 + len(x.Contents)
+	}
+	for _, c := range m.Security.Certificates {
+		n += 3 + len(c.Certificate)
+	}
+	return n + 8 + len(m.Security.Signature.Identity.Hash) + len(m.Security.Signature.Value)
 }
 
 // Decoder decodes messages with overlay-specific limits. The zero value
@@ -477,7 +495,7 @@ func (dc *Decoder) Decode(b []byte) (*Message, error) {
 			return nil, errorf(ErrMessageTooLarge, "message", "length field %d exceeds max-message-size %d", l, dc.MaxMessageSize)
 		}
 	}
-	d := newDec(b, "forwarding header")
+	d := newOwnDec(b, "forwarding header")
 	m := &Message{}
 	decodeHeader(d, &m.Header)
 	if d.err != nil {

@@ -148,6 +148,17 @@ func (sd *StoredData) UnmarshalModel(b []byte, m DataModel) error {
 	return decodeAll(b, "StoredData", func(d *dec) { *sd = decodeStoredData(d, m) })
 }
 
+// storedDataSize estimates the encoded size of values.
+func storedDataSize(vs []StoredData) int {
+	n := 0
+	for i := range vs {
+		v := &vs[i]
+		d := v.Value.Data()
+		n += 40 + len(v.Value.Dictionary.Key) + len(d.Value) + len(v.Signature.Identity.Hash) + len(v.Signature.Value)
+	}
+	return n
+}
+
 func appendStoredDataList(e *enc, vs []StoredData) {
 	s := e.begin(4)
 	for i := range vs {
@@ -170,7 +181,11 @@ func decodeStoredDataList(d *dec, m DataModel) []StoredData {
 
 // MarshalBinary encodes the StoreReq (RFC 6940 §7.4.1.1).
 func (x *StoreReq) MarshalBinary() ([]byte, error) {
-	return encodeWith(func(e *enc) {
+	n := 8 + len(x.Resource)
+	for _, kd := range x.KindData {
+		n += 16 + storedDataSize(kd.Values)
+	}
+	return encodeSized(n, func(e *enc) {
 		e.vec8(x.Resource, "resource")
 		e.u8(x.ReplicaNumber)
 		s := e.begin(4)
@@ -338,7 +353,11 @@ func (x *FetchReq) UnmarshalKinds(b []byte, km KindModels) error {
 
 // MarshalBinary encodes the FetchAns.
 func (x *FetchAns) MarshalBinary() ([]byte, error) {
-	return encodeWith(func(e *enc) {
+	n := 4
+	for _, r := range x.KindResponses {
+		n += 16 + storedDataSize(r.Values)
+	}
+	return encodeSized(n, func(e *enc) {
 		s := e.begin(4)
 		for i := range x.KindResponses {
 			r := &x.KindResponses[i]

@@ -171,3 +171,41 @@ func TestTruncationsNeverPanic(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeDoesNotAliasInput: callers may reuse their read buffer.
+func TestDecodeDoesNotAliasInput(t *testing.T) {
+	raw := encodedSample(t, 4)
+	m, err := Decode(raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := append([]byte(nil), m.Body...)
+	req, err := ParseBody(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustMarshal(req)
+	for i := range raw {
+		raw[i] = 0xee
+	}
+	for i := range m.Body {
+		if m.Body[i] != body[i] {
+			t.Fatal("message body aliases the input")
+		}
+	}
+	for i := range m.Body {
+		m.Body[i] = 0xdd
+	}
+	if got := mustMarshal(req); string(got) != string(want) {
+		t.Fatal("parsed body aliases the message body")
+	}
+	// Appending to a decoded value must not overwrite its neighbours.
+	m2, _ := Decode(encodedSample(t, 4), 0)
+	sr, _ := ParseBody(m2, nil)
+	s := sr.(*StoreReq)
+	next := append([]byte(nil), s.KindData[0].Values[0].Signature.Value...)
+	_ = append(s.Resource, 0xff, 0xff, 0xff)
+	if string(s.KindData[0].Values[0].Signature.Value) != string(next) {
+		t.Fatal("append to a decoded slice overwrote the next field")
+	}
+}
