@@ -212,7 +212,7 @@ func (d *Daemon) PlayToMic(ctx context.Context, samples []int16) (stop func(), e
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, "pacat", "--playback", "--raw", "--device="+MicSink,
 		"--format=s16le", fmt.Sprintf("--rate=%d", Rate), fmt.Sprintf("--channels=%d", Channels),
-		"--latency-msec=40")
+		"--latency-msec=200")
 	cmd.Env = d.Env()
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -21,7 +21,9 @@ type peer struct {
 	sig  []int16
 }
 
-func newPeer(t *testing.T, seed uint32) *peer {
+func newPeer(t *testing.T, seed uint32) *peer { return newPeerTB(t, seed) }
+
+func newPeerTB(t testing.TB, seed uint32) *peer {
 	t.Helper()
 	p := &peer{sig: analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)}
 	p.src = audio.NewSampleSource(p.sig, audio.WAVSourceOptions{Loop: true})
@@ -40,7 +42,9 @@ func newPeer(t *testing.T, seed uint32) *peer {
 
 // connect negotiates a call between a (offerer) and b (answerer) and waits
 // until both report EventConnected.
-func connect(t *testing.T, ctx context.Context, a, b *peer) {
+func connect(t *testing.T, ctx context.Context, a, b *peer) { connectTB(t, ctx, a, b) }
+
+func connectTB(t testing.TB, ctx context.Context, a, b *peer) {
 	t.Helper()
 	offer, err := a.s.CreateOffer(ctx)
 	if err != nil {
@@ -60,7 +64,7 @@ func connect(t *testing.T, ctx context.Context, a, b *peer) {
 	waitEvent(t, ctx, b.s, rtc.EventConnected)
 }
 
-func waitEvent(t *testing.T, ctx context.Context, s *rtc.Session, want rtc.EventType) rtc.Event {
+func waitEvent(t testing.TB, ctx context.Context, s *rtc.Session, want rtc.EventType) rtc.Event {
 	t.Helper()
 	for {
 		select {
