@@ -11,10 +11,10 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"strings"
 )
 
 // ErrUnsigned is returned by Verify for a signature with identity type none
@@ -131,16 +131,24 @@ func verifyRaw(input []byte, sig *Signature, cert *x509.Certificate) error {
 	return nil
 }
 
-// NodeIDsFromCert returns the Node-IDs in cert's subjectAltName URIs of the
-// form reload://<32 hex digits>@<overlay>/ (RFC 6940 §13.3 / §14.15).
+// NodeIDsFromCert returns the Node-IDs named by cert's subjectAltName
+// RELOAD URIs, reload://<hex Destination list>@<overlay>/ (RFC 6940 §11.3,
+// §14.15), e.g. reload://0110<32 hex digits>@overlay/.
 func NodeIDsFromCert(cert *x509.Certificate) []NodeID {
 	var out []NodeID
 	for _, u := range cert.URIs {
 		if u.Scheme != "reload" || u.User == nil {
 			continue
 		}
-		if n, err := ParseNodeID(strings.ToLower(u.User.Username())); err == nil {
-			out = append(out, n)
+		raw, err := hex.DecodeString(u.User.Username())
+		if err != nil {
+			continue
+		}
+		d := newDec(raw, "reload URI")
+		for _, dst := range decodeDestinations(d) {
+			if d.err == nil && dst.Type == DestinationNode {
+				out = append(out, dst.Node)
+			}
 		}
 	}
 	return out

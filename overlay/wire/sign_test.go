@@ -28,7 +28,7 @@ var (
 )
 
 func makeKey(t testing.TB, signer crypto.Signer, node NodeID) *testKey {
-	u, _ := url.Parse("reload://" + node.String() + "@chordphone.example/")
+	u, _ := url.Parse("reload://0110" + node.String() + "@chordphone.example/") // RFC 6940 §14.15
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "alice"},
