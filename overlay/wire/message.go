@@ -555,3 +555,28 @@ func contentsBytes(m *Message) ([]byte, error) {
 	appendContents(e, m)
 	return e.b, e.err
 }
+
+// CheckConfigSequence applies RFC 6940 §6.3.2.1 at a destination whose
+// configuration sequence is local: a request with an older sequence (TCP-style
+// modulo comparison) yields Error_Config_Too_Old, a newer one
+// Error_Config_Too_New. Sequence 65535 on a ConfigUpdate is always accepted.
+func (h *ForwardingHeader) CheckConfigSequence(local uint16, code MessageCode) error {
+	seq := h.ConfigurationSequence
+	if seq == local || (seq == 0xffff && code == CodeConfigUpdateReq) {
+		return nil
+	}
+	if int16(seq-local) < 0 {
+		return errorf(ErrConfigTooOld, "forwarding header", "configuration sequence %d older than %d", seq, local)
+	}
+	return errorf(ErrConfigTooNew, "forwarding header", "configuration sequence %d newer than %d", seq, local)
+}
+
+// CheckOverlay reports Error_Incompatible_with_Overlay if the message's
+// overlay field is not overlayHash (RFC 6940 §6.3.2: detects messages of
+// another overlay).
+func (h *ForwardingHeader) CheckOverlay(overlayHash uint32) error {
+	if h.OverlayHash != overlayHash {
+		return errorf(ErrIncompatibleWithOverlay, "forwarding header", "overlay %#08x, this overlay is %#08x", h.OverlayHash, overlayHash)
+	}
+	return nil
+}

@@ -209,3 +209,22 @@ func TestDecodeDoesNotAliasInput(t *testing.T) {
 		t.Fatal("append to a decoded slice overwrote the next field")
 	}
 }
+
+func TestHeaderChecks(t *testing.T) {
+	h := &ForwardingHeader{ConfigurationSequence: 10, OverlayHash: OverlayHash("a")}
+	if err := h.CheckConfigSequence(10, CodeStoreReq); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, h.CheckConfigSequence(11, CodeStoreReq), ErrConfigTooOld)
+	wantCode(t, h.CheckConfigSequence(9, CodeStoreReq), ErrConfigTooNew)
+	h.ConfigurationSequence = 2 // wrapped past 65534
+	wantCode(t, h.CheckConfigSequence(65530, CodeStoreReq), ErrConfigTooNew)
+	h.ConfigurationSequence = 0xffff
+	if err := h.CheckConfigSequence(7, CodeConfigUpdateReq); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CheckOverlay(OverlayHash("a")); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, h.CheckOverlay(OverlayHash("b")), ErrIncompatibleWithOverlay)
+}
