@@ -580,3 +580,27 @@ func (h *ForwardingHeader) CheckOverlay(overlayHash uint32) error {
 	}
 	return nil
 }
+
+// ReplaceHeader returns msg with its forwarding header replaced by h, the
+// rest (contents and security block, or fragment data) kept byte for byte,
+// as a forwarding peer does after editing the via and destination lists
+// (RFC 6940 §6.3.2: peers forward without decoding the contents). The
+// length field is recomputed; msg is not modified.
+func ReplaceHeader(msg []byte, h *ForwardingHeader) ([]byte, error) {
+	_, hl, err := DecodeHeader(msg)
+	if err != nil {
+		return nil, err
+	}
+	rest := msg[hl:]
+	e := &enc{b: make([]byte, 0, len(msg)+64)}
+	appendHeader(e, h)
+	if e.err != nil {
+		return nil, e.err
+	}
+	e.raw(rest)
+	if uint64(len(e.b)) > 0xffffffff {
+		return nil, fmt.Errorf("wire: replace header: message of %d bytes", len(e.b))
+	}
+	binary.BigEndian.PutUint32(e.b[offLength:], uint32(len(e.b)))
+	return e.b, nil
+}

@@ -228,3 +228,34 @@ func TestHeaderChecks(t *testing.T) {
 	}
 	wantCode(t, h.CheckOverlay(OverlayHash("b")), ErrIncompatibleWithOverlay)
 }
+
+func TestReplaceHeader(t *testing.T) {
+	m := sampleMessage(sampleBodies()[4], 3)
+	ks := testKeys(t)
+	if err := Sign(m, ks["ecdsa"].signer, CertHashIdentity(ks["ecdsa"].cert)); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := Encode(m)
+	h, _, err := DecodeHeader(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forward: append ourselves to the via list, pop the destination, TTL-1.
+	h.ViaList = append(h.ViaList, NodeDestination(nid(0xcc)))
+	h.DestinationList = h.DestinationList[1:]
+	h.TTL--
+	fwd, err := ReplaceHeader(raw, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(fwd, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Header.ViaList) != 2 || len(got.Header.DestinationList) != 0 || got.Header.TTL != m.Header.TTL-1 {
+		t.Fatalf("header not replaced: %+v", got.Header)
+	}
+	if err := Verify(got, ks["ecdsa"].cert); err != nil {
+		t.Fatalf("signature after forwarding: %v", err)
+	}
+}
