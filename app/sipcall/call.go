@@ -1,0 +1,561 @@
+package sipcall
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Cause says why a call ended.
+type Cause int
+
+// Causes.
+const (
+	CauseNone           Cause = iota
+	CauseLocalHangup          // we sent BYE
+	CauseRemoteHangup         // the peer sent BYE
+	CauseRejected             // the INVITE got a final error response (EndReason.Status)
+	CauseCancelled            // the caller cancelled before the answer (487)
+	CauseRingTimeout          // nobody answered within RingTimeout (480 sent)
+	CauseTimeout              // a transaction or the ACK timed out
+	CauseConnectionLost       // the connection died or stopped answering keepalives
+	CauseClosed               // the Endpoint was closed
+)
+
+// EndReason says why and how a call ended.
+type EndReason struct {
+	Cause  Cause
+	Status int   // the final SIP status for CauseRejected, CauseCancelled, CauseRingTimeout
+	Err    error // the underlying error, if any
+}
+
+// String is the reason as the phone reports it.
+func (r EndReason) String() string {
+	switch r.Cause {
+	case CauseNone:
+		return ""
+	case CauseLocalHangup:
+		return "hangup"
+	case CauseRemoteHangup:
+		return "remote hangup"
+	case CauseRejected:
+		switch r.Status {
+		case 486:
+			return "busy"
+		case 603:
+			return "declined"
+		case 480:
+			return "no answer"
+		}
+		return fmt.Sprintf("rejected (%d %s)", r.Status, statusText(r.Status))
+	case CauseCancelled:
+		return "cancelled"
+	case CauseRingTimeout:
+		return "no answer"
+	case CauseTimeout:
+		return "timeout"
+	case CauseConnectionLost:
+		return "connection lost"
+	case CauseClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// StatusError is a final SIP error response to one of our requests.
+type StatusError struct {
+	Code   int
+	Reason string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("sipcall: %d %s", e.Code, e.Reason) }
+
+// Errors.
+var (
+	ErrCallEnded      = errors.New("sipcall: call has ended")
+	ErrNotEstablished = errors.New("sipcall: call is not answered")
+	ErrPending        = errors.New("sipcall: another re-INVITE is in progress")
+	ErrAnswered       = errors.New("sipcall: call already answered or rejected")
+)
+
+type dialogState int
+
+const (
+	stateEarly     dialogState = iota // INVITE sent/received, no 2xx yet
+	stateConfirmed                    // 2xx sent or received
+)
+
+// Call is one INVITE dialog (RFC 3261 §12), the part outgoing and incoming calls share.
+type Call struct {
+	ep   *Endpoint
+	conn *sipConn
+	in   *Incoming // set for incoming calls
+	out  *Outgoing // set for outgoing calls
+
+	callID       string
+	localTag     string
+	localURI     sip.Uri
+	localName    string
+	remoteURI    sip.Uri
+	remoteTarget sip.Uri // the peer's Contact: the Request-URI of in-dialog requests
+
+	mu          sync.Mutex
+	remoteTag   string
+	state       dialogState
+	localSeq    uint32
+	remoteSeq   uint32 // 0: none yet
+	reinviting  bool   // a re-INVITE either way is in progress (RFC 3261 §14)
+	onReinvite  func(offer []byte) ([]byte, error)
+	ack         chan struct{} // closed when the ACK for our 2xx to the initial INVITE arrives
+	ackOnce     sync.Once
+	reason      EndReason
+	done        chan struct{}
+	endOnce     sync.Once
+	established time.Time
+}
+
+func newCall(ep *Endpoint, sc *sipConn) *Call {
+	return &Call{ep: ep, conn: sc, done: make(chan struct{}), ack: make(chan struct{})}
+}
+
+// CallID returns the dialog's Call-ID.
+func (c *Call) CallID() string { return c.callID }
+
+// Peer returns the Node-ID of the peer the connection goes to, as given to Serve ("" for
+// outgoing calls).
+func (c *Call) Peer() string { return c.conn.peer }
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// EndReason says why the call ended; zero until Done is closed.
+func (c *Call) EndReason() EndReason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.reason
+	default:
+		return EndReason{}
+	}
+}
+
+// OnReinvite sets the function that answers the peer's re-INVITEs (hold, resume; RFC 3261
+// §14.2): it gets the offer SDP and returns the answer SDP, or an error (a *StatusError picks
+// the response code; any other error gives 488 Not Acceptable Here). Without it re-INVITEs
+// get 488.
+func (c *Call) OnReinvite(f func(offer []byte) (answer []byte, err error)) {
+	c.mu.Lock()
+	c.onReinvite = f
+	c.mu.Unlock()
+}
+
+// setReason records why the call ends; the first reason wins.
+func (c *Call) setReason(r EndReason) {
+	c.mu.Lock()
+	if c.reason.Cause == CauseNone {
+		c.reason = r
+	}
+	c.mu.Unlock()
+}
+
+// end ends the call with r (unless it already has a reason) and forgets the dialog.
+func (c *Call) end(r EndReason) {
+	c.setReason(r)
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		close(c.done)
+		reason := c.reason
+		c.mu.Unlock()
+		c.ep.unregister(c)
+		c.ep.log.Info("call ended", "call_id", c.callID, "reason", reason.String(), "status", reason.Status)
+	})
+}
+
+func (c *Call) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// newRequest builds an in-dialog request (RFC 3261 §12.2.1.1) routed over the call's
+// connection.
+func (c *Call) newRequest(method sip.RequestMethod, sdp []byte) *sip.Request {
+	c.mu.Lock()
+	if method != sip.ACK && method != sip.CANCEL {
+		c.localSeq++
+	}
+	seq := c.localSeq
+	remoteTag := c.remoteTag
+	c.mu.Unlock()
+	req := sip.NewRequest(method, c.remoteTarget)
+	from := sip.FromHeader{DisplayName: c.localName, Address: c.localURI, Params: sip.NewParams()}
+	from.Params.Add("tag", c.localTag)
+	to := sip.ToHeader{Address: c.remoteURI, Params: sip.NewParams()}
+	if remoteTag != "" {
+		to.Params.Add("tag", remoteTag)
+	}
+	callID := sip.CallIDHeader(c.callID)
+	cseq := sip.CSeqHeader{SeqNo: seq, MethodName: method}
+	maxf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(c.ep.newVia(c.conn))
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&cseq)
+	req.AppendHeader(&maxf)
+	if method == sip.INVITE || method == sip.ACK {
+		req.AppendHeader(c.ep.contact())
+	}
+	if method == sip.INVITE {
+		req.AppendHeader(sip.NewHeader("Allow", allowHeader))
+	}
+	if len(sdp) > 0 {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	req.SetBody(sdp)
+	c.ep.route(req, c.conn)
+	return req
+}
+
+// acceptSeq applies RFC 3261 §12.2.2: a request with a lower CSeq than the last one from the
+// peer is out of order and gets 500. It answers the request itself when it returns false.
+func (c *Call) acceptSeq(req *sip.Request, tx sip.ServerTransaction) bool {
+	seq := req.CSeq().SeqNo
+	c.mu.Lock()
+	ok := c.remoteSeq == 0 || seq > c.remoteSeq || req.IsAck()
+	if ok && !req.IsAck() {
+		c.remoteSeq = seq
+	}
+	c.mu.Unlock()
+	if !ok {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+	}
+	return ok
+}
+
+func (c *Call) gotAck(req *sip.Request) {
+	c.ackOnce.Do(func() { close(c.ack) })
+}
+
+// Bye hangs up an answered call (RFC 3261 §15.1.1) and waits for the peer's response (or
+// ctx). The call ends with CauseLocalHangup whatever the response.
+func (c *Call) Bye(ctx context.Context) error {
+	if c.ended() {
+		return ErrCallEnded
+	}
+	c.mu.Lock()
+	confirmed := c.state == stateConfirmed
+	c.mu.Unlock()
+	if !confirmed {
+		return ErrNotEstablished
+	}
+	c.setReason(EndReason{Cause: CauseLocalHangup})
+	defer c.end(EndReason{Cause: CauseLocalHangup})
+	if c.in != nil {
+		// RFC 3261 §15: the callee must not send BYE before the ACK (or its timeout).
+		select {
+		case <-c.ack:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.conn.dead:
+			return ErrCallEnded
+		}
+	}
+	return c.request(ctx, c.newRequest(sip.BYE, nil))
+}
+
+// request runs one non-INVITE client transaction over the call's connection and waits for
+// its final response.
+func (c *Call) request(ctx context.Context, req *sip.Request) error {
+	ctx, cancel := context.WithTimeout(ctx, 32*time.Second) // RFC 3261 Timer F
+	defer cancel()
+	tx, err := c.ep.cli.TransactionRequest(ctx, req, asIs)
+	if err != nil {
+		return fmt.Errorf("sipcall: %s: %w", req.Method, err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			if !res.IsSuccess() {
+				return &StatusError{Code: res.StatusCode, Reason: res.Reason}
+			}
+			return nil
+		case <-tx.Done():
+			return fmt.Errorf("sipcall: %s: %w", req.Method, tx.Err())
+		case <-ctx.Done():
+			return fmt.Errorf("sipcall: %s: %w", req.Method, ctx.Err())
+		case <-c.conn.dead:
+			return fmt.Errorf("sipcall: %s: connection lost: %w", req.Method, c.conn.failErr)
+		}
+	}
+}
+
+// Reinvite sends a re-INVITE with a new offer (hold, resume: RFC 3261 §14.1, RFC 3264 §8.4)
+// and returns the peer's answer SDP. A *StatusError reports a refusal: 491 Request Pending
+// on glare (try again later, §14.1), 488 for an unacceptable offer. A 481 or 408, or no
+// response at all, ends the call (§12.2.1.2).
+func (c *Call) Reinvite(ctx context.Context, offer []byte) ([]byte, error) {
+	if c.ended() {
+		return nil, ErrCallEnded
+	}
+	c.mu.Lock()
+	if c.state != stateConfirmed {
+		c.mu.Unlock()
+		return nil, ErrNotEstablished
+	}
+	if c.reinviting {
+		c.mu.Unlock()
+		return nil, ErrPending
+	}
+	c.reinviting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.reinviting = false
+		c.mu.Unlock()
+	}()
+
+	req := c.newRequest(sip.INVITE, offer)
+	tctx, cancel := context.WithTimeout(ctx, 32*time.Second) // RFC 3261 Timer B
+	defer cancel()
+	tx, err := c.ep.cli.TransactionRequest(tctx, req, asIs)
+	if err != nil {
+		return nil, fmt.Errorf("sipcall: re-INVITE: %w", err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			if res.IsSuccess() {
+				c.sendAck(req, res)
+				return res.Body(), nil
+			}
+			if res.StatusCode == 481 || res.StatusCode == 408 {
+				c.end(EndReason{Cause: CauseTimeout, Status: res.StatusCode})
+			}
+			return nil, &StatusError{Code: res.StatusCode, Reason: res.Reason}
+		case <-tx.Done():
+			err := tx.Err()
+			if errors.Is(err, sip.ErrTransactionTimeout) {
+				c.end(EndReason{Cause: CauseTimeout, Err: err})
+			}
+			return nil, fmt.Errorf("sipcall: re-INVITE: %w", err)
+		case <-tctx.Done():
+			return nil, fmt.Errorf("sipcall: re-INVITE: %w", tctx.Err())
+		case <-c.conn.dead:
+			return nil, fmt.Errorf("sipcall: re-INVITE: connection lost: %w", c.conn.failErr)
+		}
+	}
+}
+
+// sendAck acknowledges a 2xx to an INVITE of ours (RFC 3261 §13.2.2.4): a new transaction-less
+// request with the INVITE's CSeq number, over the same connection.
+func (c *Call) sendAck(invite *sip.Request, res *sip.Response) {
+	ack := c.newRequest(sip.ACK, nil)
+	ack.CSeq().SeqNo = invite.CSeq().SeqNo
+	if err := c.ep.cli.WriteRequest(ack, asIs); err != nil {
+		c.ep.log.Warn("sending ACK failed", "call_id", c.callID, "error", err)
+	}
+}
+
+// handleReinvite answers the peer's re-INVITE (RFC 3261 §14.2).
+func (c *Call) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	if !c.acceptSeq(req, tx) {
+		return
+	}
+	respond := func(code int, reason string, body []byte, hdrs ...sip.Header) {
+		res := sip.NewResponseFromRequest(req, code, reason, body)
+		for _, h := range hdrs {
+			res.AppendHeader(h)
+		}
+		if err := tx.Respond(res); err != nil {
+			c.ep.log.Warn("answering re-INVITE failed", "call_id", c.callID, "error", err)
+		}
+	}
+	c.mu.Lock()
+	state, busy, handler := c.state, c.reinviting, c.onReinvite
+	if state == stateConfirmed && !busy {
+		c.reinviting = true
+	}
+	c.mu.Unlock()
+	switch {
+	case state != stateConfirmed:
+		respond(500, "Server Internal Error", nil, sip.NewHeader("Retry-After", "1")) // §14.2
+		return
+	case busy:
+		respond(491, "Request Pending", nil) // §14.2 glare
+		return
+	}
+	defer func() {
+		c.mu.Lock()
+		c.reinviting = false
+		c.mu.Unlock()
+	}()
+	offer := req.Body()
+	if len(offer) == 0 || !isSDP(req) {
+		respond(488, "Not Acceptable Here", nil, warning("re-INVITE without SDP offer"))
+		return
+	}
+	if handler == nil {
+		respond(488, "Not Acceptable Here", nil, warning("re-INVITE not supported"))
+		return
+	}
+	answer, err := handler(offer)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.Code >= 300 && se.Code < 700 {
+			respond(se.Code, nonEmpty(se.Reason, statusText(se.Code)), nil)
+			return
+		}
+		respond(488, "Not Acceptable Here", nil, warning(err.Error()))
+		return
+	}
+	// Update the remote target (RFC 3261 §12.2.2: re-INVITE is a target refresh).
+	if ct := req.Contact(); ct != nil {
+		c.mu.Lock()
+		c.remoteTarget = *ct.Address.Clone()
+		c.mu.Unlock()
+	}
+	respond(200, "OK", answer, c.ep.contact(), sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("Allow", allowHeader))
+}
+
+// shutdown ends the call because the Endpoint closes.
+func (c *Call) shutdown(ctx context.Context) {
+	defer c.end(EndReason{Cause: CauseClosed})
+	c.mu.Lock()
+	state := c.state
+	c.mu.Unlock()
+	if c.in != nil && state == stateEarly {
+		c.in.finalize(480, "Temporarily Unavailable", nil)
+		return
+	}
+	if state == stateConfirmed {
+		c.setReason(EndReason{Cause: CauseClosed})
+		if c.in != nil {
+			select {
+			case <-c.ack:
+			default:
+				return
+			}
+		}
+		_ = c.request(ctx, c.newRequest(sip.BYE, nil))
+		return
+	}
+	if c.out != nil {
+		c.out.Cancel()
+		select {
+		case <-c.out.finished:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func isSDP(m interface{ ContentType() *sip.ContentTypeHeader }) bool {
+	ct := m.ContentType()
+	if ct == nil {
+		return false
+	}
+	v, _, _ := strings.Cut(ct.Value(), ";")
+	return strings.EqualFold(strings.TrimSpace(v), "application/sdp")
+}
+
+func warning(text string) sip.Header {
+	return sip.NewHeader("Warning", `399 chordphone "`+warnText(text)+`"`)
+}
+
+func nonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newTag() string    { return randHex(8) }
+func newCallID() string { return randHex(16) }
+
+// statusText is the default reason phrase of a status code (RFC 3261 §21).
+func statusText(code int) string {
+	switch code {
+	case 100:
+		return "Trying"
+	case 180:
+		return "Ringing"
+	case 183:
+		return "Session Progress"
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 415:
+		return "Unsupported Media Type"
+	case 480:
+		return "Temporarily Unavailable"
+	case 481:
+		return "Call/Transaction Does Not Exist"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	case 488:
+		return "Not Acceptable Here"
+	case 491:
+		return "Request Pending"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 600:
+		return "Busy Everywhere"
+	case 603:
+		return "Decline"
+	case 604:
+		return "Does Not Exist Anywhere"
+	case 606:
+		return "Not Acceptable"
+	}
+	switch code / 100 {
+	case 1:
+		return "Session Progress"
+	case 2:
+		return "OK"
+	case 3:
+		return "Redirected"
+	case 4:
+		return "Request Failure"
+	case 5:
+		return "Server Failure"
+	}
+	return "Global Failure"
+}
