@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/version"
 )
 
@@ -42,6 +45,8 @@ var (
 type Phone struct {
 	cfg Config
 	log *slog.Logger
+
+	peer *peer.Peer // set by Run once the peer has started
 
 	mu     sync.Mutex
 	state  PeerState
@@ -126,8 +131,90 @@ func (p *Phone) emit(e Event) {
 }
 
 // Run runs the phone until ctx ends: joins the overlay, registers the user and serves calls.
+// It returns an error only when the phone cannot run at all (e.g. its port is taken).
 func (p *Phone) Run(ctx context.Context) error {
+	defer p.closeSubscribers()
+	var keylog io.WriteCloser
+	if p.cfg.KeyLog != "" {
+		f, err := os.OpenFile(p.cfg.KeyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("opening the key log: %w", err)
+		}
+		keylog = f
+		defer f.Close()
+	}
+	pr, err := peer.New(peer.Config{
+		Profile: p.cfg.Profile, User: p.cfg.User, Overlay: p.cfg.Overlay, Listen: p.cfg.Listen,
+		Bootstrap: p.cfg.Bootstrap, KeyLog: keylog, Logger: p.log,
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.peer = pr
+	p.mu.Unlock()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := pr.Close(ctx); err != nil {
+			p.log.Warn("closing the peer", "err", err)
+		}
+	}()
+
+	if err := p.join(ctx, pr); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.emit(Event{Kind: EventError, Message: err.Error()})
+		<-ctx.Done()
+		return nil
+	}
 	<-ctx.Done()
+	return nil
+}
+
+// join joins the overlay, retrying while the bootstrap peers cannot be reached, then
+// registers the user.
+func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
+	for attempt := 0; ; attempt++ {
+		err := pr.Join(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		p.log.Warn("joining failed; retrying", "err", err, "attempt", attempt+1)
+		if attempt == 0 {
+			p.emit(Event{Kind: EventError, Message: fmt.Sprintf("cannot join %s yet: %v (retrying)", pr.Overlay(), err)})
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(min(attempt+1, 5)) * time.Second):
+		}
+	}
+	first := pr.First()
+	p.setState(Joined)
+	p.emit(Event{Kind: EventJoined, NodeID: pr.NodeID().String(), First: &first})
+	if p.cfg.User == "" {
+		return nil
+	}
+	if err := pr.Register(ctx); err != nil {
+		return fmt.Errorf("registering %s: %w", pr.AoR(p.cfg.User), err)
+	}
+	p.setState(Registered)
+	p.emit(Event{Kind: EventRegistered, AoR: "sip:" + pr.AoR(p.cfg.User)})
+	return nil
+}
+
+func (p *Phone) setState(s PeerState) {
+	p.mu.Lock()
+	p.state = s
+	p.mu.Unlock()
+}
+
+func (p *Phone) closeSubscribers() {
 	p.mu.Lock()
 	p.closed = true
 	for ch := range p.subs {
@@ -135,7 +222,6 @@ func (p *Phone) Run(ctx context.Context) error {
 		close(ch)
 	}
 	p.mu.Unlock()
-	return nil
 }
 
 // Status returns a snapshot of the phone.
@@ -153,8 +239,14 @@ func (p *Phone) Status() Status {
 		Fingers:      []string{},
 		Calls:        []CallInfo{},
 	}
-	if p.cfg.User != "" && p.cfg.Overlay != "" {
-		s.AoR = "sip:" + p.cfg.User + "@" + p.cfg.Overlay
+	if pr := p.peer; pr != nil {
+		ps := pr.Status()
+		s.Overlay, s.NodeID, s.Listen = ps.Overlay, ps.NodeID, ps.Listen
+		s.Predecessors, s.Successors, s.Fingers = ps.Predecessors, ps.Successors, ps.Fingers
+		s.StoredRecords = ps.StoredRecords
+		if p.cfg.User != "" {
+			s.AoR = "sip:" + pr.AoR(p.cfg.User)
+		}
 	}
 	for _, c := range p.calls {
 		s.Calls = append(s.Calls, c.info)

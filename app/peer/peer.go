@@ -1,0 +1,357 @@
+// Package peer composes Chordphone's overlay parts into one running RELOAD peer for the
+// phone: identity, link layer, message transport, CHORD-RELOAD topology and the storing
+// peer. It is the phone's only door into overlay/.
+package peer
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/chord"
+	"github.com/chordphone/chordphone/overlay/config"
+	"github.com/chordphone/chordphone/overlay/identity"
+	"github.com/chordphone/chordphone/overlay/kinds"
+	"github.com/chordphone/chordphone/overlay/link"
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/storage"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// SIPApplication is the AppAttach application id of SIP (RFC 7904 §5.1).
+const SIPApplication = 5060
+
+// DefaultOverlay is the overlay a phone joins when none is chosen: the local network's.
+const DefaultOverlay = "local.chordphone"
+
+// Config selects how the peer runs.
+type Config struct {
+	// Profile is the profile directory that holds the identity.
+	Profile string
+	// User is the user name; empty for a pure storing peer (a name is made up for its
+	// certificate, and nothing is registered).
+	User string
+	// Overlay is the overlay name (default DefaultOverlay).
+	Overlay string
+	// Overlay configuration; nil means a self-signed overlay with RFC defaults.
+	Document *config.Config
+	// Listen is the link address ("host:port"); empty: all interfaces, port 6084 or any.
+	Listen string
+	// Bootstrap addresses; none (and none in the document) makes this the first peer.
+	Bootstrap []string
+	// KeyLog receives NSS key log lines of every DTLS/TLS session.
+	KeyLog io.Writer
+	Logger *slog.Logger
+}
+
+// Peer is a running overlay peer.
+type Peer struct {
+	cfg     Config
+	log     *slog.Logger
+	id      *identity.Identity
+	doc     *config.Config
+	link    *link.Transport
+	node    *node.Node
+	chord   *chord.Chord
+	storage *storage.Service
+	first   bool
+}
+
+// Status is the peer as the status line shows it.
+type Status struct {
+	NodeID        string
+	Overlay       string
+	Listen        string
+	Joined        bool
+	Predecessors  []string
+	Successors    []string
+	Fingers       []string
+	StoredRecords int
+}
+
+// New loads (or creates) the profile's identity and starts the link layer and the node; it
+// does not join yet.
+func New(cfg Config) (*Peer, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Overlay == "" {
+		if cfg.Document != nil {
+			cfg.Overlay = cfg.Document.InstanceName
+		} else {
+			cfg.Overlay = DefaultOverlay
+		}
+	}
+	doc := cfg.Document
+	if doc == nil {
+		doc = config.SelfSigned(cfg.Overlay)
+	}
+	id, err := loadIdentity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Peer{cfg: cfg, log: cfg.Logger, id: id, doc: doc}
+
+	listen := cfg.Listen
+	if listen == "" {
+		listen = fmt.Sprintf("0.0.0.0:%d", config.DefaultPort)
+	}
+	boot := cfg.Bootstrap
+	if len(boot) == 0 {
+		for _, ap := range doc.BootstrapNodes {
+			boot = append(boot, ap.String())
+		}
+	}
+	ls := link.Settings{
+		Certificate: id.TLSCertificate(),
+		NodeID:      id.NodeID(),
+		VerifyPeer:  p.verifyPeer,
+		ListenAddr:  listen,
+		KeyLog:      cfg.KeyLog,
+		Logger:      cfg.Logger.With("layer", "link"),
+		STUNServers: boot,
+	}
+	if isLoopback(listen) {
+		ls.ICEIncludeLoopback = true
+		ls.ICEInterfaceFilter = func(name string) bool { return name == "lo" }
+	}
+	if doc.MaxMessageSize > 0 {
+		ls.MaxMessageSize = doc.MaxMessageSize
+	}
+	p.chord = chord.New(chord.SettingsFromConfig(doc))
+	// The link layer needs its receiver (the node) when it starts, and the node needs its
+	// link layer: links deliver through recv, which is pointed at the node once it exists.
+	recv := &receiver{}
+	tr, err := link.New(ls, recv)
+	if err != nil && cfg.Listen == "" {
+		// The default port is taken (another phone on this machine): take any port.
+		ls.ListenAddr = "0.0.0.0:0"
+		tr, err = link.New(ls, recv)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting the link layer on %s: %w", ls.ListenAddr, err)
+	}
+	p.link = tr
+	sec := storage.NewCertifying(&node.CertSecurity{
+		NodeID: id.NodeID(), Key: id.Key, Chain: id.Chain, Trust: p.trust,
+	})
+	n, err := node.New(node.Settings{
+		NodeID:                id.NodeID(),
+		OverlayName:           cfg.Overlay,
+		ConfigurationSequence: uint16(doc.Sequence),
+		Security:              sec,
+		Connector:             tr,
+		Topology:              p.chord,
+		Bootstrap:             boot,
+		Logger:                cfg.Logger.With("layer", "node"),
+		MaxMessageSize:        doc.MaxMessageSize,
+		InitialTTL:            uint8(doc.InitialTTL),
+		ReliabilityTimer:      doc.OverlayReliabilityTimer,
+	})
+	if err != nil {
+		tr.Close()
+		return nil, fmt.Errorf("starting the node: %w", err)
+	}
+	p.node = n
+	recv.n.Store(n)
+	p.first = len(boot) == 0
+	reg := kinds.Default()
+	st, err := storage.NewService(n, p.chord, storage.ServiceSettings{
+		Engine:      storage.NewEngine(reg, storage.Options{Trust: p.trustChain}),
+		Security:    sec,
+		Credentials: &storage.Credentials{Key: id.Key, Chain: id.Chain},
+		Trust:       p.trustChain,
+		Logger:      cfg.Logger.With("layer", "storage"),
+	})
+	if err != nil {
+		n.Close()
+		tr.Close()
+		return nil, fmt.Errorf("starting the storing peer: %w", err)
+	}
+	p.storage = st
+	p.chord.AddObserver(st)
+	return p, nil
+}
+
+// receiver hands what links receive to the node once it exists.
+type receiver struct{ n atomic.Pointer[node.Node] }
+
+func (r *receiver) Receive(from node.Link, msg []byte) {
+	if n := r.n.Load(); n != nil {
+		n.Receive(from, msg)
+	}
+}
+
+func isLoopback(hostport string) bool {
+	ap, err := netip.ParseAddrPort(hostport)
+	return err == nil && ap.Addr().IsLoopback()
+}
+
+// loadIdentity loads the profile's identity, creating a self-signed one when there is none
+// (or when a self-signed one belongs to another user name or overlay).
+func loadIdentity(cfg Config) (*identity.Identity, error) {
+	id, err := identity.Load(cfg.Profile)
+	switch {
+	case err == nil:
+		if id.Overlay() == cfg.Overlay && (cfg.User == "" || id.User() == cfg.User) {
+			return id, nil
+		}
+		if !id.SelfSigned() {
+			return nil, fmt.Errorf("the profile %s holds the enrolled identity %s@%s; use another --profile for %s@%s",
+				cfg.Profile, id.User(), id.Overlay(), cfg.User, cfg.Overlay)
+		}
+		// A self-signed identity is only a key: make one for the new name or overlay.
+	case !errors.Is(err, identity.ErrNoIdentity):
+		return nil, fmt.Errorf("loading the identity in %s: %w", cfg.Profile, err)
+	}
+	user := cfg.User
+	if user == "" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		user = "peer-" + hex.EncodeToString(b)
+	}
+	id, err = identity.Create(cfg.Profile, user, cfg.Overlay)
+	if err != nil {
+		return nil, fmt.Errorf("creating an identity for %s@%s in %s: %w", user, cfg.Overlay, cfg.Profile, err)
+	}
+	return id, nil
+}
+
+// verifyPeer maps a link peer's certificate to the Node-IDs the overlay accepts it for.
+func (p *Peer) verifyPeer(cert *x509.Certificate) ([]wire.NodeID, error) {
+	pc, err := config.VerifyPeerCert(p.doc, cert)
+	if err != nil {
+		return nil, err
+	}
+	return pc.NodeIDs, nil
+}
+
+func (p *Peer) trust(cert *x509.Certificate, intermediates []*x509.Certificate) ([]wire.NodeID, error) {
+	pc, err := config.VerifyPeerCert(p.doc, cert, intermediates...)
+	if err != nil {
+		return nil, err
+	}
+	return pc.NodeIDs, nil
+}
+
+func (p *Peer) trustChain(chain []*x509.Certificate, now time.Time) error {
+	if len(chain) == 0 {
+		return errors.New("no certificate")
+	}
+	_, err := p.doc.VerifyPeer(chain, now)
+	return err
+}
+
+// NodeID is this peer's Node-ID.
+func (p *Peer) NodeID() wire.NodeID { return p.id.NodeID() }
+
+// User is the user name in the peer's certificate, user@overlay.
+func (p *Peer) User() string { return p.id.User() }
+
+// Overlay is the overlay name.
+func (p *Peer) Overlay() string { return p.cfg.Overlay }
+
+// First reports whether this peer starts the overlay (no bootstrap peer).
+func (p *Peer) First() bool { return p.first }
+
+// Identity returns the peer's identity (certificate and key).
+func (p *Peer) Identity() *identity.Identity { return p.id }
+
+// Addr is the link layer's listening address.
+func (p *Peer) Addr() netip.AddrPort { return p.link.Addr() }
+
+// Join joins the overlay (RFC 6940 §10.5), or starts it as first peer.
+func (p *Peer) Join(ctx context.Context) error {
+	if err := p.node.Join(ctx); err != nil {
+		return fmt.Errorf("joining %s: %w", p.cfg.Overlay, err)
+	}
+	return nil
+}
+
+// AoR is the address of record of user in this overlay, user@overlay.
+func (p *Peer) AoR(user string) string { return user + "@" + p.cfg.Overlay }
+
+// Register stores this device's SIP-REGISTRATION for the peer's user (RFC 7904 §3) and keeps
+// it fresh until Close.
+func (p *Peer) Register(ctx context.Context) error {
+	if err := p.storage.Register(ctx, p.id.User(), ""); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ErrNotRegistered means nobody is registered under the AoR.
+var ErrNotRegistered = storage.ErrNotRegistered
+
+// Lookup finds the devices registered for user (RFC 7904 §4.2).
+func (p *Peer) Lookup(ctx context.Context, user string) ([]storage.Registration, error) {
+	regs, err := p.storage.LookupAoR(ctx, p.AoR(user))
+	if err != nil {
+		return nil, err
+	}
+	if len(regs) == 0 {
+		return nil, ErrNotRegistered
+	}
+	return regs, nil
+}
+
+// AppAttach opens a direct connection for SIP to a registered device (RFC 7904 §5.1): the
+// callee's certificate must carry the Node-ID at the end of the destination list.
+func (p *Peer) AppAttach(ctx context.Context, r storage.Registration) (net.Conn, error) {
+	return p.node.AppAttachVia(ctx, r.Destinations, r.Target(), SIPApplication)
+}
+
+// HandleSIP sets the handler of incoming SIP connections.
+func (p *Peer) HandleSIP(h func(conn net.Conn, remote wire.NodeID)) {
+	p.node.HandleApp(SIPApplication, h)
+}
+
+// Status returns a snapshot of the peer.
+func (p *Peer) Status() Status {
+	cs := p.chord.Status()
+	s := Status{
+		NodeID:        p.id.NodeID().String(),
+		Overlay:       p.cfg.Overlay,
+		Listen:        p.link.Addr().String(),
+		Joined:        p.chord.IsJoined(),
+		Predecessors:  ids(p.chord.Predecessors()),
+		Successors:    ids(p.chord.Successors()),
+		Fingers:       ids(cs.Fingers),
+		StoredRecords: p.storage.Engine().Stats().Records,
+	}
+	return s
+}
+
+func ids(in []wire.NodeID) []string {
+	out := make([]string, 0, len(in))
+	for _, id := range in {
+		out = append(out, id.String())
+	}
+	return out
+}
+
+// Close removes this device's registrations, leaves the overlay (RFC 6940 §10.9) and closes
+// everything. ctx bounds the goodbyes.
+func (p *Peer) Close(ctx context.Context) error {
+	var errs []error
+	if p.chord.IsJoined() {
+		if err := p.storage.UnregisterAll(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("removing registrations: %w", err))
+		}
+		if err := p.node.Leave(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("leaving: %w", err))
+		}
+	}
+	p.node.Close()
+	p.link.Close()
+	return errors.Join(errs...)
+}
