@@ -53,6 +53,7 @@ func IsolatedEnv(dir string, extra ...string) []string {
 		"XDG_STATE_HOME="+filepath.Join(dir, "state"),
 		"XDG_RUNTIME_DIR="+filepath.Join(dir, "runtime"),
 	)
+	env = append(env, "LANG=en_US.UTF-8") // Fyne cannot parse the C locale and says so at start
 	return append(env, extra...)
 }
 
