@@ -7,8 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-
-	"github.com/gordonklaus/portaudio"
+	"time"
 )
 
 // PortAudio is initialised while at least one device stream is open (and for
@@ -23,7 +22,7 @@ func paAcquire() error {
 	paMu.Lock()
 	defer paMu.Unlock()
 	if paRefs == 0 {
-		if err := portaudio.Initialize(); err != nil {
+		if err := paInitialize(); err != nil {
 			return fmt.Errorf("portaudio: initialize: %w", err)
 		}
 	}
@@ -36,7 +35,7 @@ func paRelease() {
 	defer paMu.Unlock()
 	paRefs--
 	if paRefs == 0 {
-		if err := portaudio.Terminate(); err != nil {
+		if err := paTerminate(); err != nil {
 			slog.Warn("portaudio terminate", "err", err)
 		}
 	}
@@ -59,31 +58,19 @@ func Devices() ([]Device, error) {
 		return nil, err
 	}
 	defer paRelease()
-	devs, err := portaudio.Devices()
+	devs, err := paDevices()
 	if err != nil {
 		return nil, fmt.Errorf("portaudio: list devices: %w", err)
 	}
-	var defIn, defOut string
-	if d, err := portaudio.DefaultInputDevice(); err == nil {
-		defIn = d.Name
-	}
-	if d, err := portaudio.DefaultOutputDevice(); err == nil {
-		defOut = d.Name
-	}
 	out := make([]Device, 0, len(devs))
 	for _, d := range devs {
-		dev := Device{
-			Name:              d.Name,
-			MaxInputChannels:  d.MaxInputChannels,
-			MaxOutputChannels: d.MaxOutputChannels,
-			DefaultSampleRate: d.DefaultSampleRate,
-			DefaultInput:      d.Name == defIn && d.MaxInputChannels > 0,
-			DefaultOutput:     d.Name == defOut && d.MaxOutputChannels > 0,
-		}
-		if d.HostApi != nil {
-			dev.HostAPI = d.HostApi.Name
-		}
-		out = append(out, dev)
+		out = append(out, Device{
+			Name: d.name, HostAPI: d.hostAPI,
+			MaxInputChannels: d.maxIn, MaxOutputChannels: d.maxOut,
+			DefaultSampleRate: d.rate,
+			DefaultInput:      d.defaultIn && d.maxIn > 0,
+			DefaultOutput:     d.defaultOut && d.maxOut > 0,
+		})
 	}
 	return out, nil
 }
@@ -97,6 +84,9 @@ type DeviceConfig struct {
 	// Strict makes Open fail when the named device cannot be used instead of
 	// falling back to the default device.
 	Strict bool
+	// Latency is the device buffering to ask for; default: the device's
+	// low latency, at least 60 ms (fewer dropouts on a busy machine).
+	Latency time.Duration
 }
 
 // ErrNoDevice means no device of the wanted direction exists.
@@ -115,36 +105,31 @@ func (e *DeviceError) Error() string {
 
 func (e *DeviceError) Unwrap() error { return e.Err }
 
-func findDevice(name string, input bool) (*portaudio.DeviceInfo, error) {
-	if name == "" || strings.EqualFold(name, "default") && !hasDeviceNamed(name) {
-		var d *portaudio.DeviceInfo
-		var err error
-		if input {
-			d, err = portaudio.DefaultInputDevice()
-		} else {
-			d, err = portaudio.DefaultOutputDevice()
-		}
-		if err != nil || d == nil {
-			return nil, fmt.Errorf("no default device: %v: %w", err, ErrNoDevice)
-		}
-		return d, nil
-	}
-	devs, err := portaudio.Devices()
+func findDevice(name string, input bool) (paDevice, error) {
+	devs, err := paDevices()
 	if err != nil {
-		return nil, err
+		return paDevice{}, err
 	}
-	usable := func(d *portaudio.DeviceInfo) bool {
+	usable := func(d paDevice) bool {
 		if input {
-			return d.MaxInputChannels > 0
+			return d.maxIn > 0
 		}
-		return d.MaxOutputChannels > 0
+		return d.maxOut > 0
 	}
-	var matches []*portaudio.DeviceInfo
+	if name == "" {
+		for _, d := range devs {
+			if usable(d) && (input && d.defaultIn || !input && d.defaultOut) {
+				return d, nil
+			}
+		}
+		return paDevice{}, fmt.Errorf("no default device: %w", ErrNoDevice)
+	}
+	var matches []paDevice
 	for _, d := range devs {
-		if d.Name == name && usable(d) {
+		if d.name == name && usable(d) {
 			return d, nil
 		}
-		if strings.Contains(strings.ToLower(d.Name), strings.ToLower(name)) && usable(d) {
+		if strings.Contains(strings.ToLower(d.name), strings.ToLower(name)) && usable(d) {
 			matches = append(matches, d)
 		}
 	}
@@ -152,61 +137,45 @@ func findDevice(name string, input bool) (*portaudio.DeviceInfo, error) {
 	case 1:
 		return matches[0], nil
 	case 0:
-		return nil, fmt.Errorf("not found (unplugged?): %w", ErrNoDevice)
+		if strings.EqualFold(name, "default") {
+			return findDevice("", input)
+		}
+		return paDevice{}, fmt.Errorf("not found (unplugged?): %w", ErrNoDevice)
 	default:
 		names := make([]string, len(matches))
 		for i, d := range matches {
-			names[i] = d.Name
+			names[i] = d.name
 		}
-		return nil, fmt.Errorf("ambiguous, matches %s: %w", strings.Join(names, ", "), ErrNoDevice)
+		return paDevice{}, fmt.Errorf("ambiguous, matches %s: %w", strings.Join(names, ", "), ErrNoDevice)
 	}
-}
-
-func hasDeviceNamed(name string) bool {
-	devs, err := portaudio.Devices()
-	if err != nil {
-		return false
-	}
-	for _, d := range devs {
-		if d.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // openStream opens a blocking 48 kHz mono int16 stream on the device chosen by
 // cfg, falling back to the default device unless cfg.Strict. It returns the
 // stream, the device used and, after a fallback, why the chosen one was not.
-func openStream(cfg DeviceConfig, input bool, buf []int16) (*portaudio.Stream, string, error, error) {
+func openStream(cfg DeviceConfig, input bool) (*paStream, string, error, error) {
 	dir := "playback"
 	if input {
 		dir = "capture"
 	}
-	try := func(name string) (*portaudio.Stream, string, error) {
+	try := func(name string) (*paStream, string, error) {
 		d, err := findDevice(name, input)
 		if err != nil {
 			return nil, "", err
 		}
-		var p portaudio.StreamParameters
-		if input {
-			p = portaudio.HighLatencyParameters(d, nil)
-			p.Input.Channels = 1
-		} else {
-			p = portaudio.HighLatencyParameters(nil, d)
-			p.Output.Channels = 1
+		lat := cfg.Latency
+		if lat <= 0 {
+			lat = d.lowOut
+			if input {
+				lat = d.lowIn
+			}
+			lat = max(lat, 60*time.Millisecond)
 		}
-		p.SampleRate = SampleRate
-		p.FramesPerBuffer = FrameSamples
-		s, err := portaudio.OpenStream(p, buf)
+		s, err := paOpen(d, input, lat)
 		if err != nil {
-			return nil, d.Name, fmt.Errorf("open (busy?): %w", err)
+			return nil, d.name, fmt.Errorf("open (busy?): %w", err)
 		}
-		if err := s.Start(); err != nil {
-			s.Close()
-			return nil, d.Name, fmt.Errorf("start (busy?): %w", err)
-		}
-		return s, d.Name, nil
+		return s, d.name, nil
 	}
 	s, used, err := try(cfg.Name)
 	if err == nil {
@@ -227,8 +196,7 @@ func openStream(cfg DeviceConfig, input bool, buf []int16) (*portaudio.Stream, s
 // Capture is a PortAudio microphone: a Source paced by the sound card.
 type Capture struct {
 	mu       sync.Mutex
-	stream   *portaudio.Stream
-	buf      []int16
+	stream   *paStream
 	name     string
 	fallback error
 	closed   bool
@@ -242,8 +210,8 @@ func OpenCapture(cfg DeviceConfig) (*Capture, error) {
 	if err := paAcquire(); err != nil {
 		return nil, err
 	}
-	c := &Capture{buf: make([]int16, FrameSamples)}
-	s, name, fb, err := openStream(cfg, true, c.buf)
+	c := &Capture{}
+	s, name, fb, err := openStream(cfg, true)
 	if err != nil {
 		paRelease()
 		return nil, err
@@ -279,14 +247,12 @@ func (c *Capture) ReadFrame(ctx context.Context, frame []int16) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if err := c.stream.Read(); err != nil {
-		if errors.Is(err, portaudio.InputOverflowed) {
-			c.overruns++
-		} else {
+	if err := c.stream.read(frame); err != nil {
+		if !errors.Is(err, errInputOverflowed) {
 			return fmt.Errorf("capture device %q: %w", c.name, err)
 		}
+		c.overruns++
 	}
-	copy(frame, c.buf)
 	return nil
 }
 
@@ -298,8 +264,7 @@ func (c *Capture) Close() error {
 		return nil
 	}
 	c.closed = true
-	c.stream.Abort()
-	err := c.stream.Close()
+	err := c.stream.close(true)
 	paRelease()
 	if err != nil {
 		return fmt.Errorf("capture device %q: close: %w", c.name, err)
@@ -310,8 +275,7 @@ func (c *Capture) Close() error {
 // Playback is a PortAudio speaker: a Sink paced (Clocked) by the sound card.
 type Playback struct {
 	mu        sync.Mutex
-	stream    *portaudio.Stream
-	buf       []int16
+	stream    *paStream
 	name      string
 	fallback  error
 	closed    bool
@@ -324,8 +288,8 @@ func OpenPlayback(cfg DeviceConfig) (*Playback, error) {
 	if err := paAcquire(); err != nil {
 		return nil, err
 	}
-	p := &Playback{buf: make([]int16, FrameSamples)}
-	s, name, fb, err := openStream(cfg, false, p.buf)
+	p := &Playback{}
+	s, name, fb, err := openStream(cfg, false)
 	if err != nil {
 		paRelease()
 		return nil, err
@@ -360,9 +324,8 @@ func (p *Playback) WriteFrame(frame []int16) error {
 	if p.closed {
 		return ErrClosed
 	}
-	copy(p.buf, frame)
-	if err := p.stream.Write(); err != nil {
-		if errors.Is(err, portaudio.OutputUnderflowed) {
+	if err := p.stream.write(frame); err != nil {
+		if errors.Is(err, errOutputUnderflowed) {
 			p.underruns++
 			return nil
 		}
@@ -379,8 +342,7 @@ func (p *Playback) Close() error {
 		return nil
 	}
 	p.closed = true
-	p.stream.Stop()
-	err := p.stream.Close()
+	err := p.stream.close(false)
 	paRelease()
 	if err != nil {
 		return fmt.Errorf("playback device %q: close: %w", p.name, err)
