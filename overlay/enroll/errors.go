@@ -1,0 +1,70 @@
+// Package enroll is RELOAD's certificate enrollment (RFC 6940 §11.3): the
+// client a phone uses to get its certificate from an overlay's enrollment
+// server, and the operator's server that runs an overlay (configuration
+// document, CA, user accounts, enrollment service).
+package enroll
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error tokens of RFC 6940 §11.3, sent as the text/plain body of a 403.
+const (
+	TokenFailedAuthentication = "failed_authentication"
+	TokenUsernameNotAvailable = "username_not_available"
+	TokenNodeIDsNotAvailable  = "Node-IDs_not_available"
+	TokenBadCSR               = "bad_CSR"
+)
+
+// Sentinel errors; an *Error from the client wraps one of them.
+var (
+	ErrFailedAuthentication = errors.New(TokenFailedAuthentication)
+	ErrUsernameNotAvailable = errors.New(TokenUsernameNotAvailable)
+	ErrNodeIDsNotAvailable  = errors.New(TokenNodeIDsNotAvailable)
+	ErrBadCSR               = errors.New(TokenBadCSR)
+	ErrUnknown              = errors.New("enrollment failed")
+)
+
+// Error is an enrollment refusal, with a message a person understands.
+type Error struct {
+	Token   string // as received from the server
+	Overlay string
+	User    string // the user name asked for
+	NodeIDs int
+	Status  int // HTTP status
+	kind    error
+}
+
+func (e *Error) Unwrap() error { return e.kind }
+
+func (e *Error) Error() string {
+	switch e.kind {
+	case ErrFailedAuthentication:
+		return fmt.Sprintf("The user name or password is not right for overlay %s. Check them and try again.", e.Overlay)
+	case ErrUsernameNotAvailable:
+		return fmt.Sprintf("The name %s is not available on overlay %s: someone else has it, or the operator does not allow it. Choose another name.", e.User, e.Overlay)
+	case ErrNodeIDsNotAvailable:
+		return fmt.Sprintf("The enrollment server of overlay %s will not give %d Node-IDs.", e.Overlay, e.NodeIDs)
+	case ErrBadCSR:
+		return fmt.Sprintf("The enrollment server of overlay %s rejected the certificate request (an incompatible server, or a bug).", e.Overlay)
+	default:
+		return fmt.Sprintf("Enrollment in overlay %s failed (server answered %d %q).", e.Overlay, e.Status, e.Token)
+	}
+}
+
+func tokenError(token string) error {
+	switch token {
+	case TokenFailedAuthentication:
+		return ErrFailedAuthentication
+	case TokenUsernameNotAvailable:
+		return ErrUsernameNotAvailable
+	case TokenNodeIDsNotAvailable:
+		return ErrNodeIDsNotAvailable
+	case TokenBadCSR:
+		return ErrBadCSR
+	}
+	// RFC 6940 §11.3: "an unknown token ... SHOULD treat it as a failure
+	// for an unknown reason".
+	return ErrUnknown
+}
