@@ -185,14 +185,16 @@ func (a *attachment) connect(ctx context.Context, remote node.IceParams, dtlsSer
 	pc := &peerCheck{verify: a.t.s.VerifyPeer, expect: a.remote}
 	cfg := a.t.dtlsConfig(pc, alpn)
 	var dc *dtls.Conn
+	conn := newDeadlineConn(ic)
 	hctx, cancel := context.WithTimeout(ctx, a.t.s.HandshakeTimeout)
 	defer cancel()
 	if dtlsServer {
-		dc, err = dtls.ServerWithContext(hctx, ic, cfg)
+		dc, err = dtls.ServerWithContext(hctx, conn, cfg)
 	} else {
-		dc, err = dtls.ClientWithContext(hctx, ic, cfg)
+		dc, err = dtls.ClientWithContext(hctx, conn, cfg)
 	}
 	if err != nil {
+		_ = conn.Close()
 		return nil, nil, fmt.Errorf("link: DTLS with %s: %w", a.remote, err)
 	}
 	a.mu.Lock()
