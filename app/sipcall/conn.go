@@ -162,8 +162,13 @@ func (c *sipConn) fail(err error) {
 		c.failErr = err
 		close(c.dead)
 		_ = c.raw.Close()
-		if !errors.Is(err, errClosedLocally) {
-			c.log.Info("SIP connection lost", "error", err)
+		c.ep.mu.Lock()
+		calls := c.calls
+		c.ep.mu.Unlock()
+		if calls > 0 && !errors.Is(err, errClosedLocally) {
+			c.log.Info("SIP connection lost", "calls", calls, "error", err)
+		} else {
+			c.log.Debug("SIP connection closed", "error", err)
 		}
 		c.ep.connLost(c, err)
 	})

@@ -70,12 +70,12 @@ func (f *framer) next() (ev frameEvent, ok bool) {
 			f.consume(4)
 			return frameEvent{kind: evPong}, true
 		}
+		if len(f.buf) == 0 || len(f.buf) < 4 && bytes.HasPrefix([]byte("\r\n\r\n"), f.buf) {
+			return frameEvent{}, false // maybe the start of a ping; a lone pong needs no action
+		}
 		if bytes.HasPrefix(f.buf, []byte("\r\n")) {
 			f.consume(2)
 			continue
-		}
-		if len(f.buf) == 0 || len(f.buf) == 1 && f.buf[0] == '\r' {
-			return frameEvent{}, false
 		}
 		// Bytes no start line can hold (control characters) are garbage: drop through them.
 		eol := bytes.Index(f.buf, []byte("\r\n"))
