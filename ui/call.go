@@ -99,8 +99,8 @@ func layoutSpacer() fyne.CanvasObject {
 	return container.NewGridWrap(fyne.NewSize(1, theme.Padding()*4))
 }
 
-func (c *callView) active() bool        { return c.inCall }
-func (c *callView) answeredYet() bool   { return !c.answered.IsZero() }
+func (c *callView) active() bool           { return c.inCall }
+func (c *callView) answeredYet() bool      { return !c.answered.IsZero() }
 func (c *callView) matches(id string) bool { return id == "" || c.id == "" || id == c.id }
 
 // begin shows a new call to or from peer (id may be empty until the phone names the call).

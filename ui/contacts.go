@@ -16,12 +16,13 @@ import (
 
 // contactForm is the add/edit contact dialog.
 type contactForm struct {
-	d     *dialog.CustomDialog
-	name  *widget.Entry
-	user  *widget.Entry
-	err   *widget.Label
-	save  *widget.Button
-	saved bool
+	d      *dialog.CustomDialog
+	name   *widget.Entry
+	user   *widget.Entry
+	err    *widget.Label
+	save   *widget.Button
+	cancel *widget.Button
+	saved  bool
 }
 
 // editContact adds (c.ID == 0) or edits a contact; errors show in the dialog.
@@ -89,9 +90,9 @@ func (g *gui) editContact(c store.Contact) {
 		g.reloadContacts()
 	})
 	f.save.Importance = widget.HighImportance
-	cancel := widget.NewButton("Cancel", func() { f.d.Hide() })
+	f.cancel = widget.NewButton("Cancel", func() { f.d.Hide() })
 	f.d = dialog.NewCustomWithoutButtons(title, container.NewVBox(form, f.err), g.win)
-	f.d.SetButtons([]fyne.CanvasObject{cancel, f.save})
+	f.d.SetButtons([]fyne.CanvasObject{f.cancel, f.save})
 	f.d.Resize(fyne.NewSize(380, 260))
 	f.d.Show()
 	g.win.Canvas().Focus(f.name)

@@ -60,9 +60,10 @@ type gui struct {
 	status     phone.Status
 
 	// dial row
-	dial    *widget.SelectEntry
-	dialErr *widget.Label
-	callBtn *widget.Button
+	dial        *widget.SelectEntry
+	completions []string
+	dialErr     *widget.Label
+	callBtn     *widget.Button
 
 	tabs         *container.AppTabs
 	mainView     fyne.CanvasObject
@@ -82,6 +83,7 @@ type gui struct {
 	firstRun    *firstRunDialog
 	contactForm *contactForm
 	confirm     *dialog.ConfirmDialog
+	handled     int // events handled (tests wait on it)
 }
 
 // firstRunDialog asks for the user name on first start.
@@ -410,6 +412,7 @@ func (g *gui) complete(typed string) {
 	if len(opts) > 10 {
 		opts = opts[:10]
 	}
+	g.completions = opts
 	g.dial.SetOptions(opts)
 }
 
@@ -522,6 +525,7 @@ func (g *gui) showMainView() {
 // ---- events ----
 
 func (g *gui) handle(e phone.Event) {
+	defer func() { g.handled++ }()
 	if g.rec != nil {
 		g.rec.event(e)
 	}
@@ -654,6 +658,7 @@ func (g *gui) askUserName() {
 		if err := entry.Validator(name); err != nil {
 			errLabel.SetText(errorText(err))
 			errLabel.Show()
+			g.win.Canvas().Focus(entry)
 			return
 		}
 		if us, ok := g.p.(UserSetter); ok {

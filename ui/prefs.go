@@ -14,9 +14,9 @@ import (
 // Preference keys. They live in the profile's settings (app/store) so that the phone, in GUI
 // and headless mode alike, reads the same values; values are plain text (strconv), lists JSON.
 const (
-	PrefUser           = "user"               // user name
-	PrefOverlayMode    = "overlay.mode"       // "local" or "named"
-	PrefOverlay        = "overlay.name"       // overlay name or configuration URL
+	PrefUser           = "user"                // user name
+	PrefOverlayMode    = "overlay.mode"        // "local" or "named"
+	PrefOverlay        = "overlay.name"        // overlay name or configuration URL
 	PrefEnrollUser     = "overlay.enroll_user" // enrollment user name for a named overlay
 	PrefListenPort     = "network.listen_port" // int; 0: any
 	PrefAudioIn        = "audio.input"
@@ -46,6 +46,9 @@ func newStorePrefs(st *store.Store, log *slog.Logger) (*storePrefs, error) {
 	vals, err := st.Settings()
 	if err != nil {
 		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	return &storePrefs{st: st, log: log, vals: vals}, nil
 }

@@ -24,6 +24,9 @@ type recCall struct {
 }
 
 func newRecorder(st *store.Store, log *slog.Logger) *recorder {
+	if log == nil {
+		log = slog.Default()
+	}
 	return &recorder{st: st, log: log, calls: map[string]*recCall{}}
 }
 
