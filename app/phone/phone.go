@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chordphone/chordphone/app/peer"
+	"github.com/chordphone/chordphone/app/sipcall"
+	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/app/version"
+	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 // Config selects what the phone does; it mirrors the command line (app/cli).
@@ -46,18 +51,23 @@ type Phone struct {
 	cfg Config
 	log *slog.Logger
 
-	peer *peer.Peer // set by Run once the peer has started
+	// Set by Run before any call can start.
+	runCtx context.Context
+	peer   *peer.Peer
+	ep     *sipcall.Endpoint
+	store  *store.Store
+	wg     sync.WaitGroup // call goroutines
 
-	mu     sync.Mutex
-	state  PeerState
-	nodeID string
-	calls  []*call
-	subs   map[chan Event]struct{}
-	closed bool
-}
+	mu      sync.Mutex
+	state   PeerState
+	call    *call // the current call, nil when idle
+	callSeq int
+	subs    map[chan Event]struct{}
+	closed  bool
 
-type call struct {
-	info CallInfo
+	audioMu sync.Mutex
+	src     audio.Source
+	sink    audio.Sink
 }
 
 // New makes a phone from cfg. It does not touch the network until Run.
@@ -70,7 +80,7 @@ func New(cfg Config) (*Phone, error) {
 			return nil, err
 		}
 	}
-	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{}}, nil
+	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{}, runCtx: context.Background()}, nil
 }
 
 // ValidateUser checks a user name: the user part of sip:NAME@OVERLAY.
@@ -143,6 +153,15 @@ func (p *Phone) Run(ctx context.Context) error {
 		keylog = f
 		defer f.Close()
 	}
+	if err := os.MkdirAll(p.cfg.Profile, 0o700); err != nil {
+		return fmt.Errorf("creating the profile directory: %w", err)
+	}
+	st, err := store.Open(p.cfg.Profile)
+	if err != nil {
+		return fmt.Errorf("opening the profile: %w", err)
+	}
+	defer st.Close()
+	p.store = st
 	pr, err := peer.New(peer.Config{
 		Profile: p.cfg.Profile, User: p.cfg.User, Overlay: p.cfg.Overlay, Listen: p.cfg.Listen,
 		Bootstrap: p.cfg.Bootstrap, KeyLog: keylog, Logger: p.log,
@@ -150,10 +169,32 @@ func (p *Phone) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	runCtx, stopCalls := context.WithCancel(ctx)
+	defer stopCalls()
+	var ep *sipcall.Endpoint
+	if p.cfg.User != "" {
+		ep, err = sipcall.NewEndpoint(sipcall.Settings{User: p.cfg.User, Overlay: pr.Overlay(), Logger: p.log.With("layer", "sip")})
+		if err != nil {
+			pr.Close(ctx)
+			return fmt.Errorf("starting SIP: %w", err)
+		}
+		ep.OnInvite(p.incoming)
+		pr.HandleSIP(func(conn net.Conn, remote wire.NodeID) {
+			if err := ep.Serve(conn, remote.String()); err != nil {
+				p.log.Info("incoming SIP connection refused", "peer", remote, "err", err)
+			}
+		})
+	}
 	p.mu.Lock()
-	p.peer = pr
+	p.peer, p.ep, p.runCtx = pr, ep, runCtx
 	p.mu.Unlock()
 	defer func() {
+		// Calls first (BYE to the peer), then registrations and the overlay.
+		stopCalls()
+		if ep != nil {
+			ep.Close()
+		}
+		p.wg.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		if err := pr.Close(ctx); err != nil {
@@ -233,7 +274,6 @@ func (p *Phone) Status() Status {
 		User:         p.cfg.User,
 		Overlay:      p.cfg.Overlay,
 		State:        p.state,
-		NodeID:       p.nodeID,
 		Predecessors: []string{},
 		Successors:   []string{},
 		Fingers:      []string{},
@@ -248,71 +288,14 @@ func (p *Phone) Status() Status {
 			s.AoR = "sip:" + pr.AoR(p.cfg.User)
 		}
 	}
-	for _, c := range p.calls {
-		s.Calls = append(s.Calls, c.info)
+	if c := p.call; c != nil {
+		info := c.info
+		if c.media != nil {
+			ms := c.media.Stats()
+			info.Stats = &RTPStats{Sent: ms.PacketsSent, Received: ms.PacketsReceived, Lost: ms.PacketsLost,
+				JitterMs: ms.JitterMs, RTTMs: ms.RTTMs, Codec: ms.Codec, Relayed: ms.Relayed}
+		}
+		s.Calls = append(s.Calls, info)
 	}
 	return s
-}
-
-// Call calls user by name.
-func (p *Phone) Call(ctx context.Context, user string) error {
-	if err := ValidateUser(user); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state == NotJoined {
-		return fmt.Errorf("cannot call %s: %w", user, ErrNotJoined)
-	}
-	return fmt.Errorf("cannot call %s: %w", user, ErrNotJoined)
-}
-
-func (p *Phone) current() (*call, error) {
-	for _, c := range p.calls {
-		if c.info.State != CallEnded {
-			return c, nil
-		}
-	}
-	return nil, ErrNoCall
-}
-
-// Answer answers the ringing incoming call.
-func (p *Phone) Answer() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	c, err := p.current()
-	if err != nil || c.info.State != CallIncoming {
-		return ErrNotRinging
-	}
-	return ErrNotRinging
-}
-
-// Decline declines the ringing incoming call (603 Decline).
-func (p *Phone) Decline() error { return p.Answer() }
-
-// Hangup ends the current call, whatever its state.
-func (p *Phone) Hangup() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, err := p.current()
-	return err
-}
-
-// Hold puts the current call on hold.
-func (p *Phone) Hold() error { return p.Hangup() }
-
-// Resume takes the current call off hold.
-func (p *Phone) Resume() error { return p.Hangup() }
-
-// SetMute mutes or unmutes the microphone in the current call.
-func (p *Phone) SetMute(bool) error { return p.Hangup() }
-
-// SendDTMF sends digits (0-9, *, #, A-D) in the current call (RFC 4733).
-func (p *Phone) SendDTMF(digits string) error {
-	for _, r := range digits {
-		if !strings.ContainsRune("0123456789*#ABCDabcd", r) {
-			return fmt.Errorf("invalid DTMF digit %q", r)
-		}
-	}
-	return p.Hangup()
 }

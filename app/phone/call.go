@@ -1,0 +1,652 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chordphone/chordphone/app/peer"
+	"github.com/chordphone/chordphone/app/sipcall"
+	"github.com/chordphone/chordphone/app/store"
+	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/media/rtc"
+	"github.com/chordphone/chordphone/overlay/storage"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// lookupTimeout bounds the search for a callee's registrations: an unknown user is
+// reported within it (issue: "within 2 seconds").
+const lookupTimeout = 1800 * time.Millisecond
+
+// call is the phone's one call: its state machine (dialing -> ringing -> active <-> held ->
+// ended, or incoming -> active/ended) and the SIP dialog and media session behind it.
+type call struct {
+	p      *Phone
+	ctx    context.Context // ends when the call ends
+	cancel context.CancelFunc
+
+	// Guarded by p.mu.
+	info     CallInfo
+	dialog   *sipcall.Call
+	in       *sipcall.Incoming
+	branches []*branch
+	media    *rtc.Session
+	ended    bool
+
+	answer chan bool // incoming: true = answer, false = decline
+}
+
+// branch is one forked INVITE to one registered device (RFC 7904 §4.2, §5.1).
+type branch struct {
+	reg   storage.Registration
+	out   *sipcall.Outgoing
+	media *rtc.Session
+}
+
+// Call calls user by name: looks up the user's registrations, AppAttaches to each device and
+// rings them all; the first to answer wins (RFC 7904 §4-§5).
+func (p *Phone) Call(ctx context.Context, user string) error {
+	if err := ValidateUser(user); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state != Registered || p.ep == nil {
+		if p.cfg.User == "" {
+			return fmt.Errorf("cannot call %s: this peer has no user name (--user)", user)
+		}
+		return fmt.Errorf("cannot call %s: %w", user, ErrNotJoined)
+	}
+	if p.call != nil {
+		return fmt.Errorf("cannot call %s: %w", user, ErrBusy)
+	}
+	c := p.newCall(user, Outgoing, CallDialing)
+	p.spawn(func() { c.dial(user) })
+	return nil
+}
+
+// newCall makes the current call; p.mu is held.
+func (p *Phone) newCall(peerName string, dir Direction, st CallState) *call {
+	ctx, cancel := context.WithCancel(p.runCtx)
+	p.callSeq++
+	c := &call{p: p, ctx: ctx, cancel: cancel, answer: make(chan bool, 1), info: CallInfo{
+		ID: fmt.Sprintf("%d", p.callSeq), Peer: peerName, Direction: dir, State: st, Started: time.Now(),
+	}}
+	p.call = c
+	return c
+}
+
+// spawn runs f on a goroutine that Run waits for.
+func (p *Phone) spawn(f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+}
+
+func (c *call) setState(st CallState) {
+	c.p.mu.Lock()
+	c.info.State = st
+	if st == CallActive && c.info.Answered.IsZero() {
+		c.info.Answered = time.Now()
+	}
+	c.p.mu.Unlock()
+}
+
+// dial is the caller's side, from lookup to the end of the call.
+func (c *call) dial(user string) {
+	p := c.p
+	p.emit(Event{Kind: EventCalling, CallID: c.info.ID, Peer: user})
+	lctx, cancel := context.WithTimeout(c.ctx, lookupTimeout)
+	regs, err := p.peer.Lookup(lctx, user)
+	cancel()
+	if err == nil {
+		regs = withoutSelf(regs, p.peer.NodeID())
+		if len(regs) == 0 {
+			err = peer.ErrNotRegistered
+		}
+	}
+	if err != nil {
+		msg := fmt.Sprintf("%s is not registered in %s", user, p.peer.Overlay())
+		reason := "not registered"
+		if !errors.Is(err, peer.ErrNotRegistered) {
+			if c.ctx.Err() != nil {
+				c.end("cancelled", nil)
+				return
+			}
+			msg = fmt.Sprintf("cannot find %s in %s: %v", user, p.peer.Overlay(), err)
+			reason = "lookup failed"
+		}
+		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: msg})
+		c.end(reason, nil)
+		return
+	}
+
+	// Ring every device at once; the first 2xx wins, the others are cancelled.
+	type result struct {
+		b      *branch
+		answer []byte
+		err    error
+	}
+	results := make(chan result, len(regs))
+	var ringing sync.Once
+	var wg sync.WaitGroup
+	for _, reg := range regs {
+		wg.Add(1)
+		go func() { // owner: dial; ends when the branch has an outcome
+			defer wg.Done()
+			b, answer, err := c.branch(reg, func() {
+				ringing.Do(func() {
+					c.setState(CallRinging)
+					p.emit(Event{Kind: EventRinging, CallID: c.info.ID, Peer: user})
+				})
+			})
+			results <- result{b, answer, err}
+		}()
+	}
+	var winner *branch
+	var winAnswer []byte
+	var failures []error
+	for range regs {
+		r := <-results
+		switch {
+		case r.err == nil && winner == nil:
+			winner, winAnswer = r.b, r.answer
+			c.p.mu.Lock()
+			for _, b := range c.branches {
+				if b != winner && b.out != nil {
+					b.out.Cancel()
+				}
+			}
+			c.p.mu.Unlock()
+		case r.err == nil: // a second device answered too: hang it up
+			p.spawn(func() {
+				ctx, cancel := context.WithTimeout(p.runCtx, 5*time.Second)
+				defer cancel()
+				_ = r.b.out.Bye(ctx)
+			})
+		default:
+			failures = append(failures, r.err)
+		}
+	}
+	wg.Wait()
+	c.p.mu.Lock()
+	for _, b := range c.branches {
+		if b != winner && b.media != nil {
+			b.media.Close()
+		}
+	}
+	c.p.mu.Unlock()
+	if winner == nil {
+		c.end(failureReason(failures, c.ctx.Err() != nil), nil)
+		return
+	}
+	if err := winner.media.SetAnswer(string(winAnswer)); err != nil {
+		p.log.Warn("callee's answer SDP unusable", "err", err)
+		ctx, cancel := context.WithTimeout(p.runCtx, 5*time.Second)
+		_ = winner.out.Bye(ctx)
+		cancel()
+		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: fmt.Sprintf("%s answered with unusable media: %v", user, err)})
+		c.end("media failed", winner.media)
+		return
+	}
+	c.p.mu.Lock()
+	c.dialog, c.media = winner.out.Call, winner.media
+	c.p.mu.Unlock()
+	c.established()
+}
+
+// branch makes one INVITE to one device: AppAttach, media offer, INVITE, and waits for the
+// outcome. onRinging is called on 180.
+func (c *call) branch(reg storage.Registration, onRinging func()) (*branch, []byte, error) {
+	p := c.p
+	b := &branch{reg: reg}
+	conn, err := p.peer.AppAttach(c.ctx, reg)
+	if err != nil {
+		return b, nil, fmt.Errorf("connecting to %s: %w", reg.Target().String()[:8], err)
+	}
+	m, err := p.newMedia()
+	if err != nil {
+		conn.Close()
+		return b, nil, err
+	}
+	b.media = m
+	c.p.mu.Lock()
+	if c.ended || c.ctx.Err() != nil {
+		c.p.mu.Unlock()
+		conn.Close()
+		m.Close()
+		return b, nil, context.Canceled
+	}
+	c.branches = append(c.branches, b)
+	c.p.mu.Unlock()
+	offer, err := m.CreateOffer(c.ctx)
+	if err != nil {
+		conn.Close()
+		return b, nil, fmt.Errorf("media offer: %w", err)
+	}
+	out, err := p.ep.Invite(c.ctx, conn, c.info.Peer, []byte(offer))
+	if err != nil {
+		return b, nil, err
+	}
+	c.p.mu.Lock()
+	b.out = out
+	cancelled := c.ended || c.ctx.Err() != nil
+	c.p.mu.Unlock()
+	if cancelled {
+		out.Cancel()
+	}
+	go func() { // owner: branch; ends when Responses closes (after the final response)
+		for r := range out.Responses() {
+			if r.StatusCode == 180 || r.StatusCode == 183 {
+				onRinging()
+			}
+		}
+	}()
+	stop := context.AfterFunc(c.ctx, out.Cancel)
+	defer stop()
+	answer, err := out.Wait(p.runCtx)
+	return b, answer, err
+}
+
+func withoutSelf(regs []storage.Registration, self wire.NodeID) []storage.Registration {
+	out := regs[:0]
+	for _, r := range regs {
+		if r.Target() != self {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// failureReason turns the branches' failures into the hangup reason: a person's decision
+// (decline, busy) beats "no answer" beats a network failure.
+func failureReason(errs []error, cancelled bool) string {
+	if cancelled {
+		return "cancelled"
+	}
+	best, rank := "unreachable", 0
+	for _, err := range errs {
+		var se *sipcall.StatusError
+		r, why := 1, "unreachable"
+		if errors.As(err, &se) {
+			switch se.Code {
+			case 603:
+				r, why = 5, "declined"
+			case 486, 600:
+				r, why = 4, "busy"
+			case 480, 408:
+				r, why = 3, "no answer"
+			case 487:
+				r, why = 2, "cancelled"
+			default:
+				r, why = 2, fmt.Sprintf("rejected (%d)", se.Code)
+			}
+		}
+		if r > rank {
+			best, rank = why, r
+		}
+	}
+	return best
+}
+
+// incoming is the callee's side of a call: it rings until answered, declined or cancelled.
+func (p *Phone) incoming(in *sipcall.Incoming) {
+	p.mu.Lock()
+	if p.call != nil || p.runCtx.Err() != nil {
+		p.mu.Unlock()
+		_ = in.Reject(486) // Busy Here: one call at a time
+		return
+	}
+	if err := sipcall.CheckSDP(in.OfferSDP); err != nil {
+		p.mu.Unlock()
+		p.log.Info("incoming call with unusable SDP", "from", in.From, "err", err)
+		_ = in.Reject(488)
+		return
+	}
+	c := p.newCall(in.From, Incoming, CallIncoming)
+	c.in, c.dialog = in, in.Call
+	p.mu.Unlock()
+	p.spawn(func() { c.ring() })
+}
+
+func (c *call) ring() {
+	p, in := c.p, c.in
+	_ = in.Ringing()
+	p.emit(Event{Kind: EventIncoming, CallID: c.info.ID, From: in.From, Peer: in.From})
+	if p.cfg.AutoAnswer {
+		c.answer <- true
+	}
+	select {
+	case ok := <-c.answer:
+		if !ok {
+			_ = in.Reject(603)
+			c.end("declined", nil)
+			return
+		}
+	case <-in.Cancelled():
+		c.end("cancelled", nil)
+		return
+	case <-in.Done():
+		c.end(in.EndReason().String(), nil)
+		return
+	case <-c.ctx.Done():
+		_ = in.Reject(480)
+		c.end("cancelled", nil)
+		return
+	}
+	m, err := p.newMedia()
+	if err != nil {
+		_ = in.Reject(500)
+		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: err.Error()})
+		c.end("media failed", nil)
+		return
+	}
+	answer, err := m.AcceptOffer(c.ctx, string(in.OfferSDP))
+	if err != nil {
+		_ = in.Reject(488)
+		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: fmt.Sprintf("the caller's media offer is unusable: %v", err)})
+		c.end("media failed", m)
+		return
+	}
+	c.p.mu.Lock()
+	c.media = m
+	c.p.mu.Unlock()
+	if err := in.Answer(c.ctx, []byte(answer)); err != nil {
+		c.end(endReason(in.Call, err), m)
+		return
+	}
+	c.established()
+}
+
+func endReason(d *sipcall.Call, err error) string {
+	select {
+	case <-d.Done():
+		return d.EndReason().String()
+	default:
+		return err.Error()
+	}
+}
+
+// established runs an answered call until either side ends it.
+func (c *call) established() {
+	p := c.p
+	c.setState(CallActive)
+	c.p.mu.Lock()
+	d, m := c.dialog, c.media
+	setup := time.Since(c.info.Started).Milliseconds()
+	c.p.mu.Unlock()
+	d.OnReinvite(func(offer []byte) ([]byte, error) {
+		ans, err := m.AcceptOffer(c.ctx, string(offer))
+		if err != nil {
+			return nil, &sipcall.StatusError{Code: 488, Reason: "Not Acceptable Here"}
+		}
+		return []byte(ans), nil
+	})
+	p.emit(Event{Kind: EventAnswered, CallID: c.info.ID, Peer: c.info.Peer, SetupMs: &setup})
+	for {
+		select {
+		case <-d.Done():
+			c.end(d.EndReason().String(), m)
+			return
+		case <-c.ctx.Done():
+			ctx, cancel := context.WithTimeout(p.runCtx, 3*time.Second)
+			if p.runCtx.Err() != nil {
+				ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+			}
+			_ = d.Bye(ctx)
+			cancel()
+			c.end("local hangup", m)
+			return
+		case ev, ok := <-m.Events():
+			if !ok {
+				c.end("media closed", m)
+				return
+			}
+			switch ev.Type {
+			case rtc.EventDTMF:
+				p.emit(Event{Kind: EventDTMF, CallID: c.info.ID, Digits: string(ev.Digit)})
+			case rtc.EventFailed:
+				ctx, cancel := context.WithTimeout(p.runCtx, 3*time.Second)
+				_ = d.Bye(ctx)
+				cancel()
+				c.end("media connection lost", m)
+				return
+			}
+		}
+	}
+}
+
+// end finishes the call once: closes media and audio, records history, reports hangup.
+func (c *call) end(reason string, m *rtc.Session) {
+	p := c.p
+	p.mu.Lock()
+	if c.ended {
+		p.mu.Unlock()
+		return
+	}
+	c.ended = true
+	c.info.State = CallEnded
+	info := c.info
+	if p.call == c {
+		p.call = nil
+	}
+	p.mu.Unlock()
+	c.cancel()
+
+	var stats *RTPStats
+	if m != nil {
+		s := m.Stats()
+		stats = &RTPStats{Sent: s.PacketsSent, Received: s.PacketsReceived, Lost: s.PacketsLost,
+			JitterMs: s.JitterMs, RTTMs: s.RTTMs, Codec: s.Codec, Relayed: s.Relayed}
+		m.Close()
+	}
+	p.closeAudio()
+	p.record(info, reason)
+	p.emit(Event{Kind: EventHangup, CallID: info.ID, Peer: info.Peer, Reason: reason, RTP: orZero(stats)})
+}
+
+func orZero(s *RTPStats) *RTPStats {
+	if s == nil {
+		return &RTPStats{}
+	}
+	return s
+}
+
+// record adds the call to the history.
+func (p *Phone) record(info CallInfo, reason string) {
+	if p.store == nil {
+		return
+	}
+	e := store.HistoryEntry{Peer: info.Peer, Start: info.Started}
+	if p.peer != nil {
+		e.AoR = "sip:" + p.peer.AoR(info.Peer)
+	}
+	switch {
+	case info.Direction == Outgoing:
+		e.Direction = store.Outgoing
+	case info.Answered.IsZero() && reason != "declined":
+		e.Direction = store.Missed
+	default:
+		e.Direction = store.Incoming
+	}
+	if !info.Answered.IsZero() {
+		e.Duration = time.Since(info.Answered).Round(time.Second)
+	}
+	if _, err := p.store.AddHistory(e); err != nil {
+		p.log.Warn("recording the call in the history", "err", err)
+	}
+}
+
+// Answer answers the ringing incoming call.
+func (p *Phone) Answer() error { return p.decide(true) }
+
+// Decline declines the ringing incoming call (603 Decline).
+func (p *Phone) Decline() error { return p.decide(false) }
+
+func (p *Phone) decide(answer bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.call
+	if c == nil || c.info.State != CallIncoming {
+		return ErrNotRinging
+	}
+	select {
+	case c.answer <- answer:
+		return nil
+	default:
+		return errors.New("the call is already being answered")
+	}
+}
+
+// Hangup ends the current call, whatever its state: cancels a call that rings, declines an
+// incoming one, says BYE to an answered one.
+func (p *Phone) Hangup() error {
+	p.mu.Lock()
+	c := p.call
+	p.mu.Unlock()
+	if c == nil {
+		return ErrNoCall
+	}
+	if c.info.Direction == Incoming && c.info.State == CallIncoming {
+		return p.Decline()
+	}
+	c.cancel()
+	return nil
+}
+
+// Hold puts the current call on hold (re-INVITE with sendonly, RFC 3264 §8.4).
+func (p *Phone) Hold() error { return p.hold(true) }
+
+// Resume takes the current call off hold.
+func (p *Phone) Resume() error { return p.hold(false) }
+
+func (p *Phone) hold(on bool) error {
+	p.mu.Lock()
+	c := p.call
+	if c == nil || (c.info.State != CallActive && c.info.State != CallHeld) {
+		p.mu.Unlock()
+		return ErrNoCall
+	}
+	if on == (c.info.State == CallHeld) {
+		p.mu.Unlock()
+		return nil
+	}
+	m, d := c.media, c.dialog
+	p.mu.Unlock()
+	m.SetHold(on)
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	offer, err := m.CreateOffer(ctx)
+	if err == nil {
+		var answer []byte
+		if answer, err = d.Reinvite(ctx, []byte(offer)); err == nil {
+			err = m.SetAnswer(string(answer))
+		}
+	}
+	if err != nil {
+		m.SetHold(!on)
+		return fmt.Errorf("re-INVITE: %w", err)
+	}
+	if on {
+		c.setState(CallHeld)
+		p.emit(Event{Kind: EventHeld, CallID: c.info.ID})
+	} else {
+		c.setState(CallActive)
+		p.emit(Event{Kind: EventResumed, CallID: c.info.ID})
+	}
+	return nil
+}
+
+// SetMute mutes or unmutes the microphone in the current call.
+func (p *Phone) SetMute(mute bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.call
+	if c == nil || c.media == nil {
+		return ErrNoCall
+	}
+	c.media.SetMute(mute)
+	c.info.Muted = mute
+	return nil
+}
+
+// SendDTMF sends digits (0-9, *, #, A-D) in the current call (RFC 4733).
+func (p *Phone) SendDTMF(digits string) error {
+	for _, r := range digits {
+		if !strings.ContainsRune("0123456789*#ABCDabcd", r) {
+			return fmt.Errorf("invalid DTMF digit %q", r)
+		}
+	}
+	p.mu.Lock()
+	c := p.call
+	p.mu.Unlock()
+	if c == nil || c.media == nil {
+		return ErrNoCall
+	}
+	return c.media.SendDTMF(strings.ToUpper(digits))
+}
+
+// newMedia makes a media session on the phone's audio devices or files.
+func (p *Phone) newMedia() (*rtc.Session, error) {
+	src, sink, err := p.openAudio()
+	if err != nil {
+		return nil, err
+	}
+	cfg := rtc.SessionConfig{Source: src, Sink: sink, Logger: p.log.With("layer", "media")}
+	if ap, err := netip.ParseAddrPort(p.cfg.Listen); err == nil && ap.Addr().IsLoopback() {
+		cfg.LoopbackOnly = true
+	}
+	m, err := rtc.NewSession(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting media: %w", err)
+	}
+	return m, nil
+}
+
+// openAudio opens the call's microphone and speaker once per call (shared by forked
+// branches): WAV files when --audio-in/--audio-out are given, else the sound devices.
+func (p *Phone) openAudio() (audio.Source, audio.Sink, error) {
+	p.audioMu.Lock()
+	defer p.audioMu.Unlock()
+	if p.src != nil {
+		return p.src, p.sink, nil
+	}
+	var src audio.Source
+	var sink audio.Sink
+	var err error
+	if p.cfg.AudioIn != "" {
+		src, err = audio.OpenWAVSource(p.cfg.AudioIn, audio.WAVSourceOptions{Loop: true})
+	} else {
+		src, err = audio.OpenCapture(audio.DeviceConfig{})
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the microphone: %w", err)
+	}
+	if p.cfg.AudioOut != "" {
+		sink, err = audio.CreateWAVSink(p.cfg.AudioOut)
+	} else {
+		sink, err = audio.OpenPlayback(audio.DeviceConfig{})
+	}
+	if err != nil {
+		src.Close()
+		return nil, nil, fmt.Errorf("opening the speaker: %w", err)
+	}
+	p.src, p.sink = src, sink
+	return src, sink, nil
+}
+
+func (p *Phone) closeAudio() {
+	p.audioMu.Lock()
+	defer p.audioMu.Unlock()
+	if p.src != nil {
+		p.src.Close()
+		p.sink.Close()
+		p.src, p.sink = nil, nil
+	}
+}
