@@ -404,11 +404,15 @@ func (c *Call) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(491, "Request Pending", nil) // §14.2 glare
 		return
 	}
-	defer func() {
+	// The flag covers the time the offer is being answered; it is cleared before the
+	// response goes out, so the peer may send its next re-INVITE as soon as it has ours.
+	inner := respond
+	respond = func(code int, reason string, body []byte, hdrs ...sip.Header) {
 		c.mu.Lock()
 		c.reinviting = false
 		c.mu.Unlock()
-	}()
+		inner(code, reason, body, hdrs...)
+	}
 	offer := req.Body()
 	if len(offer) == 0 || !isSDP(req) {
 		respond(488, "Not Acceptable Here", nil, warning("re-INVITE without SDP offer"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -425,5 +426,37 @@ func TestSettingsValidation(t *testing.T) {
 			ep.Close()
 			t.Errorf("NewEndpoint(%+v) accepted", s)
 		}
+	}
+}
+
+func TestCloseEndsAllGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		alice, bob := newPhone(t, "alice", nil), newPhone(t, "bob", nil)
+		aConn, bConn := net.Pipe()
+		out, in := establish(t, alice, bob, aConn, bConn)
+		a2, b2 := net.Pipe() // a second call, left ringing
+		if err := bob.ep.Serve(b2, "n"); err != nil {
+			t.Fatal(err)
+		}
+		ringing, err := alice.ep.Invite(context.Background(), a2, "bob", []byte(offerSDP))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in2 := bob.nextIncoming(t)
+		alice.ep.Close()
+		bob.ep.Close()
+		for _, c := range []*Call{out.Call, in.Call, ringing.Call, in2.Call} {
+			waitDone(t, "call", c)
+		}
+	}()
+	// Goroutine exit has no event to wait for: poll, with a generous bound.
+	deadline := time.Now().Add(wait)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
