@@ -8,6 +8,7 @@ package audio
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 )
@@ -134,5 +135,23 @@ func (p *Pacer) Wait(ctx context.Context) error {
 		return ctx.Err()
 	case <-p.timer.C:
 		return nil
+	}
+}
+
+// Pump copies frames from src to sink until ctx ends or either fails (for
+// example a ringtone from media/tones to the speaker). A Source paces the
+// copy; neither src nor sink is closed. It returns nil when ctx ends.
+func Pump(ctx context.Context, src Source, sink Sink) error {
+	frame := make([]int16, FrameSamples)
+	for {
+		if err := src.ReadFrame(ctx, frame); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("audio pump: read: %w", err)
+		}
+		if err := sink.WriteFrame(frame); err != nil {
+			return fmt.Errorf("audio pump: write: %w", err)
+		}
 	}
 }

@@ -168,3 +168,27 @@ func TestLevelAndGain(t *testing.T) {
 		t.Fatalf("silence level %v", l)
 	}
 }
+
+func TestPumpCopiesUntilCancel(t *testing.T) {
+	sig := analysis.Sine(300, 9000, audio.SampleRate, audio.FrameSamples*10)
+	src := audio.NewSampleSource(sig, audio.WAVSourceOptions{Unpaced: true, EOF: true})
+	path := filepath.Join(t.TempDir(), "pump.wav")
+	sink, err := audio.CreateWAVSink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = audio.Pump(context.Background(), src, sink)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("pump ended with %v, want EOF", err)
+	}
+	sink.Close()
+	got, _ := audio.LoadWAV(path)
+	if len(got) != len(sig) {
+		t.Fatalf("pumped %d samples of %d", len(got), len(sig))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := audio.Pump(ctx, audio.NewSampleSource(sig, audio.WAVSourceOptions{}), audio.Discard{}); err != nil {
+		t.Fatalf("cancelled pump: %v", err)
+	}
+}

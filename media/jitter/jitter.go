@@ -3,8 +3,8 @@
 // Packets are pushed as they arrive (in any order, with losses and
 // duplicates) and frames are pulled at the playout clock, one per 20 ms. The
 // buffer grows by one frame (it holds the playout point and conceals) when a
-// packet arrives too late or the buffer runs dry, and shrinks by one frame
-// when every packet of the last second arrived at least a frame early; its
+// packet arrives too late or the buffer runs dry, and shrinks when every
+// packet of the last half second arrived at least a frame early; its
 // delay stays within MinDelay..MaxDelay.
 // A missing packet is recovered from the next packet's in-band FEC when that
 // packet is already here, else concealed (PLC) by the decoder.
@@ -108,7 +108,7 @@ type Buffer struct {
 	windowPushes int
 	minMargin    int
 	grow         int
-	shrink       bool
+	shrink       int // frames to drop
 
 	// RFC 3550 §6.4.1 jitter and a window of recent transit times for the
 	// delay target
@@ -186,9 +186,11 @@ func (b *Buffer) Push(p Packet, arrival time.Time) {
 		// margin: pops left before this packet is due (0: just in time)
 		b.minMargin = min(b.minMargin, d)
 		b.windowPushes++
-		if b.windowPushes >= 50 { // 1 s of packets
+		if b.windowPushes >= 25 { // 0.5 s of packets
 			if b.minMargin >= 1 && b.depth() > b.minFrames {
-				b.shrink = true
+				// every packet waited at least minMargin spare frames:
+				// give back half of them
+				b.shrink = max(1, b.minMargin/2)
 			}
 			b.windowPushes, b.minMargin = 0, 1<<30
 		}
@@ -276,9 +278,9 @@ func (b *Buffer) pop() Frame {
 		b.stats.Stretched++
 		return Frame{Kind: Conceal, Seq: b.next}
 	}
-	if b.shrink || depth > b.maxFrames {
+	if b.shrink > 0 || depth > b.maxFrames {
 		// Shrink: discard the frame due now.
-		b.shrink = false
+		b.shrink = max(0, b.shrink-1)
 		s := &b.ring[b.next%ringSize]
 		if s.ok && s.seq == b.next {
 			s.ok = false

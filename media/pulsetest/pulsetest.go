@@ -261,7 +261,7 @@ func (d *Daemon) Record(ctx context.Context) (*Recorder, error) {
 	r := &Recorder{cancel: cancel, done: make(chan struct{})}
 	r.cmd = exec.CommandContext(ctx, "parec", "--raw", "--device="+SpeakerSink+".monitor",
 		"--format=s16le", fmt.Sprintf("--rate=%d", Rate), fmt.Sprintf("--channels=%d", Channels),
-		"--latency-msec=20")
+		"--latency-msec=100")
 	r.cmd.Env = d.Env()
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {
