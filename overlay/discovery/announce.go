@@ -1,0 +1,136 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/chordphone/chordphone/overlay/identity"
+)
+
+// Announce answers mDNS queries for svc until ctx ends or stop is called,
+// and announces it at start (twice, RFC 6762 §8.3) and says goodbye (TTL 0,
+// §10.1) at the end. stop waits until the goodbye is sent.
+func Announce(ctx context.Context, svc Service) (stop func(), err error) {
+	if err := identity.ValidOverlayName(svc.Overlay); err != nil {
+		return nil, err
+	}
+	if svc.Port <= 0 || svc.Port > 65535 {
+		return nil, fmt.Errorf("announce: bad port %d", svc.Port)
+	}
+	if svc.TTL == 0 {
+		svc.TTL = DefaultTTL
+	}
+	if _, err := svc.response(0, false, nil, nil, svc.TTL); err != nil {
+		return nil, fmt.Errorf("announce: %w", err)
+	}
+	c, err := listen(ctx, svc.Interfaces)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a := &announcer{svc: svc, c: c}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.serve() }()
+	go func() {
+		defer wg.Done()
+		a.announceAll(svc.TTL)
+		t := time.NewTimer(time.Second)
+		select {
+		case <-t.C:
+			a.announceAll(svc.TTL)
+		case <-ctx.Done():
+			t.Stop()
+		}
+		<-ctx.Done()
+		a.announceAll(0) // goodbye
+		_ = c.close()
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); wg.Wait() }) }, nil
+}
+
+type announcer struct {
+	svc Service
+	c   *mconn
+}
+
+func (a *announcer) addrs(ifi *net.Interface) []netip.Addr {
+	if len(a.svc.Addrs) > 0 {
+		return a.svc.Addrs
+	}
+	if ifi == nil {
+		return nil
+	}
+	return ifaceAddrs(ifi)
+}
+
+func (a *announcer) announceAll(ttl time.Duration) {
+	for i := range a.c.ifaces {
+		ifi := &a.c.ifaces[i]
+		b, err := a.svc.response(0, false, nil, a.addrs(ifi), ttl)
+		if err == nil {
+			err = a.c.multicast(b, ifi)
+		}
+		if err != nil {
+			slog.Debug("mdns announce", "iface", ifi.Name, "err", err)
+		}
+	}
+}
+
+func (a *announcer) serve() {
+	buf := make([]byte, 9000)
+	for {
+		n, idx, src, err := a.c.read(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				slog.Debug("mdns read", "err", err)
+			}
+			return
+		}
+		ifi := a.c.iface(idx)
+		if ifi == nil {
+			continue
+		}
+		var p dnsmessage.Parser
+		h, err := p.Start(buf[:n])
+		if err != nil || h.Response {
+			continue
+		}
+		qs, err := p.AllQuestions()
+		if err != nil {
+			continue
+		}
+		for _, q := range qs {
+			if !a.svc.matches(q) {
+				continue
+			}
+			udp, _ := src.(*net.UDPAddr)
+			legacy := udp != nil && udp.Port != 5353
+			unicastQ := q.Class&0x8000 != 0 // QU bit (RFC 6762 §5.4)
+			id := uint16(0)
+			if legacy {
+				id = h.ID
+			}
+			q.Class &^= 0x8000
+			b, err := a.svc.response(id, legacy, &q, a.addrs(ifi), a.svc.TTL)
+			if err != nil {
+				break
+			}
+			if legacy || unicastQ {
+				_ = a.c.unicast(b, src)
+			} else {
+				_ = a.c.multicast(b, ifi)
+			}
+			break // one answer per packet
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package discovery
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+func randomID(t testing.TB) wire.NodeID {
+	var id wire.NodeID
+	if _, err := rand.Read(id[:]); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestHandleRecords feeds the browser the messages an announcer sends.
+func TestHandleRecords(t *testing.T) {
+	svc := Service{Overlay: "lan.test", NodeID: randomID(t), User: "alice@lan.test", Port: 6084}
+	other := Service{Overlay: "other.test", NodeID: randomID(t), Port: 7000}
+	b := &browser{overlay: "LAN.test", typ: serviceType(""), insts: map[string]*instState{}, hosts: map[string]map[netip.Addr]bool{}}
+
+	msg, err := other.response(0, false, nil, []netip.Addr{netip.MustParseAddr("10.0.0.9")}, DefaultTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.handle(msg); len(got) != 0 {
+		t.Errorf("other overlay reported: %+v", got)
+	}
+	a1 := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1")}
+	msg, _ = svc.response(0, false, nil, a1, DefaultTTL)
+	got := b.handle(msg)
+	if len(got) != 1 || got[0].NodeID != svc.NodeID || got[0].User != "alice@lan.test" || got[0].Overlay != "lan.test" ||
+		len(got[0].Addrs) != 2 || got[0].Addrs[0] != netip.MustParseAddrPort("10.0.0.1:6084") {
+		t.Fatalf("peer %+v", got)
+	}
+	if got := b.handle(msg); len(got) != 0 {
+		t.Errorf("repeat reported again: %+v", got)
+	}
+	// New address: cache-flush replaces the old ones.
+	msg, _ = svc.response(0, false, nil, []netip.Addr{netip.MustParseAddr("10.0.0.2")}, DefaultTTL)
+	if got := b.handle(msg); len(got) != 1 || len(got[0].Addrs) != 1 || got[0].Addrs[0].Addr().String() != "10.0.0.2" {
+		t.Errorf("moved peer %+v", got)
+	}
+	msg, _ = svc.response(0, false, nil, nil, 0)
+	if got := b.handle(msg); len(got) != 1 || !got[0].Gone || got[0].NodeID != svc.NodeID {
+		t.Errorf("goodbye %+v", got)
+	}
+	// Queries and garbage are ignored.
+	if got := b.handle([]byte{1, 2, 3}); got != nil {
+		t.Error("garbage")
+	}
+	q := dnsmessage.NewBuilder(nil, dnsmessage.Header{})
+	_ = q.StartQuestions()
+	_ = q.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(serviceType("")), Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET})
+	qm, _ := q.Finish()
+	if got := b.handle(qm); got != nil {
+		t.Error("query treated as answer")
+	}
+}
+
+func TestServiceMatchesAndLegacy(t *testing.T) {
+	svc := Service{Overlay: "lan.test", NodeID: randomID(t), Port: 6084}
+	for name, want := range map[string]bool{
+		"_reload._udp.local.":                  true,
+		"_services._dns-sd._udp.local.":        true,
+		"_reload._tcp.local.":                  false,
+		"_http._tcp.local.":                    false,
+		svc.NodeID.String() + ".reload.local.": true,
+	} {
+		typ := dnsmessage.TypePTR
+		if strings.HasSuffix(name, ".reload.local.") {
+			typ = dnsmessage.TypeA
+		}
+		if got := svc.matches(dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: typ, Class: dnsmessage.ClassINET}); got != want {
+			t.Errorf("%s: %v", name, got)
+		}
+	}
+	q := dnsmessage.Question{Name: dnsmessage.MustNewName("_reload._udp.local."), Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET}
+	msg, err := svc.response(4242, true, &q, []netip.Addr{netip.MustParseAddr("10.1.1.1")}, DefaultTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p dnsmessage.Parser
+	h, _ := p.Start(msg)
+	qs, _ := p.AllQuestions()
+	ans, _ := p.AllAnswers()
+	if h.ID != 4242 || len(qs) != 1 || len(ans) != 1 || ans[0].Header.TTL != 10 || ans[0].Header.Class != dnsmessage.ClassINET {
+		t.Errorf("legacy answer: id %d q %d ans %+v", h.ID, len(qs), ans)
+	}
+	if _, err := Announce(context.Background(), Service{Overlay: "bad name", Port: 1}); err == nil {
+		t.Error("bad overlay name accepted")
+	}
+	if _, err := Announce(context.Background(), Service{Overlay: "lan.test", Port: 0}); err == nil {
+		t.Error("port 0 accepted")
+	}
+}
+
+// TestAnnounceBrowse runs an announcer and a browser in this process over
+// the host's multicast-capable interfaces.
+func TestAnnounceBrowse(t *testing.T) {
+	ifaces, err := Interfaces()
+	if err != nil || len(ifaces) == 0 {
+		t.Skip("no multicast-capable interface here (TestTwoNamespaces covers discovery)")
+	}
+	overlay := fmt.Sprintf("lan-%d.test", os.Getpid())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	peers, err := Browse(ctx, overlay)
+	if err != nil {
+		t.Skipf("cannot browse: %v", err)
+	}
+	svc := Service{Overlay: overlay, NodeID: randomID(t), User: "bob@" + overlay, Port: 16084}
+	stop, err := Announce(ctx, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoy, err := Announce(ctx, Service{Overlay: "decoy-" + overlay, NodeID: randomID(t), Port: 16085})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer decoy()
+	var found Peer
+	for p := range peers {
+		if p.Overlay != overlay {
+			t.Fatalf("peer of another overlay: %+v", p)
+		}
+		if p.NodeID == svc.NodeID && !p.Gone {
+			found = p
+			break
+		}
+	}
+	if found.NodeID != svc.NodeID {
+		t.Fatal("peer not found before timeout")
+	}
+	if found.User != svc.User || len(found.Addrs) == 0 || found.Addrs[0].Port() != 16084 {
+		t.Errorf("peer %+v", found)
+	}
+	stop()
+	for p := range peers {
+		if p.NodeID == svc.NodeID && p.Gone {
+			return
+		}
+	}
+	t.Error("no goodbye before timeout")
+}
+
+// --- two network namespaces ---
+
+func TestMain(m *testing.M) {
+	switch os.Getenv("DISCOVERY_HELPER") {
+	case "announce":
+		os.Exit(helperAnnounce())
+	case "browse":
+		os.Exit(helperBrowse())
+	}
+	os.Exit(m.Run())
+}
+
+// helperAnnounce announces a peer and answers UDP pings on its port until
+// standard input closes.
+func helperAnnounce() int {
+	id, _ := wire.ParseNodeID(os.Getenv("NODE_ID"))
+	port, _ := strconv.Atoi(os.Getenv("PORT"))
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{Port: port})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			n, from, err := uc.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			_, _ = uc.WriteToUDP(append([]byte("pong "), buf[:n]...), from)
+		}
+	}()
+	stop, err := Announce(context.Background(), Service{Overlay: os.Getenv("OVERLAY"), NodeID: id, User: "alice@" + os.Getenv("OVERLAY"), Port: port})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println("ready")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	stop()
+	_ = uc.Close()
+	return 0
+}
+
+// helperBrowse finds the first peer of the overlay, pings it at the address
+// found, and prints the peer and the answer as JSON.
+func helperBrowse() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	peers, err := Browse(ctx, os.Getenv("OVERLAY"))
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	for p := range peers {
+		if p.Gone {
+			continue
+		}
+		answer := ""
+		if c, err := net.Dial("udp", p.Addrs[0].String()); err == nil {
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = c.Write([]byte("ping"))
+			buf := make([]byte, 100)
+			n, _ := c.Read(buf)
+			answer = string(buf[:n])
+			_ = c.Close()
+		}
+		out, _ := json.Marshal(map[string]any{"node_id": p.NodeID.String(), "user": p.User, "addrs": p.Addrs, "answer": answer})
+		fmt.Println(string(out))
+		return 0
+	}
+	fmt.Println("error timeout")
+	return 1
+}
+
+func ipCmd(t *testing.T, args ...string) error {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// TestTwoNamespaces puts two "phones" on a LAN of their own (two network
+// namespaces joined by a veth pair): the first announces, the second finds
+// it with no configuration and reaches it at the address found.
+func TestTwoNamespaces(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip command")
+	}
+	tag := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%100)
+	ns1, ns2 := "cpdisc-a"+tag, "cpdisc-b"+tag
+	va, vb := "cpa"+tag, "cpb"+tag
+	if err := ipCmd(t, "netns", "add", ns1); err != nil {
+		t.Skipf("cannot create network namespaces: %v", err)
+	}
+	t.Cleanup(func() { _ = ipCmd(t, "netns", "delete", ns1) })
+	if err := ipCmd(t, "netns", "add", ns2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ipCmd(t, "netns", "delete", ns2) })
+	if err := ipCmd(t, "link", "add", va, "type", "veth", "peer", "name", vb); err != nil {
+		t.Skipf("cannot create veth pair: %v", err)
+	}
+	for _, c := range [][]string{
+		{"link", "set", va, "netns", ns1}, {"link", "set", vb, "netns", ns2},
+		{"-n", ns1, "addr", "add", "10.203.0.1/24", "dev", va}, {"-n", ns2, "addr", "add", "10.203.0.2/24", "dev", vb},
+		{"-n", ns1, "link", "set", va, "up"}, {"-n", ns2, "link", "set", vb, "up"},
+		{"-n", ns1, "link", "set", "lo", "up"}, {"-n", ns2, "link", "set", "lo", "up"},
+	} {
+		if err := ipCmd(t, c...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := randomID(t)
+	env := append(os.Environ(), "OVERLAY=lan.test", "NODE_ID="+id.String(), "PORT=6084")
+	ann := exec.Command("ip", "netns", "exec", ns1, os.Args[0], "-test.run=^$")
+	ann.Env = append(env, "DISCOVERY_HELPER=announce")
+	stdin, _ := ann.StdinPipe()
+	stdout, _ := ann.StdoutPipe()
+	ann.Stderr = os.Stderr
+	if err := ann.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = ann.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("announcer: %q %v", line, err)
+	}
+	br := exec.Command("ip", "netns", "exec", ns2, os.Args[0], "-test.run=^$")
+	br.Env = append(env, "DISCOVERY_HELPER=browse")
+	br.Stderr = os.Stderr
+	out, err := br.Output()
+	if err != nil {
+		t.Fatalf("browser: %v: %s", err, out)
+	}
+	var got struct {
+		NodeID string   `json:"node_id"`
+		User   string   `json:"user"`
+		Addrs  []string `json:"addrs"`
+		Answer string   `json:"answer"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("browser output %q: %v", out, err)
+	}
+	if got.NodeID != id.String() || got.User != "alice@lan.test" || len(got.Addrs) == 0 || got.Addrs[0] != "10.203.0.1:6084" {
+		t.Errorf("found %+v", got)
+	}
+	if got.Answer != "pong ping" {
+		t.Errorf("peer not reachable at the address found: %q", got.Answer)
+	}
+}
