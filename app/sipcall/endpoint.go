@@ -26,7 +26,7 @@ import (
 // Defaults of Settings.
 const (
 	DefaultRingTimeout = 30 * time.Second
-	DefaultKeepalive   = 5 * time.Second
+	DefaultKeepalive   = 2 * time.Second
 	DefaultIdleTimeout = 2 * time.Minute
 	// ackTimeout: RFC 3261 §13.3.1.4, 64*T1 without ACK ends the session.
 	ackTimeout = 64 * 500 * time.Millisecond
@@ -54,9 +54,9 @@ type Settings struct {
 	// INVITE Timer B on the caller's side runs until the first provisional response only).
 	RingTimeout time.Duration
 	// Keepalive is the interval of OPTIONS keepalives on each connection (RFC 7904 §5.2,
-	// RFC 3261 §11); a connection that does not answer one within the same interval is
-	// dead and its calls end with "connection lost". 0 means DefaultKeepalive; negative
-	// disables keepalives.
+	// RFC 3261 §11); a connection that does not answer one within twice the interval is
+	// dead and its calls end with "connection lost" (so within 3 intervals of the peer's
+	// death). 0 means DefaultKeepalive; negative disables keepalives.
 	Keepalive time.Duration
 	// IdleTimeout closes a served connection that has carried no call for this long;
 	// 0 means DefaultIdleTimeout, negative never.
@@ -406,7 +406,7 @@ func (ep *Endpoint) monitor(sc *sipConn) {
 
 // keepalive sends one OPTIONS on sc (RFC 7904 §5.2, RFC 3261 §11) and waits for any response.
 func (ep *Endpoint) keepalive(sc *sipConn) error {
-	ctx, cancel := context.WithTimeout(context.Background(), ep.set.Keepalive)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*ep.set.Keepalive)
 	defer cancel()
 	target := sip.Uri{Scheme: "sip", Host: ep.set.Overlay}
 	req := sip.NewRequest(sip.OPTIONS, target)

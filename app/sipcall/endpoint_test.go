@@ -44,7 +44,8 @@ func TestCallOverDTLSCallerHangsUp(t *testing.T) {
 			}()
 		}
 	}
-	if fmt.Sprint(codes) != "[100 180 200]" {
+	// Usually [100 180 200]; sipgo may reorder the 100 behind the 180, and then it is stale.
+	if got := fmt.Sprint(codes); got != "[100 180 200]" && got != "[180 200]" {
 		t.Fatalf("responses %v, want [100 180 200]", codes)
 	}
 	ans, err := out.Wait(ctx)

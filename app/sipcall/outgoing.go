@@ -86,9 +86,11 @@ func (ep *Endpoint) Invite(ctx context.Context, conn net.Conn, callee string, of
 	return o, nil
 }
 
-// Responses delivers the responses to the INVITE in order: provisional ones (100 Trying,
-// 180 Ringing) and then the final one; it is closed after the final one or when the call
-// fails without one. A slow reader may miss provisional responses, never the final one.
+// Responses delivers the responses to the INVITE: provisional ones (100 Trying, 180 Ringing)
+// in increasing order of code, then the final one; it is closed after the final one or when
+// the call fails without one. A provisional response that arrives late (after a higher one
+// or after the final one) is left out, and so may be provisional responses a slow reader
+// does not take; the final one is always delivered.
 func (o *Outgoing) Responses() <-chan Response { return o.responses }
 
 // Wait waits for the outcome of the INVITE: the answer SDP of a 2xx (the ACK is already
@@ -130,11 +132,12 @@ func (o *Outgoing) run() {
 	c := o.Call
 	defer o.tx.Terminate()
 	var (
-		provisional  bool
-		cancelSent   bool
-		cancelled    bool
-		cancelTx     sip.ClientTransaction
-		cancelExpiry <-chan time.Time
+		provisional     bool
+		lastProvisional int
+		cancelSent      bool
+		cancelled       bool
+		cancelTx        sip.ClientTransaction
+		cancelExpiry    <-chan time.Time
 	)
 	defer func() {
 		if cancelTx != nil {
@@ -174,7 +177,12 @@ func (o *Outgoing) run() {
 				if cancelled && !cancelSent {
 					sendCancel()
 				}
-				o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
+				// sipgo hands each response to its own goroutine, so provisional responses may
+				// arrive out of order: a 100 after a 180 is stale.
+				if res.StatusCode >= lastProvisional {
+					lastProvisional = res.StatusCode
+					o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
+				}
 			case res.IsSuccess():
 				o.established(res)
 				o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
