@@ -102,15 +102,7 @@ func (c *call) setState(st CallState) {
 func (c *call) dial(user string) {
 	p := c.p
 	p.emit(Event{Kind: EventCalling, CallID: c.info.ID, Peer: user})
-	lctx, cancel := context.WithTimeout(c.ctx, lookupTimeout)
-	regs, err := p.peer.Lookup(lctx, user)
-	cancel()
-	if err == nil {
-		regs = withoutSelf(regs, p.peer.NodeID())
-		if len(regs) == 0 {
-			err = peer.ErrNotRegistered
-		}
-	}
+	regs, err := c.lookup(user)
 	if err != nil {
 		msg := fmt.Sprintf("%s is not registered in %s", user, p.peer.Overlay())
 		reason := "not registered"
@@ -199,6 +191,33 @@ func (c *call) dial(user string) {
 	c.dialog, c.media = winner.out.Call, winner.media
 	c.p.mu.Unlock()
 	c.established()
+}
+
+// lookup finds user's registered devices other than this one. While the ring settles after
+// joins a Fetch can reach a peer that does not hold the record yet, so "not registered" is
+// asked again a few times within lookupTimeout before it is believed.
+func (c *call) lookup(user string) ([]storage.Registration, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, lookupTimeout)
+	defer cancel()
+	backoff := 150 * time.Millisecond
+	for {
+		regs, err := c.p.peer.Lookup(ctx, user)
+		if err == nil {
+			if regs = withoutSelf(regs, c.p.peer.NodeID()); len(regs) > 0 {
+				return regs, nil
+			}
+			err = peer.ErrNotRegistered
+		}
+		if !errors.Is(err, peer.ErrNotRegistered) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+			backoff *= 2
+		}
+	}
 }
 
 // branch makes one INVITE to one device: AppAttach, media offer, INVITE, and waits for the

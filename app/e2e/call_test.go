@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/media/analysis"
+	"github.com/chordphone/chordphone/media/audio"
+)
+
+// phoneProc is a headless phone with a user, its WAV files and its reference signal.
+type phoneProc struct {
+	*Proc
+	sent   []int16
+	outWAV string
+}
+
+func startPhone(t *testing.T, o *Overlay, user string, seed uint32, extra ...string) *phoneProc {
+	t.Helper()
+	dir := t.TempDir()
+	sig := analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)
+	in := filepath.Join(dir, user+"-in.wav")
+	if err := audio.SaveWAV(in, sig); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, user+"-out.wav")
+	args := append([]string{"--user", user, "--audio-in", in, "--audio-out", out}, extra...)
+	p := o.Join(t, user, args...)
+	p.Wait(t, "registered", 60*time.Second)
+	return &phoneProc{Proc: p, sent: sig, outWAV: out}
+}
+
+// waitReceived polls status until the current call has received at least n RTP packets.
+func waitReceived(t *testing.T, p *Proc, n float64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p.Send(t, "status")
+		st := p.Wait(t, "status", 10*time.Second)
+		calls, _ := st["calls"].([]any)
+		if len(calls) == 1 {
+			if stats, ok := calls[0].(map[string]any)["stats"].(map[string]any); ok {
+				if got, _ := stats["received"].(float64); got >= n {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: fewer than %v RTP packets received: %v", p.Name, n, st)
+		}
+		time.Sleep(250 * time.Millisecond) // status polling interval
+	}
+}
+
+// checkAudio verifies that the peer's signal arrived in out: 0.5 s windows aligned against
+// the (looping) reference correlate at least 0.9 in the median.
+func checkAudio(t *testing.T, who string, sent []int16, out string) {
+	t.Helper()
+	got, err := audio.LoadWAV(out)
+	if err != nil {
+		t.Fatalf("%s: %v", who, err)
+	}
+	ref := append(append([]int16(nil), sent...), sent...)
+	win := audio.SampleRate / 2
+	var corrs []float64
+	for start := audio.SampleRate / 2; start+win <= len(got); start += win {
+		seg := got[start : start+win]
+		if analysis.RMS(seg) < 100 {
+			continue
+		}
+		_, c := analysis.Align(seg, ref, len(sent))
+		corrs = append(corrs, c)
+	}
+	if len(corrs) < 3 {
+		t.Fatalf("%s: only %d windows with sound in %d samples", who, len(corrs), len(got))
+	}
+	med := analysis.Median(corrs)
+	t.Logf("%s: aligned correlation per 0.5 s window %.3f, median %.3f", who, corrs, med)
+	if med < 0.9 {
+		t.Fatalf("%s: median aligned correlation %.3f < 0.9", who, med)
+	}
+}
+
+func rtpOf(t *testing.T, e map[string]any) map[string]any {
+	t.Helper()
+	r, ok := e["rtp"].(map[string]any)
+	if !ok {
+		t.Fatalf("hangup without rtp statistics: %v", e)
+	}
+	return r
+}
+
+// TestCallByName: alice calls bob by name through an overlay of storing peers; bob answers
+// automatically; each one's signal arrives in the other's output, and both hang-up events
+// carry RTP statistics.
+func TestCallByName(t *testing.T) {
+	o := StartOverlay(t, "calls.test", 3)
+	bob := startPhone(t, o, "bob", 2, "--auto-answer")
+	alice := startPhone(t, o, "alice", 1)
+
+	alice.Send(t, "call bob")
+	alice.Wait(t, "calling", 10*time.Second)
+	bob.Wait(t, "incoming", 20*time.Second)
+	ans := alice.Wait(t, "answered", 20*time.Second)
+	if ms, ok := ans["setup_ms"].(float64); !ok || ms <= 0 {
+		t.Errorf("answered without setup_ms: %v", ans)
+	}
+	bob.Wait(t, "answered", 20*time.Second)
+	waitReceived(t, alice.Proc, 200) // 4 s of audio
+	waitReceived(t, bob.Proc, 200)
+
+	alice.Send(t, "hangup")
+	ah := alice.Wait(t, "hangup", 20*time.Second)
+	bh := bob.Wait(t, "hangup", 20*time.Second)
+	for who, h := range map[string]map[string]any{"alice": ah, "bob": bh} {
+		r := rtpOf(t, h)
+		if r["sent"].(float64) < 150 || r["received"].(float64) < 150 {
+			t.Errorf("%s: hangup RTP statistics too small: %v", who, r)
+		}
+		if _, ok := r["jitter_ms"].(float64); !ok {
+			t.Errorf("%s: no jitter in %v", who, r)
+		}
+	}
+	if !strings.Contains(bh["reason"].(string), "remote") {
+		t.Errorf("bob's hangup reason %q, want the remote hang-up", bh["reason"])
+	}
+	checkAudio(t, "alice -> bob", alice.sent, bob.outWAV)
+	checkAudio(t, "bob -> alice", bob.sent, alice.outWAV)
+}
+
+// TestCallFailures: an unknown user, a decline, a busy callee and a callee that quits in the
+// middle of a call each give the right event, quickly.
+func TestCallFailures(t *testing.T) {
+	o := StartOverlay(t, "failures.test", 3)
+	bob := startPhone(t, o, "bob", 2)
+	alice := startPhone(t, o, "alice", 1)
+	carol := startPhone(t, o, "carol", 3, "--auto-answer")
+
+	t.Run("unknown user", func(t *testing.T) {
+		start := time.Now()
+		alice.Send(t, "call nobody")
+		e := alice.Wait(t, "error", 5*time.Second)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("unknown user reported after %v, want under 2 s", took)
+		}
+		if msg := e["message"].(string); msg != "nobody is not registered in failures.test" {
+			t.Errorf("message %q", msg)
+		}
+		alice.Wait(t, "hangup", 5*time.Second)
+	})
+
+	t.Run("decline", func(t *testing.T) {
+		alice.Send(t, "call bob")
+		bob.Wait(t, "incoming", 20*time.Second)
+		alice.Wait(t, "ringing", 20*time.Second)
+		bob.Send(t, "decline")
+		h := alice.Wait(t, "hangup", 20*time.Second)
+		if h["reason"] != "declined" {
+			t.Errorf("alice's hangup reason %q, want declined", h["reason"])
+		}
+		bob.Wait(t, "hangup", 10*time.Second)
+	})
+
+	t.Run("busy", func(t *testing.T) {
+		bob.Send(t, "call carol")
+		bob.Wait(t, "answered", 20*time.Second)
+		alice.Send(t, "call bob")
+		h := alice.Wait(t, "hangup", 20*time.Second)
+		if h["reason"] != "busy" {
+			t.Errorf("alice's hangup reason %q, want busy", h["reason"])
+		}
+		bob.Send(t, "hangup")
+		bob.Wait(t, "hangup", 20*time.Second)
+		carol.Wait(t, "hangup", 20*time.Second)
+	})
+
+	t.Run("callee quits", func(t *testing.T) {
+		alice.Send(t, "call carol")
+		alice.Wait(t, "answered", 20*time.Second)
+		carol.Send(t, "quit")
+		h := alice.Wait(t, "hangup", 20*time.Second)
+		if r, _ := h["reason"].(string); !strings.Contains(r, "remote") {
+			t.Errorf("alice's hangup reason %q, want the remote hang-up", r)
+		}
+		rtpOf(t, h)
+	})
+}
