@@ -97,6 +97,11 @@ type Config struct {
 	// configuration (a SecurityBlock, RFC 6940 §6.3.4), nil if unsigned.
 	Signature          []byte
 	SignatureAlgorithm string
+	// Document is the whole document this configuration came from (set by
+	// Parse), for keeping it in the profile: ParseOverlay(Document, name)
+	// gives this configuration back, and it is the VerifyOptions.Previous
+	// of the next fetch.
+	Document []byte
 }
 
 // New returns a configuration for overlay name with every default of RFC
@@ -128,6 +133,14 @@ func SelfSigned(name string) *Config {
 	c.SelfSignedPermitted = true
 	return c
 }
+
+// LANOverlay is the name of Chordphone's zero-configuration overlay: the
+// peers of one local network, found by DNS-SD over mDNS (package
+// discovery), with self-signed certificates.
+const LANOverlay = "lan"
+
+// LAN returns the configuration of the zero-configuration LAN overlay.
+func LAN() *Config { return SelfSigned(LANOverlay) }
 
 // Kind returns the kind-block with the given IANA name.
 func (c *Config) Kind(name string) (Kind, bool) {

@@ -120,6 +120,7 @@ func Parse(data []byte) ([]*Config, error) {
 				return nil, err
 			}
 			c.Raw = append([]byte(nil), data[k.start:k.end]...)
+			c.Document = data
 			out = append(out, c)
 		case k.name.Space == NSBase && k.name.Local == "signature":
 			if len(out) == 0 {

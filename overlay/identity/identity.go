@@ -29,6 +29,13 @@ import (
 // FileName is the name of the identity file inside a profile directory.
 const FileName = "identity.pem"
 
+// OverlayDir is the suggested directory of the identity for overlay inside
+// a profile directory: PROFILE/overlays/OVERLAY. One profile can then keep
+// its LAN identity and an enrolled one side by side.
+func OverlayDir(profile, overlay string) string {
+	return filepath.Join(profile, "overlays", strings.ToLower(overlay))
+}
+
 // KeyType selects the algorithm of a new key pair.
 type KeyType int
 
