@@ -79,7 +79,7 @@ func newCallView(g *gui) *callView {
 	c.keypad = container.NewGridWithColumns(3, keys...)
 	c.keypad.Hide()
 
-	levelRow := container.NewBorder(nil, nil, widget.NewIcon(theme.MediaRecordIcon()), nil, c.level)
+	levelRow := container.NewBorder(nil, nil, widget.NewLabel("Mic"), nil, c.level)
 	c.root = container.NewVBox(
 		layoutSpacer(),
 		widget.NewIcon(theme.AccountIcon()),

@@ -10,7 +10,6 @@ import (
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/store"
 )
 
@@ -37,12 +36,7 @@ func (g *gui) editContact(c store.Contact) {
 	f.name.SetPlaceHolder("Bob Smith")
 	f.user.SetText(c.User)
 	f.user.SetPlaceHolder("bob")
-	f.user.Validator = func(s string) error {
-		if err := phone.ValidateUser(strings.TrimSpace(s)); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), phone.ErrBadUser.Error()+": "))
-		}
-		return nil
-	}
+	f.user.Validator = validateUserField
 	key := "not pinned yet (pinned on the first call)"
 	if c.Fingerprint != "" {
 		key = c.Fingerprint

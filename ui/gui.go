@@ -277,7 +277,8 @@ func (g *gui) buildMain() {
 	g.tabs.OnSelected = func(*container.TabItem) { g.prefs.SetInt(PrefLastTab, g.tabs.SelectedIndex()) }
 
 	g.bottomInfo = widget.NewLabel("")
-	g.bottomInfo.Truncation = fyne.TextTruncateEllipsis
+	g.bottomInfo.Wrapping = fyne.TextWrapWord
+	g.bottomInfo.SizeName = theme.SizeNameCaptionText
 	settingsBtn := widget.NewButtonWithIcon("", theme.SettingsIcon(), g.showSettings)
 	settingsBtn.Importance = widget.LowImportance
 	aboutBtn := widget.NewButtonWithIcon("", theme.InfoIcon(), g.showAbout)
@@ -644,12 +645,7 @@ func (g *gui) displayName(user string) string {
 func (g *gui) askUserName() {
 	entry := widget.NewEntry()
 	entry.SetPlaceHolder("e.g. alice")
-	entry.Validator = func(s string) error {
-		if err := phone.ValidateUser(strings.TrimSpace(s)); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), phone.ErrBadUser.Error()+": "))
-		}
-		return nil
-	}
+	entry.Validator = validateUserField
 	errLabel := newErrorLabel("")
 	errLabel.Hide()
 	var d *dialog.CustomDialog

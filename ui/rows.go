@@ -15,6 +15,7 @@ import (
 // historyRow is one line of Recent: direction icon, name, time and duration.
 type historyRow struct {
 	widget.BaseWidget
+	box    *fyne.Container
 	icon   *widget.Icon
 	name   *widget.Label
 	detail *widget.Label
@@ -23,12 +24,13 @@ type historyRow struct {
 func newHistoryRow() *historyRow {
 	r := &historyRow{icon: widget.NewIcon(callReceivedIcon), name: widget.NewLabel(""), detail: widget.NewLabel("")}
 	r.name.Truncation = fyne.TextTruncateEllipsis
+	r.box = container.NewBorder(nil, nil, r.icon, r.detail, r.name)
 	r.ExtendBaseWidget(r)
 	return r
 }
 
 func (r *historyRow) CreateRenderer() fyne.WidgetRenderer {
-	return widget.NewSimpleRenderer(container.NewBorder(nil, nil, r.icon, r.detail, r.name))
+	return widget.NewSimpleRenderer(r.box)
 }
 
 func (r *historyRow) set(h store.HistoryEntry, name string) {
@@ -46,6 +48,7 @@ func (r *historyRow) set(h store.HistoryEntry, name string) {
 	r.name.SetText(name)
 	r.name.Refresh()
 	r.detail.SetText(historyDetail(h, time.Now()))
+	r.box.Refresh() // the detail's width changed: lay the row out again
 }
 
 // historyDetail is "14:05 · 2:31", or the date for older calls; missed calls say so.
@@ -90,6 +93,7 @@ type contactRow struct {
 	call   *widget.Button
 	edit   *widget.Button
 	remove *widget.Button
+	box    *fyne.Container
 }
 
 func newContactRow(g *gui) *contactRow {
@@ -104,13 +108,13 @@ func newContactRow(g *gui) *contactRow {
 	for _, b := range []*widget.Button{r.call, r.edit, r.remove} {
 		b.Importance = widget.LowImportance
 	}
+	r.box = container.NewBorder(nil, nil, nil, container.NewHBox(r.call, r.edit, r.remove), container.NewVBox(r.name, r.detail))
 	r.ExtendBaseWidget(r)
 	return r
 }
 
 func (r *contactRow) CreateRenderer() fyne.WidgetRenderer {
-	text := container.NewVBox(r.name, r.detail)
-	return widget.NewSimpleRenderer(container.NewBorder(nil, nil, nil, container.NewHBox(r.call, r.edit, r.remove), text))
+	return widget.NewSimpleRenderer(r.box)
 }
 
 func (r *contactRow) set(c store.Contact) {

@@ -32,15 +32,15 @@ const (
 func ValidateOverlay(s string) error {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return errors.New("enter an overlay name or a configuration URL")
+		return errors.New("enter a name or a configuration URL")
 	}
 	if strings.Contains(s, "://") {
 		u, err := url.Parse(s)
 		if err != nil {
-			return fmt.Errorf("not a valid URL: %v", err)
+			return errors.New("not a valid URL")
 		}
 		if u.Scheme != "https" && u.Scheme != "http" {
-			return fmt.Errorf("a configuration URL starts with https:// (not %s://)", u.Scheme)
+			return errors.New("a configuration URL starts with https://")
 		}
 		if u.Host == "" {
 			return errors.New("the configuration URL has no host")
@@ -48,21 +48,21 @@ func ValidateOverlay(s string) error {
 		return nil
 	}
 	if len(s) > 253 {
-		return errors.New("an overlay name has at most 253 characters")
+		return errors.New("at most 253 characters")
 	}
 	for _, label := range strings.Split(s, ".") {
 		if label == "" {
-			return fmt.Errorf("%q is not an overlay name: empty part between dots", s)
+			return errors.New("empty part between dots")
 		}
 		if len(label) > 63 {
-			return fmt.Errorf("%q is not an overlay name: a part is longer than 63 characters", s)
+			return errors.New("a part is longer than 63 characters")
 		}
 		if label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("%q is not an overlay name: a part starts or ends with '-'", s)
+			return errors.New("a part starts or ends with '-'")
 		}
 		for _, r := range label {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return fmt.Errorf("%q is not an overlay name: use letters, digits, '-' and '.'", s)
+				return errors.New("use letters, digits, '-' and '.'")
 			}
 		}
 	}
@@ -73,7 +73,7 @@ func ValidateOverlay(s string) error {
 func ValidatePort(s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || n < 0 || n > 65535 {
-		return errors.New("a port is a number from 0 (any free port) to 65535")
+		return errors.New("a number from 0 to 65535")
 	}
 	return nil
 }
@@ -82,14 +82,22 @@ func ValidatePort(s string) error {
 func ValidateStorageLimit(s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || n < 1 || n > maxStorageLimitMB {
-		return fmt.Errorf("a storage limit is a number of MB from 1 to %d", maxStorageLimitMB)
+		return fmt.Errorf("a number from 1 to %d", maxStorageLimitMB)
 	}
 	return nil
 }
 
+// validateUserField is phone.ValidateUser with a message short enough for a form hint.
 func validateUserField(s string) error {
-	if err := phone.ValidateUser(strings.TrimSpace(s)); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), phone.ErrBadUser.Error()+": "))
+	s = strings.TrimSpace(s)
+	if err := phone.ValidateUser(s); err != nil {
+		switch {
+		case s == "":
+			return errors.New("enter a user name")
+		case len(s) > 64:
+			return errors.New("at most 64 characters")
+		}
+		return errors.New("letters, digits and -_.!~*'+ only")
 	}
 	return nil
 }
@@ -101,6 +109,7 @@ type settingsDialog struct {
 	tabs *container.AppTabs
 
 	mode         *widget.RadioGroup
+	overlayForm  *widget.Form
 	overlay      *widget.Entry
 	user         *widget.Entry
 	password     *widget.Entry
@@ -142,7 +151,7 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.mode = widget.NewRadioGroup([]string{modeLocal, modeNamed}, func(string) { s.modeChanged() })
 	s.mode.Required = true
 	s.overlay = widget.NewEntry()
-	s.overlay.SetPlaceHolder("example.org or https://example.org/.well-known/reload-config")
+	s.overlay.SetPlaceHolder("example.org or https://…")
 	s.overlay.Validator = func(v string) error {
 		if s.mode.Selected != modeNamed {
 			return nil
@@ -152,7 +161,7 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.user = widget.NewEntry()
 	s.user.Validator = validateUserField
 	s.password = widget.NewPasswordEntry()
-	s.password.SetPlaceHolder("for the overlay's enrollment server")
+	s.password.SetPlaceHolder("enrollment")
 	s.overlayErr = newErrorLabel("")
 	s.overlayErr.Hide()
 	s.joinProgress = widget.NewProgressBarInfinite()
@@ -166,13 +175,14 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	} else {
 		s.mode.SetSelected(modeLocal)
 	}
+	s.overlayForm = widget.NewForm(
+		widget.NewFormItem("Overlay", s.overlay),
+		widget.NewFormItem("User name", s.user),
+		widget.NewFormItem("Password", s.password),
+	)
 	overlayTab := container.NewVBox(
 		s.mode,
-		widget.NewForm(
-			widget.NewFormItem("Overlay", s.overlay),
-			widget.NewFormItem("User name", s.user),
-			widget.NewFormItem("Password", s.password),
-		),
+		s.overlayForm,
 		container.NewHBox(s.join), s.joinProgress, s.overlayErr,
 	)
 
@@ -267,6 +277,8 @@ func newSettingsDialog(g *gui) *settingsDialog {
 		container.NewTabItem("Identity", identityTab),
 	)
 	s.errLabel = newErrorLabel("")
+	s.errLabel.Wrapping = fyne.TextWrapOff
+	s.errLabel.Truncation = fyne.TextTruncateEllipsis
 	s.errLabel.Hide()
 	s.note = widget.NewLabel("")
 	s.note.Wrapping = fyne.TextWrapWord
@@ -293,6 +305,9 @@ func (s *settingsDialog) modeChanged() {
 		s.password.Disable()
 	}
 	s.overlay.Validate()
+	if s.overlayForm != nil {
+		s.overlayForm.Refresh()
+	}
 }
 
 // validate checks every field, marks the wrong ones inline and shows the first wrong tab.
@@ -307,8 +322,8 @@ func (s *settingsDialog) validate() bool {
 	first := -1
 	for _, f := range fields {
 		if err := f.e.Validate(); err != nil {
-			f.e.SetValidationError(err)
-			bad = append(bad, f.lbl+": "+err.Error())
+			f.e.SetValidationError(err) // the form shows the message under the field
+			bad = append(bad, f.lbl)
 			if first < 0 {
 				first = f.tab
 			}
@@ -319,8 +334,9 @@ func (s *settingsDialog) validate() bool {
 		return true
 	}
 	s.tabs.SelectIndex(first)
-	s.errLabel.SetText(strings.Join(bad, "\n"))
+	s.errLabel.SetText("Please correct: " + strings.Join(bad, ", ") + ".")
 	s.errLabel.Show()
+	s.d.Refresh()
 	return false
 }
 

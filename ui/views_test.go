@@ -296,7 +296,7 @@ func TestFirstStartAsksForUserName(t *testing.T) {
 	}
 	test.Type(fr.entry, "bad name")
 	test.Tap(fr.ok)
-	if !fr.err.Visible() || !strings.Contains(fr.err.Text, "only letters") {
+	if !fr.err.Visible() || !strings.Contains(fr.err.Text, "Letters, digits") {
 		t.Fatalf("error %q (visible %v)", fr.err.Text, fr.err.Visible())
 	}
 	fr.entry.SetText("alice")
@@ -430,7 +430,7 @@ func TestSettingsValidation(t *testing.T) {
 	if s.tabs.SelectedIndex() != 0 {
 		t.Errorf("selected tab %d, want Overlay (the first wrong one)", s.tabs.SelectedIndex())
 	}
-	for _, want := range []string{"Overlay:", "Listen port:", "Storage limit:"} {
+	for _, want := range []string{"Overlay", "Listen port", "Storage limit"} {
 		if !strings.Contains(s.errLabel.Text, want) {
 			t.Errorf("errors %q lack %q", s.errLabel.Text, want)
 		}
