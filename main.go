@@ -8,17 +8,32 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/chordphone/chordphone/app/bench"
 	"github.com/chordphone/chordphone/app/cli"
 	"github.com/chordphone/chordphone/app/headless"
 	"github.com/chordphone/chordphone/app/phone"
+	"github.com/chordphone/chordphone/overlay/enroll"
 	"github.com/chordphone/chordphone/ui"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		switch args[0] {
+		case "bench":
+			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
+		case "overlay-server":
+			return enroll.RunOperatorCommand(ctx, args[1:], os.Stdout, os.Stderr)
+		}
+		fmt.Fprintf(os.Stderr, "chordphone: unknown command %q (commands: bench, overlay-server)\nRun 'chordphone --help' for usage.\n", args[0])
+		return 2
+	}
 	opts, err := cli.Parse(args, os.Stdout)
 	var ue *cli.UsageError
 	switch {

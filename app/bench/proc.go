@@ -1,0 +1,106 @@
+// Package bench holds Chordphone's bench commands (`chordphone bench ...`): measurements that
+// print their figures as JSON, for the README's tables.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// proc is a headless chordphone started by a bench.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	events chan map[string]any
+}
+
+func startProc(ctx context.Context, exe, name, dir string, args ...string) (*proc, error) {
+	cmd := exec.CommandContext(ctx, exe, append([]string{"--headless", "--log-level", "warn"}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, stdin: stdin, events: make(chan map[string]any, 4096)}
+	go func() { // owner: proc; ends when the process's stdout closes
+		defer func() {
+			close(p.events)
+			_ = cmd.Wait()
+			logf.Close()
+		}()
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			var e map[string]any
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				p.events <- e
+			}
+		}
+	}()
+	return p, nil
+}
+
+func (p *proc) send(line string) error {
+	_, err := io.WriteString(p.stdin, line+"\n")
+	return err
+}
+
+// wait returns the next event of kind want; an error event from a call fails the wait.
+func (p *proc) wait(want string, timeout time.Duration) (map[string]any, time.Time, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case e, ok := <-p.events:
+			if !ok {
+				return nil, time.Time{}, fmt.Errorf("%s exited while waiting for %s", p.name, want)
+			}
+			if e["event"] == want {
+				return e, time.Now(), nil
+			}
+		case <-t.C:
+			return nil, time.Time{}, fmt.Errorf("%s: no %s event within %v", p.name, want, timeout)
+		}
+	}
+}
+
+func (p *proc) stop() {
+	_ = p.send("quit")
+	p.stdin.Close()
+	select {
+	case <-waitClosed(p.events):
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+func waitClosed(ch chan map[string]any) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { // owner: stop; ends when the events channel closes
+		for range ch {
+		}
+		close(done)
+	}()
+	return done
+}
