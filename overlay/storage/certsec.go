@@ -1,0 +1,144 @@
+package storage
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"sync"
+
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// Certifying wraps a node.Security so that messages carrying stored data
+// (StoreReq, FetchAns) also carry the certificates that signed each value:
+// "the certificates bucket SHOULD contain all the certificates necessary
+// to verify every signature in both the message and the internal message
+// objects" (RFC 6940 §6.3.4). The certificates are appended after the
+// inner Security has signed the message; the message signature does not
+// cover them. Use it as node.Settings.Security and hand it to NewService,
+// which tells it where certificates are found.
+type Certifying struct {
+	node.Security
+
+	mu     sync.RWMutex
+	kinds  wire.KindModels
+	lookup func(id *wire.SignerIdentity) *x509.Certificate
+}
+
+// NewCertifying wraps inner (nil: node.NoSecurity, for the simulation).
+func NewCertifying(inner node.Security) *Certifying {
+	if inner == nil {
+		inner = node.NoSecurity{}
+	}
+	return &Certifying{Security: inner}
+}
+
+func (c *Certifying) bind(km wire.KindModels, lookup func(*wire.SignerIdentity) *x509.Certificate) {
+	c.mu.Lock()
+	c.kinds, c.lookup = km, lookup
+	c.mu.Unlock()
+}
+
+// Sign signs m with the inner Security, then adds the certificates of the
+// stored values m carries.
+func (c *Certifying) Sign(m *wire.Message) error {
+	if err := c.Security.Sign(m); err != nil {
+		return err
+	}
+	if m.Code != wire.CodeStoreReq && m.Code != wire.CodeFetchAns {
+		return nil
+	}
+	c.mu.RLock()
+	km, lookup := c.kinds, c.lookup
+	c.mu.RUnlock()
+	if lookup == nil {
+		return nil
+	}
+	var ids []*wire.SignerIdentity
+	switch m.Code {
+	case wire.CodeStoreReq:
+		var r wire.StoreReq
+		if r.UnmarshalKinds(m.Body, km) != nil {
+			return nil
+		}
+		for i := range r.KindData {
+			for j := range r.KindData[i].Values {
+				ids = append(ids, &r.KindData[i].Values[j].Signature.Identity)
+			}
+		}
+	case wire.CodeFetchAns:
+		var a wire.FetchAns
+		if a.UnmarshalKinds(m.Body, km) != nil {
+			return nil
+		}
+		for i := range a.KindResponses {
+			for j := range a.KindResponses[i].Values {
+				ids = append(ids, &a.KindResponses[i].Values[j].Signature.Identity)
+			}
+		}
+	}
+	have := map[[32]byte]bool{}
+	for _, gc := range m.Security.Certificates {
+		have[sha256.Sum256(gc.Certificate)] = true
+	}
+	for _, id := range ids {
+		if id.Type == wire.IdentityNone {
+			continue
+		}
+		cert := lookup(id)
+		if cert == nil {
+			continue
+		}
+		h := sha256.Sum256(cert.Raw)
+		if have[h] {
+			continue
+		}
+		have[h] = true
+		m.Security.Certificates = append(m.Security.Certificates, wire.GenericCertificate{Type: wire.CertificateX509, Certificate: cert.Raw})
+	}
+	return nil
+}
+
+// CertificateFor returns a retained certificate that id names, or nil.
+func (e *Engine) CertificateFor(id *wire.SignerIdentity) *x509.Certificate {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if id.Type == wire.IdentityCertHash && id.HashAlg == wire.HashSHA256 && len(id.Hash) == 32 {
+		if ce := e.certs[[32]byte(id.Hash)]; ce != nil {
+			return ce.cert
+		}
+		return nil
+	}
+	for _, ce := range e.certs {
+		if _, ok := matchIdentity(id, ce); ok {
+			return ce.cert
+		}
+	}
+	return nil
+}
+
+// parseCertificates parses a security block's certificates, reusing
+// retained ones; at most max are taken.
+func (e *Engine) parseCertificates(gcs []wire.GenericCertificate, max int) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, gc := range gcs {
+		if len(out) >= max {
+			break
+		}
+		if gc.Type != wire.CertificateX509 {
+			continue
+		}
+		h := sha256.Sum256(gc.Certificate)
+		e.mu.Lock()
+		ce := e.certs[h]
+		e.mu.Unlock()
+		if ce != nil {
+			out = append(out, ce.cert)
+			continue
+		}
+		if c, err := x509.ParseCertificate(gc.Certificate); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
