@@ -132,6 +132,13 @@ func (c *Call) CallID() string { return c.callID }
 // outgoing calls).
 func (c *Call) Peer() string { return c.conn.peer }
 
+// Answered returns when the call was answered (the 2xx sent or received); zero if never.
+func (c *Call) Answered() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.established
+}
+
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.done }
 

@@ -86,6 +86,22 @@ type Endpoint struct {
 	wg   sync.WaitGroup // our goroutines and sipgo's handler goroutines running our code
 }
 
+var sipgoLogOnce sync.Once
+
+// minLevel drops records below level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.level}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.level} }
+
 var errNoDial = errors.New("sipcall: SIP goes only over AppAttach connections; not dialling")
 
 // NewEndpoint makes an Endpoint for s.User in s.Overlay. It starts one goroutine (the accept
@@ -110,6 +126,12 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 	if s.IdleTimeout == 0 {
 		s.IdleTimeout = DefaultIdleTimeout
 	}
+	sipgoLogOnce.Do(func() {
+		// sipgo logs some connection bookkeeping through its package-wide logger (for
+		// example reference counts of connections that closed before their transactions
+		// ended); only its errors are worth a phone's log.
+		sip.SetDefaultLogger(slog.New(minLevel{s.Logger.Handler(), slog.LevelError}).With("lib", "sipgo"))
+	})
 	log := s.Logger.With("sip_user", s.User)
 	tcp := &sip.TransportTCP{
 		// sipgo would dial a request's destination when no pooled connection has that
@@ -571,6 +593,9 @@ func (ep *Endpoint) handleBye(sc *sipConn, req *sip.Request, tx sip.ServerTransa
 	// sipgo handles each message on its own goroutine, so the caller's BYE may overtake its
 	// ACK; a BYE from the caller implies the ACK was sent.
 	c.gotAck(req)
+	// The reason is set before the 200 goes out: the peer may close the connection as soon
+	// as it has the 200, and that must not turn into "connection lost".
+	c.setReason(EndReason{Cause: CauseRemoteHangup})
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	if c.in != nil {
 		// RFC 3261 §15.1.2: a BYE in an early dialog ends the INVITE with 487.

@@ -98,6 +98,14 @@ func (in *Incoming) Reject(code int) error {
 	if code == 488 {
 		hdrs = append(hdrs, sip.NewHeader("Warning", `304 chordphone "Media type not available"`))
 	}
+	in.mu.Lock()
+	claimed := in.claimed
+	in.mu.Unlock()
+	if claimed != 0 {
+		return ErrAnswered
+	}
+	// Set before the response goes out (the caller closes the connection once it has it).
+	in.setReason(EndReason{Cause: CauseRejected, Status: code})
 	if !in.finalize(code, statusText(code), nil, hdrs...) {
 		return ErrAnswered
 	}
@@ -244,6 +252,12 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 	case <-c.done:
 	case <-ep.done:
 	case <-ring.C:
+		in.mu.Lock()
+		ringing := in.claimed == 0
+		in.mu.Unlock()
+		if ringing {
+			in.setReason(EndReason{Cause: CauseRingTimeout, Status: 480})
+		}
 		if in.finalize(480, statusText(480), nil) {
 			in.end(EndReason{Cause: CauseRingTimeout, Status: 480})
 		}
