@@ -75,7 +75,7 @@ type Link struct {
 	ackw  wire.AckWindow
 	next  uint32
 	early map[uint32][]byte
-	reasm *reassembler
+	reasm *wire.Reassembler
 	br    *bufio.Reader
 
 	st struct {
@@ -97,7 +97,7 @@ func newLink(t *Transport, conn net.Conn, proto wire.OverlayLinkType, pc *peerCh
 		acks:  make(chan ackInfo, 128),
 		done:  make(chan struct{}),
 		early: map[uint32][]byte{},
-		reasm: newReassembler(t.s.MaxMessageSize),
+		reasm: &wire.Reassembler{MaxMessageSize: t.s.MaxMessageSize, MaxBytes: 4 * t.s.MaxMessageSize},
 	}
 	l.inOrder = l.datagram && alpn == alpnInOrder
 	l.chord = alpn == alpnInOrder || alpn == alpnTLS
@@ -353,7 +353,7 @@ func (l *Link) acceptData(seq uint32, msg []byte) {
 
 func (l *Link) deliver(msg []byte) {
 	if isFragment(msg) {
-		whole, err := l.reasm.add(msg, time.Now())
+		whole, err := l.reasm.Add(msg, time.Now())
 		if err != nil {
 			l.log.Debug("fragment dropped", "err", err)
 			return
