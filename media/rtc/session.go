@@ -616,10 +616,20 @@ func (s *Session) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceive
 			}
 		}
 	}()
-	s.readTrack(track) // runs on pion's OnTrack goroutine, counted in s.wg
+	// Payload types as negotiated (the offerer's numbers, RFC 3264 §6.1).
+	opus, dtmf := uint8(opusPT), uint8(dtmfPT)
+	for _, c := range receiver.GetParameters().Codecs {
+		switch strings.ToLower(c.MimeType) {
+		case strings.ToLower(webrtc.MimeTypeOpus):
+			opus = uint8(c.PayloadType)
+		case "audio/telephone-event":
+			dtmf = uint8(c.PayloadType)
+		}
+	}
+	s.readTrack(track, opus, dtmf) // runs on pion's OnTrack goroutine, counted in s.wg
 }
 
-func (s *Session) readTrack(track *webrtc.TrackRemote) {
+func (s *Session) readTrack(track *webrtc.TrackRemote, opus, dtmf uint8) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -648,12 +658,12 @@ func (s *Session) readTrack(track *webrtc.TrackRemote) {
 		held := s.hold
 		s.mu.Unlock()
 		switch pkt.PayloadType {
-		case opusPT:
+		case opus:
 			if held {
 				continue // on hold we do not play the peer
 			}
 			s.recv.Push(jitter.Packet{Seq: pkt.SequenceNumber, Timestamp: pkt.Timestamp, Payload: pkt.Payload}, now)
-		case dtmfPT:
+		case dtmf:
 			s.onTelephoneEvent(pkt.Timestamp, pkt.Payload)
 		}
 	}

@@ -307,3 +307,37 @@ func TestCloseEndsEverything(t *testing.T) {
 		t.Fatal("second Close:", err)
 	}
 }
+
+// waitUntil polls cond every 20 ms until it holds or ctx ends.
+func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		}
+	}
+}
+
+func TestMuteGainAndLevelMeter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := newPeer(t, 10), newPeer(t, 11)
+	connect(t, ctx, a, b)
+	waitUntil(t, ctx, "b hears a", func() bool { return b.s.Stats().OutputLevel > -40 })
+	a.s.SetMute(true)
+	waitUntil(t, ctx, "b hears silence after a muted", func() bool { return b.s.Stats().OutputLevel < -70 })
+	if st := a.s.Stats(); !st.Muted || st.InputLevel < -40 {
+		t.Fatalf("while muted: muted=%v input level %.1f dBFS (the meter must still show the microphone)", st.Muted, st.InputLevel)
+	}
+	a.s.SetMute(false)
+	waitUntil(t, ctx, "b hears a again", func() bool { return b.s.Stats().OutputLevel > -40 })
+	a.s.SetInputGain(-60)
+	waitUntil(t, ctx, "input gain -60 dB lowers the meter", func() bool { return a.s.Stats().InputLevel < -70 })
+	a.s.SetInputGain(0)
+	b.s.SetOutputGain(-60)
+	waitUntil(t, ctx, "output gain -60 dB", func() bool { return b.s.Stats().OutputLevel < -70 && a.s.Stats().InputLevel > -40 })
+}
