@@ -127,16 +127,17 @@ type Chord struct {
 	self  wire.NodeID
 	start time.Time
 
-	mu        sync.Mutex
-	connected map[wire.NodeID]bool
-	ready     map[wire.NodeID]bool
-	departed  map[wire.NodeID]time.Time // failed or left: not re-adopted for a while
-	ring      []ringEntry               // routing candidates by clockwise distance
-	preds     []wire.NodeID
-	succs     []wire.NodeID
-	fingers   []wire.NodeID // fingers[i-1] is finger i; zero = invalid
-	attaching map[wire.NodeID]bool
-	searching map[int]bool
+	mu          sync.Mutex
+	connected   map[wire.NodeID]bool
+	ready       map[wire.NodeID]bool
+	departed    map[wire.NodeID]time.Time // failed or left: not re-adopted for a while
+	ring        []ringEntry               // routing candidates by clockwise distance
+	preds       []wire.NodeID
+	succs       []wire.NodeID
+	fingers     []wire.NodeID // fingers[i-1] is finger i; zero = invalid
+	attaching   map[wire.NodeID]bool
+	searching   map[int]bool
+	lastCorrect map[wire.NodeID]time.Time
 
 	joined   bool
 	joinedCh chan struct{}
@@ -165,15 +166,16 @@ type Counters struct {
 // New returns the topology; pass it as node.Settings.Topology.
 func New(s Settings) *Chord {
 	return &Chord{
-		s:         s.withDefaults(),
-		connected: map[wire.NodeID]bool{},
-		ready:     map[wire.NodeID]bool{},
-		departed:  map[wire.NodeID]time.Time{},
-		attaching: map[wire.NodeID]bool{},
-		searching: map[int]bool{},
-		joinedCh:  make(chan struct{}),
-		kickCh:    make(chan struct{}, 1),
-		obsCh:     make(chan struct{}, 1),
+		s:           s.withDefaults(),
+		connected:   map[wire.NodeID]bool{},
+		ready:       map[wire.NodeID]bool{},
+		departed:    map[wire.NodeID]time.Time{},
+		attaching:   map[wire.NodeID]bool{},
+		searching:   map[int]bool{},
+		lastCorrect: map[wire.NodeID]time.Time{},
+		joinedCh:    make(chan struct{}),
+		kickCh:      make(chan struct{}, 1),
+		obsCh:       make(chan struct{}, 1),
 	}
 }
 
@@ -552,4 +554,13 @@ func (c *Chord) markReady(id wire.NodeID) {
 func jitter(d time.Duration) time.Duration {
 	// §10.7.4.1: randomly offset periodic Updates (±10%).
 	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
+}
+
+// PeerState reports what this peer knows of id: whether a link is up, whether id is
+// known to be a joined peer, and whether it is held back as departed.
+func (c *Chord) PeerState(id wire.NodeID) (connected, ready, departed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, dep := c.departed[id]
+	return c.connected[id], c.ready[id], dep && time.Now().Before(t)
 }

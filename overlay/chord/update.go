@@ -33,7 +33,40 @@ func (c *Chord) serveUpdate(ctx context.Context, req *node.Request) (wire.Body, 
 		c.markReady(origin)
 	}
 	c.consider(origin, u.Predecessors, u.Successors, u.Fingers)
+	c.correct(origin, &u)
 	return &wire.UpdateAns{}, nil
+}
+
+// correct answers an Update from a peer that counts this peer among its neighbours
+// while this peer does not count it among its own: the sender's table is stale (it
+// missed peers that joined in between), so it gets this peer's neighbour table back and
+// attaches to the closer peers (§10.7.3). This is what the successor/predecessor check
+// of Chord's stabilize() does.
+func (c *Chord) correct(origin wire.NodeID, u *wire.ChordUpdate) {
+	if u.Type == wire.ChordPeerReady || origin == c.self {
+		return
+	}
+	if !slices.Contains(u.Successors, c.self) && !slices.Contains(u.Predecessors, c.self) {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	stale := c.joined && !c.leaving && !slices.Contains(c.preds, origin) && !slices.Contains(c.succs, origin) &&
+		now.After(c.lastCorrect[origin])
+	if stale {
+		c.lastCorrect[origin] = now.Add(c.n.Settings().ReliabilityTimer)
+		if len(c.lastCorrect) > 4096 {
+			for id, t := range c.lastCorrect {
+				if now.After(t) {
+					delete(c.lastCorrect, id)
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	if stale {
+		c.n.Go(func(ctx context.Context) { c.sendUpdate(ctx, origin, wire.ChordNeighbors) })
+	}
 }
 
 // consider examines peers named by a neighbour (§10.7.3): known connected peers become

@@ -31,6 +31,19 @@ type Network struct {
 
 	messages atomic.Uint64
 	bytes    atomic.Uint64
+	drop     atomic.Pointer[DropFunc]
+}
+
+// DropFunc decides whether the message msg sent from one node to another is lost.
+type DropFunc func(from, to wire.NodeID, msg []byte) bool
+
+// SetDrop installs f (nil: lose nothing); for tests of retransmission.
+func (nw *Network) SetDrop(f DropFunc) {
+	if f == nil {
+		nw.drop.Store(nil)
+		return
+	}
+	nw.drop.Store(&f)
 }
 
 // New returns an empty network.
@@ -225,13 +238,16 @@ func (l *link) Send(ctx context.Context, msg []byte) error {
 	if l.dead() {
 		return ErrClosed
 	}
+	l.local.nw.messages.Add(1)
+	l.local.nw.bytes.Add(uint64(len(msg)))
+	if f := l.local.nw.drop.Load(); f != nil && (*f)(l.local.id, l.remote.id, msg) {
+		return nil
+	}
 	c := make([]byte, len(msg))
 	copy(c, msg)
 	if !l.remote.enqueue(delivery{from: l.peer, msg: c}) {
 		return ErrClosed
 	}
-	l.local.nw.messages.Add(1)
-	l.local.nw.bytes.Add(uint64(len(msg)))
 	return nil
 }
 

@@ -29,6 +29,16 @@ type reqOptions struct {
 	transmissions int
 	timer         time.Duration
 	maxResponse   uint32
+	ttl           uint8
+	options       []wire.ForwardingOption
+}
+
+// WithTTL sets the initial TTL of this request (default initial-ttl).
+func WithTTL(ttl uint8) Option { return func(o *reqOptions) { o.ttl = ttl } }
+
+// WithForwardingOptions adds forwarding options to the request (RFC 6940 §6.3.2.3).
+func WithForwardingOptions(opts ...wire.ForwardingOption) Option {
+	return func(o *reqOptions) { o.options = append(o.options, opts...) }
 }
 
 // WithTransmissions sets how many times the request is sent (1 = no retransmission).
@@ -45,7 +55,7 @@ func WithMaxResponseLength(n uint32) Option { return func(o *reqOptions) { o.max
 // every overlay-reliability-timer, up to 5 transmissions. An ErrorResponse answer is
 // returned as a *RemoteError.
 func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.MessageCode, body wire.Body, opts ...Option) (*Response, error) {
-	o := reqOptions{transmissions: n.s.Transmissions, timer: n.s.ReliabilityTimer}
+	o := reqOptions{transmissions: n.s.Transmissions, timer: n.s.ReliabilityTimer, ttl: n.s.InitialTTL}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -68,7 +78,8 @@ func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.
 	}
 	m.Header.OverlayHash = n.s.OverlayHash
 	m.Header.ConfigurationSequence = n.s.ConfigurationSequence
-	m.Header.TTL = n.s.InitialTTL
+	m.Header.TTL = o.ttl
+	m.Header.Options = o.options
 	m.Header.TransactionID = t.id
 	m.Header.MaxResponseLength = o.maxResponse
 	m.Header.DestinationList = append([]wire.Destination(nil), dests...)

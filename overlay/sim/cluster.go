@@ -248,3 +248,36 @@ func (c *Cluster) Lookup(ctx context.Context, p *Peer, key wire.ResourceID, sort
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Diagnose describes up to max peers whose first successor or predecessor is wrong.
+func Diagnose(sorted []*Peer, max int) []string {
+	var out []string
+	n := len(sorted)
+	short := func(ids []wire.NodeID) string {
+		s := "["
+		for i, id := range ids {
+			if i > 0 {
+				s += " "
+			}
+			s += id.String()[:8]
+		}
+		return s + "]"
+	}
+	state := func(p *Peer, id wire.NodeID) string {
+		cn, rd, dp := p.Chord.PeerState(id)
+		return fmt.Sprintf("%s(conn=%v ready=%v departed=%v)", id.String()[:8], cn, rd, dp)
+	}
+	for i, p := range sorted {
+		if len(out) >= max || n < 2 {
+			break
+		}
+		s, pr := p.Chord.Successors(), p.Chord.Predecessors()
+		ws, wp := sorted[(i+1)%n].ID, sorted[(i+n-1)%n].ID
+		if len(s) > 0 && len(pr) > 0 && s[0] == ws && pr[0] == wp {
+			continue
+		}
+		out = append(out, fmt.Sprintf("peer %s succs %s want %s; preds %s want %s; counters %+v",
+			p.ID.String()[:8], short(s), state(p, ws), short(pr), state(p, wp), p.Chord.Status().Counters))
+	}
+	return out
+}

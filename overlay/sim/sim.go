@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,7 +272,7 @@ func (c *Cluster) WaitRing(ctx context.Context, timeout time.Duration) (time.Dur
 		if wrong, _ := RingCheck(ps, c.p.Neighbors); wrong == 0 {
 			return time.Since(t0), nil
 		} else if time.Since(t0) > timeout {
-			return 0, fmt.Errorf("%d of %d peers still have a wrong successor or predecessor after %v", wrong, len(ps), timeout)
+			return 0, fmt.Errorf("%d of %d peers still have a wrong successor or predecessor after %v: %s", wrong, len(ps), timeout, strings.Join(Diagnose(ps, 6), " | "))
 		}
 		select {
 		case <-ctx.Done():
