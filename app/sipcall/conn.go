@@ -119,7 +119,14 @@ func (c *sipConn) writer() {
 	}
 }
 
-// Write writes one whole SIP message (sipgo writes each message with one Write).
+// maxRecord bounds one write on the connection. The peer frames the stream itself, so a
+// message may span writes; on a DTLS connection each write is one record in one datagram,
+// and records below the path MTU avoid IP fragmentation (which middleboxes often drop) and
+// pion's 8 KiB receive buffer. An SDP offer with ICE candidates easily exceeds 1500 bytes.
+const maxRecord = 1200
+
+// Write writes one whole SIP message (sipgo writes each message with one Write), in records
+// of at most maxRecord bytes; messages never interleave.
 func (c *sipConn) Write(b []byte) (int, error) {
 	select {
 	case <-c.dead:
@@ -129,12 +136,16 @@ func (c *sipConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.raw.SetWriteDeadline(time.Now().Add(writeTimeout))
-	n, err := c.raw.Write(b)
-	if err != nil {
-		c.fail(fmt.Errorf("write: %w", err))
-		return n, net.ErrClosed
+	written := 0
+	for written < len(b) {
+		n, err := c.raw.Write(b[written:min(written+maxRecord, len(b))])
+		written += n
+		if err != nil {
+			c.fail(fmt.Errorf("write: %w", err))
+			return written, net.ErrClosed
+		}
 	}
-	return n, nil
+	return written, nil
 }
 
 // Close is what sipgo calls when its reference count on the connection drops to zero or

@@ -295,6 +295,15 @@ func (ep *Endpoint) wrap(h func(*sipConn, *sip.Request, sip.ServerTransaction)) 
 			ep.log.Debug("SIP request from a connection no longer served", "request", req.StartLine())
 			return
 		}
+		// RFC 3261 §8.2.2.3: we support no extensions; a request that requires one gets 420.
+		if !req.IsAck() && !req.IsCancel() {
+			if ext := required(req); ext != "" {
+				res := sip.NewResponseFromRequest(req, 420, "Bad Extension", nil)
+				res.AppendHeader(sip.NewHeader("Unsupported", ext))
+				_ = tx.Respond(res)
+				return
+			}
+		}
 		h(sc, req, tx)
 	}
 }
@@ -514,6 +523,19 @@ func (ep *Endpoint) handleOther(sc *sipConn, req *sip.Request, tx sip.ServerTran
 // handleStrayCancel answers a CANCEL that matches no INVITE transaction (RFC 3261 §9.2).
 func (ep *Endpoint) handleStrayCancel(sc *sipConn, req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+}
+
+// required lists the option tags of the request's Require headers.
+func required(req *sip.Request) string {
+	var tags []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, t := range strings.Split(h.Value(), ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return strings.Join(tags, ", ")
 }
 
 func dialogKey(callID, localTag string) string { return callID + "\x00" + localTag }

@@ -461,3 +461,69 @@ func TestCloseEndsAllGoroutines(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestRawRequestsGetTheRightStatus(t *testing.T) {
+	bob := newPhone(t, "bob", func(s *Settings) { s.Keepalive = -1 })
+	bob.ep.OnInvite(func(in *Incoming) { _ = in.Reject(603) })
+	raw, bConn := net.Pipe()
+	t.Cleanup(func() { raw.Close() })
+	if err := bob.ep.Serve(bConn, "n"); err != nil {
+		t.Fatal(err)
+	}
+	invite := func(callID, extra, body string) string {
+		return "INVITE sip:bob@chord.test SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK" + callID + "\r\nFrom: <sip:alice@chord.test>;tag=a\r\nTo: <sip:bob@chord.test>\r\nCall-ID: " + callID + "\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@chord.test>\r\nMax-Forwards: 70\r\n" + extra + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
+	}
+	for _, tc := range []struct {
+		name, msg, want string
+	}{
+		{"require", invite("req", "Require: 100rel\r\nContent-Type: application/sdp\r\n", offerSDP), "SIP/2.0 420 "},
+		{"no offer", invite("nooffer", "", ""), "SIP/2.0 488 "},
+		{"not sdp", invite("notsdp", "Content-Type: text/plain\r\n", "hello"), "SIP/2.0 415 "},
+		{"bad from", strings.Replace(invite("badfrom", "Content-Type: application/sdp\r\n", offerSDP), "<sip:alice@chord.test>;tag=a", "<sip:chord.test>;tag=a", 1), "SIP/2.0 400 "},
+		{"declined", invite("ok", "Content-Type: application/sdp\r\n", offerSDP), "SIP/2.0 603 "},
+		{"bye outside dialog", strings.NewReplacer("INVITE sip", "BYE sip", "1 INVITE", "1 BYE", "To: <sip:bob@chord.test>", "To: <sip:bob@chord.test>;tag=zz").Replace(invite("bye", "", "")), "SIP/2.0 481 "},
+		{"unknown method", strings.NewReplacer("INVITE sip", "MESSAGE sip", "1 INVITE", "1 MESSAGE").Replace(invite("msg", "", "")), "SIP/2.0 405 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := raw.Write([]byte(tc.msg)); err != nil {
+				t.Fatal(err)
+			}
+			callID := tc.msg[strings.Index(tc.msg, "Call-ID: ")+9:]
+			callID = callID[:strings.Index(callID, "\r\n")]
+			var res string
+			for { // skip 100 Trying
+				res = readResponse(t, raw, callID)
+				if !strings.HasPrefix(res, "SIP/2.0 100 ") {
+					break
+				}
+			}
+			if !strings.HasPrefix(res, tc.want) {
+				t.Fatalf("got\n%s\nwant %s", res, tc.want)
+			}
+		})
+	}
+}
+
+func TestLargeOfferOverDTLS(t *testing.T) {
+	alice, bob := newPhone(t, "alice", nil), newPhone(t, "bob", nil)
+	aConn, bConn := dtlsPair(t, nil)
+	if err := bob.ep.Serve(bConn, "n"); err != nil {
+		t.Fatal(err)
+	}
+	// An offer with many ICE candidates: several DTLS records.
+	big := offerSDP + strings.Repeat("a=candidate:1 1 udp 2130706431 192.168.100.100 50000 typ host generation 0\r\n", 100)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	out, err := alice.ep.Invite(ctx, aConn, "bob", []byte(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := bob.nextIncoming(t)
+	if string(in.OfferSDP) != big {
+		t.Fatalf("offer of %d bytes arrived as %d bytes", len(big), len(in.OfferSDP))
+	}
+	go func() { _ = in.Answer(ctx, []byte(big)) }()
+	if ans, err := out.Wait(ctx); err != nil || string(ans) != big {
+		t.Fatalf("Wait: %d bytes, %v", len(ans), err)
+	}
+}
