@@ -59,8 +59,26 @@ func Announce(ctx context.Context, svc Service) (stop func(), err error) {
 }
 
 type announcer struct {
-	svc Service
-	c   *mconn
+	svc  Service
+	c    *mconn
+	mu   sync.Mutex
+	last map[int]time.Time // last multicast per interface index
+}
+
+// mayMulticast applies RFC 6762 §6: a record is multicast on an interface
+// at most once a second.
+func (a *announcer) mayMulticast(ifIndex int, force bool) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		a.last = map[int]time.Time{}
+	}
+	now := time.Now()
+	if !force && now.Sub(a.last[ifIndex]) < time.Second {
+		return false
+	}
+	a.last[ifIndex] = now
+	return true
 }
 
 func (a *announcer) addrs(ifi *net.Interface) []netip.Addr {
@@ -76,6 +94,7 @@ func (a *announcer) addrs(ifi *net.Interface) []netip.Addr {
 func (a *announcer) announceAll(ttl time.Duration) {
 	for i := range a.c.ifaces {
 		ifi := &a.c.ifaces[i]
+		a.mayMulticast(ifi.Index, true)
 		b, err := a.svc.response(0, false, nil, a.addrs(ifi), ttl)
 		if err == nil {
 			err = a.c.multicast(b, ifi)
@@ -125,9 +144,10 @@ func (a *announcer) serve() {
 			if err != nil {
 				break
 			}
-			if legacy || unicastQ {
+			switch {
+			case legacy || unicastQ:
 				_ = a.c.unicast(b, src)
-			} else {
+			case a.mayMulticast(ifi.Index, false):
 				_ = a.c.multicast(b, ifi)
 			}
 			break // one answer per packet

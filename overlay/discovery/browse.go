@@ -137,6 +137,7 @@ func (b *browser) handle(msg []byte) []Peer {
 	var gone []string
 	touched := false
 	flushed := map[string]bool{}
+records:
 	for section := 0; section < 3; section++ {
 		for {
 			var rh dnsmessage.ResourceHeader
@@ -155,7 +156,10 @@ func (b *browser) handle(msg []byte) []Peer {
 			switch rh.Type {
 			case dnsmessage.TypePTR:
 				r, err := p.PTRResource()
-				if err != nil || name != b.typ {
+				if err != nil {
+					break records // a malformed record ends the message
+				}
+				if name != b.typ {
 					continue
 				}
 				inst := lower(r.PTR)
@@ -169,7 +173,10 @@ func (b *browser) handle(msg []byte) []Peer {
 				touched = true
 			case dnsmessage.TypeSRV:
 				r, err := p.SRVResource()
-				if err != nil || !strings.HasSuffix(name, "."+b.typ) {
+				if err != nil {
+					break records
+				}
+				if !strings.HasSuffix(name, "."+b.typ) {
 					continue
 				}
 				st := b.inst(name)
@@ -177,7 +184,10 @@ func (b *browser) handle(msg []byte) []Peer {
 				touched = true
 			case dnsmessage.TypeTXT:
 				r, err := p.TXTResource()
-				if err != nil || !strings.HasSuffix(name, "."+b.typ) {
+				if err != nil {
+					break records
+				}
+				if !strings.HasSuffix(name, "."+b.typ) {
 					continue
 				}
 				st := b.inst(name)
@@ -193,13 +203,13 @@ func (b *browser) handle(msg []byte) []Peer {
 				if rh.Type == dnsmessage.TypeA {
 					r, err := p.AResource()
 					if err != nil {
-						continue
+						break records
 					}
 					ip = netip.AddrFrom4(r.A)
 				} else {
 					r, err := p.AAAAResource()
 					if err != nil {
-						continue
+						break records
 					}
 					ip = netip.AddrFrom16(r.AAAA).Unmap()
 				}
@@ -215,7 +225,9 @@ func (b *browser) handle(msg []byte) []Peer {
 				}
 				touched = true
 			default:
-				_ = skip(&p, section)
+				if skip(&p, section) != nil {
+					break records
+				}
 			}
 		}
 	}
