@@ -84,6 +84,8 @@ type gui struct {
 	contactForm *contactForm
 	confirm     *dialog.ConfirmDialog
 	handled     int // events handled (tests wait on it)
+
+	callErrShown bool // an error event for the current call is showing under the entry
 }
 
 // firstRunDialog asks for the user name on first start.
@@ -101,18 +103,12 @@ func newGUI(fa fyne.App, p Phone, cfg config) (*gui, error) {
 	g := &gui{fa: fa, p: p, st: cfg.store, log: cfg.log, cfg: cfg}
 	g.prefs = cfg.prefs
 	if g.prefs == nil {
-		if g.st != nil {
-			sp, err := newStorePrefs(g.st, g.log)
-			if err != nil {
-				return nil, fmt.Errorf("reading settings: %w", err)
-			}
-			g.prefs = sp
-		} else {
-			g.prefs = fa.Preferences()
-		}
+		g.prefs = fa.Preferences() // until the profile database is there (attachStore)
 	}
-	if cfg.recordCalls && g.st != nil {
-		g.rec = newRecorder(g.st, g.log)
+	if g.st != nil {
+		if err := g.attachStore(g.st); err != nil {
+			return nil, err
+		}
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 
@@ -141,6 +137,39 @@ func newGUI(fa fyne.App, p Phone, cfg config) (*gui, error) {
 		g.askUserName()
 	}
 	return g, nil
+}
+
+// attachStore starts using the profile database: preferences, history and contacts.
+func (g *gui) attachStore(st *store.Store) error {
+	if g.cfg.prefs == nil {
+		sp, err := newStorePrefs(st, g.log)
+		if err != nil {
+			return fmt.Errorf("reading settings: %w", err)
+		}
+		g.prefs = sp
+	}
+	g.st = st
+	if g.cfg.recordCalls {
+		g.rec = newRecorder(st, g.log)
+	}
+	if g.recent != nil {
+		g.contactsNote.Hide()
+		g.reloadHistory()
+		g.reloadContacts()
+	}
+	return nil
+}
+
+// maybeAttachStore attaches the phone's profile database once the phone has opened it.
+func (g *gui) maybeAttachStore() {
+	if g.st != nil {
+		return
+	}
+	if st := storeOf(g.p); st != nil {
+		if err := g.attachStore(st); err != nil {
+			g.log.Error("using the profile database", "err", err)
+		}
+	}
 }
 
 // do runs f on Fyne's thread, unless the GUI is closed.
@@ -183,7 +212,7 @@ func (g *gui) start() {
 					return
 				case <-t.C:
 					st := g.p.Status()
-					g.do(func() { g.status = st; g.refreshStatus() })
+					g.do(func() { g.maybeAttachStore(); g.status = st; g.refreshStatus() })
 				}
 			}
 		}()
@@ -527,6 +556,7 @@ func (g *gui) showMainView() {
 
 func (g *gui) handle(e phone.Event) {
 	defer func() { g.handled++ }()
+	g.maybeAttachStore()
 	if g.rec != nil {
 		g.rec.event(e)
 	}
@@ -573,19 +603,43 @@ func (g *gui) handle(e phone.Event) {
 			peer := g.call.peer
 			g.call.end()
 			g.showMainView()
-			if !answered && !wasIncoming && e.Reason != "" && e.Reason != "hangup" && e.Reason != "local" {
-				g.setDialError(fmt.Sprintf("Call to %s ended: %s.", peer, e.Reason))
+			if !answered && !wasIncoming && !g.callErrShown {
+				if msg := failedCallText(peer, e.Reason); msg != "" {
+					g.setDialError(msg)
+				}
 			}
+			g.callErrShown = false
 		}
 		g.reloadHistory()
 	case phone.EventError:
 		if e.Message != "" {
 			g.setDialError(errorText(errors.New(e.Message)))
+			if e.CallID != "" && g.call.active() && g.call.matches(e.CallID) {
+				g.callErrShown = true
+			}
 		}
 	}
 	if g.rec != nil && e.Kind == phone.EventHangup {
 		g.reloadHistory()
 	}
+}
+
+// failedCallText says why an outgoing call ended before it was answered ("" for the caller's
+// own hang-up).
+func failedCallText(peer, reason string) string {
+	switch reason {
+	case "", "local hangup", "local", "cancelled", "hangup":
+		return ""
+	case "declined":
+		return peer + " declined the call."
+	case "busy":
+		return peer + " is busy."
+	case "no answer":
+		return peer + " did not answer."
+	case "unreachable":
+		return peer + " could not be reached."
+	}
+	return fmt.Sprintf("Call to %s ended: %s.", peer, reason)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -35,6 +35,8 @@ type fakePhone struct {
 	users    []string
 	joins    []string
 	level    float64
+	// storeLater: Store() is nil until the test clears it (the real phone opens it in Run).
+	storeLater bool
 
 	events chan phone.Event
 	acted  chan string // one line per action the GUI took: "call bob", "answer", ...
@@ -111,7 +113,14 @@ func (f *fakePhone) SetMute(on bool) error {
 func (f *fakePhone) SendDTMF(d string) error { f.act("dtmf " + d); return nil }
 
 // Optional capabilities.
-func (f *fakePhone) Store() *store.Store { return f.st }
+func (f *fakePhone) Store() *store.Store {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.storeLater {
+		return nil
+	}
+	return f.st
+}
 func (f *fakePhone) SetUser(name string) error {
 	f.mu.Lock()
 	f.status.User = name
@@ -153,6 +162,9 @@ func newHarness(t *testing.T, user string, opts ...harnessOpt) *harness {
 	cfg := config{store: st, do: func(f func()) { h.q <- f }, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.store == nil {
+		h.p.storeLater = true
 	}
 	g, err := newGUI(a, h.p, cfg)
 	if err != nil {

@@ -7,11 +7,7 @@ package ui
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -31,20 +27,13 @@ func Run(ctx context.Context, p *phone.Phone) error {
 	defer cancel()
 	log := slog.Default()
 
-	var p2 Phone = p
-	st, ownStore, err := storeFor(p2)
-	if err != nil {
-		return err
-	}
-	if ownStore {
-		defer st.Close()
-	}
-
 	fa := fyneapp.NewWithID(AppID)
 	fa.SetIcon(assets.Icon)
-	gui, err := newGUI(fa, p2, config{
-		store:       st,
-		recordCalls: ownStore, // the phone records history itself when it owns the store
+	// The phone owns the profile database (it records call history); the GUI uses it through
+	// StoreOwner, attaching once the phone has opened it. The GUI never opens the profile
+	// itself: bbolt allows one opener, and it does not know --profile.
+	gui, err := newGUI(fa, p, config{
+		store:       storeOf(p),
 		tickers:     true,
 		tray:        trayAvailable(),
 		showNoFocus: showWithoutFocus,
@@ -74,13 +63,9 @@ func Run(ctx context.Context, p *phone.Phone) error {
 }
 
 // NewMainWindow builds the main window for p in a, using the phone's profile database when the
-// phone offers one (StoreOwner); otherwise contacts and history are unavailable.
+// phone offers one (StoreOwner); until then, contacts and history are unavailable.
 func NewMainWindow(a fyne.App, p Phone) fyne.Window {
-	var st *store.Store
-	if so, ok := p.(StoreOwner); ok {
-		st = so.Store()
-	}
-	g, err := newGUI(a, p, config{store: st, log: slog.Default()})
+	g, err := newGUI(a, p, config{store: storeOf(p), log: slog.Default()})
 	if err != nil {
 		w := a.NewWindow("Chordphone")
 		w.SetContent(newErrorLabel(err.Error()))
@@ -89,22 +74,10 @@ func NewMainWindow(a fyne.App, p Phone) fyne.Window {
 	return g.win
 }
 
-// storeFor returns the phone's profile database, or opens one in the default profile
-// directory when the phone does not offer it (then the GUI owns and closes it).
-func storeFor(p Phone) (st *store.Store, owned bool, err error) {
-	if so, ok := p.(StoreOwner); ok && so.Store() != nil {
-		return so.Store(), false, nil
+// storeOf returns the phone's profile database, or nil when it has none (yet).
+func storeOf(p Phone) *store.Store {
+	if so, ok := p.(StoreOwner); ok {
+		return so.Store()
 	}
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return nil, false, fmt.Errorf("finding the profile directory: %w", err)
-	}
-	st, err = store.Open(filepath.Join(dir, "chordphone"))
-	if errors.Is(err, store.ErrLocked) {
-		return nil, false, fmt.Errorf("another Chordphone is running with this profile: %w", err)
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return st, true, nil
+	return nil
 }

@@ -573,3 +573,44 @@ func TestHistoryDetail(t *testing.T) {
 		t.Error(formatDuration(3725 * time.Second))
 	}
 }
+
+func TestFailedCallSaysWhy(t *testing.T) {
+	h := newHarness(t, "alice")
+	activeCallDialing := func() {
+		typeFocused(t, h.g.win.Canvas(), "bob")
+		pressReturn(h.g.win.Canvas())
+		h.expect("call bob")
+		h.emit(phone.Event{Kind: phone.EventCalling, CallID: "c1", Peer: "bob"})
+	}
+	activeCallDialing()
+	h.emit(phone.Event{Kind: phone.EventHangup, CallID: "c1", Reason: "declined"})
+	if h.g.dialErr.Text != "bob declined the call." || !h.g.mainView.Visible() {
+		t.Errorf("after decline: %q", h.g.dialErr.Text)
+	}
+	h.g.dial.SetText("")
+	// The phone's own error (not registered) wins over the hangup reason.
+	activeCallDialing()
+	h.emit(phone.Event{Kind: phone.EventError, CallID: "c1", Message: "bob is not registered in example.org"})
+	h.emit(phone.Event{Kind: phone.EventHangup, CallID: "c1", Reason: "not registered"})
+	if h.g.dialErr.Text != "Bob is not registered in example.org." {
+		t.Errorf("after not registered: %q", h.g.dialErr.Text)
+	}
+}
+
+func TestStoreAttachesWhenThePhoneOpensIt(t *testing.T) {
+	h := newHarness(t, "alice", func(c *config) { c.store = nil })
+	if h.g.st != nil || !h.g.contactsNote.Visible() {
+		t.Fatal("contacts should say they are unavailable before the phone opened its profile")
+	}
+	h.st.AddContact(store.Contact{Name: "Bob", User: "bob"})
+	h.p.mu.Lock()
+	h.p.storeLater = false
+	h.p.mu.Unlock()
+	h.emit(phone.Event{Kind: phone.EventJoined})
+	if h.g.st != h.st || len(h.g.contacts) != 1 || h.g.contactsNote.Visible() {
+		t.Fatalf("after the store appeared: st %v, contacts %v", h.g.st != nil, h.g.contacts)
+	}
+	if _, ok := h.g.prefs.(*storePrefs); !ok {
+		t.Error("preferences did not move to the profile database")
+	}
+}
