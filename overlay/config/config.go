@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -155,6 +156,21 @@ func (c *Config) Kind(name string) (Kind, bool) {
 // Expired reports whether the configuration's expiration is before now.
 func (c *Config) Expired(now time.Time) bool {
 	return !c.Expiration.IsZero() && now.After(c.Expiration)
+}
+
+// RefreshAt returns when to fetch a new copy of the configuration: a random
+// time in the second half of the time left before expiration (RFC 6940
+// §11.1: "at a randomly selected time that is before the expiration
+// time"). It returns the zero time when the configuration does not expire.
+func (c *Config) RefreshAt(now time.Time) time.Time {
+	if c.Expiration.IsZero() {
+		return time.Time{}
+	}
+	left := c.Expiration.Sub(now)
+	if left <= 0 {
+		return now
+	}
+	return now.Add(left/2 + time.Duration(rand.Int64N(int64(left/2)+1)))
 }
 
 // SupportedExtensions are the mandatory-extension namespaces this

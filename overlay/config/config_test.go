@@ -160,3 +160,21 @@ func TestExtensionsIgnoredAndDefaults(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestRefreshAt(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := New("o.example")
+	if !c.RefreshAt(now).IsZero() {
+		t.Error("no expiration, refresh time set")
+	}
+	c.Expiration = now.Add(10 * time.Hour)
+	for i := 0; i < 100; i++ {
+		r := c.RefreshAt(now)
+		if r.Before(now.Add(5*time.Hour)) || r.After(c.Expiration) {
+			t.Fatalf("refresh at %v", r)
+		}
+	}
+	if r := c.RefreshAt(now.Add(11 * time.Hour)); !r.Equal(now.Add(11 * time.Hour)) {
+		t.Errorf("expired: %v", r)
+	}
+}

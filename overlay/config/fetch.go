@@ -2,6 +2,8 @@ package config
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,10 @@ type Fetcher struct {
 	// Resolver looks up the _reload-config._tcp SRV record of an overlay
 	// name; nil uses net.DefaultResolver.
 	Resolver *net.Resolver
+	// RootCAs, when Client is nil, are the CAs trusted for the HTTPS
+	// server instead of the system roots (an operator whose certificate is
+	// issued by the overlay's own CA: "chordphone overlay-server ca").
+	RootCAs *x509.CertPool
 	// NoSRV skips the SRV lookup and connects to NAME:443.
 	NoSRV bool
 	// Previous is the configuration accepted before, if any (see
@@ -136,7 +142,13 @@ func (f *Fetcher) client() *http.Client {
 	if f.Client != nil {
 		return f.Client
 	}
-	return &http.Client{Timeout: 30 * time.Second}
+	cl := &http.Client{Timeout: 30 * time.Second}
+	if f.RootCAs != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: f.RootCAs, MinVersion: tls.VersionTLS12}
+		cl.Transport = tr
+	}
+	return cl
 }
 
 // get fetches url; with dialHost set, connections go to dialHost:dialPort

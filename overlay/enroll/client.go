@@ -175,6 +175,9 @@ func post(ctx context.Context, req Request, url string, csr []byte, n int) ([]*x
 		if len(token) > 100 {
 			token = token[:100]
 		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			return nil, &Error{Token: token, Status: resp.StatusCode, kind: ErrTooManyAttempts}
+		}
 		if resp.StatusCode == http.StatusForbidden || tokenError(token) != ErrUnknown {
 			return nil, &Error{Token: token, Status: resp.StatusCode, kind: tokenError(token)}
 		}

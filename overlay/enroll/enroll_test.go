@@ -293,3 +293,20 @@ func TestServerRejectsMalformed(t *testing.T) {
 		t.Errorf("GET enroll: %d", resp.StatusCode)
 	}
 }
+
+func TestFailedLoginLimit(t *testing.T) {
+	o := startOverlay(t, false)
+	o.srv.MaxFailures = 3
+	_ = o.srv.Users.Add("alice", "alice-password")
+	cfg := o.fetch(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := Enroll(ctx, t.TempDir(), Request{Config: cfg, Username: "alice", Password: "guess-" + string(rune('a'+i)), HTTPClient: o.client}); !errors.Is(err, ErrFailedAuthentication) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, err := Enroll(ctx, t.TempDir(), Request{Config: cfg, Username: "alice", Password: "alice-password", HTTPClient: o.client})
+	if !errors.Is(err, ErrTooManyAttempts) || !strings.Contains(err.Error(), "Wait ten minutes") {
+		t.Errorf("after 3 failures: %v", err)
+	}
+}

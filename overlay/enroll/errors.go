@@ -24,6 +24,9 @@ var (
 	ErrNodeIDsNotAvailable  = errors.New(TokenNodeIDsNotAvailable)
 	ErrBadCSR               = errors.New(TokenBadCSR)
 	ErrUnknown              = errors.New("enrollment failed")
+	// ErrTooManyAttempts: the server stopped taking logins from this
+	// address for a while (HTTP 429).
+	ErrTooManyAttempts = errors.New("too many failed attempts")
 )
 
 // Error is an enrollment refusal, with a message a person understands.
@@ -46,6 +49,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("The name %s is not available on overlay %s: someone else has it, or the operator does not allow it. Choose another name.", e.User, e.Overlay)
 	case ErrNodeIDsNotAvailable:
 		return fmt.Sprintf("The enrollment server of overlay %s will not give %d Node-IDs.", e.Overlay, e.NodeIDs)
+	case ErrTooManyAttempts:
+		return fmt.Sprintf("Too many failed logins to overlay %s from this network. Wait ten minutes and try again.", e.Overlay)
 	case ErrBadCSR:
 		return fmt.Sprintf("The enrollment server of overlay %s rejected the certificate request (an incompatible server, or a bug).", e.Overlay)
 	default:

@@ -61,9 +61,32 @@ type Server struct {
 	// Reserved account names nobody may enroll as.
 	Reserved []string
 	Logger   *slog.Logger
+	// MaxFailures is how many failed logins one address may make in
+	// FailureWindow before it gets 429 Too Many Requests (default 10 in
+	// 10 minutes; negative: no limit).
+	MaxFailures   int
+	FailureWindow time.Duration
 
-	mu  sync.Mutex
-	doc []byte
+	mu      sync.Mutex
+	doc     []byte
+	limitMu sync.Mutex
+	limiter *failLimiter
+}
+
+func (s *Server) limit() *failLimiter {
+	s.limitMu.Lock()
+	defer s.limitMu.Unlock()
+	if s.limiter == nil {
+		l := &failLimiter{max: s.MaxFailures, window: s.FailureWindow}
+		if l.max == 0 {
+			l.max = 10
+		}
+		if l.window == 0 {
+			l.window = 10 * time.Minute
+		}
+		s.limiter = l
+	}
+	return s.limiter
 }
 
 func (s *Server) log() *slog.Logger {
@@ -167,6 +190,13 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	username := r.FormValue("username")
 	password := r.FormValue("password")
 	log := s.log().With("overlay", overlay, "account", username, "remote", r.RemoteAddr)
+	ip := clientIP(r)
+	if s.MaxFailures >= 0 && s.limit().blocked(ip) {
+		log.Warn("enrollment refused: too many failed logins from this address")
+		w.Header().Set("Retry-After", "600")
+		http.Error(w, "too many failed attempts", http.StatusTooManyRequests)
+		return
+	}
 
 	csrDER, err := formCSR(r)
 	if err != nil {
@@ -200,10 +230,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		log.Info("account created")
 	case errors.Is(err, ErrBadPassword) && s.Open:
 		log.Info("enrollment refused: name taken")
+		s.limit().fail(ip)
 		refuse(w, TokenUsernameNotAvailable)
 		return
 	default:
 		log.Info("enrollment refused: authentication failed")
+		s.limit().fail(ip)
 		refuse(w, TokenFailedAuthentication)
 		return
 	}
