@@ -16,10 +16,15 @@ go vet ./...
 
 all=$(go list ./...)
 gui=$(go list ./... | grep -E '/ui($|/)' || true)
-nongui=$(grep -vxF -f <(printf '%s\n' $gui) <<<"$all" || true)
+e2e=$(go list ./app/e2e/...)
+nongui=$(grep -vxF -f <(printf '%s\n' $gui $e2e) <<<"$all" || true)
 
 echo "== tests with the race detector (non-GUI packages)" >&2
 go test -race -timeout 20m $nongui
+# End-to-end tests run real processes with real-time audio: alone, so that they do not
+# compete with the other packages for the two cores.
+echo "== end-to-end tests (real processes on loopback, GUI under Xvfb)" >&2
+go test -race -timeout 20m $e2e
 if [ -n "$gui" ]; then
   echo "== GUI package tests (Fyne test driver)" >&2
   go test -timeout 10m $gui

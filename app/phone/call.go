@@ -642,7 +642,7 @@ func (p *Phone) openAudio() (audio.Source, audio.Sink, error) {
 	if p.cfg.AudioIn != "" {
 		src, err = audio.OpenWAVSource(p.cfg.AudioIn, audio.WAVSourceOptions{Loop: true})
 	} else {
-		src, err = audio.OpenCapture(audio.DeviceConfig{})
+		src, err = audio.OpenCapture(audio.DeviceConfig{Name: p.deviceSetting(settingAudioIn)})
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the microphone: %w", err)
@@ -650,7 +650,7 @@ func (p *Phone) openAudio() (audio.Source, audio.Sink, error) {
 	if p.cfg.AudioOut != "" {
 		sink, err = audio.CreateWAVSink(p.cfg.AudioOut)
 	} else {
-		sink, err = audio.OpenPlayback(audio.DeviceConfig{})
+		sink, err = audio.OpenPlayback(audio.DeviceConfig{Name: p.deviceSetting(settingAudioOut)})
 	}
 	if err != nil {
 		src.Close()

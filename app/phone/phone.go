@@ -19,6 +19,8 @@ import (
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/app/version"
 	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/overlay/config"
+	"github.com/chordphone/chordphone/overlay/discovery"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -68,6 +70,11 @@ type Phone struct {
 	audioMu sync.Mutex
 	src     audio.Source
 	sink    audio.Sink
+
+	stopRing   context.CancelFunc
+	keylog     io.Writer
+	restartReq chan struct{} // SetUser, JoinOverlay -> runPeer
+	restart    chan struct{} // runPeer -> Run: the peer ended for a restart
 }
 
 // New makes a phone from cfg. It does not touch the network until Run.
@@ -80,7 +87,23 @@ func New(cfg Config) (*Phone, error) {
 			return nil, err
 		}
 	}
-	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{}, runCtx: context.Background()}, nil
+	if err := os.MkdirAll(cfg.Profile, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the profile directory: %w", err)
+	}
+	st, err := store.Open(cfg.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("opening the profile %s: %w", cfg.Profile, err)
+	}
+	// What the command line leaves out comes from the profile (chosen in Settings).
+	for key, v := range map[string]*string{settingUser: &cfg.User, settingOverlay: &cfg.Overlay, settingConfig: &cfg.Config} {
+		if *v == "" {
+			if saved, ok, _ := st.Setting(key); ok {
+				*v = saved
+			}
+		}
+	}
+	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{},
+		runCtx: context.Background(), store: st, restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1)}, nil
 }
 
 // ValidateUser checks a user name: the user part of sip:NAME@OVERLAY.
@@ -140,40 +163,90 @@ func (p *Phone) emit(e Event) {
 	}
 }
 
+// Settings keys in the profile's store.
+const (
+	settingUser    = "user"
+	settingOverlay = "overlay"
+	settingConfig  = "config"
+)
+
 // Run runs the phone until ctx ends: joins the overlay, registers the user and serves calls.
-// It returns an error only when the phone cannot run at all (e.g. its port is taken).
+// SetUser and JoinOverlay restart the peer inside Run. It returns an error only when the
+// phone cannot run at all (e.g. its port is taken).
 func (p *Phone) Run(ctx context.Context) error {
 	defer p.closeSubscribers()
-	var keylog io.WriteCloser
+	defer p.store.Close()
 	if p.cfg.KeyLog != "" {
 		f, err := os.OpenFile(p.cfg.KeyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("opening the key log: %w", err)
 		}
-		keylog = f
+		p.keylog = f
 		defer f.Close()
 	}
-	if err := os.MkdirAll(p.cfg.Profile, 0o700); err != nil {
-		return fmt.Errorf("creating the profile directory: %w", err)
+	for {
+		err := p.runPeer(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-p.restart: // SetUser or JoinOverlay: run again with the new configuration
+			p.setState(NotJoined)
+			p.emit(Event{Kind: EventLeft})
+			continue
+		default:
+		}
+		return err
 	}
-	st, err := store.Open(p.cfg.Profile)
-	if err != nil {
-		return fmt.Errorf("opening the profile: %w", err)
+}
+
+// runPeer runs one peer until ctx ends or a restart is asked for.
+func (p *Phone) runPeer(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // owner: runPeer; ends with ctx
+		select {
+		case <-p.restartReq:
+			select {
+			case p.restart <- struct{}{}:
+			default:
+			}
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	p.mu.Lock()
+	cfg := p.cfg
+	p.mu.Unlock()
+
+	pc := peer.Config{
+		Profile: cfg.Profile, User: cfg.User, Overlay: cfg.Overlay, Listen: cfg.Listen,
+		Bootstrap: cfg.Bootstrap, KeyLog: p.keylog, Logger: p.log,
 	}
-	defer st.Close()
-	p.store = st
-	pr, err := peer.New(peer.Config{
-		Profile: p.cfg.Profile, User: p.cfg.User, Overlay: p.cfg.Overlay, Listen: p.cfg.Listen,
-		Bootstrap: p.cfg.Bootstrap, KeyLog: keylog, Logger: p.log,
-	})
+	if cfg.Config != "" {
+		doc, err := config.Fetch(ctx, cfg.Config)
+		if err != nil {
+			err = fmt.Errorf("reading the overlay configuration %s: %w", cfg.Config, err)
+			p.emit(Event{Kind: EventError, Message: err.Error()})
+			return err
+		}
+		pc.Document, pc.Overlay = doc, doc.InstanceName
+	}
+	if pc.Overlay == "" && pc.Document == nil && len(pc.Bootstrap) == 0 {
+		// The local network's overlay: find its peers by mDNS (RFC 7890 §2.5).
+		pc.Overlay = peer.DefaultOverlay
+		pc.Bootstrap = p.discover(ctx, pc.Overlay)
+	}
+	pr, err := peer.New(pc)
 	if err != nil {
+		p.emit(Event{Kind: EventError, Message: err.Error()})
 		return err
 	}
 	runCtx, stopCalls := context.WithCancel(ctx)
 	defer stopCalls()
 	var ep *sipcall.Endpoint
-	if p.cfg.User != "" {
-		ep, err = sipcall.NewEndpoint(sipcall.Settings{User: p.cfg.User, Overlay: pr.Overlay(), Logger: p.log.With("layer", "sip")})
+	if cfg.User != "" {
+		ep, err = sipcall.NewEndpoint(sipcall.Settings{User: cfg.User, Overlay: pr.Overlay(), Logger: p.log.With("layer", "sip")})
 		if err != nil {
 			pr.Close(ctx)
 			return fmt.Errorf("starting SIP: %w", err)
@@ -200,18 +273,43 @@ func (p *Phone) Run(ctx context.Context) error {
 		if err := pr.Close(ctx); err != nil {
 			p.log.Warn("closing the peer", "err", err)
 		}
+		p.mu.Lock()
+		p.peer, p.ep = nil, nil
+		p.mu.Unlock()
 	}()
 
 	if err := p.join(ctx, pr); err != nil {
-		if ctx.Err() != nil {
-			return nil
+		if ctx.Err() == nil {
+			p.emit(Event{Kind: EventError, Message: err.Error()})
 		}
-		p.emit(Event{Kind: EventError, Message: err.Error()})
-		<-ctx.Done()
-		return nil
+	} else if pc.Overlay == peer.DefaultOverlay {
+		stop, err := discovery.Announce(ctx, discovery.Service{
+			Overlay: pc.Overlay, NodeID: pr.NodeID(), User: pr.User(), Port: int(pr.Addr().Port()),
+		})
+		if err != nil {
+			p.log.Warn("announcing this peer on the local network", "err", err)
+		} else {
+			defer stop()
+		}
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// discover looks for peers of the local network's overlay; none means this phone starts it.
+func (p *Phone) discover(ctx context.Context, overlay string) []string {
+	peers, err := discovery.Lookup(ctx, overlay, 1500*time.Millisecond)
+	if err != nil {
+		p.log.Info("no mDNS discovery", "err", err)
+		return nil
+	}
+	var boot []string
+	for _, dp := range peers {
+		for _, a := range dp.Addrs {
+			boot = append(boot, a.String())
+		}
+	}
+	return boot
 }
 
 // join joins the overlay, retrying while the bootstrap peers cannot be reached, then
@@ -238,15 +336,29 @@ func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
 	first := pr.First()
 	p.setState(Joined)
 	p.emit(Event{Kind: EventJoined, NodeID: pr.NodeID().String(), First: &first})
-	if p.cfg.User == "" {
+	if p.currentUser() == "" {
 		return nil
 	}
 	if err := pr.Register(ctx); err != nil {
-		return fmt.Errorf("registering %s: %w", pr.AoR(p.cfg.User), err)
+		return fmt.Errorf("registering %s: %w", pr.User(), err)
 	}
 	p.setState(Registered)
-	p.emit(Event{Kind: EventRegistered, AoR: "sip:" + pr.AoR(p.cfg.User)})
+	p.emit(Event{Kind: EventRegistered, AoR: "sip:" + pr.User()})
 	return nil
+}
+
+func (p *Phone) currentUser() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg.User
+}
+
+// requestRestart makes Run start the peer again with p.cfg.
+func (p *Phone) requestRestart() {
+	select {
+	case p.restartReq <- struct{}{}:
+	default:
+	}
 }
 
 func (p *Phone) setState(s PeerState) {

@@ -1,0 +1,214 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/chordphone/chordphone/app/store"
+	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/media/tones"
+	"github.com/chordphone/chordphone/overlay/config"
+	"github.com/chordphone/chordphone/overlay/enroll"
+	"github.com/chordphone/chordphone/overlay/identity"
+)
+
+// Settings keys of the audio devices.
+const (
+	settingAudioIn  = "audio.input"
+	settingAudioOut = "audio.output"
+)
+
+// Store is the profile's database: contacts, call history, settings.
+func (p *Phone) Store() *store.Store { return p.store }
+
+// SetUser sets the user name (first start, Settings): it is kept in the profile and the phone
+// rejoins to register sip:NAME@OVERLAY.
+func (p *Phone) SetUser(name string) error {
+	if err := ValidateUser(name); err != nil {
+		return err
+	}
+	if err := p.store.SetSetting(settingUser, name); err != nil {
+		return fmt.Errorf("saving the user name: %w", err)
+	}
+	p.mu.Lock()
+	changed := p.cfg.User != name
+	p.cfg.User = name
+	p.mu.Unlock()
+	if changed {
+		p.requestRestart()
+	}
+	return nil
+}
+
+// JoinOverlay leaves the current overlay and joins another: by name or configuration URL
+// (RFC 6940 §11.2), enrolling with user and password when the overlay needs it (§11.3). Empty
+// overlay and configURL mean the local network's overlay. It returns once the phone has
+// joined (or ctx ends); a failure leaves the profile as it was.
+func (p *Phone) JoinOverlay(ctx context.Context, overlay, configURL, user, password string) error {
+	if user != "" {
+		if err := ValidateUser(user); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	if user == "" {
+		user = p.cfg.User
+	}
+	p.mu.Unlock()
+	src := configURL
+	if src == "" && overlay != "" {
+		src = config.URLFor(overlay)
+	}
+	newOverlay := ""
+	if src != "" {
+		doc, err := config.Fetch(ctx, src)
+		if err != nil {
+			return fmt.Errorf("cannot read the configuration of %s: %w", firstNonEmpty(overlay, configURL), err)
+		}
+		newOverlay = doc.InstanceName
+		if user == "" {
+			return errors.New("choose a user name first")
+		}
+		if _, err := enroll.Ensure(ctx, p.cfg.Profile, doc, user, enroll.Request{Config: doc, Username: user, Password: password}); err != nil {
+			return err // enroll's errors are written for people
+		}
+	}
+	settings := map[string]string{settingOverlay: newOverlay, settingConfig: src, settingUser: user}
+	if err := p.store.SetSettings(settings); err != nil {
+		return fmt.Errorf("saving the overlay choice: %w", err)
+	}
+	events, unsubscribe := p.Subscribe(64)
+	defer unsubscribe()
+	p.mu.Lock()
+	p.cfg.Overlay, p.cfg.Config, p.cfg.User, p.cfg.Bootstrap = newOverlay, src, user, nil
+	p.mu.Unlock()
+	p.requestRestart()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-events:
+			if !ok {
+				return ErrNotJoined
+			}
+			switch e.Kind {
+			case EventJoined:
+				return nil
+			case EventError:
+				return errors.New(e.Message)
+			}
+		}
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Fingerprint is the SHA-256 fingerprint of the user's certificate, for Settings → Identity.
+func (p *Phone) Fingerprint() string {
+	p.mu.Lock()
+	pr := p.peer
+	p.mu.Unlock()
+	if pr == nil {
+		return ""
+	}
+	return identity.FormatFingerprint(identity.Fingerprint(pr.Identity().Cert()))
+}
+
+// AudioDevices lists the sound devices by name.
+func (p *Phone) AudioDevices() (inputs, outputs []string, err error) {
+	devs, err := audio.Devices()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range devs {
+		if d.MaxInputChannels > 0 {
+			inputs = append(inputs, d.Name)
+		}
+		if d.MaxOutputChannels > 0 {
+			outputs = append(outputs, d.Name)
+		}
+	}
+	return inputs, outputs, nil
+}
+
+// SetAudioDevices chooses the microphone and speaker by name ("" = the system default); the
+// next call uses them.
+func (p *Phone) SetAudioDevices(input, output string) error {
+	return p.store.SetSettings(map[string]string{settingAudioIn: input, settingAudioOut: output})
+}
+
+func (p *Phone) deviceSetting(key string) string {
+	v, _, _ := p.store.Setting(key)
+	return v
+}
+
+// InputLevel is the microphone level of the current call, 0..1 (0 when there is no call).
+func (p *Phone) InputLevel() float64 {
+	p.mu.Lock()
+	c := p.call
+	var db float64 = math.Inf(-1)
+	if c != nil && c.media != nil {
+		db = c.media.InputLevel()
+	}
+	p.mu.Unlock()
+	// -60 dBFS and below show as empty, 0 dBFS as full.
+	return math.Max(0, math.Min(1, (db+60)/60))
+}
+
+// PlayTestTone plays two seconds of ringback tone on the chosen speaker.
+func (p *Phone) PlayTestTone(ctx context.Context) error {
+	return p.playPattern(ctx, tones.Ringback, 2*time.Second)
+}
+
+// playPattern plays a tone pattern on the speaker for d (or until ctx ends).
+func (p *Phone) playPattern(ctx context.Context, pat tones.Pattern, d time.Duration) error {
+	out, err := audio.OpenPlayback(audio.DeviceConfig{Name: p.deviceSetting(settingAudioOut)})
+	if err != nil {
+		return fmt.Errorf("opening the speaker: %w", err)
+	}
+	defer out.Close()
+	src := tones.NewUnpacedSource(pat)
+	defer src.Close()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	frame := make([]int16, audio.FrameSamples)
+	for ctx.Err() == nil {
+		if err := src.ReadFrame(ctx, frame); err != nil {
+			return nil
+		}
+		if err := out.WriteFrame(frame); err != nil { // the device paces the loop
+			return fmt.Errorf("playing: %w", err)
+		}
+	}
+	return nil
+}
+
+// Ring plays the ringtone until Ring(false).
+func (p *Phone) Ring(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopRing != nil {
+		p.stopRing()
+		p.stopRing = nil
+	}
+	if !on {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.runCtx)
+	p.stopRing = cancel
+	p.spawn(func() {
+		if err := p.playPattern(ctx, tones.Ringtone, 2*time.Minute); err != nil {
+			p.log.Info("no ringtone", "err", err)
+		}
+	})
+}
