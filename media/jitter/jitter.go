@@ -4,7 +4,7 @@
 // duplicates) and frames are pulled at the playout clock, one per 20 ms. The
 // buffer grows by one frame (it holds the playout point and conceals) when a
 // packet arrives too late or the buffer runs dry, and shrinks when every
-// packet of the last half second arrived at least a frame early; its
+// packet of the last second arrived at least a frame early; its
 // delay stays within MinDelay..MaxDelay.
 // A missing packet is recovered from the next packet's in-band FEC when that
 // packet is already here, else concealed (PLC) by the decoder.
@@ -186,7 +186,7 @@ func (b *Buffer) Push(p Packet, arrival time.Time) {
 		// margin: pops left before this packet is due (0: just in time)
 		b.minMargin = min(b.minMargin, d)
 		b.windowPushes++
-		if b.windowPushes >= 25 { // 0.5 s of packets
+		if b.windowPushes >= 50 { // 1 s of packets
 			if b.minMargin >= 1 && b.depth() > b.minFrames {
 				// every packet waited at least minMargin spare frames:
 				// give back half of them
