@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -159,5 +160,22 @@ func TestDomainRestriction(t *testing.T) {
 	d, _ = NewDomainRestriction("ov.example", true, []string{`dht\.example\.com`, `.*\.my\.example`})
 	if !d.Allows("dht.example.com") || !d.Allows("a.my.example") || d.Allows("my.example.evil") {
 		t.Error("patterns (RFC 7904 §3.4 example)")
+	}
+}
+
+func TestLimitsFromConfig(t *testing.T) {
+	r := Default()
+	err := r.Configure(LimitsFromConfig([]config.Kind{
+		{Name: NameSIPRegistration, DataModel: "DICTIONARY", AccessControl: "USER-NODE-MATCH", MaxCount: 2, MaxSize: 300},
+		{Name: NameTURNService, DataModel: "SINGLE", AccessControl: "NODE-MULTIPLE", MaxCount: 1, MaxSize: 100, MaxNodeMultiple: 5},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := r.Kind(wire.KindSIPRegistration); k.MaxCount != 2 || k.MaxSize != 300 {
+		t.Fatalf("SIP limits %+v", k)
+	}
+	if k, _ := r.Kind(wire.KindTURNService); k.MaxNodeMultiple != 5 {
+		t.Fatalf("TURN limits %+v", k)
 	}
 }

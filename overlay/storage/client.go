@@ -186,12 +186,12 @@ func (s *Service) Register(ctx context.Context, aor, contact string) error {
 }
 
 // refresh re-stores r at half its lifetime, retrying failures sooner. Every
-// RepairInterval it also checks (with a Stat) that the overlay still holds
+// AuditInterval it also checks (with a Stat) that the overlay still holds
 // the value and stores it again if not: a registration whose three copies
 // died together comes back without waiting for the refresh.
 func (s *Service) refresh(ctx context.Context, r *registration) {
 	next := time.Now().Add(s.s.RegistrationLifetime / 2)
-	audit := time.NewTicker(s.s.RepairInterval)
+	audit := time.NewTicker(s.s.AuditInterval)
 	defer audit.Stop()
 	for {
 		t := time.NewTimer(time.Until(next))

@@ -59,9 +59,9 @@ func newCluster(t testing.TB, scale float64) *cluster {
 		ss: ServiceSettings{
 			RepairInterval: sc(DefaultRepairInterval), SweepInterval: sc(DefaultSweepInterval),
 			StaleHold: sc(DefaultStaleHold), Settle: 50 * time.Millisecond,
-			RegistrationLifetime: time.Hour,
+			RegistrationLifetime: time.Hour, AuditInterval: sc(DefaultAuditInterval),
 		},
-		rt:     300 * time.Millisecond,
+		rt:     500 * time.Millisecond,
 		maxMsg: 64 << 10,
 		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		peers:  map[wire.NodeID]*tpeer{},

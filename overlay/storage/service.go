@@ -34,6 +34,7 @@ const (
 	DefaultStaleHold            = 60 * time.Second
 	DefaultSettle               = 250 * time.Millisecond
 	DefaultRegistrationLifetime = 10 * time.Minute
+	DefaultAuditInterval        = 2 * time.Minute
 	// maxMessageCerts bounds the certificates taken from one message.
 	maxMessageCerts = 32
 	// pushParallel bounds concurrent replica pushes of one repair pass.
@@ -69,7 +70,10 @@ type ServiceSettings struct {
 	// RegistrationLifetime is the lifetime of Register's SIP-REGISTRATION:
 	// 10 minutes; it is refreshed at half its lifetime.
 	RegistrationLifetime time.Duration
-	Logger               *slog.Logger
+	// AuditInterval is how often Register checks (Stat) that the overlay
+	// still holds its registration, and stores it again if not: 2 minutes.
+	AuditInterval time.Duration
+	Logger        *slog.Logger
 }
 
 // Service is the storing peer on a node: it answers Store, Fetch, Stat and
@@ -106,7 +110,8 @@ type Metrics struct {
 
 // NewService registers the storage handlers on n and starts the repair
 // loop (a goroutine owned by n). If ring can take observers (chord.Chord)
-// the Service observes neighbour changes and admissions.
+// the Service registers itself as an observer of neighbour changes and
+// admissions (registering it again is harmless).
 func NewService(n *node.Node, ring Ring, s ServiceSettings) (*Service, error) {
 	if s.Engine == nil {
 		return nil, errors.New("storage: service without engine")
@@ -122,6 +127,7 @@ func NewService(n *node.Node, ring Ring, s ServiceSettings) (*Service, error) {
 	def(&s.Settle, DefaultSettle)
 	def(&s.PushTimeout, 2*n.Settings().ReliabilityTimer)
 	def(&s.RegistrationLifetime, DefaultRegistrationLifetime)
+	def(&s.AuditInterval, DefaultAuditInterval)
 	if s.Logger == nil {
 		s.Logger = n.Logger()
 	}
@@ -286,7 +292,7 @@ func (s *Service) Admitting(ctx context.Context, joining wire.NodeID) {
 		return // not becoming our predecessor
 	}
 	for _, ri := range s.eng.Resources() {
-		if between(ri.ID.NodeID(), lo, joining) {
+		if between(ri.ID.NodeID(), lo, joining) && !s.eng.Pushed(ri.ID, joining) {
 			if err := s.push(ctx, ri.ID, joining, 1); err != nil {
 				s.log.Debug("migration to joining peer failed", "peer", joining, "resource", ri.ID, "err", err)
 				continue
