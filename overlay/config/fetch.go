@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -70,6 +71,19 @@ func (f *Fetcher) Fetch(ctx context.Context, src, overlay string) (*Config, erro
 	switch {
 	case strings.HasPrefix(src, "https://"):
 		data, err = f.get(ctx, src, "", "")
+		if err == nil && overlay == "" {
+			// A URL of the well-known form names the overlay (§11.2):
+			// prefer its configuration when the document has several.
+			if u, perr := url.Parse(src); perr == nil && u.Path == WellKnownPath {
+				if cs, perr := Parse(data); perr == nil && len(cs) > 1 {
+					for _, c := range cs {
+						if strings.EqualFold(c.InstanceName, u.Hostname()) {
+							overlay = c.InstanceName
+						}
+					}
+				}
+			}
+		}
 	case strings.HasPrefix(src, "http://"):
 		return nil, fmt.Errorf("configuration URL %s: must be https (RFC 6940 §11.2)", src)
 	case isFile(src):

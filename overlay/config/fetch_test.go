@@ -178,3 +178,21 @@ func serveSRV(pc net.PacketConn, qname, target string, port uint16) {
 		}
 	}
 }
+
+func TestFetchURLPrefersItsOverlay(t *testing.T) {
+	ca := newTestCA(t, "Overlay CA")
+	signer := ca.issue(t, "config-signer", "overlay.test")
+	first := SelfSigned("first.test")
+	first.ConfigurationSigners = []string{nodeHex(signer)}
+	first.RootCerts = append(first.RootCerts, ca.cert)
+	doc, err := Encode(signer, first, operatorConfig(t, ca, signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := configServer(t, ca, "overlay.test", doc)
+	f := &Fetcher{Client: clientFor(ca, srv.Listener.Addr().String())}
+	c, err := f.Fetch(context.Background(), URLFor("overlay.test"), "")
+	if err != nil || c.InstanceName != "overlay.test" {
+		t.Errorf("got %v %v", c, err)
+	}
+}
