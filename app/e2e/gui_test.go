@@ -29,7 +29,8 @@ func waitWindow(t *testing.T, display, name string, timeout time.Duration) strin
 func TestGUISmoke(t *testing.T) {
 	display := StartXvfb(t)
 	dir := t.TempDir()
-	cmd := exec.Command(binPath, "--profile", filepath.Join(dir, "profile"), "--user", "smoke")
+	// A named overlay on loopback: no mDNS traffic on the machine's network.
+	cmd := exec.Command(binPath, "--profile", filepath.Join(dir, "profile"), "--user", "smoke", "--overlay", "smoke.test", "--listen", "127.0.0.1:0")
 	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

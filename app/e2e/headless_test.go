@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 
 func TestHeadlessStartStatusQuit(t *testing.T) {
 	dir := t.TempDir()
-	p := StartHeadless(t, binPath, "peer", dir, "--profile", filepath.Join(dir, "profile"))
+	p := StartHeadless(t, binPath, "peer", dir, "--profile", filepath.Join(dir, "profile"), "--overlay", "headless.test", "--listen", "127.0.0.1:0")
 	started := p.Wait(t, "started", 30*time.Second)
 	if v, _ := started["version"].(string); v == "" {
 		t.Fatalf("started event without version: %v", started)
@@ -65,7 +65,7 @@ func TestHeadlessSignalsExitZero(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			p := StartHeadless(t, binPath, "peer", dir, "--profile", filepath.Join(dir, "profile"))
+			p := StartHeadless(t, binPath, "peer", dir, "--profile", filepath.Join(dir, "profile"), "--overlay", "headless.test", "--listen", "127.0.0.1:0")
 			p.Wait(t, "started", 30*time.Second)
 			if err := p.Cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
