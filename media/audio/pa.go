@@ -6,9 +6,23 @@ package audio
 // second stream of a process on.
 
 /*
-#cgo pkg-config: portaudio-2.0
+#cgo pkg-config: portaudio-2.0 alsa jack
 #include <portaudio.h>
 #include <stdlib.h>
+#include <alsa/asoundlib.h>
+#include <jack/jack.h>
+
+// PortAudio probes every ALSA and JACK device when it starts, and those
+// libraries print each failed probe to stderr. Silence them: failures that
+// matter come back as PortAudio errors.
+static void quiet_alsa(const char *file, int line, const char *fn, int err, const char *fmt, ...) {}
+static void quiet_jack(const char *msg) {}
+static void quiet_probes(void) {
+	snd_lib_error_set_handler(quiet_alsa);
+	jack_set_error_function(quiet_jack);
+	jack_set_info_function(quiet_jack);
+	setenv("JACK_NO_START_SERVER", "1", 0);
+}
 
 static PaError open_mono(PaStream **s, int dev, int input, double latency, double rate, unsigned long frames) {
 	PaStreamParameters p;
@@ -47,7 +61,10 @@ func paErr(e C.PaError) error {
 	return paError(e)
 }
 
-func paInitialize() error { return paErr(C.Pa_Initialize()) }
+func paInitialize() error {
+	C.quiet_probes()
+	return paErr(C.Pa_Initialize())
+}
 func paTerminate() error  { return paErr(C.Pa_Terminate()) }
 
 type paDevice struct {
