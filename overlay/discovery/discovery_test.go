@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/chordphone/chordphone/overlay/discovery/lantest"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -234,52 +234,14 @@ func helperBrowse() int {
 	return 1
 }
 
-func ipCmd(t *testing.T, args ...string) error {
-	t.Helper()
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 // TestTwoNamespaces puts two "phones" on a LAN of their own (two network
-// namespaces joined by a veth pair): the first announces, the second finds
+// namespaces on a bridge, package lantest): the first announces, the second finds
 // it with no configuration and reaches it at the address found.
 func TestTwoNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("no ip command")
-	}
-	tag := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%100)
-	ns1, ns2 := "cpdisc-a"+tag, "cpdisc-b"+tag
-	va, vb := "cpa"+tag, "cpb"+tag
-	if err := ipCmd(t, "netns", "add", ns1); err != nil {
-		t.Skipf("cannot create network namespaces: %v", err)
-	}
-	t.Cleanup(func() { _ = ipCmd(t, "netns", "delete", ns1) })
-	if err := ipCmd(t, "netns", "add", ns2); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ipCmd(t, "netns", "delete", ns2) })
-	if err := ipCmd(t, "link", "add", va, "type", "veth", "peer", "name", vb); err != nil {
-		t.Skipf("cannot create veth pair: %v", err)
-	}
-	for _, c := range [][]string{
-		{"link", "set", va, "netns", ns1}, {"link", "set", vb, "netns", ns2},
-		{"-n", ns1, "addr", "add", "10.203.0.1/24", "dev", va}, {"-n", ns2, "addr", "add", "10.203.0.2/24", "dev", vb},
-		{"-n", ns1, "link", "set", va, "up"}, {"-n", ns2, "link", "set", vb, "up"},
-		{"-n", ns1, "link", "set", "lo", "up"}, {"-n", ns2, "link", "set", "lo", "up"},
-	} {
-		if err := ipCmd(t, c...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	lan := lantest.New(t, 2)
 	id := randomID(t)
 	env := append(os.Environ(), "OVERLAY=lan.test", "NODE_ID="+id.String(), "PORT=6084")
-	ann := exec.Command("ip", "netns", "exec", ns1, os.Args[0], "-test.run=^$")
+	ann := lan.Command(0, os.Args[0], "-test.run=^$")
 	ann.Env = append(env, "DISCOVERY_HELPER=announce")
 	stdin, _ := ann.StdinPipe()
 	stdout, _ := ann.StdoutPipe()
@@ -292,7 +254,7 @@ func TestTwoNamespaces(t *testing.T) {
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("announcer: %q %v", line, err)
 	}
-	br := exec.Command("ip", "netns", "exec", ns2, os.Args[0], "-test.run=^$")
+	br := lan.Command(1, os.Args[0], "-test.run=^$")
 	br.Env = append(env, "DISCOVERY_HELPER=browse")
 	br.Stderr = os.Stderr
 	out, err := br.Output()
@@ -308,7 +270,7 @@ func TestTwoNamespaces(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("browser output %q: %v", out, err)
 	}
-	if got.NodeID != id.String() || got.User != "alice@lan.test" || len(got.Addrs) == 0 || got.Addrs[0] != "10.203.0.1:6084" {
+	if got.NodeID != id.String() || got.User != "alice@lan.test" || len(got.Addrs) == 0 || got.Addrs[0] != netip.AddrPortFrom(lan.Addrs[0], 6084).String() {
 		t.Errorf("found %+v", got)
 	}
 	if got.Answer != "pong ping" {

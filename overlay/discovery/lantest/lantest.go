@@ -1,0 +1,90 @@
+// Package lantest builds a small local network for tests: N network
+// namespaces joined by a Linux bridge, each with one multicast-capable
+// interface, so that programs run inside them see each other by mDNS (as
+// phones on one LAN do) and by nothing else. It needs root and the ip
+// command; New skips the test otherwise.
+package lantest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// LAN is a set of network namespaces on one bridge.
+type LAN struct {
+	Namespaces []string
+	Addrs      []netip.Addr // Addrs[i] is the address of namespace i
+	bridge     string
+}
+
+func ip(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// New makes a LAN of n hosts (10.213.x.1.., /24) and removes it when the
+// test ends. It skips the test where namespaces cannot be made.
+func New(t testing.TB, n int) *LAN {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("lantest: needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("lantest: no ip command")
+	}
+	if n < 1 || n > 200 {
+		t.Fatalf("lantest: %d hosts", n)
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	tag := hex.EncodeToString(b)
+	subnet := int(b[0])%200 + 20
+	l := &LAN{bridge: "lbr" + tag}
+	if err := ip("link", "add", l.bridge, "type", "bridge"); err != nil {
+		t.Skipf("lantest: cannot create a bridge: %v", err)
+	}
+	t.Cleanup(func() { _ = ip("link", "delete", l.bridge) })
+	if err := ip("link", "set", l.bridge, "up"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		ns := fmt.Sprintf("lan%s-%d", tag, i)
+		host, peer := fmt.Sprintf("lh%s%d", tag, i), fmt.Sprintf("lp%s%d", tag, i)
+		addr := netip.AddrFrom4([4]byte{10, 213, byte(subnet), byte(i + 1)})
+		if err := ip("netns", "add", ns); err != nil {
+			t.Skipf("lantest: cannot create a network namespace: %v", err)
+		}
+		t.Cleanup(func() { _ = ip("netns", "delete", ns) })
+		for _, c := range [][]string{
+			{"link", "add", host, "type", "veth", "peer", "name", peer},
+			{"link", "set", host, "master", l.bridge},
+			{"link", "set", host, "up"},
+			{"link", "set", peer, "netns", ns},
+			{"-n", ns, "link", "set", peer, "name", "eth0"},
+			{"-n", ns, "addr", "add", addr.String() + "/24", "dev", "eth0"},
+			{"-n", ns, "link", "set", "eth0", "up"},
+			{"-n", ns, "link", "set", "lo", "up"},
+		} {
+			if err := ip(c...); err != nil {
+				t.Fatalf("lantest: %v", err)
+			}
+		}
+		l.Namespaces = append(l.Namespaces, ns)
+		l.Addrs = append(l.Addrs, addr)
+	}
+	return l
+}
+
+// Command returns a command that runs name with args inside host i.
+func (l *LAN) Command(i int, name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", l.Namespaces[i], name}, args...)...)
+}
