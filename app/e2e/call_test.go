@@ -187,3 +187,24 @@ func TestCallFailures(t *testing.T) {
 		rtpOf(t, h)
 	})
 }
+
+// TestCallRingsEveryDevice: bob is registered from two phones; alice's call rings both, the
+// first to answer wins and the other stops ringing (CANCEL), RFC 7904 §4.2.
+func TestCallRingsEveryDevice(t *testing.T) {
+	o := StartOverlay(t, "devices.test", 3)
+	desk := startPhone(t, o, "bob", 2)
+	mobile := startPhone(t, o, "bob", 4, "--auto-answer")
+	alice := startPhone(t, o, "alice", 1)
+
+	alice.Send(t, "call bob")
+	desk.Wait(t, "incoming", 20*time.Second)
+	mobile.Wait(t, "answered", 20*time.Second)
+	alice.Wait(t, "answered", 20*time.Second)
+	h := desk.Wait(t, "hangup", 20*time.Second)
+	if h["reason"] != "cancelled" {
+		t.Errorf("the desk phone's hangup reason %q, want cancelled", h["reason"])
+	}
+	alice.Send(t, "hangup")
+	alice.Wait(t, "hangup", 20*time.Second)
+	mobile.Wait(t, "hangup", 20*time.Second)
+}
