@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -340,4 +341,21 @@ func TestMuteGainAndLevelMeter(t *testing.T) {
 	a.s.SetInputGain(0)
 	b.s.SetOutputGain(-60)
 	waitUntil(t, ctx, "output gain -60 dB", func() bool { return b.s.Stats().OutputLevel < -70 && a.s.Stats().InputLevel > -40 })
+}
+
+// Close ends every goroutine the sessions started (pion's included).
+func TestNoGoroutineLeftAfterClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := runtime.NumGoroutine()
+	a, b := newPeer(t, 12), newPeer(t, 13)
+	connect(t, ctx, a, b)
+	waitPackets(t, ctx, b.s, 10)
+	if err := a.s.SendDTMF("1"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, b.s, rtc.EventDTMF)
+	a.s.Close()
+	b.s.Close()
+	waitUntil(t, ctx, "goroutines end", func() bool { return runtime.NumGoroutine() <= before })
 }
