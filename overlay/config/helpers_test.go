@@ -71,3 +71,11 @@ func (ca *testCA) issueTLS(t testing.TB, dnsName string) (*ecdsa.PrivateKey, *x5
 }
 
 func nodeHex(id *identity.Identity) string { return id.NodeID().String() }
+
+func selfSigned(t testing.TB) (*identity.Identity, error) {
+	k, err := identity.GenerateKey(identity.KeyECDSAP256)
+	if err != nil {
+		return nil, err
+	}
+	return identity.NewSelfSigned(k, "me", "lan", identity.DigestSHA256)
+}

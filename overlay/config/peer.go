@@ -28,6 +28,10 @@ func (p *Peer) Has(id wire.NodeID) bool { return slices.Contains(p.NodeIDs, id) 
 // c permits self-signed certificates, a self-signed one whose Node-IDs are
 // the digest of its key (RFC 6940 §11.3, §11.3.1).
 func (c *Config) trustCert(cert *x509.Certificate, intermediates []*x509.Certificate, now time.Time) error {
+	return c.trustCertSS(cert, intermediates, now, identity.IsSelfSigned(cert))
+}
+
+func (c *Config) trustCertSS(cert *x509.Certificate, intermediates []*x509.Certificate, now time.Time, selfSigned bool) error {
 	var rootErr error
 	if len(c.RootCerts) > 0 {
 		roots := x509.NewCertPool()
@@ -48,7 +52,7 @@ func (c *Config) trustCert(cert *x509.Certificate, intermediates []*x509.Certifi
 			return nil
 		}
 	}
-	if c.SelfSignedPermitted && identity.IsSelfSigned(cert) {
+	if c.SelfSignedPermitted && selfSigned {
 		if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 			return fmt.Errorf("self-signed certificate valid only from %s to %s", cert.NotBefore.Format(time.DateOnly), cert.NotAfter.Format(time.DateOnly))
 		}
@@ -62,7 +66,7 @@ func (c *Config) trustCert(cert *x509.Certificate, intermediates []*x509.Certifi
 			return fmt.Errorf("certificate is not issued by the certificate authority of overlay %s", c.InstanceName)
 		}
 		return fmt.Errorf("certificate does not chain to the overlay's root certificate: %w", rootErr)
-	case identity.IsSelfSigned(cert):
+	case selfSigned:
 		return fmt.Errorf("overlay %s does not permit self-signed certificates", c.InstanceName)
 	default:
 		return fmt.Errorf("overlay %s has no root certificate to check this certificate against", c.InstanceName)
@@ -106,7 +110,7 @@ func (c *Config) VerifyPeer(chain []*x509.Certificate, now time.Time) (*Peer, er
 			return nil, fmt.Errorf("peer Node-ID %s is revoked (bad-node) in overlay %s", id, c.InstanceName)
 		}
 	}
-	if err := c.trustCert(leaf, chain[1:], now); err != nil {
+	if err := c.trustCertSS(leaf, chain[1:], now, p.SelfSigned); err != nil {
 		return nil, fmt.Errorf("peer %s (%s): %w", user, p.NodeIDs[0], err)
 	}
 	return p, nil
