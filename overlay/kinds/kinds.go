@@ -81,7 +81,8 @@ const (
 )
 
 // Signer is the verified author of a value: the certificate a signature was
-// checked against, with the user name and Node-IDs it carries. NodeID is the
+// checked against (it may be nil when only its names were retained), with
+// the user name and Node-IDs it carries. NodeID is the
 // Node-ID the SignerIdentity names (cert_hash_node_id); it is zero for a
 // cert_hash identity, which names the certificate but none of its Node-IDs
 // in particular (then every Node-ID of the certificate is a candidate).
@@ -134,7 +135,7 @@ func forbid(format string, a ...any) error {
 // access control policy (RFC 6940 §7.3) and usage rules. A refusal is a
 // *wire.Error with code Error_Forbidden that wraps ErrForbidden.
 func (k *Kind) Authorize(resource wire.ResourceID, v *wire.StoredDataValue, s *Signer) error {
-	if s == nil || s.Cert == nil {
+	if s == nil {
 		return forbid("kind %s: unsigned value", k)
 	}
 	if v.Model != k.Model {
@@ -397,7 +398,8 @@ func validateCertificate(_ wire.ResourceID, v *wire.StoredDataValue, s *Signer) 
 	}
 	// RFC 6940 §8: a user/node stores its own certificate.
 	pub, ok := cert.PublicKey.(interface{ Equal(x crypto.PublicKey) bool })
-	if !(ok && pub.Equal(s.Cert.PublicKey)) && !sameUserOrNode(cert, s) {
+	sameKey := ok && s.Cert != nil && pub.Equal(s.Cert.PublicKey)
+	if !sameKey && !sameUserOrNode(cert, s) {
 		return errors.New("stored certificate belongs to neither the signer's user nor its Node-IDs")
 	}
 	return nil

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"crypto/x509"
 	"fmt"
 	"runtime"
@@ -58,7 +59,7 @@ func BenchmarkMemoryPerRecord(b *testing.B) {
 					c := u.cert()
 					if withCert {
 						var err error
-						if c, err = x509.ParseCertificate(u.cert().Raw); err != nil {
+						if c, err = x509.ParseCertificate(bytes.Clone(u.cert().Raw)); err != nil {
 							b.Fatal(err)
 						}
 					}

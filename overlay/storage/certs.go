@@ -41,18 +41,44 @@ func ValidityOnly(chain []*x509.Certificate, now time.Time) error {
 
 // certEntry is one certificate kept for the stored values it signed
 // (RFC 6940 §9 note: certificates of stored data must be retained).
-// Entries are shared by all the values one certificate signed.
+// Entries are shared by all the values one certificate signed. To stay
+// small a retained entry keeps the DER, the public key and the fields the
+// policies use, not the parsed certificate.
 type certEntry struct {
-	cert    *x509.Certificate
-	sha256  [32]byte
-	signer  *kinds.Signer
-	refs    int // stored records that point here
-	trusted time.Time
+	raw       []byte
+	sha256    [32]byte
+	pub       crypto.PublicKey
+	notBefore int64 // Unix milliseconds
+	notAfter  int64
+	user      string
+	nodeIDs   []wire.NodeID
+	refs      int // stored records that point here
+	trusted   time.Time
+	// parsed is the certificate while a request that carried it is being
+	// processed; nil once retained.
+	parsed *x509.Certificate
 }
 
 func newCertEntry(c *x509.Certificate) *certEntry {
-	return &certEntry{cert: c, sha256: sha256.Sum256(c.Raw), signer: kinds.SignerFromCert(c)}
+	s := kinds.SignerFromCert(c)
+	return &certEntry{
+		raw: c.Raw, sha256: sha256.Sum256(c.Raw), pub: c.PublicKey,
+		notBefore: c.NotBefore.UnixMilli(), notAfter: c.NotAfter.UnixMilli(),
+		user: s.User, nodeIDs: s.NodeIDs, parsed: c,
+	}
 }
+
+// certificate returns the parsed certificate (parsing the DER again for a
+// retained entry).
+func (e *certEntry) certificate() (*x509.Certificate, error) {
+	if e.parsed != nil {
+		return e.parsed, nil
+	}
+	return x509.ParseCertificate(e.raw)
+}
+
+// valid reports whether t (Unix ms) is inside the validity period.
+func (e *certEntry) valid(t int64) bool { return t >= e.notBefore && t <= e.notAfter }
 
 func hashFor(h wire.HashAlgorithm) (hash.Hash, crypto.Hash, error) {
 	switch h {
@@ -80,16 +106,16 @@ func matchIdentity(id *wire.SignerIdentity, e *certEntry) (wire.NodeID, bool) {
 		if err != nil {
 			return wire.NodeID{}, false
 		}
-		h.Write(e.cert.Raw)
+		h.Write(e.raw)
 		return wire.NodeID{}, subtle.ConstantTimeCompare(h.Sum(nil), id.Hash) == 1
 	case wire.IdentityCertHashNodeID:
-		for _, n := range e.signer.NodeIDs {
+		for _, n := range e.nodeIDs {
 			h, _, err := hashFor(id.HashAlg)
 			if err != nil {
 				return wire.NodeID{}, false
 			}
 			h.Write(n[:])
-			h.Write(e.cert.Raw)
+			h.Write(e.raw)
 			if subtle.ConstantTimeCompare(h.Sum(nil), id.Hash) == 1 {
 				return n, true
 			}
@@ -109,8 +135,8 @@ func signatureInput(sd *wire.StoredData, resource wire.ResourceID, kind wire.Kin
 	return wire.StoredDataSignatureInput(&c, resource, kind, &sd.Signature.Identity)
 }
 
-// checkSignature verifies sd's signature value with cert's key.
-func checkSignature(sd *wire.StoredData, resource wire.ResourceID, kind wire.KindID, cert *x509.Certificate) error {
+// checkSignature verifies sd's signature value with the signer's key.
+func checkSignature(sd *wire.StoredData, resource wire.ResourceID, kind wire.KindID, key crypto.PublicKey) error {
 	sig := &sd.Signature
 	if sig.Identity.Type == wire.IdentityNone || sig.Algorithm.Signature == wire.SignatureAnonymous {
 		return errors.New("value is not signed")
@@ -127,17 +153,17 @@ func checkSignature(sd *wire.StoredData, resource wire.ResourceID, kind wire.Kin
 	digest := h.Sum(nil)
 	switch sig.Algorithm.Signature {
 	case wire.SignatureRSA:
-		pub, ok := cert.PublicKey.(*rsa.PublicKey)
+		pub, ok := key.(*rsa.PublicKey)
 		if !ok {
-			return fmt.Errorf("RSA signature but %T key", cert.PublicKey)
+			return fmt.Errorf("RSA signature but %T key", key)
 		}
 		if err := rsa.VerifyPKCS1v15(pub, ch, digest, sig.Value); err != nil {
 			return fmt.Errorf("signature: %w", err)
 		}
 	case wire.SignatureECDSA:
-		pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+		pub, ok := key.(*ecdsa.PublicKey)
 		if !ok {
-			return fmt.Errorf("ECDSA signature but %T key", cert.PublicKey)
+			return fmt.Errorf("ECDSA signature but %T key", key)
 		}
 		if !ecdsa.VerifyASN1(pub, digest, sig.Value) {
 			return errors.New("ECDSA signature invalid")

@@ -22,7 +22,7 @@ type Certifying struct {
 
 	mu     sync.RWMutex
 	kinds  wire.KindModels
-	lookup func(id *wire.SignerIdentity) *x509.Certificate
+	lookup func(id *wire.SignerIdentity) []byte
 }
 
 // NewCertifying wraps inner (nil: node.NoSecurity, for the simulation).
@@ -33,7 +33,7 @@ func NewCertifying(inner node.Security) *Certifying {
 	return &Certifying{Security: inner}
 }
 
-func (c *Certifying) bind(km wire.KindModels, lookup func(*wire.SignerIdentity) *x509.Certificate) {
+func (c *Certifying) bind(km wire.KindModels, lookup func(*wire.SignerIdentity) []byte) {
 	c.mu.Lock()
 	c.kinds, c.lookup = km, lookup
 	c.mu.Unlock()
@@ -85,56 +85,59 @@ func (c *Certifying) Sign(m *wire.Message) error {
 		if id.Type == wire.IdentityNone {
 			continue
 		}
-		cert := lookup(id)
-		if cert == nil {
+		der := lookup(id)
+		if der == nil {
 			continue
 		}
-		h := sha256.Sum256(cert.Raw)
+		h := sha256.Sum256(der)
 		if have[h] {
 			continue
 		}
 		have[h] = true
-		m.Security.Certificates = append(m.Security.Certificates, wire.GenericCertificate{Type: wire.CertificateX509, Certificate: cert.Raw})
+		m.Security.Certificates = append(m.Security.Certificates, wire.GenericCertificate{Type: wire.CertificateX509, Certificate: der})
 	}
 	return nil
 }
 
-// CertificateFor returns a retained certificate that id names, or nil.
-func (e *Engine) CertificateFor(id *wire.SignerIdentity) *x509.Certificate {
+// CertificateFor returns the DER of a retained certificate that id names,
+// or nil.
+func (e *Engine) CertificateFor(id *wire.SignerIdentity) []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if id.Type == wire.IdentityCertHash && id.HashAlg == wire.HashSHA256 && len(id.Hash) == 32 {
 		if ce := e.certs[[32]byte(id.Hash)]; ce != nil {
-			return ce.cert
+			return ce.raw
 		}
 		return nil
 	}
 	for _, ce := range e.certs {
 		if _, ok := matchIdentity(id, ce); ok {
-			return ce.cert
+			return ce.raw
 		}
 	}
 	return nil
 }
 
-// parseCertificates parses a security block's certificates, reusing
-// retained ones; at most max are taken.
-func (e *Engine) parseCertificates(gcs []wire.GenericCertificate, max int) []*x509.Certificate {
+// parseCertificates parses a security block's certificates; at most max
+// are taken. With skipRetained, certificates this engine already retains
+// are left out (the engine resolves them itself).
+func (e *Engine) parseCertificates(gcs []wire.GenericCertificate, max int, skipRetained bool) []*x509.Certificate {
 	var out []*x509.Certificate
-	for _, gc := range gcs {
-		if len(out) >= max {
+	for i, gc := range gcs {
+		if i >= max {
 			break
 		}
 		if gc.Type != wire.CertificateX509 {
 			continue
 		}
-		h := sha256.Sum256(gc.Certificate)
-		e.mu.Lock()
-		ce := e.certs[h]
-		e.mu.Unlock()
-		if ce != nil {
-			out = append(out, ce.cert)
-			continue
+		if skipRetained {
+			h := sha256.Sum256(gc.Certificate)
+			e.mu.Lock()
+			ce := e.certs[h]
+			e.mu.Unlock()
+			if ce != nil {
+				continue
+			}
 		}
 		if c, err := x509.ParseCertificate(gc.Certificate); err == nil {
 			out = append(out, c)

@@ -82,7 +82,7 @@ func (s *Service) Fetch(ctx context.Context, rid wire.ResourceID, specs ...wire.
 	if !ok {
 		return nil, fmt.Errorf("storage: fetch answer is %T", b)
 	}
-	certs := s.eng.parseCertificates(resp.Message.Security.Certificates, maxMessageCerts)
+	certs := s.eng.parseCertificates(resp.Message.Security.Certificates, maxMessageCerts, false)
 	out := &FetchResult{From: resp.From, Certs: certs}
 	for i := range ans.KindResponses {
 		kr := &ans.KindResponses[i]

@@ -286,10 +286,10 @@ func (e *Engine) Store(req *wire.StoreReq, o Origin) (*wire.StoreAns, error) {
 	delta := map[string]usage{}
 	var totalDelta usage
 	account := func(r *record, sign int) {
-		u := delta[r.cert.signer.User]
+		u := delta[r.cert.user]
 		u.records += sign
 		u.bytes += sign * r.size()
-		delta[r.cert.signer.User] = u
+		delta[r.cert.user] = u
 		totalDelta.records += sign
 		totalDelta.bytes += sign * r.size()
 	}
@@ -469,6 +469,8 @@ func (e *Engine) replaceKind(res *resource, old, nk *kindData) {
 				r.sig.Identity.Hash = ce.sha256[:]
 			}
 		} else if ce == nil {
+			r.cert.parsed = nil // retained: keep only what the policies need
+			r.cert.raw = bytes.Clone(r.cert.raw) // not the message buffer it came in
 			e.certs[r.cert.sha256] = r.cert
 		}
 		r.cert.refs++
@@ -592,15 +594,10 @@ func (e *Engine) check(p *prepared, resource wire.ResourceID, k *kinds.Kind, ce 
 		return &Error{Code: wire.ErrForbidden, Msg: fmt.Sprintf("kind %s: %v", k, err), Err: err}
 	}
 	// RFC 6940 §7.1: the signature covers resource, kind, storage time and value.
-	if err := checkSignature(sd, resource, k.ID, ce.cert); err != nil {
+	if err := checkSignature(sd, resource, k.ID, ce.pub); err != nil {
 		return &Error{Code: wire.ErrForbidden, Msg: fmt.Sprintf("kind %s: bad signature", k), Err: err}
 	}
-	s := ce.signer
-	if !node.IsZero() {
-		c := *s
-		c.NodeID = node
-		s = &c
-	}
+	s := &kinds.Signer{Cert: ce.parsed, User: ce.user, NodeIDs: ce.nodeIDs, NodeID: node}
 	// RFC 6940 §7.3: the Kind's access control policy.
 	if err := k.Authorize(resource, &sd.Value, s); err != nil {
 		return &Error{Code: wire.ErrForbidden, Msg: err.Error(), Err: err}
@@ -635,14 +632,18 @@ func (e *Engine) resolveLocked(id *wire.SignerIdentity, certs []*certEntry, now 
 	if ce == nil {
 		return nil, node, fmt.Errorf("no certificate matches the signer identity")
 	}
-	if now.Before(ce.cert.NotBefore) || now.After(ce.cert.NotAfter) {
+	if !ce.valid(now.UnixMilli()) {
 		return nil, node, fmt.Errorf("signer certificate is outside its validity period")
 	}
 	if ce.trusted.IsZero() || now.Sub(ce.trusted) > trustRecheck {
-		chain := []*x509.Certificate{ce.cert}
+		leaf, err := ce.certificate()
+		if err != nil {
+			return nil, node, fmt.Errorf("signer certificate: %w", err)
+		}
+		chain := []*x509.Certificate{leaf}
 		for _, c := range certs {
-			if c != ce {
-				chain = append(chain, c.cert)
+			if c != ce && c.parsed != nil {
+				chain = append(chain, c.parsed)
 			}
 		}
 		if err := e.opts.Trust(chain, now); err != nil {

@@ -50,7 +50,7 @@ func (e *Engine) live(r *record, nowMS int64) bool {
 	if r.expires <= nowMS {
 		return false
 	}
-	return nowMS <= r.cert.cert.NotAfter.UnixMilli()
+	return nowMS <= r.cert.notAfter
 }
 
 // selected is one item of a Fetch or Stat answer: a record, or a synthetic
@@ -149,6 +149,26 @@ func (e *Engine) kindsOf(specs []wire.StoredDataSpecifier) ([]*kinds.Kind, error
 // returns the certificates that signed the values, for the answer's
 // security block. Unknown Kinds give Error_Unknown_Kind.
 func (e *Engine) Fetch(req *wire.FetchReq) (*wire.FetchAns, []*x509.Certificate, error) {
+	ans, ces, err := e.fetch(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ans, parseEntries(ces), nil
+}
+
+// parseEntries returns the parsed certificates of entries (those that do
+// not parse are left out).
+func parseEntries(ces []*certEntry) []*x509.Certificate {
+	out := make([]*x509.Certificate, 0, len(ces))
+	for _, ce := range ces {
+		if c, err := ce.certificate(); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (e *Engine) fetch(req *wire.FetchReq) (*wire.FetchAns, []*certEntry, error) {
 	ks, err := e.kindsOf(req.Specifiers)
 	if err != nil {
 		return nil, nil, err
@@ -158,7 +178,7 @@ func (e *Engine) Fetch(req *wire.FetchReq) (*wire.FetchAns, []*x509.Certificate,
 	defer e.mu.Unlock()
 	res := e.res[string(req.Resource)]
 	ans := &wire.FetchAns{}
-	var certs []*x509.Certificate
+	var certs []*certEntry
 	seen := map[*certEntry]bool{}
 	for i := range req.Specifiers {
 		sp, k := &req.Specifiers[i], ks[i]
@@ -187,7 +207,7 @@ func (e *Engine) Fetch(req *wire.FetchReq) (*wire.FetchAns, []*x509.Certificate,
 			kr.Values = append(kr.Values, s.rec.stored(k.Model, nowMS))
 			if !seen[s.rec.cert] {
 				seen[s.rec.cert] = true
-				certs = append(certs, s.rec.cert.cert)
+				certs = append(certs, s.rec.cert)
 			}
 		}
 		ans.KindResponses = append(ans.KindResponses, kr)

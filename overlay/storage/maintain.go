@@ -74,7 +74,7 @@ func (e *Engine) Sweep() int {
 
 // release drops a record's quota and certificate reference.
 func (e *Engine) release(r *record) {
-	user := r.cert.signer.User
+	user := r.cert.user
 	if u := e.users[user]; u != nil {
 		u.records--
 		u.bytes -= r.size()
@@ -150,6 +150,14 @@ func (e *Engine) MarkPushed(id wire.ResourceID, node wire.NodeID, version uint64
 // the certificates that signed it, and the version it reflects. ok is
 // false when nothing live is stored there.
 func (e *Engine) Snapshot(id wire.ResourceID, replicaNumber uint8) (req *wire.StoreReq, certs []*x509.Certificate, version uint64, ok bool) {
+	req, ces, version, ok := e.snapshot(id, replicaNumber)
+	if !ok {
+		return nil, nil, 0, false
+	}
+	return req, parseEntries(ces), version, true
+}
+
+func (e *Engine) snapshot(id wire.ResourceID, replicaNumber uint8) (req *wire.StoreReq, certs []*certEntry, version uint64, ok bool) {
 	nowMS := e.nowMS()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -173,7 +181,7 @@ func (e *Engine) Snapshot(id wire.ResourceID, replicaNumber uint8) (req *wire.St
 			skd.Values = append(skd.Values, r.stored(k.Model, nowMS))
 			if !seen[r.cert] {
 				seen[r.cert] = true
-				certs = append(certs, r.cert.cert)
+				certs = append(certs, r.cert)
 			}
 		}
 		if len(skd.Values) > 0 {

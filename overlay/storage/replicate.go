@@ -220,7 +220,7 @@ func (s *Service) pushCounted(ctx context.Context, rid wire.ResourceID, to wire.
 // push stores everything at rid on peer to as a replica store, and records
 // that it holds this version.
 func (s *Service) push(ctx context.Context, rid wire.ResourceID, to wire.NodeID, replica uint8) error {
-	req, _, version, ok := s.eng.Snapshot(rid, replica)
+	req, _, version, ok := s.eng.snapshot(rid, replica)
 	if !ok {
 		return nil
 	}
@@ -234,7 +234,7 @@ func (s *Service) push(ctx context.Context, rid wire.ResourceID, to wire.NodeID,
 // handOver stores stale data toward the responsible peer (routed by
 // Resource-ID) unless it is known to hold this version.
 func (s *Service) handOver(ctx context.Context, rid wire.ResourceID) error {
-	req, _, version, ok := s.eng.Snapshot(rid, 1)
+	req, _, version, ok := s.eng.snapshot(rid, 1)
 	if !ok {
 		return nil
 	}

@@ -2,8 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
 	"errors"
 	"log/slog"
 	"sync"
@@ -173,13 +171,12 @@ func (s *Service) count(f func(*Metrics)) {
 	s.mu.Unlock()
 }
 
-// certificateFor finds a certificate for the Certifying wrapper: this
-// peer's own, or one retained with stored data.
-func (s *Service) certificateFor(id *wire.SignerIdentity) *x509.Certificate {
+// certificateFor finds a certificate (DER) for the Certifying wrapper:
+// this peer's own, or one retained with stored data.
+func (s *Service) certificateFor(id *wire.SignerIdentity) []byte {
 	if c := s.s.Credentials; c != nil {
-		e := &certEntry{cert: c.Cert(), sha256: sha256.Sum256(c.Cert().Raw), signer: kinds.SignerFromCert(c.Cert())}
-		if _, ok := matchIdentity(id, e); ok {
-			return c.Cert()
+		if _, ok := matchIdentity(id, newCertEntry(c.Cert())); ok {
+			return c.Cert().Raw
 		}
 	}
 	return s.eng.CertificateFor(id)
@@ -193,7 +190,7 @@ func (s *Service) serveStore(ctx context.Context, req *node.Request) (wire.Body,
 		return nil, err
 	}
 	sr := b.(*wire.StoreReq)
-	o := Origin{Certs: s.eng.parseCertificates(req.Message.Security.Certificates, maxMessageCerts), From: req.Origin}
+	o := Origin{Certs: s.eng.parseCertificates(req.Message.Security.Certificates, maxMessageCerts, true), From: req.Origin}
 	rid := sr.Resource
 	if sr.ReplicaNumber == 0 {
 		// RFC 6940 §7.4.1.1: the peer MUST check that it is responsible.
@@ -240,7 +237,7 @@ func (s *Service) serveFetch(ctx context.Context, req *node.Request) (wire.Body,
 	if err != nil {
 		return nil, err
 	}
-	ans, _, err := s.eng.Fetch(b.(*wire.FetchReq))
+	ans, _, err := s.eng.fetch(b.(*wire.FetchReq))
 	if err != nil {
 		return nil, err
 	}

@@ -62,9 +62,9 @@ func (v *Verifier) Verify(resource wire.ResourceID, kind wire.KindID, sd *wire.S
 	var ce *certEntry
 	var node wire.NodeID
 	for _, c := range certs {
-		e := &certEntry{cert: c, sha256: sha256.Sum256(c.Raw)}
+		e := &certEntry{raw: c.Raw, sha256: sha256.Sum256(c.Raw), parsed: c}
 		if sd.Signature.Identity.Type == wire.IdentityCertHashNodeID {
-			e.signer = kinds.SignerFromCert(c)
+			e = newCertEntry(c)
 		}
 		if n, ok := matchIdentity(&sd.Signature.Identity, e); ok {
 			ce, node = e, n
@@ -74,19 +74,19 @@ func (v *Verifier) Verify(resource wire.ResourceID, kind wire.KindID, sd *wire.S
 	if ce == nil {
 		return nil, errors.New("storage: no certificate for the value's signer")
 	}
-	chain := []*x509.Certificate{ce.cert}
+	chain := []*x509.Certificate{ce.parsed}
 	for _, c := range certs {
-		if c != ce.cert {
+		if c != ce.parsed {
 			chain = append(chain, c)
 		}
 	}
 	if err := trust(chain, now); err != nil {
 		return nil, fmt.Errorf("storage: signer certificate: %w", err)
 	}
-	if err := checkSignature(sd, resource, kind, ce.cert); err != nil {
+	if err := checkSignature(sd, resource, kind, ce.parsed.PublicKey); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	s := kinds.SignerFromCert(ce.cert)
+	s := kinds.SignerFromCert(ce.parsed)
 	s.NodeID = node
 	if err := k.Authorize(resource, &sd.Value, s); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
