@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,10 @@ const Commands = "call USER, answer, decline, hangup, hold, resume, mute, unmute
 
 // Run runs p until ctx ends, stdin says quit, or stdin closes. Events go to out as JSON lines.
 // It returns nil on an orderly end.
+//
+// When in is the null device (a service under systemd, whose stdin is /dev/null, or a shell's
+// `</dev/null`), its immediate end of input means "no commands", not "quit": Run then goes on
+// until ctx ends (SIGINT or SIGTERM in main). End of input from a pipe or a terminal quits.
 func Run(ctx context.Context, p *phone.Phone, in io.Reader, out io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -43,6 +48,7 @@ func Run(ctx context.Context, p *phone.Phone, in io.Reader, out io.Writer, log *
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(ctx) }() // owner: Run; ends with ctx
 
+	nullInput := isNullDevice(in)
 	lines := make(chan string)
 	go func() { // owner: Run; ends at EOF of in (the process's stdin ends with the process)
 		defer close(lines)
@@ -71,6 +77,11 @@ loop:
 			break loop
 		case line, ok := <-lines:
 			if !ok {
+				if nullInput {
+					log.Info("stdin is the null device: no commands; running until stopped by a signal")
+					lines = nil // never ready again
+					continue
+				}
 				break loop // stdin closed: same as quit
 			}
 			if quit := execute(ctx, p, w, line); quit {
@@ -87,6 +98,21 @@ loop:
 	unsubscribe()
 	wg.Wait()
 	return err
+}
+
+// isNullDevice reports whether in is the null device (os.DevNull), which a service manager
+// gives as stdin: a character device that is the same file as /dev/null, not a terminal.
+func isNullDevice(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
 }
 
 // execute runs one command line and reports whether it was quit.

@@ -1,0 +1,199 @@
+package headless
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/app/phone"
+)
+
+// lineWriter hands each JSON line Run writes to a channel.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   []byte
+	lines chan map[string]any
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		var e map[string]any
+		if err := json.Unmarshal(w.buf[:i], &e); err != nil {
+			e = map[string]any{"event": "_invalid_json", "line": string(w.buf[:i])}
+		}
+		w.buf = w.buf[i+1:]
+		select {
+		case w.lines <- e:
+		default:
+		}
+	}
+}
+
+func (w *lineWriter) wait(t *testing.T, kind string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-w.lines:
+			if e["event"] == kind {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q event within %v", kind, timeout)
+		}
+	}
+}
+
+// logSignal closes seen when a record whose message contains want is logged.
+type logSignal struct {
+	slog.Handler
+	want string
+	once *sync.Once
+	seen chan struct{}
+}
+
+func (h logSignal) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.want) {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h logSignal) WithAttrs(a []slog.Attr) slog.Handler {
+	return logSignal{h.Handler.WithAttrs(a), h.want, h.once, h.seen}
+}
+
+func (h logSignal) WithGroup(g string) slog.Handler {
+	return logSignal{h.Handler.WithGroup(g), h.want, h.once, h.seen}
+}
+
+func newPhone(t *testing.T, log *slog.Logger) *phone.Phone {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := phone.New(phone.Config{Profile: filepath.Join(dir, "profile"), Overlay: "headless-unit.test",
+		Listen: "127.0.0.1:0", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Under systemd stdin is /dev/null: its end of input must not stop the peer (a storing peer
+// run as a service would otherwise exit at once); a signal (ctx) still does.
+func TestNullStdinKeepsRunning(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	sig := logSignal{Handler: slog.NewTextHandler(io.Discard, nil), want: "stdin is the null device", once: &sync.Once{}, seen: make(chan struct{})}
+	log := slog.New(sig)
+	p := newPhone(t, log)
+	out := &lineWriter{lines: make(chan map[string]any, 256)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, p, null, out, log) }()
+
+	select {
+	case <-sig.seen: // Run has read the end of /dev/null
+	case err := <-done:
+		t.Fatalf("Run ended at the end of /dev/null: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not report reading the end of /dev/null")
+	}
+	// Still serving after the end of input: a change of user restarts the peer, which Run
+	// reports as a "left" event only while it runs.
+	if err := p.SetUser("carol"); err != nil {
+		t.Fatal(err)
+	}
+	out.wait(t, "left", 30*time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended without a signal: %v", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not end after cancel")
+	}
+}
+
+// End of input from a pipe (a script or a parent process closing stdin) still quits.
+func TestPipeEOFQuits(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := newPhone(t, log)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := &lineWriter{lines: make(chan map[string]any, 256)}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), p, r, out, log) }()
+	out.wait(t, "started", 30*time.Second)
+	bw := bufio.NewWriter(w)
+	bw.WriteString("status\n")
+	bw.Flush()
+	out.wait(t, "status", 30*time.Second)
+	w.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after end of input: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not end at the end of a pipe's input")
+	}
+}
+
+func TestIsNullDevice(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if !isNullDevice(null) {
+		t.Error("os.DevNull is not recognised as the null device")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if isNullDevice(r) {
+		t.Error("a pipe is taken for the null device")
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isNullDevice(f) {
+		t.Error("a regular file is taken for the null device")
+	}
+	if isNullDevice(strings.NewReader("")) {
+		t.Error("a strings.Reader is taken for the null device")
+	}
+}
