@@ -191,9 +191,13 @@ func TestSimKill20(t *testing.T) {
 	// exactly one entry per AoR, with the latest storage time.
 	live := c.live()
 	final := current()
+	askers := make([]*tpeer, len(final))
+	for i := range askers {
+		askers[i] = live[rng.IntN(len(live))]
+	}
 	parallel(len(final), 32, func(i int) {
 		r := final[i]
-		got, err := live[rng.IntN(len(live))].svc.LookupAoR(ctx, r.aor)
+		got, err := askers[i].svc.LookupAoR(ctx, r.aor)
 		if err != nil || len(got) != 1 || got[0].Node != r.node || got[0].StorageTime.UnixMilli() != int64(r.time) {
 			failed.Add(1)
 			t.Errorf("after repair, %s: %v %+v (want storage time %d)", r.aor, err, got, r.time)
