@@ -35,6 +35,7 @@ type fakePhone struct {
 	users    []string
 	joins    []string
 	level    float64
+	joinErr  error
 	// storeLater: Store() is nil until the test clears it (the real phone opens it in Run).
 	storeLater bool
 
@@ -128,6 +129,16 @@ func (f *fakePhone) SetUser(name string) error {
 	f.mu.Unlock()
 	f.act("user " + name)
 	return nil
+}
+func (f *fakePhone) JoinOverlay(_ context.Context, overlay, configURL, user, password string) error {
+	f.mu.Lock()
+	err := f.joinErr
+	if err == nil {
+		f.status.Overlay = firstNonEmpty(overlay, "from-config.test")
+	}
+	f.mu.Unlock()
+	f.act("join " + overlay + "|" + configURL + "|" + user + "|" + password)
+	return err
 }
 func (f *fakePhone) Ring(on bool) {
 	f.mu.Lock()

@@ -14,13 +14,12 @@ import (
 // Preference keys. They live in the profile's settings (app/store) so that the phone, in GUI
 // and headless mode alike, reads the same values; values are plain text (strconv), lists JSON.
 const (
-	PrefUser           = "user"                // user name
-	PrefOverlayMode    = "overlay.mode"        // "local" or "named"
-	PrefOverlay        = "overlay.name"        // overlay name or configuration URL
-	PrefEnrollUser     = "overlay.enroll_user" // enrollment user name for a named overlay
-	PrefListenPort     = "network.listen_port" // int; 0: any
-	PrefAudioIn        = "audio.input"
-	PrefAudioOut       = "audio.output"
+	PrefUser           = "user"                    // user name (phone.SetUser writes it)
+	PrefOverlay        = "overlay"                 // overlay name; "" and no config: the local network's
+	PrefConfig         = "config"                  // configuration document URL (phone.JoinOverlay writes it)
+	PrefListenPort     = "network.listen_port"     // int; 0: any
+	PrefAudioIn        = "audio.input"             // device name; "" = system default
+	PrefAudioOut       = "audio.output"            // device name; "" = system default
 	PrefEchoCancel     = "audio.echo_cancellation" // bool
 	PrefNoiseSuppress  = "audio.noise_suppression" // bool
 	PrefStoreForOthers = "peer.store_for_others"   // bool

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/phone"
 )
 
@@ -109,6 +110,7 @@ type settingsDialog struct {
 	tabs *container.AppTabs
 
 	mode         *widget.RadioGroup
+	joined       overlayChoice // the overlay the phone is in (or set up for) now
 	overlayForm  *widget.Form
 	overlay      *widget.Entry
 	user         *widget.Entry
@@ -169,11 +171,12 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.joinProgress.Hide()
 	s.join = widget.NewButtonWithIcon("Join", theme.LoginIcon(), s.doJoin)
 	s.user.SetText(g.userName())
-	s.overlay.SetText(pr.String(PrefOverlay))
-	if pr.StringWithFallback(PrefOverlayMode, "local") == "named" {
-		s.mode.SetSelected(modeNamed)
-	} else {
+	s.joined = currentOverlay(pr, g.status)
+	s.overlay.SetText(firstNonEmpty(s.joined.name, s.joined.url))
+	if s.joined.local() {
 		s.mode.SetSelected(modeLocal)
+	} else {
+		s.mode.SetSelected(modeNamed)
 	}
 	s.overlayForm = widget.NewForm(
 		widget.NewFormItem("Overlay", s.overlay),
@@ -206,8 +209,8 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	}
 	s.input.SetOptions(ins)
 	s.output.SetOptions(outs)
-	s.input.SetSelected(pr.StringWithFallback(PrefAudioIn, defaultDevice))
-	s.output.SetSelected(pr.StringWithFallback(PrefAudioOut, defaultDevice))
+	s.input.SetSelected(deviceLabel(pr.String(PrefAudioIn)))
+	s.output.SetSelected(deviceLabel(pr.String(PrefAudioOut)))
 	s.level = widget.NewProgressBar()
 	s.level.TextFormatter = func() string { return "" }
 	s.testTone = widget.NewButtonWithIcon("Test tone", theme.MediaPlayIcon(), s.doTestTone)
@@ -346,9 +349,12 @@ func (s *settingsDialog) doSave() {
 	}
 	g, pr := s.g, s.g.prefs
 	var later []string
+	choice := s.choice()
+	overlayChanged := choice != s.joined
+	_, canJoin := g.p.(OverlayJoiner)
 
 	user := strings.TrimSpace(s.user.Text)
-	if user != g.userName() {
+	if user != g.userName() && !(overlayChanged && canJoin) { // JoinOverlay sets the user too
 		if us, ok := g.p.(UserSetter); ok {
 			if err := us.SetUser(user); err != nil {
 				s.user.SetValidationError(err)
@@ -358,37 +364,24 @@ func (s *settingsDialog) doSave() {
 				return
 			}
 		} else {
+			pr.SetString(PrefUser, user)
 			later = append(later, "user name")
 		}
-		pr.SetString(PrefUser, user)
 	}
 
-	mode := "local"
-	if s.mode.Selected == modeNamed {
-		mode = "named"
-	}
-	overlay := strings.TrimSpace(s.overlay.Text)
-	if mode != pr.StringWithFallback(PrefOverlayMode, "local") || overlay != pr.String(PrefOverlay) {
-		if _, ok := g.p.(OverlayJoiner); !ok {
-			later = append(later, "overlay")
-		}
-	}
-	pr.SetString(PrefOverlayMode, mode)
-	pr.SetString(PrefOverlay, overlay)
-
-	in, out := s.input.Selected, s.output.Selected
-	if in != pr.StringWithFallback(PrefAudioIn, defaultDevice) || out != pr.StringWithFallback(PrefAudioOut, defaultDevice) {
+	in, out := devName(s.input.Selected), devName(s.output.Selected)
+	if in != pr.String(PrefAudioIn) || out != pr.String(PrefAudioOut) {
 		if al, ok := g.p.(AudioDeviceLister); ok {
-			if err := al.SetAudioDevices(devName(in), devName(out)); err != nil {
+			if err := al.SetAudioDevices(in, out); err != nil {
 				s.tabs.SelectIndex(1)
 				s.errLabel.SetText("Audio: " + errorText(err))
 				s.errLabel.Show()
 				return
 			}
 		}
+		pr.SetString(PrefAudioIn, in)
+		pr.SetString(PrefAudioOut, out)
 	}
-	pr.SetString(PrefAudioIn, in)
-	pr.SetString(PrefAudioOut, out)
 	pr.SetBool(PrefEchoCancel, s.echo.Checked)
 	pr.SetBool(PrefNoiseSuppress, s.noise.Checked)
 
@@ -401,12 +394,62 @@ func (s *settingsDialog) doSave() {
 	pr.SetBool(PrefStoreForOthers, s.storeForOthers.Checked)
 	pr.SetInt(PrefStorageLimitMB, limit)
 
+	if overlayChanged {
+		if canJoin {
+			s.tabs.SelectIndex(0)
+			s.doJoinThen(func() { s.finish(later) })
+			return
+		}
+		pr.SetString(PrefOverlay, choice.name)
+		pr.SetString(PrefConfig, choice.url)
+		later = append(later, "overlay")
+	}
+	s.finish(later)
+}
+
+// finish closes Settings and says which changes wait for the next start.
+func (s *settingsDialog) finish(later []string) {
+	g := s.g
 	s.d.Hide()
 	g.status = g.p.Status()
 	g.refreshStatus()
 	if len(later) > 0 {
 		dialog.ShowInformation("Settings saved", "Chordphone uses the new "+strings.Join(later, ", ")+" from its next start.", g.win)
 	}
+}
+
+// overlayChoice is where to be: a named overlay, a configuration URL, or neither (the local
+// network's overlay).
+type overlayChoice struct{ name, url string }
+
+func (c overlayChoice) local() bool { return c.name == "" && c.url == "" }
+
+// currentOverlay is the overlay the phone is set up for: the profile's choice, else the one it
+// runs in (from --overlay).
+func currentOverlay(pr fyne.Preferences, st phone.Status) overlayChoice {
+	c := overlayChoice{name: pr.String(PrefOverlay), url: pr.String(PrefConfig)}
+	if c.name != "" {
+		c.url = "" // joined by name (the phone keeps the URL it derived from it)
+	}
+	if c.local() && st.Overlay != "" && st.Overlay != peer.DefaultOverlay {
+		c.name = st.Overlay
+	}
+	return c
+}
+
+// choice is the overlay the dialog's fields select.
+func (s *settingsDialog) choice() overlayChoice {
+	if s.mode.Selected != modeNamed {
+		return overlayChoice{}
+	}
+	v := strings.TrimSpace(s.overlay.Text)
+	if strings.Contains(v, "://") {
+		if v == s.joined.url || (s.joined.name != "" && v == s.joined.name) {
+			return s.joined
+		}
+		return overlayChoice{url: v}
+	}
+	return overlayChoice{name: v}
 }
 
 func devName(s string) string {
@@ -416,8 +459,23 @@ func devName(s string) string {
 	return s
 }
 
+func deviceLabel(s string) string {
+	if s == "" {
+		return defaultDevice
+	}
+	return s
+}
+
 // doJoin joins the chosen overlay now, showing progress and errors in the Overlay tab.
 func (s *settingsDialog) doJoin() {
+	s.doJoinThen(func() {
+		s.note.SetText("Joined " + s.g.status.Overlay + ".")
+		s.note.Show()
+	})
+}
+
+// doJoinThen joins the chosen overlay and runs done once joined.
+func (s *settingsDialog) doJoinThen(done func()) {
 	s.overlayErr.Hide()
 	if err := s.overlay.Validate(); err != nil {
 		s.overlay.SetValidationError(err)
@@ -437,14 +495,12 @@ func (s *settingsDialog) doJoin() {
 		s.overlayErr.Show()
 		return
 	}
-	var name, cfgURL string
-	if s.mode.Selected == modeNamed {
-		name = strings.TrimSpace(s.overlay.Text)
-		if strings.Contains(name, "://") {
-			name, cfgURL = "", name
-		}
-	}
+	choice := s.choice()
+	name, cfgURL := choice.name, choice.url
 	user, pass := strings.TrimSpace(s.user.Text), s.password.Text
+	if choice.local() {
+		pass = "" // the local network's overlay has no enrollment
+	}
 	s.join.Disable()
 	s.joinProgress.Show()
 	s.joinProgress.Start()
@@ -461,12 +517,10 @@ func (s *settingsDialog) doJoin() {
 				s.overlayErr.Show()
 				return
 			}
-			s.g.prefs.SetString(PrefOverlayMode, map[bool]string{true: "named", false: "local"}[s.mode.Selected == modeNamed])
-			s.g.prefs.SetString(PrefOverlay, strings.TrimSpace(s.overlay.Text))
+			s.joined = choice
 			s.g.status = s.g.p.Status()
 			s.g.refreshStatus()
-			s.note.SetText("Joined.")
-			s.note.Show()
+			done()
 		})
 	})
 }

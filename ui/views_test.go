@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -453,7 +454,7 @@ func TestSettingsValidation(t *testing.T) {
 		t.Fatalf("still invalid: %q", s.errLabel.Text)
 	}
 	want := map[string]string{PrefListenPort: "5060", PrefStorageLimitMB: "128", PrefStoreForOthers: "false",
-		PrefOverlayMode: "named", PrefOverlay: "example.org"}
+		PrefAudioIn: ""}
 	for k, v := range want {
 		if got, _, _ := h.st.Setting(k); got != v {
 			t.Errorf("setting %s = %q, want %q", k, got, v)
@@ -613,4 +614,32 @@ func TestStoreAttachesWhenThePhoneOpensIt(t *testing.T) {
 	if _, ok := h.g.prefs.(*storePrefs); !ok {
 		t.Error("preferences did not move to the profile database")
 	}
+}
+
+func TestSettingsJoinNamedOverlay(t *testing.T) {
+	h := newHarness(t, "alice")
+	h.g.showSettings()
+	s := h.g.settings
+	if s.mode.Selected != modeNamed || s.overlay.Text != "example.org" {
+		t.Fatalf("Settings shows %q %q for the phone in example.org", s.mode.Selected, s.overlay.Text)
+	}
+	// A failed join keeps Settings open with the reason under the fields.
+	h.p.joinErr = errors.New("enrollment refused: wrong password")
+	s.overlay.SetText("https://other.test/config.xml")
+	s.password.SetText("pw")
+	test.Tap(s.save)
+	h.expect("join |https://other.test/config.xml|alice|pw")
+	h.waitFor("the join error", func() bool { return s.overlayErr.Visible() })
+	if s.overlayErr.Text != "Could not join: Enrollment refused: wrong password." {
+		t.Errorf("join error %q", s.overlayErr.Text)
+	}
+	if h.g.win.Canvas().Overlays().Top() == nil {
+		t.Fatal("Settings closed although joining failed")
+	}
+	// Back to the local network's overlay.
+	h.p.joinErr = nil
+	s.mode.SetSelected(modeLocal)
+	test.Tap(s.save)
+	h.expect("join ||alice|")
+	h.waitFor("Settings to close", func() bool { return h.g.win.Canvas().Overlays().Top() == nil })
 }
