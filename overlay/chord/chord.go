@@ -342,13 +342,11 @@ type change struct {
 
 // recomputeLocked derives ring, neighbour and finger tables from the candidates.
 func (c *Chord) recomputeLocked() change {
-	now := time.Now()
+	// Departed peers are neither connected (failure) nor ready (Leave): the departed
+	// record only stops them being adopted again from stale Updates.
 	c.ring = c.ring[:0]
 	for id := range c.connected {
 		if c.ready[id] && id != c.self {
-			if t, ok := c.departed[id]; ok && now.Before(t) {
-				continue
-			}
 			c.ring = append(c.ring, ringEntry{id, dist(c.self, id)})
 		}
 	}

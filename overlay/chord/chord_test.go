@@ -27,7 +27,7 @@ func grow(t *testing.T, p sim.Params) *sim.Cluster {
 	if err := c.Grow(ctx, c.Params().N); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.WaitRing(ctx, time.Minute); err != nil {
+	if _, err := c.WaitNeighbors(ctx, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -198,7 +198,9 @@ func (c *Chord) attach(ctx context.Context, id, via wire.NodeID, peerReady bool)
 		c.mu.Lock()
 		c.counters.AttachFailures++
 		// Do not try this peer again for a while: it is probably gone.
-		c.departed[id] = time.Now().Add(c.departTTL())
+		if !c.connected[id] {
+			c.departed[id] = time.Now().Add(c.departTTL())
+		}
 		c.mu.Unlock()
 		return false
 	}

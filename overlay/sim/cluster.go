@@ -208,7 +208,7 @@ func Responsible(sorted []*Peer, key wire.NodeID) *Peer {
 
 // RingCheck compares every joined peer's neighbour table with the global ring. It
 // returns the number of peers whose first successor and predecessor are wrong, and the
-// number whose whole successor list (up to k) is wrong.
+// number whose successor or predecessor list (first k entries) is wrong.
 func RingCheck(sorted []*Peer, k int) (wrongFirst, wrongList int) {
 	n := len(sorted)
 	for i, p := range sorted {
@@ -225,9 +225,9 @@ func RingCheck(sorted []*Peer, k int) (wrongFirst, wrongList int) {
 			continue
 		}
 		want := min(k, n-1)
-		ok := len(succs) >= want
+		ok := len(succs) >= want && len(preds) >= want
 		for j := 0; ok && j < want; j++ {
-			ok = succs[j] == sorted[(i+1+j)%n].ID
+			ok = succs[j] == sorted[(i+1+j)%n].ID && preds[j] == sorted[(i+n-1-j)%n].ID
 		}
 		if !ok {
 			wrongList++

@@ -265,11 +265,25 @@ func (c *Cluster) Grow(ctx context.Context, n int) error {
 // WaitRing polls the global view until every peer's first successor and predecessor
 // are right and returns how long that took.
 func (c *Cluster) WaitRing(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	return c.waitRing(ctx, timeout, false)
+}
+
+// WaitNeighbors is WaitRing for the whole neighbour tables (all predecessors and
+// successors right).
+func (c *Cluster) WaitNeighbors(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	return c.waitRing(ctx, timeout, true)
+}
+
+func (c *Cluster) waitRing(ctx context.Context, timeout time.Duration, full bool) (time.Duration, error) {
 	t0 := time.Now()
 	step := min(c.ChordSettings().UpdateInterval/100, 20*time.Millisecond)
 	for {
 		ps := c.Peers()
-		if wrong, _ := RingCheck(ps, c.p.Neighbors); wrong == 0 {
+		wrong, wrongList := RingCheck(ps, c.p.Neighbors)
+		if full {
+			wrong = wrongList
+		}
+		if wrong == 0 {
 			return time.Since(t0), nil
 		} else if time.Since(t0) > timeout {
 			return 0, fmt.Errorf("%d of %d peers still have a wrong successor or predecessor after %v: %s", wrong, len(ps), timeout, strings.Join(Diagnose(ps, 6), " | "))
