@@ -113,8 +113,10 @@ type Call struct {
 	remoteSeq   uint32 // 0: none yet
 	reinviting  bool   // a re-INVITE either way is in progress (RFC 3261 §14)
 	onReinvite  func(offer []byte) ([]byte, error)
-	ack         chan struct{} // closed when the ACK for our 2xx to the initial INVITE arrives
+	ack         chan struct{} // closed when the first ACK (or a BYE implying it) arrives
 	ackOnce     sync.Once
+	lastAck     uint32        // highest CSeq acknowledged by the peer
+	ackBcast    chan struct{} // closed and replaced on every ACK
 	reason      EndReason
 	done        chan struct{}
 	endOnce     sync.Once
@@ -122,7 +124,7 @@ type Call struct {
 }
 
 func newCall(ep *Endpoint, sc *sipConn) *Call {
-	return &Call{ep: ep, conn: sc, done: make(chan struct{}), ack: make(chan struct{})}
+	return &Call{ep: ep, conn: sc, done: make(chan struct{}), ack: make(chan struct{}), ackBcast: make(chan struct{})}
 }
 
 // CallID returns the dialog's Call-ID.
@@ -252,7 +254,54 @@ func (c *Call) acceptSeq(req *sip.Request, tx sip.ServerTransaction) bool {
 }
 
 func (c *Call) gotAck(req *sip.Request) {
+	c.mu.Lock()
+	if seq := req.CSeq().SeqNo; seq > c.lastAck {
+		c.lastAck = seq
+	}
+	close(c.ackBcast)
+	c.ackBcast = make(chan struct{})
+	c.mu.Unlock()
 	c.ackOnce.Do(func() { close(c.ack) })
+}
+
+// acked says whether the peer has acknowledged our 2xx to its INVITE with CSeq seq, and if
+// not, gives a channel closed at the next ACK.
+func (c *Call) acked(seq uint32) (bool, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastAck >= seq, c.ackBcast
+}
+
+// awaitAck retransmits res (a 2xx to the peer's INVITE with CSeq seq) until the ACK arrives
+// (RFC 3261 §13.3.1.4), ctx ends, or 64*T1 pass; it reports whether the ACK came.
+func (c *Call) awaitAck(ctx context.Context, seq uint32, res *sip.Response) (bool, error) {
+	retry := newBackoff()
+	defer retry.stop()
+	limit := time.NewTimer(ackTimeout)
+	defer limit.Stop()
+	for {
+		ok, next := c.acked(seq)
+		if ok {
+			return true, nil
+		}
+		select {
+		case <-next:
+		case <-retry.C():
+			c.conn.resend(res)
+			retry.next()
+		case <-limit.C:
+			return false, nil
+		case <-c.done:
+			if ok, _ := c.acked(seq); ok {
+				return true, nil
+			}
+			return false, ErrCallEnded
+		case <-c.ep.done:
+			return false, ErrClosed
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
 }
 
 // Bye hangs up an answered call (RFC 3261 §15.1.1) and waits for the peer's response (or
@@ -292,8 +341,13 @@ func (c *Call) request(ctx context.Context, req *sip.Request) error {
 		return fmt.Errorf("sipcall: %s: %w", req.Method, err)
 	}
 	defer tx.Terminate()
+	retry := newBackoff() // RFC 3261 §17.1.2.2 Timer E
+	defer retry.stop()
 	for {
 		select {
+		case <-retry.C():
+			c.conn.resend(req)
+			retry.next()
 		case res := <-tx.Responses():
 			if res.IsProvisional() {
 				continue
@@ -345,9 +399,16 @@ func (c *Call) Reinvite(ctx context.Context, offer []byte) ([]byte, error) {
 		return nil, fmt.Errorf("sipcall: re-INVITE: %w", err)
 	}
 	defer tx.Terminate()
+	retry := newBackoff() // RFC 3261 §17.1.1.2 Timer A, until the first response
+	defer retry.stop()
+	retryC := retry.C()
 	for {
 		select {
+		case <-retryC:
+			c.conn.resend(req)
+			retry.next()
 		case res := <-tx.Responses():
+			retryC = nil
 			if res.IsProvisional() {
 				continue
 			}
@@ -375,9 +436,11 @@ func (c *Call) Reinvite(ctx context.Context, offer []byte) ([]byte, error) {
 
 // sendAck acknowledges a 2xx to an INVITE of ours (RFC 3261 §13.2.2.4): a new transaction-less
 // request with the INVITE's CSeq number, over the same connection.
-func (c *Call) sendAck(invite *sip.Request, res *sip.Response) {
+func (c *Call) sendAck(invite *sip.Request, res *sip.Response) { c.sendAckSeq(invite.CSeq().SeqNo) }
+
+func (c *Call) sendAckSeq(seq uint32) {
 	ack := c.newRequest(sip.ACK, nil)
-	ack.CSeq().SeqNo = invite.CSeq().SeqNo
+	ack.CSeq().SeqNo = seq
 	if err := c.ep.cli.WriteRequest(ack, asIs); err != nil {
 		c.ep.log.Warn("sending ACK failed", "call_id", c.callID, "error", err)
 	}
@@ -445,7 +508,20 @@ func (c *Call) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.remoteTarget = *ct.Address.Clone()
 		c.mu.Unlock()
 	}
-	respond(200, "OK", answer, c.ep.contact(), sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("Allow", allowHeader))
+	res := sip.NewResponseFromRequest(req, 200, "OK", answer)
+	res.AppendHeader(c.ep.contact())
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
+	c.mu.Lock()
+	c.reinviting = false
+	c.mu.Unlock()
+	if err := tx.Respond(res); err != nil {
+		c.ep.log.Warn("answering re-INVITE failed", "call_id", c.callID, "error", err)
+		return
+	}
+	if ok, err := c.awaitAck(context.Background(), req.CSeq().SeqNo, res); !ok && err == nil {
+		c.ep.log.Warn("no ACK for the 200 to a re-INVITE", "call_id", c.callID)
+	}
 }
 
 // shutdown ends the call because the Endpoint closes.

@@ -140,6 +140,7 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 			return net.Dialer{Timeout: time.Second, Control: func(string, string, syscall.RawConn) error { return errNoDial }}
 		},
 	}
+	var ep *Endpoint
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Chordphone"),
 		sipgo.WithUserAgentHostname(s.Overlay),
@@ -153,6 +154,9 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 			sip.WithTransactionLayerTerminateOnConnClose(),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
 				log.Debug("SIP response outside any transaction", "response", r.StartLine())
+				if ep != nil { // set before any message can arrive
+					ep.strayResponse(r)
+				}
 			}),
 		),
 	)
@@ -169,7 +173,7 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 		ua.Close()
 		return nil, fmt.Errorf("sipcall: client: %w", err)
 	}
-	ep := &Endpoint{
+	ep = &Endpoint{
 		set: s, log: log, aor: aor,
 		ua: ua, srv: srv, cli: cli, ln: newChanListener(),
 		conns:   map[net.Conn]*sipConn{},
@@ -461,24 +465,32 @@ func (ep *Endpoint) keepalive(sc *sipConn) error {
 		return fmt.Errorf("OPTIONS: %w", err)
 	}
 	defer tx.Terminate()
-	select {
-	case <-tx.Responses():
-		return nil
-	case <-tx.Done():
-		return fmt.Errorf("OPTIONS: %w", tx.Err())
-	case <-ctx.Done():
+	retry := newBackoff() // RFC 3261 Timer E: one lost datagram is not a dead peer
+	defer retry.stop()
+	for {
 		select {
-		case <-ep.done:
+		case <-retry.C():
+			sc.resend(req)
+			retry.next()
+			continue
+		case <-tx.Responses():
 			return nil
+		case <-tx.Done():
+			return fmt.Errorf("OPTIONS: %w", tx.Err())
+		case <-ctx.Done():
+			select {
+			case <-ep.done:
+				return nil
+			case <-sc.dead:
+				return nil
+			default:
+			}
+			return errors.New("OPTIONS: no response")
 		case <-sc.dead:
 			return nil
-		default:
+		case <-ep.done:
+			return nil
 		}
-		return errors.New("OPTIONS: no response")
-	case <-sc.dead:
-		return nil
-	case <-ep.done:
-		return nil
 	}
 }
 

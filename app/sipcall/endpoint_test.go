@@ -527,3 +527,81 @@ func TestLargeOfferOverDTLS(t *testing.T) {
 		t.Fatalf("Wait: %d bytes, %v", len(ans), err)
 	}
 }
+
+// The AppAttach connection is DTLS over UDP: lost datagrams are retransmitted as over UDP.
+func TestLostDatagramsAreRetransmitted(t *testing.T) {
+	quiet := func(s *Settings) { s.Keepalive = -1 } // no other datagrams than the call's
+	alice, bob := newPhone(t, "alice", quiet), newPhone(t, "bob", quiet)
+	relay := &udpRelay{}
+	aConn, bConn := dtlsPair(t, relay) // alice is the DTLS client: toServer is alice -> bob
+	if err := bob.ep.Serve(bConn, "n"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	// A big offer spans records; losing its second record must not corrupt it.
+	offer := offerSDP + strings.Repeat("a=candidate:1 1 udp 2130706431 192.168.100.100 50000 typ host generation 0\r\n", 30)
+	relay.toServer.Store(1)
+	out, err := alice.ep.Invite(ctx, aConn, "bob", []byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := bob.nextIncoming(t) // the INVITE's first record was lost: Timer A resent it
+	if string(in.OfferSDP) != offer {
+		t.Fatal("offer corrupted")
+	}
+	relay.toClient.Store(1) // the 200 OK
+	answered := make(chan error, 1)
+	go func() { answered <- in.Answer(ctx, []byte(answerSDP)) }()
+	if ans, err := out.Wait(ctx); err != nil || string(ans) != answerSDP {
+		t.Fatalf("Wait = %q, %v", ans, err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	relay.toServer.Store(1) // the re-INVITE
+	if _, err := out.Reinvite(ctx, []byte(offerSDP)); err == nil {
+		t.Fatal("re-INVITE answered without OnReinvite")
+	} else if statusOf(err) != 488 {
+		t.Fatalf("re-INVITE: %v", err)
+	}
+	relay.toServer.Store(1) // the BYE
+	if err := out.Bye(ctx); err != nil {
+		t.Fatalf("Bye: %v", err)
+	}
+	if r := waitDone(t, "callee", in.Call); r.Cause != CauseRemoteHangup {
+		t.Errorf("callee end reason %+v", r)
+	}
+}
+
+func TestLostRejectionIsRetransmitted(t *testing.T) {
+	quiet := func(s *Settings) { s.Keepalive = -1 }
+	alice, bob := newPhone(t, "alice", quiet), newPhone(t, "bob", quiet)
+	relay := &udpRelay{}
+	aConn, bConn := dtlsPair(t, relay)
+	if err := bob.ep.Serve(bConn, "n"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	out, err := alice.ep.Invite(ctx, aConn, "bob", []byte(offerSDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := bob.nextIncoming(t)
+	if err := in.Ringing(); err != nil {
+		t.Fatal(err)
+	}
+	for r := range out.Responses() { // wait for the 180: after it nothing resends the INVITE
+		if r.StatusCode == 180 {
+			break
+		}
+	}
+	relay.toClient.Store(1) // the 486
+	if err := in.Reject(486); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.Wait(ctx); statusOf(err) != 486 {
+		t.Fatalf("Wait = %v, want 486", err)
+	}
+}

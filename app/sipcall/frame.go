@@ -3,6 +3,7 @@ package sipcall
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -39,18 +40,62 @@ type frameEvent struct {
 // the framer makes sure it only ever sees whole, parsable messages, answers malformed
 // requests with 400 itself and resynchronises after garbage, so one bad message does not end
 // the calls on the connection.
+//
+// Each push is one read: on a DTLS connection one record. A message always starts a new
+// record (the peer writes each message with its own writes), so when a message is still
+// incomplete and a later record starts with a SIP start line, the incomplete message lost a
+// datagram: it is dropped and framing goes on from that record (the peer retransmits).
 type framer struct {
-	buf  []byte
-	skip int // body bytes of an oversized message still to discard
+	buf    []byte
+	skip   int   // body bytes of an oversized message still to discard
+	bounds []int // offsets in buf where a pushed chunk (a record) began; never 0
 }
 
-func (f *framer) push(data []byte) { f.buf = append(f.buf, data...) }
+const maxBounds = 64
+
+func (f *framer) push(data []byte) {
+	if len(f.buf) > 0 && len(data) > 0 {
+		f.bounds = append(f.bounds, len(f.buf))
+		if len(f.bounds) > maxBounds {
+			f.bounds = f.bounds[1:]
+		}
+	}
+	f.buf = append(f.buf, data...)
+}
 
 func (f *framer) consume(n int) {
 	f.buf = f.buf[n:]
 	if len(f.buf) == 0 {
 		f.buf = nil // let the backing array go
 	}
+	keep := f.bounds[:0]
+	for _, b := range f.bounds {
+		if b > n {
+			keep = append(keep, b-n)
+		}
+	}
+	f.bounds = keep
+}
+
+// resync looks, while a message is incomplete, for a later record that starts a new
+// message; if there is one it drops everything before it.
+func (f *framer) resync() (frameEvent, bool) { return f.resyncBefore(len(f.buf)) }
+
+// resyncBefore is resync for the message that would occupy buf[:end].
+func (f *framer) resyncBefore(end int) (frameEvent, bool) {
+	for _, b := range f.bounds {
+		if b >= end {
+			break
+		}
+		rest := f.buf[b:]
+		eol := bytes.Index(rest, []byte("\r\n"))
+		if eol > 0 && strictStartLine(string(rest[:eol])) {
+			f.consume(b)
+			f.skip = 0
+			return frameEvent{kind: evDrop, reason: "incomplete message (lost datagram?) dropped"}, true
+		}
+	}
+	return frameEvent{}, false
 }
 
 // next returns the next event, or ok == false when more data is needed.
@@ -61,7 +106,7 @@ func (f *framer) next() (ev frameEvent, ok bool) {
 			f.skip -= n
 			f.consume(n)
 			if f.skip > 0 {
-				return frameEvent{}, false
+				return f.resync()
 			}
 		}
 		// RFC 5626 §3.5.1: a double CRLF between messages is a keepalive ping, a single CRLF
@@ -83,7 +128,7 @@ func (f *framer) next() (ev frameEvent, ok bool) {
 		if lineEnd < 0 {
 			lineEnd = len(f.buf)
 		}
-		if i := bytes.IndexFunc(f.buf[:lineEnd], func(r rune) bool { return r < 0x20 && r != '\t' && r != '\r' || r == 0x7f }); i >= 0 {
+		if i := bytes.LastIndexFunc(f.buf[:lineEnd], func(r rune) bool { return r < 0x20 && r != '\t' && r != '\r' || r == 0x7f }); i >= 0 {
 			f.consume(i + 1)
 			return frameEvent{kind: evDrop, reason: "control characters outside a message"}, true
 		}
@@ -96,8 +141,19 @@ func (f *framer) next() (ev frameEvent, ok bool) {
 		}
 		start := string(f.buf[:eol])
 		if !plausibleStartLine(start) {
-			f.consume(eol + 2)
-			return frameEvent{kind: evDrop, reason: "not a SIP start line"}, true
+			// Drop this line and the complete lines after it up to a plausible start line,
+			// as one event (the tail of a message that lost a datagram is many lines).
+			n, lines := eol+2, 1
+			for {
+				next := bytes.Index(f.buf[n:], []byte("\r\n"))
+				if next < 0 || plausibleStartLine(string(f.buf[n:n+next])) {
+					break
+				}
+				n += next + 2
+				lines++
+			}
+			f.consume(n)
+			return frameEvent{kind: evDrop, reason: fmt.Sprintf("not SIP (%d lines)", lines)}, true
 		}
 		hend := bytes.Index(f.buf, []byte("\r\n\r\n"))
 		if hend < 0 {
@@ -105,7 +161,10 @@ func (f *framer) next() (ev frameEvent, ok bool) {
 				f.consume(len(f.buf))
 				return frameEvent{kind: evDrop, reason: "header section too long"}, true
 			}
-			return frameEvent{}, false
+			return f.resync()
+		}
+		if ev, ok := f.resyncBefore(hend); ok {
+			return ev, true
 		}
 		head := f.buf[:hend+2] // start line and header lines, each ending in CRLF
 		bodyOff := hend + 4
@@ -122,6 +181,9 @@ func (f *framer) next() (ev frameEvent, ok bool) {
 			f.consume(bodyOff)
 			f.skip = clen
 			return rejectEvent(start, lines, 413, "Request Entity Too Large", "message longer than 65535 bytes"), true
+		}
+		if ev, ok := f.resyncBefore(min(total, len(f.buf))); ok {
+			return ev, true // a message inside this one: this one lost a datagram
 		}
 		if len(f.buf) < total {
 			return frameEvent{}, false
@@ -147,6 +209,23 @@ func plausibleStartLine(line string) bool {
 		return len(b) == 3 && b[0] >= '1' && b[0] <= '6' && isDigits(b)
 	}
 	return isToken(a) && strings.EqualFold(c, "SIP/2.0")
+}
+
+// strictStartLine accepts only start lines of the methods and version we speak, so that the
+// tail of a line split across reads ("TIONS sip:...") is never taken for a start line.
+func strictStartLine(line string) bool {
+	if !plausibleStartLine(line) {
+		return false
+	}
+	a, rest, _ := strings.Cut(line, " ")
+	if a == "SIP/2.0" {
+		return true
+	}
+	switch a {
+	case "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE":
+		return strings.HasPrefix(rest, "sip:") || strings.HasPrefix(rest, "sips:")
+	}
+	return false
 }
 
 func isDigits(s string) bool {

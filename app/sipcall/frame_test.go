@@ -2,6 +2,7 @@ package sipcall
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -199,6 +200,46 @@ func TestCheckSDP(t *testing.T) {
 	for _, bad := range []string{"", "hello", "v=0\r\n", "o=x\r\nv=0\r\n", "v=0\r\no=x\r\ns=-\r\nt=0 0\r\nm=audio\x00\r\n", "v=0\r\no=x\r\ns=-\r\nt=0 0\r\n"} {
 		if CheckSDP([]byte(bad)) == nil {
 			t.Errorf("CheckSDP(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFramerRecoversFromLostRecord(t *testing.T) {
+	body := "v=0\r\n" + strings.Repeat("a=candidate:1 1 udp 2130706431 10.0.0.1 5000 typ host\r\n", 60)
+	msg := strings.Replace(validInvite, "l: 4\r\n\r\nv=0\n", fmt.Sprintf("l: %d\r\n\r\n%s", len(body), body), 1)
+	records := func(s string) []string {
+		var out []string
+		for len(s) > maxRecord {
+			out = append(out, s[:maxRecord])
+			s = s[maxRecord:]
+		}
+		return append(out, s)
+	}
+	recs := records(msg)
+	if len(recs) < 3 {
+		t.Fatalf("test message too short: %d records", len(recs))
+	}
+	for lost := range recs {
+		var f framer
+		var evs []frameEvent
+		for i, r := range recs {
+			if i != lost {
+				f.push([]byte(r))
+				evs = append(evs, drain(&f)...)
+			}
+		}
+		for _, r := range recs { // the retransmission
+			f.push([]byte(r))
+			evs = append(evs, drain(&f)...)
+		}
+		var msgs []string
+		for _, ev := range evs {
+			if ev.kind == evMessage {
+				msgs = append(msgs, string(ev.msg))
+			}
+		}
+		if len(msgs) != 1 || msgs[0] != msg {
+			t.Errorf("record %d lost: %d messages delivered, want the retransmitted one intact", lost, len(msgs))
 		}
 	}
 }

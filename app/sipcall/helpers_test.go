@@ -135,6 +135,20 @@ func dtlsPair(t *testing.T, relay *udpRelay) (client, server net.Conn) {
 // connection goes silent, as when a peer's machine or network vanishes.
 type udpRelay struct {
 	cut atomic.Bool
+	// toServer and toClient drop that many datagrams in that direction.
+	toServer, toClient atomic.Int32
+}
+
+func take(n *atomic.Int32) bool {
+	for {
+		v := n.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
 }
 
 func (r *udpRelay) start(t *testing.T, server *net.UDPAddr) *net.UDPAddr {
@@ -159,7 +173,7 @@ func (r *udpRelay) start(t *testing.T, server *net.UDPAddr) *net.UDPAddr {
 				return
 			}
 			client.Store(from)
-			if !r.cut.Load() {
+			if !r.cut.Load() && !take(&r.toServer) {
 				_, _ = back.Write(buf[:n])
 			}
 		}
@@ -172,7 +186,7 @@ func (r *udpRelay) start(t *testing.T, server *net.UDPAddr) *net.UDPAddr {
 			if err != nil {
 				return
 			}
-			if to := client.Load(); to != nil && !r.cut.Load() {
+			if to := client.Load(); to != nil && !r.cut.Load() && !take(&r.toClient) {
 				_, _ = front.WriteToUDP(buf[:n], to)
 			}
 		}

@@ -27,7 +27,8 @@ type Incoming struct {
 	final     chan struct{} // closed when the final response has been handed to the transaction
 	finalOnce sync.Once
 	cancelled chan struct{}
-	claimed   int // the final status code chosen, 0 while ringing; guarded by Call.mu
+	claimed   int           // the final status code chosen, 0 while ringing; guarded by Call.mu
+	finalRes  *sip.Response // the final error response, for retransmission; guarded by Call.mu
 }
 
 // Cancelled is closed when the caller cancels the call (CANCEL; the Endpoint has answered
@@ -61,6 +62,9 @@ func (in *Incoming) finalize(code int, reason string, body []byte, hdrs ...sip.H
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
+	in.mu.Lock()
+	in.finalRes = res
+	in.mu.Unlock()
 	if err := in.tx.Respond(res); err != nil {
 		in.ep.log.Warn("sending final response failed", "call_id", in.callID, "code", code, "error", err)
 	}
@@ -136,21 +140,15 @@ func (in *Incoming) Answer(ctx context.Context, answerSDP []byte) error {
 		in.end(EndReason{Cause: CauseConnectionLost, Err: err})
 		return fmt.Errorf("sipcall: 200 OK: %w", err)
 	}
-	t := time.NewTimer(ackTimeout)
-	defer t.Stop()
-	select {
-	case <-in.ack:
+	ok, err := in.awaitAck(ctx, in.invite.CSeq().SeqNo, res)
+	switch {
+	case ok:
 		return nil
-	case <-in.done:
-		select {
-		case <-in.ack: // answered, then hung up at once
-			return nil
-		default:
-		}
+	case errors.Is(err, ErrCallEnded):
 		return fmt.Errorf("%w: %s", ErrCallEnded, in.EndReason())
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+	case err != nil:
+		return err
+	default:
 		in.setReason(EndReason{Cause: CauseTimeout, Err: errors.New("no ACK")})
 		bctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 		defer cancel()
@@ -218,7 +216,11 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 	}
 	if !tx.OnCancel(func(*sip.Request) {
 		// The transaction layer has answered the CANCEL with 200 and the INVITE with 487.
-		in.claim(487)
+		if in.claim(487) {
+			in.mu.Lock()
+			in.finalRes = sip.NewResponseFromRequest(in.invite, 487, "Request Terminated", nil)
+			in.mu.Unlock()
+		}
 		in.sent()
 		close(in.cancelled)
 		in.end(EndReason{Cause: CauseCancelled, Status: 487})
@@ -236,6 +238,7 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 		if in.finalize(480, statusText(480), nil) {
 			in.end(EndReason{Cause: CauseRejected, Status: 480})
 		}
+		in.awaitErrorAck()
 		return
 	}
 	if ep.enter() {
@@ -260,6 +263,34 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 		}
 		if in.finalize(480, statusText(480), nil) {
 			in.end(EndReason{Cause: CauseRingTimeout, Status: 480})
+		}
+	}
+	in.awaitErrorAck()
+}
+
+// awaitErrorAck retransmits a final error response until the caller's ACK ends the INVITE
+// transaction (RFC 3261 §17.2.1 Timer G; Timer H bounds it). It keeps the transaction (and
+// so this handler) alive until then.
+func (in *Incoming) awaitErrorAck() {
+	in.mu.Lock()
+	res := in.finalRes
+	in.mu.Unlock()
+	if res == nil {
+		return
+	}
+	retry := newBackoff()
+	defer retry.stop()
+	for {
+		select {
+		case <-retry.C():
+			in.conn.resend(res)
+			retry.next()
+		case <-in.tx.Done():
+			return
+		case <-in.conn.dead:
+			return
+		case <-in.ep.done:
+			return
 		}
 	}
 }

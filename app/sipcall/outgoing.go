@@ -144,6 +144,22 @@ func (o *Outgoing) run() {
 			cancelTx.Terminate()
 		}
 	}()
+	// RFC 3261 §17.1.1.2 Timer A: the INVITE goes again until the first response; the
+	// CANCEL (Timer E) until its response.
+	retry := newBackoff()
+	defer retry.stop()
+	retryC := retry.C()
+	var (
+		cancelReq   *sip.Request
+		cancelRetry *backoff
+		cancelC     <-chan time.Time
+		cancelResC  <-chan *sip.Response
+	)
+	defer func() {
+		if cancelRetry != nil {
+			cancelRetry.stop()
+		}
+	}()
 	sendCancel := func() {
 		cancelSent = true
 		// RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as
@@ -163,14 +179,27 @@ func (o *Outgoing) run() {
 			c.ep.log.Warn("sending CANCEL failed", "call_id", c.callID, "error", err)
 			return
 		}
-		cancelTx = tx
+		cancelTx, cancelReq = tx, req
+		cancelRetry = newBackoff()
+		cancelC, cancelResC = cancelRetry.C(), tx.Responses()
 	}
 	for {
 		select {
+		case <-retryC:
+			c.conn.resend(o.invite)
+			retry.next()
+		case <-cancelC:
+			c.conn.resend(cancelReq)
+			cancelRetry.next()
+		case res := <-cancelResC:
+			if !res.IsProvisional() {
+				cancelC, cancelResC = nil, nil
+			}
 		case res, ok := <-o.tx.Responses():
 			if !ok {
 				continue
 			}
+			retryC = nil
 			switch {
 			case res.IsProvisional():
 				provisional = true
