@@ -20,6 +20,14 @@ import (
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
+func newNet() *memnet.Network { return memnet.New() }
+
+func newChord() *chord.Chord {
+	return chord.New(chord.Settings{UpdateInterval: time.Hour, PingInterval: time.Hour})
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 type peer struct {
 	n  *node.Node
 	c  *chord.Chord
@@ -42,7 +50,7 @@ func idOf(i int) wire.NodeID {
 // newRing builds k joined peers with Node-IDs idOf(0..k-1) on one memnet.
 func newRing(t *testing.T, k int, tweak func(i int, s *node.Settings)) *ring {
 	t.Helper()
-	r := &ring{t: t, nw: memnet.New()}
+	r := &ring{t: t, nw: newNet()}
 	t.Cleanup(r.close)
 	for i := 0; i < k; i++ {
 		r.add(idOf(i), tweak, i)
@@ -57,9 +65,9 @@ func (r *ring) add(id wire.NodeID, tweak func(i int, s *node.Settings), i int) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := chord.New(chord.Settings{UpdateInterval: time.Hour, PingInterval: time.Hour})
+	c := newChord()
 	s := node.Settings{NodeID: id, OverlayName: "test", Connector: ep, Topology: c,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReliabilityTimer: 200 * time.Millisecond}
+		Logger: discard(), ReliabilityTimer: 200 * time.Millisecond}
 	if len(r.peers) > 0 {
 		s.Bootstrap = []string{r.peers[0].ep.Addr()}
 	}
