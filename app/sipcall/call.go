@@ -328,7 +328,19 @@ func (c *Call) Bye(ctx context.Context) error {
 			return ErrCallEnded
 		}
 	}
-	return c.request(ctx, c.newRequest(sip.BYE, nil))
+	err := c.request(ctx, c.newRequest(sip.BYE, nil))
+	if statusOf(err) == 481 {
+		return nil // a retransmitted BYE whose first one got through (its 200 was lost)
+	}
+	return err
+}
+
+func statusOf(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
 }
 
 // request runs one non-INVITE client transaction over the call's connection and waits for

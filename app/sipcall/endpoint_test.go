@@ -605,3 +605,52 @@ func TestLostRejectionIsRetransmitted(t *testing.T) {
 		t.Fatalf("Wait = %v, want 486", err)
 	}
 }
+
+func TestRetransmittedInviteIsNotASecondCall(t *testing.T) {
+	bob := newPhone(t, "bob", func(s *Settings) { s.Keepalive = -1 })
+	answered := make(chan error, 4)
+	bob.ep.OnInvite(func(in *Incoming) {
+		bob.incoming <- in
+		answered <- in.Answer(context.Background(), []byte(answerSDP))
+	})
+	raw, bConn := net.Pipe()
+	t.Cleanup(func() { raw.Close() })
+	if err := bob.ep.Serve(bConn, "n"); err != nil {
+		t.Fatal(err)
+	}
+	invite := "INVITE sip:bob@chord.test SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bKdup\r\nFrom: <sip:alice@chord.test>;tag=a\r\nTo: <sip:bob@chord.test>\r\nCall-ID: dup\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@chord.test>\r\nContent-Type: application/sdp\r\n" + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(offerSDP)) + offerSDP
+	ok := func() string {
+		for {
+			res := readResponse(t, raw, "dup")
+			if strings.HasPrefix(res, "SIP/2.0 200 ") {
+				return res
+			}
+		}
+	}
+	if _, err := raw.Write([]byte(invite)); err != nil {
+		t.Fatal(err)
+	}
+	first := ok()
+	bob.nextIncoming(t)
+	if _, err := raw.Write([]byte(invite)); err != nil { // as if the 200 had been lost
+		t.Fatal(err)
+	}
+	if again := ok(); again != first {
+		t.Fatalf("retransmitted INVITE got\n%s\nnot the same 200 as\n%s", again, first)
+	}
+	toTag := first[strings.Index(first, "To: "):]
+	toTag = toTag[:strings.Index(toTag, "\r\n")]
+	ack := strings.NewReplacer("INVITE sip", "ACK sip", "1 INVITE", "1 ACK", "z9hG4bKdup", "z9hG4bKack", "To: <sip:bob@chord.test>", toTag).Replace(invite)
+	ack = ack[:strings.Index(ack, "Content-Type")] + "Content-Length: 0\r\n\r\n"
+	if _, err := raw.Write([]byte(ack)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	select {
+	case in := <-bob.incoming:
+		t.Fatalf("the retransmission became a second call %s", in.CallID())
+	default:
+	}
+}

@@ -253,14 +253,6 @@ func waitDone(t *testing.T, what string, c *Call) EndReason {
 	}
 }
 
-func statusOf(err error) int {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Code
-	}
-	return 0
-}
-
 // readResponse reads raw SIP from c until a whole response with Call-ID callID arrives.
 func readResponse(t *testing.T, c net.Conn, callID string) string {
 	t.Helper()

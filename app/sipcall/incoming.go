@@ -29,6 +29,19 @@ type Incoming struct {
 	cancelled chan struct{}
 	claimed   int           // the final status code chosen, 0 while ringing; guarded by Call.mu
 	finalRes  *sip.Response // the final error response, for retransmission; guarded by Call.mu
+	lastRes   *sip.Response // the final response, 2xx or not; guarded by Call.mu
+}
+
+// incomingFor finds the incoming call a new INVITE duplicates (same Call-ID and From tag).
+func (ep *Endpoint) incomingFor(callID, fromTag string) *Incoming {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	for _, c := range ep.dialogs {
+		if c.in != nil && c.callID == callID && c.remoteTag == fromTag {
+			return c.in
+		}
+	}
+	return nil
 }
 
 // Cancelled is closed when the caller cancels the call (CANCEL; the Endpoint has answered
@@ -63,7 +76,7 @@ func (in *Incoming) finalize(code int, reason string, body []byte, hdrs ...sip.H
 		res.AppendHeader(h)
 	}
 	in.mu.Lock()
-	in.finalRes = res
+	in.finalRes, in.lastRes = res, res
 	in.mu.Unlock()
 	if err := in.tx.Respond(res); err != nil {
 		in.ep.log.Warn("sending final response failed", "call_id", in.callID, "code", code, "error", err)
@@ -134,6 +147,9 @@ func (in *Incoming) Answer(ctx context.Context, answerSDP []byte) error {
 	if !in.claim(200) {
 		return ErrAnswered
 	}
+	in.mu.Lock()
+	in.lastRes = res
+	in.mu.Unlock()
 	err := in.tx.Respond(res)
 	in.sent()
 	if err != nil {
@@ -185,6 +201,18 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 	}
 	if !isSDP(req) {
 		respond(415, sip.NewHeader("Accept", "application/sdp")) // RFC 3261 §21.4.13
+		return
+	}
+
+	// A retransmission of an INVITE whose transaction is over (its first responses were
+	// lost) gets the final response again instead of becoming a second call.
+	if dup := ep.incomingFor(req.CallID().Value(), fromTag); dup != nil {
+		dup.mu.Lock()
+		res := dup.lastRes
+		dup.mu.Unlock()
+		if res != nil {
+			sc.resend(res)
+		}
 		return
 	}
 
