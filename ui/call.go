@@ -80,18 +80,18 @@ func newCallView(g *gui) *callView {
 	c.keypad.Hide()
 
 	levelRow := container.NewBorder(nil, nil, widget.NewLabel("Mic"), nil, c.level)
-	c.root = container.NewVBox(
+	top := container.NewVBox(
 		layoutSpacer(),
 		widget.NewIcon(theme.AccountIcon()),
 		c.peerLabel, c.stateLabel, c.timer,
 		widget.NewSeparator(),
+	)
+	middle := container.NewVBox(
 		container.NewGridWithColumns(3, c.mute, c.hold, c.keypadBtn),
 		c.keypad, c.dtmfLabel,
-		levelRow, c.levelNote,
-		c.quality, c.errLabel,
-		layoutSpacer(),
-		c.hangup,
 	)
+	bottom := container.NewVBox(levelRow, c.levelNote, c.quality, c.errLabel, c.hangup)
+	c.root = container.NewBorder(top, bottom, nil, nil, container.NewVScroll(middle))
 	return c
 }
 

@@ -357,10 +357,20 @@ func statusLine(s phone.Status) string {
 	}
 	parts = append(parts, "overlay "+ov)
 	if s.State != phone.NotJoined {
-		parts = append(parts, plural(len(s.Predecessors)+len(s.Successors), "neighbour", "neighbours"))
+		parts = append(parts, plural(neighbours(s), "neighbour", "neighbours"))
 	}
 	parts = append(parts, fmt.Sprintf("storing %s for others", plural(s.StoredRecords, "record", "records")))
 	return strings.Join(parts, " · ")
+}
+
+// neighbours counts the distinct peers among predecessors and successors (in a small ring
+// the same peer is both).
+func neighbours(s phone.Status) int {
+	seen := map[string]bool{}
+	for _, id := range append(append([]string(nil), s.Predecessors...), s.Successors...) {
+		seen[id] = true
+	}
+	return len(seen)
 }
 
 func plural(n int, one, many string) string {

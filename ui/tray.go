@@ -32,7 +32,12 @@ func newTray(g *gui) *trayMenu {
 	t := &trayMenu{g: g, da: da}
 	t.state = fyne.NewMenuItem("", nil)
 	t.state.Disabled = true
-	show := fyne.NewMenuItem("Show Chordphone", func() { g.win.Show(); g.win.RequestFocus() })
+	show := fyne.NewMenuItem("Show Chordphone", func() {
+		g.win.Show()
+		g.win.RequestFocus()
+		g.missed = 0 // seen: they are in Recent
+		t.update()
+	})
 	quit := fyne.NewMenuItem("Quit", func() { g.fa.Quit() })
 	quit.IsQuit = true
 	t.menu = fyne.NewMenu("Chordphone", show, t.state, fyne.NewMenuItemSeparator(), quit)

@@ -57,8 +57,9 @@ func Run(ctx context.Context, p *phone.Phone) error {
 		fyne.Do(fa.Quit)
 	}()
 	gui.win.ShowAndRun()
+	gui.closed.Store(true) // no more UI updates: the windows are gone
+	cancel()               // stop the phone first, so call actions in flight return
 	gui.Close()
-	cancel()
 	return <-done
 }
 

@@ -322,6 +322,9 @@ func TestStatusLine(t *testing.T) {
 	if h.g.bottomInfo.Text != "overlay example.org · 3 neighbours · storing 132 records for others" {
 		t.Errorf("bottom line %q", h.g.bottomInfo.Text)
 	}
+	if n := neighbours(phone.Status{Predecessors: []string{"x"}, Successors: []string{"x"}}); n != 1 {
+		t.Errorf("one peer both predecessor and successor counts as %d neighbours", n)
+	}
 	if h.g.stateBtn.Text != "registered" {
 		t.Errorf("state %q", h.g.stateBtn.Text)
 	}
