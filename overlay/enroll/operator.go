@@ -513,6 +513,12 @@ func (o *Operator) password() (string, error) {
 	if o.Stdin == nil {
 		return "", errors.New("no password: give it on standard input")
 	}
+	if f, ok := o.Stdin.(*os.File); ok {
+		if restore, tty := noEcho(f); tty {
+			fmt.Fprint(o.Stderr, "Password (not shown): ")
+			defer func() { restore(); fmt.Fprintln(o.Stderr) }()
+		}
+	}
 	line, err := bufio.NewReader(o.Stdin).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 		return "", errors.New("no password: give it on the first line of standard input")
