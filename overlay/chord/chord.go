@@ -49,6 +49,9 @@ type Settings struct {
 	Fingers int
 	// Replicas is the size of the replica set reported to observers (§10.4): 2.
 	Replicas int
+	// NoPartitionCheck turns off the partition check of §10.7.4.4 (a Ping for our own
+	// Node-ID through a bootstrap node every PingInterval).
+	NoPartitionCheck bool
 	// ResourceCount answers Probe num_resources (§6.4.2.5); nil answers 0.
 	ResourceCount func() uint32
 }
@@ -160,7 +163,7 @@ type Chord struct {
 
 // Counters count chord maintenance activity of one node.
 type Counters struct {
-	UpdatesSent, UpdatesReceived, AttachesSent, AttachFailures, FingerSearches, Joins, Leaves int
+	UpdatesSent, UpdatesReceived, AttachesSent, AttachFailures, FingerSearches, Joins, Leaves, Partitions int
 }
 
 // New returns the topology; pass it as node.Settings.Topology.

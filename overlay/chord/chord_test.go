@@ -259,3 +259,32 @@ func TestObserverAndHoldDown(t *testing.T) {
 		t.Fatalf("Admitting(%s), want the joining peer %s", got, jn.ID)
 	}
 }
+
+// TestPartitionCheckHealsIsolatedPeer: a peer that lost every link believes it is alone;
+// the partition check through its bootstrap node (§10.7.4.4) brings it back.
+func TestPartitionCheckHealsIsolatedPeer(t *testing.T) {
+	c := grow(t, sim.Params{N: 12, Seed: 17, TimeScale: 600})
+	ps := c.Peers()
+	var p *sim.Peer
+	for _, q := range ps {
+		if len(q.Node.Settings().Bootstrap) > 0 {
+			p = q
+			break
+		}
+	}
+	c.Isolate(p)
+	ctx := testCtx(t)
+	// Wait until the peer has noticed (its tables are derived from live links).
+	for len(p.Chord.Successors()) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if !p.Chord.ResponsibleFor(wire.ResourceIDFromName("x")) {
+		t.Fatal("isolated peer should think it is alone")
+	}
+	if !p.Chord.CheckPartition(ctx) {
+		t.Fatal("partition not detected")
+	}
+	if _, err := c.WaitNeighbors(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package chord
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -197,6 +198,7 @@ func (c *Chord) maintain(ctx context.Context) {
 		case <-pt.C:
 			if c.IsJoined() {
 				c.n.Go(func(ctx context.Context) { c.refreshFingers(ctx, true) })
+				c.n.Go(c.checkPartition)
 			}
 			pt.Reset(jitter(c.s.PingInterval))
 		case <-ht.C:
@@ -379,4 +381,45 @@ func (c *Chord) serveProbe(ctx context.Context, req *node.Request) (wire.Body, e
 		ans.ProbeInfo = append(ans.ProbeInfo, wire.ProbeInformation{Type: t, Value: v})
 	}
 	return ans, nil
+}
+
+// checkPartition repeats the bootstrap step (RFC 6940 §10.7.4.4): a Ping for our own
+// Node-ID routed through a bootstrap node must come back to us; if another peer S'
+// answers, the overlay is partitioned (or we lost all our neighbours, §10.7.1), and we
+// Attach to S' through the bootstrap node and send it an Update.
+func (c *Chord) checkPartition(ctx context.Context) { c.CheckPartition(ctx) }
+
+// CheckPartition runs the partition check of §10.7.4.4 now and reports whether it found
+// (and started to heal) a partition.
+func (c *Chord) CheckPartition(ctx context.Context) bool {
+	addrs := c.n.Settings().Bootstrap
+	if len(addrs) == 0 || c.s.NoPartitionCheck {
+		return false
+	}
+	rt := c.n.Settings().ReliabilityTimer
+	bctx, cancel := context.WithTimeout(ctx, 3*rt)
+	defer cancel()
+	links, err := c.n.Bootstrap(bctx, []string{addrs[rand.IntN(len(addrs))]})
+	if err != nil || len(links) == 0 {
+		return false
+	}
+	b := links[0].RemoteNodeID()
+	c.mu.Lock()
+	known := c.connected[b] && c.ready[b]
+	c.mu.Unlock()
+	if !known {
+		defer links[0].Close()
+	}
+	resp, err := c.n.Ping(bctx, []wire.Destination{wire.NodeDestination(b), wire.ResourceDestination(wire.ResourceID(c.self[:]))})
+	if err != nil || resp.From == c.self {
+		return false
+	}
+	c.n.Logger().Info("overlay partition detected", "answered_by", resp.From, "bootstrap", b)
+	c.mu.Lock()
+	c.counters.Partitions++
+	c.mu.Unlock()
+	if c.attach(ctx, resp.From, b, false) {
+		c.sendUpdate(ctx, resp.From, wire.ChordNeighbors)
+	}
+	return true
 }

@@ -177,6 +177,20 @@ func (e *Endpoint) Close() error {
 	return nil
 }
 
+// CutLinks kills every link of the endpoint but leaves it reachable for new links, as
+// a network outage that ends would.
+func (e *Endpoint) CutLinks() {
+	e.mu.Lock()
+	ls := make([]*link, 0, len(e.links))
+	for l := range e.links {
+		ls = append(ls, l)
+	}
+	e.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
 func (e *Endpoint) track(l *link) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()

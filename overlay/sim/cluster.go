@@ -121,6 +121,9 @@ func (c *Cluster) NewPeer(bootstrap string) (*Peer, error) {
 	return p, nil
 }
 
+// Isolate cuts every link of a peer (a network outage); the peer stays up.
+func (c *Cluster) Isolate(p *Peer) { p.ep.CutLinks() }
+
 // Kill ends a peer abruptly: all its links die at once, as when a process is killed.
 func (c *Cluster) Kill(p *Peer) {
 	c.mu.Lock()
