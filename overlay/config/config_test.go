@@ -178,3 +178,19 @@ func TestRefreshAt(t *testing.T) {
 		t.Errorf("expired: %v", r)
 	}
 }
+
+func TestEncodeZeroConfigUsesDefaults(t *testing.T) {
+	doc, err := Encode(nil, &Config{InstanceName: "zero.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseOverlay(doc, "zero.test")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	d := New("zero.test")
+	if c.TopologyPlugin != d.TopologyPlugin || c.NodeIDLength != d.NodeIDLength || c.MaxMessageSize != d.MaxMessageSize ||
+		c.InitialTTL != d.InitialTTL || c.ChordPingInterval != d.ChordPingInterval || c.OverlayReliabilityTimer != d.OverlayReliabilityTimer {
+		t.Errorf("defaults lost: %+v", c)
+	}
+}

@@ -91,15 +91,24 @@ func (c *Config) encodeConfiguration(signer *identity.Identity) ([]byte, error) 
 		w.attr("expiration", c.Expiration.UTC().Format(time.RFC3339))
 	}
 	w.WriteString(">\n")
-	w.elem("topology-plugin", c.TopologyPlugin)
-	w.elem("node-id-length", strconv.Itoa(c.NodeIDLength))
+	// Zero values are left out, so that the RFC 6940 §11.1 defaults apply.
+	if c.TopologyPlugin != "" {
+		w.elem("topology-plugin", c.TopologyPlugin)
+	}
+	if c.NodeIDLength != 0 {
+		w.elem("node-id-length", strconv.Itoa(c.NodeIDLength))
+	}
 	for _, r := range c.RootCerts {
 		fmt.Fprintf(w, "  <root-cert>%s</root-cert>\n", b64Lines(r.Raw))
 	}
 	for _, e := range c.EnrollmentServers {
 		w.elem("enrollment-server", e)
 	}
-	fmt.Fprintf(w, "  <self-signed-permitted digest=%q>%t</self-signed-permitted>\n", string(c.SelfSignedDigest), c.SelfSignedPermitted)
+	digest := c.SelfSignedDigest
+	if digest == "" {
+		digest = identity.DigestSHA256
+	}
+	fmt.Fprintf(w, "  <self-signed-permitted digest=%q>%t</self-signed-permitted>\n", string(digest), c.SelfSignedPermitted)
 	for _, n := range c.BootstrapNodes {
 		w.WriteString("  <bootstrap-node")
 		w.attr("address", n.Addr().String())
@@ -109,15 +118,25 @@ func (c *Config) encodeConfiguration(signer *identity.Identity) ([]byte, error) 
 	w.elem("turn-density", strconv.Itoa(c.TurnDensity))
 	w.elem("clients-permitted", strconv.FormatBool(c.ClientsPermitted))
 	w.elem("no-ice", strconv.FormatBool(c.NoICE))
-	w.elem("chord:chord-update-interval", strconv.FormatInt(int64(c.ChordUpdateInterval/time.Second), 10))
-	w.elem("chord:chord-ping-interval", strconv.FormatInt(int64(c.ChordPingInterval/time.Second), 10))
+	if c.ChordUpdateInterval >= time.Second {
+		w.elem("chord:chord-update-interval", strconv.FormatInt(int64(c.ChordUpdateInterval/time.Second), 10))
+	}
+	if c.ChordPingInterval >= time.Second {
+		w.elem("chord:chord-ping-interval", strconv.FormatInt(int64(c.ChordPingInterval/time.Second), 10))
+	}
 	w.elem("chord:chord-reactive", strconv.FormatBool(c.ChordReactive))
 	if c.SharedSecret != "" {
 		w.elem("shared-secret", c.SharedSecret)
 	}
-	w.elem("max-message-size", strconv.Itoa(c.MaxMessageSize))
-	w.elem("initial-ttl", strconv.Itoa(c.InitialTTL))
-	w.elem("overlay-reliability-timer", strconv.FormatInt(c.OverlayReliabilityTimer.Milliseconds(), 10))
+	if c.MaxMessageSize > 0 {
+		w.elem("max-message-size", strconv.Itoa(c.MaxMessageSize))
+	}
+	if c.InitialTTL > 0 {
+		w.elem("initial-ttl", strconv.Itoa(c.InitialTTL))
+	}
+	if c.OverlayReliabilityTimer > 0 {
+		w.elem("overlay-reliability-timer", strconv.FormatInt(c.OverlayReliabilityTimer.Milliseconds(), 10))
+	}
 	for _, p := range c.OverlayLinkProtocols {
 		w.elem("overlay-link-protocol", p)
 	}
