@@ -114,7 +114,7 @@ func waitFrames(t *testing.T, ctx context.Context, s *rtc.Session, n uint64) {
 }
 
 // checkArrived verifies that the sender's looping signal is present in the
-// receiver's output: windows of 0.5 s after the start-up are aligned against
+// receiver's output: windows of 0.25 s after the start-up are aligned against
 // the reference and must correlate at least 0.9 (median over windows).
 func checkArrived(t *testing.T, name string, sent []int16, outPath string) float64 {
 	t.Helper()
@@ -123,7 +123,10 @@ func checkArrived(t *testing.T, name string, sent []int16, outPath string) float
 		t.Fatal(err)
 	}
 	ref := append(append([]int16(nil), sent...), sent...) // looped twice
-	win := audio.SampleRate / 2
+	// Short windows: on a loaded machine the jitter buffer may stretch or
+	// drop a frame now and then; only the windows holding such a seam
+	// correlate poorly, and the median ignores them.
+	win := audio.SampleRate / 4
 	var corrs []float64
 	for start := audio.SampleRate / 2; start+win <= len(got); start += win {
 		seg := got[start : start+win]
@@ -133,7 +136,7 @@ func checkArrived(t *testing.T, name string, sent []int16, outPath string) float
 		_, c := analysis.Align(seg, ref, len(sent))
 		corrs = append(corrs, c)
 	}
-	if len(corrs) < 3 {
+	if len(corrs) < 6 {
 		t.Fatalf("%s: only %d non-silent windows in %d samples", name, len(corrs), len(got))
 	}
 	sorted := append([]float64(nil), corrs...)
@@ -145,7 +148,7 @@ func checkArrived(t *testing.T, name string, sent []int16, outPath string) float
 		}
 	}
 	med := sorted[len(sorted)/2]
-	t.Logf("%s: correlation per 0.5 s window %.3f (median %.3f)", name, corrs, med)
+	t.Logf("%s: correlation per 0.25 s window %.3f (median %.3f)", name, corrs, med)
 	if med < 0.9 {
 		t.Fatalf("%s: median aligned correlation %.3f < 0.9", name, med)
 	}
@@ -157,8 +160,8 @@ func TestLoopbackCallCarriesAudioBothWays(t *testing.T) {
 	defer cancel()
 	a, b := newPeer(t, 1), newPeer(t, 2)
 	connect(t, ctx, a, b)
-	waitPackets(t, ctx, a.s, 150) // 3 s of audio
-	waitPackets(t, ctx, b.s, 150)
+	waitPackets(t, ctx, a.s, 200) // 4 s of audio
+	waitPackets(t, ctx, b.s, 200)
 	sa, sb := a.s.Stats(), b.s.Stats()
 	t.Logf("a: %+v", sa)
 	t.Logf("b: %+v", sb)
