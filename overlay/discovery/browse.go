@@ -39,43 +39,65 @@ func BrowseWith(ctx context.Context, overlay string, o BrowseOptions) (<-chan Pe
 	if o.MaxInterval == 0 {
 		o.MaxInterval = 60 * time.Second
 	}
-	b := &browser{
-		overlay: overlay, typ: serviceType(o.Proto), c: c,
-		insts: map[string]*instState{}, hosts: map[string]map[netip.Addr]bool{},
-		out: make(chan Peer, 16),
-	}
+	b := newBrowser(overlay, o.Proto)
+	b.c = c
+	out := make(chan Peer, 16)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); defer cancel(); b.read(ctx) }()
+	go func() { defer wg.Done(); defer cancel(); b.read(ctx, out) }()
 	go func() {
 		defer wg.Done()
-		b.query(ctx, o.MaxInterval)
+		b.query(ctx, o.MaxInterval, out)
 		_ = c.close()
 	}()
-	go func() { wg.Wait(); close(b.out) }()
-	return b.out, nil
+	go func() { wg.Wait(); close(out) }()
+	return out, nil
 }
 
 type instState struct {
-	port     uint16
-	target   string
-	txt      map[string]string
-	srv, tx  bool
-	emitted  string
-	hasEmits bool
+	port           uint16
+	target         string
+	txt            map[string]string
+	srvExp, txtExp time.Time // zero: not seen
+	emitted        string
+	hasEmits       bool
 }
 
+// addrKey is an address learnt on one interface: the cache-flush bit
+// flushes only the records of the interface it came in on (RFC 6762 §10.2).
+type addrKey struct {
+	ifIndex int
+	ip      netip.Addr
+}
+
+// browser keeps a small mDNS cache for one service type.
 type browser struct {
 	overlay string
 	typ     string
 	c       *mconn
-	insts   map[string]*instState
-	hosts   map[string]map[netip.Addr]bool
-	out     chan Peer
+
+	mu    sync.Mutex
+	insts map[string]*instState
+	hosts map[string]map[addrKey]time.Time // expiry of each address
 }
 
-func (b *browser) query(ctx context.Context, maxInterval time.Duration) {
+func newBrowser(overlay, proto string) *browser {
+	return &browser{overlay: overlay, typ: serviceType(proto), insts: map[string]*instState{}, hosts: map[string]map[addrKey]time.Time{}}
+}
+
+func send(ctx context.Context, out chan<- Peer, peers []Peer) bool {
+	for _, p := range peers {
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+func (b *browser) query(ctx context.Context, maxInterval time.Duration, out chan<- Peer) {
 	name, err := dnsmessage.NewName(b.typ)
 	if err != nil {
 		return
@@ -96,6 +118,9 @@ func (b *browser) query(ctx context.Context, maxInterval time.Duration) {
 			return
 		case <-t.C:
 		}
+		if !send(ctx, out, b.sweep(time.Now())) {
+			return
+		}
 		for i := range b.c.ifaces {
 			_ = b.c.multicast(msg, &b.c.ifaces[i])
 		}
@@ -104,28 +129,26 @@ func (b *browser) query(ctx context.Context, maxInterval time.Duration) {
 	}
 }
 
-func (b *browser) read(ctx context.Context) {
+func (b *browser) read(ctx context.Context, out chan<- Peer) {
 	buf := make([]byte, 9000)
 	for {
-		n, _, _, err := b.c.read(buf)
+		n, ifIndex, _, err := b.c.read(buf)
 		if err != nil {
 			return // socket closed by the querier when ctx ends
 		}
-		peers := b.handle(buf[:n])
-		for _, p := range peers {
-			select {
-			case b.out <- p:
-			case <-ctx.Done():
-				return
-			}
+		if !send(ctx, out, b.handle(buf[:n], ifIndex, time.Now())) {
+			return
 		}
 	}
 }
 
 func lower(n dnsmessage.Name) string { return strings.ToLower(n.String()) }
 
-// handle takes one mDNS message and returns the peers it completes.
-func (b *browser) handle(msg []byte) []Peer {
+func ttl(rh dnsmessage.ResourceHeader) time.Duration { return time.Duration(rh.TTL) * time.Second }
+
+// handle takes one mDNS message received on interface ifIndex and returns
+// the peers it completes, changes or removes.
+func (b *browser) handle(msg []byte, ifIndex int, now time.Time) []Peer {
 	var p dnsmessage.Parser
 	h, err := p.Start(msg)
 	if err != nil || !h.Response {
@@ -134,8 +157,9 @@ func (b *browser) handle(msg []byte) []Peer {
 	if err := p.SkipAllQuestions(); err != nil {
 		return nil
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var gone []string
-	touched := false
 	flushed := map[string]bool{}
 records:
 	for section := 0; section < 3; section++ {
@@ -165,12 +189,9 @@ records:
 				inst := lower(r.PTR)
 				if rh.TTL == 0 {
 					gone = append(gone, inst)
-					continue
+				} else {
+					b.inst(inst)
 				}
-				if b.insts[inst] == nil {
-					b.insts[inst] = &instState{}
-				}
-				touched = true
 			case dnsmessage.TypeSRV:
 				r, err := p.SRVResource()
 				if err != nil {
@@ -179,15 +200,18 @@ records:
 				if !strings.HasSuffix(name, "."+b.typ) {
 					continue
 				}
+				if rh.TTL == 0 {
+					gone = append(gone, name)
+					continue
+				}
 				st := b.inst(name)
-				st.port, st.target, st.srv = r.Port, lower(r.Target), true
-				touched = true
+				st.port, st.target, st.srvExp = r.Port, lower(r.Target), now.Add(ttl(rh))
 			case dnsmessage.TypeTXT:
 				r, err := p.TXTResource()
 				if err != nil {
 					break records
 				}
-				if !strings.HasSuffix(name, "."+b.typ) {
+				if !strings.HasSuffix(name, "."+b.typ) || rh.TTL == 0 {
 					continue
 				}
 				st := b.inst(name)
@@ -196,8 +220,7 @@ records:
 					k, v, _ := strings.Cut(kv, "=")
 					st.txt[strings.ToLower(k)] = v
 				}
-				st.tx = true
-				touched = true
+				st.txtExp = now.Add(ttl(rh))
 			case dnsmessage.TypeA, dnsmessage.TypeAAAA:
 				var ip netip.Addr
 				if rh.Type == dnsmessage.TypeA {
@@ -213,17 +236,24 @@ records:
 					}
 					ip = netip.AddrFrom16(r.AAAA).Unmap()
 				}
-				// cache-flush bit: this message's records replace older ones (RFC 6762 §10.2)
-				if b.hosts[name] == nil || (rh.Class&0x8000 != 0 && !flushed[name]) {
-					b.hosts[name] = map[netip.Addr]bool{}
+				set := b.hosts[name]
+				if set == nil {
+					set = map[addrKey]time.Time{}
+					b.hosts[name] = set
+				}
+				if rh.Class&0x8000 != 0 && !flushed[name] { // cache-flush bit (RFC 6762 §10.2)
+					for k := range set {
+						if k.ifIndex == ifIndex {
+							delete(set, k)
+						}
+					}
 				}
 				flushed[name] = true
 				if rh.TTL == 0 {
-					delete(b.hosts[name], ip)
+					delete(set, addrKey{ifIndex, ip})
 				} else {
-					b.hosts[name][ip] = true
+					set[addrKey{ifIndex, ip}] = now.Add(ttl(rh))
 				}
-				touched = true
 			default:
 				if skip(&p, section) != nil {
 					break records
@@ -233,26 +263,67 @@ records:
 	}
 	var out []Peer
 	for _, inst := range gone {
-		if st := b.insts[inst]; st != nil {
-			if st.hasEmits {
-				out = append(out, Peer{Instance: inst, Overlay: st.txt["overlay"], NodeID: nodeID(st), User: st.txt["user"], Gone: true})
+		out = append(out, b.removeLocked(inst)...)
+	}
+	return append(out, b.evaluateLocked(now)...)
+}
+
+// sweep forgets records whose TTL ran out (a peer that left without a
+// goodbye) and reports those peers gone.
+func (b *browser) sweep(now time.Time) []Peer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name, set := range b.hosts {
+		for k, exp := range set {
+			if now.After(exp) {
+				delete(set, k)
 			}
-			delete(b.insts, inst)
+		}
+		if len(set) == 0 {
+			delete(b.hosts, name)
 		}
 	}
-	if !touched {
-		return out
-	}
+	var out []Peer
 	for inst, st := range b.insts {
-		if !st.srv || !st.tx || !strings.EqualFold(st.txt["overlay"], b.overlay) {
+		if !st.srvExp.IsZero() && now.After(st.srvExp) {
+			out = append(out, b.removeLocked(inst)...)
+		}
+	}
+	return append(out, b.evaluateLocked(now)...)
+}
+
+func (b *browser) removeLocked(inst string) []Peer {
+	st := b.insts[inst]
+	if st == nil {
+		return nil
+	}
+	delete(b.insts, inst)
+	if !st.hasEmits {
+		return nil
+	}
+	return []Peer{{Instance: inst, Overlay: st.txt["overlay"], NodeID: nodeID(st), User: st.txt["user"], Gone: true}}
+}
+
+// evaluateLocked reports complete instances of our overlay whose addresses
+// are new or changed.
+func (b *browser) evaluateLocked(now time.Time) []Peer {
+	var out []Peer
+	for inst, st := range b.insts {
+		if st.srvExp.IsZero() || st.txtExp.IsZero() || !strings.EqualFold(st.txt["overlay"], b.overlay) {
 			continue
 		}
 		if _, err := wire.ParseNodeID(st.txt["node-id"]); err != nil {
 			continue
 		}
 		var addrs []netip.AddrPort
-		for ip := range b.hosts[st.target] {
-			addrs = append(addrs, netip.AddrPortFrom(ip, st.port))
+		for k, exp := range b.hosts[st.target] {
+			if now.After(exp) {
+				continue
+			}
+			ap := netip.AddrPortFrom(k.ip, st.port)
+			if !slices.Contains(addrs, ap) {
+				addrs = append(addrs, ap)
+			}
 		}
 		if len(addrs) == 0 {
 			continue

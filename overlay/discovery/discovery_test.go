@@ -32,43 +32,64 @@ func randomID(t testing.TB) wire.NodeID {
 func TestHandleRecords(t *testing.T) {
 	svc := Service{Overlay: "lan.test", NodeID: randomID(t), User: "alice@lan.test", Port: 6084}
 	other := Service{Overlay: "other.test", NodeID: randomID(t), Port: 7000}
-	b := &browser{overlay: "LAN.test", typ: serviceType(""), insts: map[string]*instState{}, hosts: map[string]map[netip.Addr]bool{}}
+	b := newBrowser("LAN.test", "")
+	now := time.Now()
 
 	msg, err := other.response(0, false, nil, []netip.Addr{netip.MustParseAddr("10.0.0.9")}, DefaultTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := b.handle(msg); len(got) != 0 {
+	if got := b.handle(msg, 1, now); len(got) != 0 {
 		t.Errorf("other overlay reported: %+v", got)
 	}
 	a1 := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1")}
 	msg, _ = svc.response(0, false, nil, a1, DefaultTTL)
-	got := b.handle(msg)
+	got := b.handle(msg, 1, now)
 	if len(got) != 1 || got[0].NodeID != svc.NodeID || got[0].User != "alice@lan.test" || got[0].Overlay != "lan.test" ||
 		len(got[0].Addrs) != 2 || got[0].Addrs[0] != netip.MustParseAddrPort("10.0.0.1:6084") {
 		t.Fatalf("peer %+v", got)
 	}
-	if got := b.handle(msg); len(got) != 0 {
+	if got := b.handle(msg, 1, now); len(got) != 0 {
 		t.Errorf("repeat reported again: %+v", got)
 	}
 	// New address: cache-flush replaces the old ones.
 	msg, _ = svc.response(0, false, nil, []netip.Addr{netip.MustParseAddr("10.0.0.2")}, DefaultTTL)
-	if got := b.handle(msg); len(got) != 1 || len(got[0].Addrs) != 1 || got[0].Addrs[0].Addr().String() != "10.0.0.2" {
+	if got := b.handle(msg, 1, now); len(got) != 1 || len(got[0].Addrs) != 1 || got[0].Addrs[0].Addr().String() != "10.0.0.2" {
 		t.Errorf("moved peer %+v", got)
 	}
 	msg, _ = svc.response(0, false, nil, nil, 0)
-	if got := b.handle(msg); len(got) != 1 || !got[0].Gone || got[0].NodeID != svc.NodeID {
+	if got := b.handle(msg, 1, now); len(got) != 1 || !got[0].Gone || got[0].NodeID != svc.NodeID {
 		t.Errorf("goodbye %+v", got)
 	}
+	// A peer seen on two interfaces: a flush on one keeps the other's address.
+	msg, _ = svc.response(0, false, nil, []netip.Addr{netip.MustParseAddr("10.0.0.1")}, DefaultTTL)
+	if got := b.handle(msg, 1, now); len(got) != 1 {
+		t.Fatalf("back: %+v", got)
+	}
+	msg, _ = svc.response(0, false, nil, []netip.Addr{netip.MustParseAddr("192.168.1.5")}, DefaultTTL)
+	got = b.handle(msg, 2, now)
+	if len(got) != 1 || len(got[0].Addrs) != 2 {
+		t.Fatalf("two interfaces: %+v", got)
+	}
+	if got := b.handle(msg, 2, now); len(got) != 0 {
+		t.Errorf("same again on interface 2: %+v", got)
+	}
+	// Silence past the TTL: the peer is gone (it left without a goodbye).
+	if got := b.sweep(now.Add(DefaultTTL / 2)); len(got) != 0 {
+		t.Errorf("early sweep: %+v", got)
+	}
+	if got := b.sweep(now.Add(DefaultTTL + time.Second)); len(got) != 1 || !got[0].Gone {
+		t.Errorf("expired: %+v", got)
+	}
 	// Queries and garbage are ignored.
-	if got := b.handle([]byte{1, 2, 3}); got != nil {
+	if got := b.handle([]byte{1, 2, 3}, 1, now); got != nil {
 		t.Error("garbage")
 	}
 	q := dnsmessage.NewBuilder(nil, dnsmessage.Header{})
 	_ = q.StartQuestions()
 	_ = q.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(serviceType("")), Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET})
 	qm, _ := q.Finish()
-	if got := b.handle(qm); got != nil {
+	if got := b.handle(qm, 1, now); got != nil {
 		t.Error("query treated as answer")
 	}
 }

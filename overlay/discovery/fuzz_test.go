@@ -18,8 +18,12 @@ func FuzzHandle(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		b := &browser{overlay: "lan", typ: serviceType(""), insts: map[string]*instState{}, hosts: map[string]map[netip.Addr]bool{}}
-		for _, p := range b.handle(msg) {
+		b := newBrowser("lan", "")
+		now := time.Now()
+		peers := b.handle(msg, 1, now)
+		peers = append(peers, b.handle(msg, 2, now)...)
+		peers = append(peers, b.sweep(now.Add(time.Hour))...)
+		for _, p := range peers {
 			if !p.Gone && (len(p.Addrs) == 0 || p.Overlay != "lan") {
 				t.Fatalf("incomplete peer %+v", p)
 			}
