@@ -1,3 +1,5 @@
+//go:build !js && !wasm && !android && !ios
+
 package ui
 
 import (
