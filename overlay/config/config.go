@@ -138,7 +138,7 @@ func SelfSigned(name string) *Config {
 // LANOverlay is the name of Chordphone's zero-configuration overlay: the
 // peers of one local network, found by DNS-SD over mDNS (package
 // discovery), with self-signed certificates.
-const LANOverlay = "lan"
+const LANOverlay = "local.chordphone" // = app/peer.DefaultOverlay
 
 // LAN returns the configuration of the zero-configuration LAN overlay.
 func LAN() *Config { return SelfSigned(LANOverlay) }

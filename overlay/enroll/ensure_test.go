@@ -21,16 +21,16 @@ func TestEnsure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a.SelfSigned() || a.User() != "alice@lan" {
+	if !a.SelfSigned() || a.User() != "alice@"+config.LANOverlay {
 		t.Errorf("lan identity %q self-signed=%v", a.User(), a.SelfSigned())
 	}
-	again, err := Ensure(ctx, lanDir, lan, "alice@lan", Request{})
+	again, err := Ensure(ctx, lanDir, lan, "alice@"+config.LANOverlay, Request{})
 	if err != nil || again.NodeID() != a.NodeID() || identity.Fingerprint(again.Cert()) != identity.Fingerprint(a.Cert()) {
 		t.Errorf("not reused: %v", err)
 	}
 	// A new user name keeps the key, so the Node-ID (digest of the key) stays.
 	renamed, err := Ensure(ctx, lanDir, lan, "alicia", Request{})
-	if err != nil || renamed.NodeID() != a.NodeID() || renamed.User() != "alicia@lan" {
+	if err != nil || renamed.NodeID() != a.NodeID() || renamed.User() != "alicia@"+config.LANOverlay {
 		t.Errorf("rename: %v %q", err, renamed.User())
 	}
 
