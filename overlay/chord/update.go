@@ -404,12 +404,7 @@ func (c *Chord) CheckPartition(ctx context.Context) bool {
 		return false
 	}
 	b := links[0].RemoteNodeID()
-	c.mu.Lock()
-	known := c.connected[b] && c.ready[b]
-	c.mu.Unlock()
-	if !known {
-		defer links[0].Close()
-	}
+	defer links[0].Close() // a link of its own for this check; other links to b stay
 	resp, err := c.n.Ping(bctx, []wire.Destination{wire.NodeDestination(b), wire.ResourceDestination(wire.ResourceID(c.self[:]))})
 	if err != nil || resp.From == c.self {
 		return false

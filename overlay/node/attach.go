@@ -9,6 +9,9 @@ import (
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
+// ErrOnlySelf is returned by Bootstrap when every bootstrap address leads to this node.
+var ErrOnlySelf = errors.New("node: bootstrap: no bootstrap node other than this one")
+
 // Bootstrap connects directly to bootstrap addresses (RFC 6940 §11.4) and returns the
 // links that could be made; it fails only if none could.
 func (n *Node) Bootstrap(ctx context.Context, addrs []string) ([]Link, error) {
@@ -32,7 +35,7 @@ func (n *Node) Bootstrap(ctx context.Context, addrs []string) ([]Link, error) {
 	}
 	if len(links) == 0 {
 		if len(errs) == 0 {
-			return nil, errors.New("node: bootstrap: no bootstrap node other than this one")
+			return nil, ErrOnlySelf
 		}
 		return nil, fmt.Errorf("node: no bootstrap node reachable: %w", errors.Join(errs...))
 	}

@@ -244,7 +244,9 @@ type stats struct {
 	sent, received, forwarded, originated, retrans, dropped atomic.Uint64
 }
 
-// AppHandler receives an incoming application connection made by AppAttach.
+// AppHandler receives an incoming application connection made by AppAttach. It runs in
+// a node goroutine and must return promptly (hand conn to a goroutine of your own):
+// Close waits for it.
 type AppHandler func(conn net.Conn, remote wire.NodeID)
 
 // Node is one RELOAD node: message transport, routing and transactions (RFC 6940 §6).
@@ -357,13 +359,20 @@ func (n *Node) Stats() Stats {
 }
 
 // Join connects to the bootstrap nodes of Settings.Bootstrap and joins the overlay
-// through them; with none configured the node starts the overlay as its first peer. It
-// returns when the node has joined.
+// through them; with none configured (or when every bootstrap address is this node's
+// own) the node starts the overlay as its first peer. It fails if no bootstrap node is
+// reachable, so that a cut-off peer never starts a second overlay. It returns when the
+// node has joined.
 func (n *Node) Join(ctx context.Context) error {
 	var links []Link
 	if len(n.s.Bootstrap) > 0 {
 		var err error
 		links, err = n.Bootstrap(ctx, n.s.Bootstrap)
+		if errors.Is(err, ErrOnlySelf) {
+			// This node is the configured bootstrap node: it starts the overlay
+			// (RFC 6940 §6.4.2.1: the first node takes responsibility).
+			links, err = nil, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -377,7 +386,8 @@ func (n *Node) Join(ctx context.Context) error {
 // Leave sends Leave requests to the neighbours (RFC 6940 §6.4.2.2). Call Close after.
 func (n *Node) Leave(ctx context.Context) error { return n.topo.Leave(ctx) }
 
-// Close closes the topology, every link and every goroutine of the node, and waits for them.
+// Close closes the topology, every link and every goroutine of the node, and waits for
+// them. It does not close the Connector (the caller owns it).
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {

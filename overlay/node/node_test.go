@@ -336,3 +336,36 @@ func TestGarbageDoesNotPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBootstrapToSelfStartsOverlay(t *testing.T) {
+	nw := newNet()
+	id := idOf(1)
+	ep, err := nw.Endpoint(id, "10.0.0.1:6084")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	c := newChord()
+	n, err := node.New(node.Settings{NodeID: id, OverlayName: "test", Connector: ep, Topology: c, Bootstrap: []string{"10.0.0.1:6084"}, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Join(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.IsJoined() || !c.Responsible(idOf(5)) {
+		t.Fatal("the bootstrap node itself should start the overlay")
+	}
+	// An unreachable bootstrap is an error, not a new overlay.
+	ep2, _ := nw.Endpoint(idOf(2), "10.0.0.2:6084")
+	defer ep2.Close()
+	n2, err := node.New(node.Settings{NodeID: idOf(2), OverlayName: "test", Connector: ep2, Topology: newChord(), Bootstrap: []string{"10.9.9.9:6084"}, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	if err := n2.Join(ctx(t)); err == nil {
+		t.Fatal("join without a reachable bootstrap node succeeded")
+	}
+}

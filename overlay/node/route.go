@@ -141,12 +141,9 @@ func (n *Node) drop(why string, err error) {
 }
 
 func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped bool, target wire.NodeID) {
-	next, ok := n.topo.NextHop(target)
 	var l Link
-	if ok && next != fromID || ok && fromID == n.id {
-		l = n.link(next)
-	} else if ok {
-		l = n.link(next) // loop back to the sender: allowed, TTL bounds it
+	if next, ok := n.topo.NextHop(target); ok {
+		l = n.link(next) // may be the sender itself: TTL bounds any loop
 	}
 	if l == nil {
 		n.drop("no route", nil)
