@@ -341,6 +341,7 @@ type change struct {
 	pred0      bool // responsible range
 	succ0      bool
 	lostFinger bool
+	lost       []int // finger indices whose entry was lost
 }
 
 // recomputeLocked derives ring, neighbour and finger tables from the candidates.
@@ -378,6 +379,7 @@ func (c *Chord) recomputeLocked() change {
 				continue
 			}
 			ch.lostFinger = true
+			ch.lost = append(ch.lost, i)
 			c.fingers[i-1] = wire.NodeID{}
 		}
 		lo, _ := fingerRange(i)
@@ -465,7 +467,8 @@ func (c *Chord) react(ch change, failure bool) {
 		}
 	}
 	if ch.lostFinger && failure && !c.s.Periodic {
-		c.n.Go(func(ctx context.Context) { c.refreshFingers(ctx, true) })
+		// §10.7.2: search a replacement for each lost finger that stayed invalid.
+		c.n.Go(func(ctx context.Context) { c.searchLost(ctx, ch.lost) })
 	}
 }
 

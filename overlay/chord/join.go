@@ -319,6 +319,25 @@ func (c *Chord) refreshFingers(ctx context.Context, one bool) {
 	}
 }
 
+// searchLost searches replacements for lost fingers still invalid (§10.7.2).
+func (c *Chord) searchLost(ctx context.Context, lost []int) {
+	for _, i := range lost {
+		c.mu.Lock()
+		todo := i <= len(c.fingers) && c.fingers[i-1].IsZero() && !c.searching[i]
+		if todo {
+			c.searching[i] = true
+		}
+		c.mu.Unlock()
+		if !todo {
+			continue
+		}
+		c.searchFinger(ctx, i)
+		c.mu.Lock()
+		delete(c.searching, i)
+		c.mu.Unlock()
+	}
+}
+
 // searchFinger pings a random point of finger i's range and attaches to the responder
 // if it lies in the range (§10.7.4.2).
 func (c *Chord) searchFinger(ctx context.Context, i int) {

@@ -2,6 +2,19 @@
 // in-memory link layer in one process and measures the overlay: lookup success, hop
 // counts, maintenance traffic, ring convergence, repair after mass failure and under
 // continuous churn (RFC 6940 §10).
+//
+// Intervals are the RFC defaults divided by Params.TimeScale (default 100: a 6 s
+// chord-update-interval, 36 s chord-ping-interval, 0.3 s hold-down, and a churn
+// half-life of 30 min becomes 18 s); the overlay-reliability-timer is 500 ms. Lookups
+// are Pings routed to random Resource-IDs; a lookup succeeds when the peer that answers
+// is the one responsible in the global view. Hops are links crossed by the answer
+// (equal to the request's with symmetric routing).
+//
+// Run it with sim.Run, or from the command line:
+//
+//	go run ./overlay/sim/cmd/chordsim -n 1000            # JSON report on stdout
+//	CHORDPHONE_SIM_N=1000 go test ./overlay/sim -run TestRunLarge -v -timeout 30m
+//	CHORDPHONE_SIM_N=1000 go test ./overlay/sim -run XXX -bench .
 package sim
 
 import (
