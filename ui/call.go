@@ -131,6 +131,8 @@ func (c *callView) begin(id, peer string, dir phone.Direction) {
 	c.dtmfLabel.SetText("")
 	c.keypad.Hide()
 	c.mute.SetText("Mute")
+	c.mute.Importance = widget.MediumImportance
+	c.mute.Refresh()
 	c.hold.SetText("Hold")
 	c.hold.SetIcon(theme.MediaPauseIcon())
 	c.setControls(false)

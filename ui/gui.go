@@ -26,7 +26,6 @@ import (
 type config struct {
 	store       *store.Store
 	prefs       fyne.Preferences // nil: kept in store's settings (or Fyne's when there is no store)
-	recordCalls bool             // write call history from events (when the phone does not)
 	tickers     bool             // poll status and refresh the call timer and level meter
 	tray        bool             // a system tray exists: closing the window hides it
 	do          func(func())     // runs UI updates on Fyne's thread; fyne.Do when nil
@@ -76,7 +75,6 @@ type gui struct {
 	call     *callView
 	incoming *incomingWindow
 	missed   int
-	rec      *recorder
 	tray     *trayMenu
 
 	settings    *settingsDialog
@@ -149,9 +147,6 @@ func (g *gui) attachStore(st *store.Store) error {
 		g.prefs = sp
 	}
 	g.st = st
-	if g.cfg.recordCalls {
-		g.rec = newRecorder(st, g.log)
-	}
 	if g.recent != nil {
 		g.contactsNote.Hide()
 		g.reloadHistory()
@@ -567,9 +562,6 @@ func (g *gui) showMainView() {
 func (g *gui) handle(e phone.Event) {
 	defer func() { g.handled++ }()
 	g.maybeAttachStore()
-	if g.rec != nil {
-		g.rec.event(e)
-	}
 	switch e.Kind {
 	case phone.EventJoined, phone.EventRegistered, phone.EventLeft, phone.EventStarted:
 		g.status = g.p.Status()
@@ -610,10 +602,10 @@ func (g *gui) handle(e phone.Event) {
 		}
 		if g.call.active() && g.call.matches(e.CallID) {
 			answered := g.call.answeredYet()
-			peer := g.call.peer
+			peer, outgoing := g.call.peer, g.call.dir == phone.Outgoing
 			g.call.end()
 			g.showMainView()
-			if !answered && !wasIncoming && !g.callErrShown {
+			if !answered && outgoing && !g.callErrShown {
 				if msg := failedCallText(peer, e.Reason); msg != "" {
 					g.setDialError(msg)
 				}
@@ -628,9 +620,6 @@ func (g *gui) handle(e phone.Event) {
 				g.callErrShown = true
 			}
 		}
-	}
-	if g.rec != nil && e.Kind == phone.EventHangup {
-		g.reloadHistory()
 	}
 }
 

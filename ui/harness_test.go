@@ -157,6 +157,7 @@ type harness struct {
 	p   *fakePhone
 	g   *gui
 	q   chan func()
+	rec *recorder
 }
 
 type harnessOpt func(*config)
@@ -169,7 +170,7 @@ func newHarness(t *testing.T, user string, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, app: a, st: st, p: newFakePhone(st, user), q: make(chan func(), 256)}
+	h := &harness{t: t, app: a, st: st, p: newFakePhone(st, user), q: make(chan func(), 256), rec: newRecorder(st, nil)}
 	cfg := config{store: st, do: func(f func()) { h.q <- f }, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, o := range opts {
 		o(&cfg)
@@ -245,6 +246,7 @@ func (h *harness) emit(e phone.Event) {
 		e.Time = time.Now()
 	}
 	n := h.g.handled
+	h.rec.event(e)
 	h.p.events <- e
 	h.waitFor(string(e.Kind)+" handled", func() bool { return h.g.handled > n })
 }

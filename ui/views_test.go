@@ -182,7 +182,7 @@ func TestIncomingCallDecline(t *testing.T) {
 }
 
 func TestMissedCallIsRedInRecent(t *testing.T) {
-	h := newHarness(t, "alice", func(c *config) { c.recordCalls = true })
+	h := newHarness(t, "alice")
 	incoming(h)
 	h.emit(phone.Event{Kind: phone.EventHangup, CallID: "in1", Reason: "cancelled"})
 	if h.g.incoming != nil {
@@ -214,7 +214,7 @@ func activeCall(h *harness) {
 }
 
 func TestHangUp(t *testing.T) {
-	h := newHarness(t, "alice", func(c *config) { c.recordCalls = true })
+	h := newHarness(t, "alice")
 	activeCall(h)
 	if h.g.call.hangup.Importance != widget.DangerImportance {
 		t.Error("Hang up should be red")
@@ -526,30 +526,6 @@ func TestPreferencesLiveInProfileDatabase(t *testing.T) {
 	if p.Int("i") != 42 || !p.Bool("b") || p.String("s") != "" || p.Float("f") != 1.5 ||
 		strings.Join(p.StringList("l"), ",") != "a,b" || p.IntWithFallback("missing", 7) != 7 {
 		t.Errorf("after reopen: %d %v %q %v %v", p.Int("i"), p.Bool("b"), p.String("s"), p.Float("f"), p.StringList("l"))
-	}
-}
-
-func TestRecorderWritesHistory(t *testing.T) {
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r := newRecorder(st, nil)
-	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	for _, e := range []phone.Event{
-		{Kind: phone.EventCalling, CallID: "a", Peer: "bob", Time: t0},
-		{Kind: phone.EventAnswered, CallID: "a", Time: t0.Add(2 * time.Second)},
-		{Kind: phone.EventHangup, CallID: "a", Time: t0.Add(62 * time.Second)},
-		{Kind: phone.EventIncoming, CallID: "b", From: "sip:carol@example.org", Time: t0.Add(time.Hour)},
-		{Kind: phone.EventHangup, CallID: "b", Reason: "cancelled", Time: t0.Add(time.Hour + 5*time.Second)},
-	} {
-		r.event(e)
-	}
-	h, _ := st.History(0)
-	if len(h) != 2 || h[0].Direction != store.Missed || h[0].Peer != "carol" ||
-		h[1].Direction != store.Outgoing || h[1].Duration != time.Minute {
-		t.Errorf("history %+v", h)
 	}
 }
 

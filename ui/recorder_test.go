@@ -8,8 +8,8 @@ import (
 	"github.com/chordphone/chordphone/app/store"
 )
 
-// recorder writes call history from the phone's events. The GUI uses it only when it opened
-// the profile database itself, i.e. when the phone does not record history (StoreOwner).
+// recorder writes call history from the phone's events, as the real phone does (app/phone
+// records each call when it ends, before its hangup event): the fake phone's history.
 type recorder struct {
 	st    *store.Store
 	log   *slog.Logger
@@ -54,7 +54,7 @@ func (r *recorder) event(e phone.Event) {
 		h := store.HistoryEntry{Direction: c.dir, Peer: c.peer, Start: c.start}
 		if !c.answered.IsZero() {
 			h.Duration = at.Sub(c.answered)
-		} else if c.dir == store.Incoming {
+		} else if c.dir == store.Incoming && e.Reason != "declined" {
 			h.Direction = store.Missed
 		}
 		if h.Peer == "" {
