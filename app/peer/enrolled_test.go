@@ -1,0 +1,149 @@
+package peer_test
+
+// Issue 9 point 8, at the peer level: an operator's server with its own CA
+// runs on loopback; phones enroll, join and store; a peer whose certificate
+// comes from another CA cannot join.
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/app/peer"
+	"github.com/chordphone/chordphone/overlay/config"
+	"github.com/chordphone/chordphone/overlay/enroll"
+)
+
+type operator struct {
+	srv    *enroll.Server
+	client *http.Client
+}
+
+// startOperator runs "chordphone overlay-server" for overlay on loopback.
+func startOperator(t *testing.T, overlay string) *operator {
+	t.Helper()
+	dir := t.TempDir()
+	o := &enroll.Operator{Stdout: io.Discard, Stderr: io.Discard}
+	if code := o.Run(context.Background(), []string{"init", "--dir", dir, "--name", overlay}); code != 0 {
+		t.Fatalf("overlay-server init: exit %d", code)
+	}
+	srv, _, err := enroll.LoadServer(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Users.Cost = 4 // bcrypt.MinCost
+	tlsID, err := srv.CA.IssueTLS([]string{overlay}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, tlsID.TLSCertificate()) }()
+	t.Cleanup(func() { cancel(); <-done })
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.CA.Cert)
+	addr := ln.Addr().String()
+	client := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr) // DNS of the overlay name
+		},
+	}}
+	return &operator{srv: srv, client: client}
+}
+
+func (o *operator) config(t *testing.T, overlay string) *config.Config {
+	t.Helper()
+	cfg, err := (&config.Fetcher{Client: o.client, NoSRV: true}).Fetch(context.Background(), overlay, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// enrolledPeer enrolls user with o in a new profile and starts a peer on
+// loopback in the overlay that run describes.
+func enrolledPeer(t *testing.T, o *operator, cfg, run *config.Config, user string, boot []string) *peer.Peer {
+	t.Helper()
+	if err := o.srv.Users.Add(user, user+"-password"); err != nil {
+		t.Fatal(err)
+	}
+	profile := filepath.Join(t.TempDir(), user)
+	if _, err := enroll.Ensure(context.Background(), profile, cfg, user,
+		enroll.Request{Password: user + "-password", HTTPClient: o.client}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := peer.New(peer.Config{Profile: profile, Document: run, Listen: "127.0.0.1:0", Bootstrap: boot,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = p.Close(ctx)
+	})
+	return p
+}
+
+func TestEnrolledPeersJoinAndStore(t *testing.T) {
+	const overlay = "overlay.test"
+	op := startOperator(t, overlay)
+	cfg := op.config(t, overlay)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	alice := enrolledPeer(t, op, cfg, cfg, "alice", nil)
+	if err := alice.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob := enrolledPeer(t, op, cfg, cfg, "bob", []string{alice.Addr().String()})
+	if err := bob.Join(ctx); err != nil {
+		t.Fatalf("enrolled peer cannot join: %v", err)
+	}
+	if bob.User() != "bob@overlay.test" || bob.Identity().SelfSigned() {
+		t.Errorf("bob's identity %q", bob.User())
+	}
+	if err := bob.Register(ctx); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	regs, err := alice.Lookup(ctx, "bob")
+	if err != nil || len(regs) == 0 {
+		t.Fatalf("alice cannot find bob's registration: %v", err)
+	}
+
+	// A peer enrolled by another operator's CA for the same overlay name,
+	// joining with the real overlay's configuration.
+	rogueOp := startOperator(t, overlay)
+	mallory := enrolledPeer(t, rogueOp, rogueOp.config(t, overlay), cfg, "mallory", []string{alice.Addr().String()})
+	if _, err := config.VerifyPeerCert(cfg, mallory.Identity().Cert()); err == nil {
+		t.Fatal("overlay accepts the other CA's certificate")
+	}
+	jctx, jcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer jcancel()
+	err = mallory.Join(jctx)
+	if err == nil {
+		t.Fatal("a peer with another CA's certificate joined")
+	}
+	if !strings.Contains(strings.ToLower(err.Error()), "certificate") {
+		t.Errorf("intruder refused for another reason: %v", err)
+	}
+	st := alice.Status()
+	for _, n := range append(append(st.Predecessors, st.Successors...), st.Fingers...) {
+		if n == mallory.NodeID().String() {
+			t.Errorf("alice keeps the intruder %s as a neighbour", n)
+		}
+	}
+}
