@@ -92,6 +92,10 @@ type DeviceConfig struct {
 // ErrNoDevice means no device of the wanted direction exists.
 var ErrNoDevice = errors.New("audio: no such device")
 
+// ErrDeviceLost means a stream stopped working (device unplugged, sound
+// server stopped) and the default device could not be opened instead.
+var ErrDeviceLost = errors.New("audio: device lost (unplugged, or the sound server stopped)")
+
 // DeviceError explains why a device could not be used.
 type DeviceError struct {
 	Name string // device asked for
@@ -100,7 +104,11 @@ type DeviceError struct {
 }
 
 func (e *DeviceError) Error() string {
-	return fmt.Sprintf("%s device %q: %v", e.Dir, e.Name, e.Err)
+	name := e.Name
+	if name == "" {
+		name = "default"
+	}
+	return fmt.Sprintf("%s device %q: %v", e.Dir, name, e.Err)
 }
 
 func (e *DeviceError) Unwrap() error { return e.Err }
@@ -220,12 +228,22 @@ func OpenCapture(cfg DeviceConfig) (*Capture, error) {
 	return c, nil
 }
 
-// Device is the name of the device in use.
-func (c *Capture) Device() string { return c.name }
 
 // Fallback is nil when the chosen device is in use, else the reason it is not
-// (a *DeviceError) and the default device is used instead.
-func (c *Capture) Fallback() error { return c.fallback }
+// (a *DeviceError) and the default device is used instead: it was missing or
+// busy at open, or it was lost during use.
+func (c *Capture) Fallback() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fallback
+}
+
+// Device is the name of the device in use.
+func (c *Capture) Device() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
 
 // Overruns counts frames the sound card dropped because they were read late.
 func (c *Capture) Overruns() int {
@@ -248,10 +266,22 @@ func (c *Capture) ReadFrame(ctx context.Context, frame []int16) error {
 		return ErrClosed
 	}
 	if err := c.stream.read(frame); err != nil {
-		if !errors.Is(err, errInputOverflowed) {
-			return fmt.Errorf("capture device %q: %w", c.name, err)
+		if errors.Is(err, errInputOverflowed) {
+			c.overruns++
+			return nil
 		}
-		c.overruns++
+		// The device went away: switch to the default device if possible.
+		c.stream.close(true)
+		s, name, _, rerr := openStream(DeviceConfig{}, true)
+		if rerr != nil {
+			c.closed = true
+			paRelease()
+			return fmt.Errorf("capture device %q: %w: %v; default device: %v", c.name, ErrDeviceLost, err, rerr)
+		}
+		slog.Warn("capture device lost, using the default", "lost", c.name, "using", name, "err", err)
+		c.fallback = &DeviceError{Name: c.name, Dir: "capture", Err: fmt.Errorf("%w: %v", ErrDeviceLost, err)}
+		c.stream, c.name = s, name
+		clear(frame)
 	}
 	return nil
 }
@@ -299,10 +329,18 @@ func OpenPlayback(cfg DeviceConfig) (*Playback, error) {
 }
 
 // Device is the name of the device in use.
-func (p *Playback) Device() string { return p.name }
+func (p *Playback) Device() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.name
+}
 
 // Fallback is nil when the chosen device is in use, else why it is not.
-func (p *Playback) Fallback() error { return p.fallback }
+func (p *Playback) Fallback() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fallback
+}
 
 // Underruns counts times the sound card ran dry before a frame was written.
 func (p *Playback) Underruns() int {
@@ -329,7 +367,16 @@ func (p *Playback) WriteFrame(frame []int16) error {
 			p.underruns++
 			return nil
 		}
-		return fmt.Errorf("playback device %q: %w", p.name, err)
+		p.stream.close(true)
+		s, name, _, rerr := openStream(DeviceConfig{}, false)
+		if rerr != nil {
+			p.closed = true
+			paRelease()
+			return fmt.Errorf("playback device %q: %w: %v; default device: %v", p.name, ErrDeviceLost, err, rerr)
+		}
+		slog.Warn("playback device lost, using the default", "lost", p.name, "using", name, "err", err)
+		p.fallback = &DeviceError{Name: p.name, Dir: "playback", Err: fmt.Errorf("%w: %v", ErrDeviceLost, err)}
+		p.stream, p.name = s, name
 	}
 	return nil
 }

@@ -125,3 +125,69 @@ func TestMissingDeviceFallsBackToDefault(t *testing.T) {
 	}
 	t.Logf("fallback reason: %v; strict error: %v", c.Fallback(), err)
 }
+
+// When the sound server goes away mid-stream and another one comes up (a
+// device unplugged, another present), capture and playback switch to the
+// new default device and report why; with no device left, a clear error.
+func TestLostDeviceSwitchesToDefaultOrFailsClearly(t *testing.T) {
+	d1 := pulsetest.Start(t)
+	ctx := context.Background()
+	c, err := audio.OpenCapture(audio.DeviceConfig{Name: "pulse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := audio.OpenPlayback(audio.DeviceConfig{Name: "pulse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	frame := make([]int16, audio.FrameSamples)
+	for range 3 {
+		if err := c.ReadFrame(ctx, frame); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WriteFrame(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d1.Stop()
+	pulsetest.Start(t) // a new server: the new default device
+	var rerr, werr error
+	for i := 0; i < 100 && c.Fallback() == nil && rerr == nil; i++ {
+		rerr = c.ReadFrame(ctx, frame)
+	}
+	for i := 0; i < 100 && p.Fallback() == nil && werr == nil; i++ {
+		werr = p.WriteFrame(frame)
+	}
+	if rerr != nil || werr != nil {
+		t.Fatalf("no switch to the new default: %v / %v", rerr, werr)
+	}
+	if !errors.Is(c.Fallback(), audio.ErrDeviceLost) || !errors.Is(p.Fallback(), audio.ErrDeviceLost) {
+		t.Fatalf("fallback reasons: %v / %v", c.Fallback(), p.Fallback())
+	}
+	t.Logf("capture now %q: %v", c.Device(), c.Fallback())
+	if err := c.ReadFrame(ctx, frame); err != nil {
+		t.Fatalf("read after switching: %v", err)
+	}
+}
+
+func TestNoDeviceLeftGivesClearError(t *testing.T) {
+	d := pulsetest.Start(t)
+	c, err := audio.OpenCapture(audio.DeviceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d.Stop()
+	frame := make([]int16, audio.FrameSamples)
+	for i := 0; i < 100; i++ {
+		if err = c.ReadFrame(context.Background(), frame); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, audio.ErrDeviceLost) {
+		t.Fatalf("read with the sound server gone: %v", err)
+	}
+	t.Log(err)
+}

@@ -181,6 +181,10 @@ func (d *Daemon) stop() {
 	<-d.exited
 }
 
+// Stop kills the daemon now (the sound server goes away, as when a
+// device is unplugged); it is also stopped at the end of the test.
+func (d *Daemon) Stop() { d.stop() }
+
 // Env returns the environment of this process with the daemon's variables
 // replaced, for subprocesses (cmd.Env = d.Env()).
 func (d *Daemon) Env() []string {
