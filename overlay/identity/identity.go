@@ -92,6 +92,29 @@ func (id *Identity) User() string {
 // Overlay returns the overlay name the certificate was made for.
 func (id *Identity) Overlay() string { return OverlayFromCert(id.Cert()) }
 
+// Matches reports whether the identity is for user on overlay; user may be
+// bare ("alice") or full ("alice@overlay"). An empty user matches any.
+func (id *Identity) Matches(user, overlay string) bool {
+	if !strings.EqualFold(id.Overlay(), overlay) {
+		return false
+	}
+	if user == "" {
+		return true
+	}
+	full, err := UserName(user, overlay)
+	return err == nil && strings.EqualFold(id.User(), full)
+}
+
+// WithUser returns a self-signed identity with the same key for another
+// user name or overlay (the Node-ID, a digest of the key, stays the same).
+// Enrolled identities cannot be renamed this way: enroll again.
+func (id *Identity) WithUser(user, overlay string, d Digest) (*Identity, error) {
+	if !id.SelfSigned() {
+		return nil, errors.New("an enrolled identity cannot be renamed; enroll again")
+	}
+	return NewSelfSigned(id.Key, user, overlay, d)
+}
+
 // SelfSigned reports whether the leaf certificate is self-signed.
 func (id *Identity) SelfSigned() bool { return IsSelfSigned(id.Cert()) }
 

@@ -247,3 +247,25 @@ func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 	}
 	return c1, c2
 }
+
+func TestMatchesAndWithUser(t *testing.T) {
+	id, err := Create(t.TempDir(), "alice", "local.chordphone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user, overlay string
+		want          bool
+	}{
+		{"alice", "local.chordphone", true}, {"alice@local.chordphone", "local.chordphone", true}, {"", "local.chordphone", true},
+		{"bob", "local.chordphone", false}, {"alice", "other.test", false},
+	} {
+		if got := id.Matches(c.user, c.overlay); got != c.want {
+			t.Errorf("Matches(%q, %q) = %v", c.user, c.overlay, got)
+		}
+	}
+	bob, err := id.WithUser("bob", "local.chordphone", DigestSHA256)
+	if err != nil || bob.NodeID() != id.NodeID() || !bob.Matches("bob", "local.chordphone") {
+		t.Errorf("WithUser: %v", err)
+	}
+}
