@@ -148,19 +148,11 @@ func (c *sipConn) Write(b []byte) (int, error) {
 	return written, nil
 }
 
-// Close is what sipgo calls when its reference count on the connection drops to zero or
-// its reader ends. The Endpoint alone decides when an AppAttach connection closes (its calls
-// are over, keepalives failed, the Endpoint closes), so Close only acts once the
-// connection is dead or the Endpoint is closing.
-func (c *sipConn) Close() error {
-	c.ep.mu.Lock()
-	closing := c.ep.closing
-	c.ep.mu.Unlock()
-	if closing {
-		c.fail(errClosedLocally)
-	}
-	return nil
-}
+// Close is what sipgo calls when its reference count on the connection drops to zero (its
+// count is not reliable: it goes to zero and below in normal operation) or its reader ends.
+// The Endpoint alone decides when an AppAttach connection closes (its calls are over,
+// keepalives failed, the Endpoint closes), so Close does nothing.
+func (c *sipConn) Close() error { return nil }
 
 var (
 	errClosedLocally = errors.New("closed")
