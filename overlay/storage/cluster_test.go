@@ -59,7 +59,7 @@ func newCluster(t testing.TB, scale float64) *cluster {
 		ss: ServiceSettings{
 			RepairInterval: sc(DefaultRepairInterval), SweepInterval: sc(DefaultSweepInterval),
 			StaleHold: sc(DefaultStaleHold), Settle: 50 * time.Millisecond,
-			RegistrationLifetime: time.Hour, AuditInterval: sc(DefaultAuditInterval),
+			RegistrationLifetime: time.Hour, AuditInterval: 10 * time.Second,
 		},
 		rt:     500 * time.Millisecond,
 		maxMsg: 64 << 10,
