@@ -4,8 +4,19 @@
 //
 // An Endpoint is one phone's user agent. Incoming connections are handed to Serve, outgoing
 // calls to Invite; both hand the connection to the Endpoint, which owns it from then on.
-// Messages are framed as on a stream (sipgo's TCP transport), each request goes to the
-// connection its dialog lives on, and Contact or Via hosts are never dialled.
+// Each request goes over the connection its dialog lives on; Contact and Via hosts are never
+// dialled (sipgo sees made-up addresses and cannot dial at all).
+//
+// On the wire: sipgo's TCP transport frames the messages (Content-Length), which works over
+// any connection, but the AppAttach connection is DTLS over UDP, where a datagram can be
+// lost. The Endpoint therefore frames and checks what arrives itself (malformed requests
+// get 400, garbage and the rest of a message that lost a datagram are skipped, sipgo sees
+// only whole valid messages), writes in records below the path MTU, and retransmits as RFC
+// 3261 §17 does for unreliable transports. OPTIONS keepalives (RFC 7904 §5.2) notice a dead
+// peer within a few seconds.
+//
+// Handlers (OnInvite, OnReinvite) run on goroutines the Endpoint owns and waits for in
+// Close: they must return, and must not call Close.
 package sipcall
 
 import (
@@ -50,8 +61,7 @@ type Settings struct {
 	// Logger gets the Endpoint's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// RingTimeout is how long an incoming call may ring before the Endpoint answers it with
-	// 480 Temporarily Unavailable; 0 means DefaultRingTimeout. Keep it below 32 s (sipgo's
-	// INVITE Timer B on the caller's side runs until the first provisional response only).
+	// 480 Temporarily Unavailable; 0 means DefaultRingTimeout.
 	RingTimeout time.Duration
 	// Keepalive is the interval of OPTIONS keepalives on each connection (RFC 7904 §5.2,
 	// RFC 3261 §11); a connection that does not answer one within twice the interval is
