@@ -194,3 +194,19 @@ func TestEncodeZeroConfigUsesDefaults(t *testing.T) {
 		t.Errorf("defaults lost: %+v", c)
 	}
 }
+
+func TestByteOrderMark(t *testing.T) {
+	ca := newTestCA(t, "CA")
+	signer := ca.issue(t, "s", "o.test")
+	c := New("o.test")
+	c.RootCerts = append(c.RootCerts, ca.cert)
+	c.ConfigurationSigners = []string{nodeHex(signer)}
+	doc, _ := Encode(signer, c)
+	got, err := ParseOverlay(append([]byte("\xef\xbb\xbf"), doc...), "o.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Verify(VerifyOptions{}); err != nil {
+		t.Errorf("signature over a document with a BOM: %v", err)
+	}
+}

@@ -104,6 +104,7 @@ func parseTree(data []byte) (*elem, error) {
 // elements in order, with defaults filled in and each element's Raw bytes
 // and following signature kept for Verify. Parse does not check signatures.
 func Parse(data []byte) ([]*Config, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark (Windows editors)
 	root, err := parseTree(data)
 	if err != nil {
 		return nil, err
