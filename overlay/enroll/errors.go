@@ -2,6 +2,29 @@
 // client a phone uses to get its certificate from an overlay's enrollment
 // server, and the operator's server that runs an overlay (configuration
 // document, CA, user accounts, enrollment service).
+//
+// # Phone side
+//
+//	cfg, err := (&config.Fetcher{}).Fetch(ctx, "example.org", "")   // §11.2
+//	id, err := enroll.Ensure(ctx, identity.OverlayDir(profile, cfg.InstanceName),
+//		cfg, "alice", enroll.Request{Password: pw})                  // §11.3 / §11.3.1
+//
+// Refusals are *Error values whose Error() is written for people; test them
+// with errors.Is(err, enroll.ErrFailedAuthentication) and the like.
+//
+// # Operator side
+//
+//	chordphone overlay-server init --dir /srv/overlay --name example.org --bootstrap 203.0.113.5:6084
+//	echo 'alice-password' | chordphone overlay-server user add alice --dir /srv/overlay
+//	chordphone overlay-server --dir /srv/overlay --listen :443 [--tls-cert fullchain.pem --tls-key key.pem]
+//
+// The directory keeps the CA (the overlay's root-cert), the configuration
+// signer, the bootstrap peer's identity, the HTTPS certificate and users.json
+// (bcrypt hashes), all mode 0600. Without --tls-cert the HTTPS certificate is
+// issued by the overlay's own CA, which phones then have to trust
+// (config.Fetcher.RootCAs, from "overlay-server ca"). With --open anybody
+// can create an account by enrolling with a new name. Repeated wrong
+// passwords from one address are answered 429 for ten minutes.
 package enroll
 
 import (
