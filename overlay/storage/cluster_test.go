@@ -247,6 +247,16 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 	}
 }
 
+// waitLists waits until every peer's whole successor and predecessor
+// lists are right (the replica sets depend on them).
+func (c *cluster) waitLists(timeout time.Duration) time.Duration {
+	return waitFor(c.t, timeout, "neighbour lists correct", func() (bool, string) {
+		ps := c.live()
+		_, wrong := sim.RingCheck(simPeers(ps), 3)
+		return wrong == 0, fmt.Sprintf("%d of %d peers with a wrong successor list", wrong, len(ps))
+	})
+}
+
 func (c *cluster) waitRing(timeout time.Duration) time.Duration {
 	return waitFor(c.t, timeout, "ring correct", func() (bool, string) {
 		ps := c.live()
@@ -289,8 +299,15 @@ func (p *tpeer) registered() *regState {
 // the registered storage time and nothing else under its key, by the
 // responsible peer and its two successors (global view).
 func replicated(sorted []*tpeer, regs []*regState) (bool, string) {
+	return heldBy(sorted, regs, 3)
+}
+
+// heldBy checks the first k holders (k = 1: the responsible peer, so a
+// fetch finds it).
+func heldBy(sorted []*tpeer, regs []*regState, k int) (bool, string) {
 	for _, r := range regs {
-		for _, h := range holders(sorted, r.rid) {
+		hs := holders(sorted, r.rid)
+		for _, h := range hs[:min(k, len(hs))] {
 			ans, _, err := h.eng.Fetch(&wire.FetchReq{Resource: r.rid, Specifiers: []wire.StoredDataSpecifier{{Kind: wire.KindSIPRegistration, Model: wire.DataModelDictionary, Keys: [][]byte{r.node[:]}}}})
 			if err != nil {
 				return false, err.Error()

@@ -181,10 +181,20 @@ func TestSimKill20(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, 3*time.Minute, "replicated after the kill", func() (bool, string) { return replicated(c.live(), current()) })
+	var fetchable time.Duration
+	waitFor(t, 3*time.Minute, "replicated after the kill", func() (bool, string) {
+		live, regs := c.live(), current()
+		if fetchable == 0 {
+			if ok, _ := heldBy(live, regs, 1); ok {
+				fetchable = time.Since(tk)
+			}
+		}
+		return replicated(live, regs)
+	})
 	repair := time.Since(tk)
-	t.Logf("killed %d of %d peers at once: ring correct after %v; every registration fetchable and on its three holders after %v",
-		len(victims), len(sorted), ringD.Round(time.Millisecond), repair.Round(time.Millisecond))
+	listsD := c.waitLists(time.Minute)
+	t.Logf("killed %d of %d peers at once: first successors and predecessors right after %v; every registration at its responsible peer (fetchable) after %v; on all three holders after %v (successor lists all right %v after that)",
+		len(victims), len(sorted), ringD.Round(time.Millisecond), fetchable.Round(time.Millisecond), repair.Round(time.Millisecond), listsD.Round(time.Millisecond))
 	t.Logf("registrations whose three holders all died: %d of phones that died too (gone), %d of live phones (stored again by their phone)", lostDead, lostLive)
 
 	// Every survivable registration is fetchable from a random live peer:
