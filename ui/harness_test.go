@@ -140,6 +140,14 @@ func (f *fakePhone) JoinOverlay(_ context.Context, overlay, configURL, user, pas
 	f.act("join " + overlay + "|" + configURL + "|" + user + "|" + password)
 	return err
 }
+func (f *fakePhone) AudioDevices() (inputs, outputs []string, err error) {
+	return []string{"Mic A", "Headset"}, []string{"Speaker B", "Headset"}, nil
+}
+func (f *fakePhone) SetAudioDevices(in, out string) error {
+	f.act("audio " + in + "|" + out)
+	return f.st.SetSettings(map[string]string{"audio.input": in, "audio.output": out})
+}
+func (f *fakePhone) PlayTestTone(context.Context) error { f.act("tone"); return nil }
 func (f *fakePhone) Ring(on bool) {
 	f.mu.Lock()
 	f.rings = append(f.rings, on)
@@ -162,9 +170,24 @@ type harness struct {
 
 type harnessOpt func(*config)
 
+// trayApp is the test app with a system tray (desktop.App), recording what the GUI puts there.
+type trayApp struct {
+	fyne.App
+	menu *fyne.Menu
+	icon fyne.Resource
+	win  fyne.Window
+}
+
+func (a *trayApp) SetSystemTrayMenu(m *fyne.Menu)    { a.menu = m }
+func (a *trayApp) SetSystemTrayIcon(r fyne.Resource) { a.icon = r }
+func (a *trayApp) SetSystemTrayWindow(w fyne.Window) { a.win = w }
+
 func newHarness(t *testing.T, user string, opts ...harnessOpt) *harness {
 	t.Helper()
-	a := test.NewTempApp(t)
+	var a fyne.App = test.NewTempApp(t)
+	if user == "tray:alice" {
+		user, a = "alice", &trayApp{App: a}
+	}
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -622,3 +622,53 @@ func TestSettingsJoinNamedOverlay(t *testing.T) {
 	h.expect("join ||alice|")
 	h.waitFor("Settings to close", func() bool { return h.g.win.Canvas().Overlays().Top() == nil })
 }
+
+func TestSettingsAudio(t *testing.T) {
+	h := newHarness(t, "alice")
+	h.g.showSettings()
+	s := h.g.settings
+	if got := strings.Join(s.input.Options, ","); got != "System default,Mic A,Headset" {
+		t.Errorf("inputs %s", got)
+	}
+	if s.input.Selected != "System default" || s.output.Selected != "System default" {
+		t.Errorf("selected %q %q before any choice", s.input.Selected, s.output.Selected)
+	}
+	test.Tap(s.testTone)
+	h.expect("tone")
+	h.waitFor("the test tone to end", func() bool { return !s.testTone.Disabled() })
+	s.input.SetSelected("Headset")
+	test.Tap(s.save)
+	h.expect("audio Headset|") // "" is the system default
+	if v, _, _ := h.st.Setting(PrefAudioIn); v != "Headset" {
+		t.Errorf("audio.input = %q", v)
+	}
+	h.g.showSettings()
+	if h.g.settings.input.Selected != "Headset" || h.g.settings.output.Selected != "System default" {
+		t.Errorf("reopened Settings shows %q %q", h.g.settings.input.Selected, h.g.settings.output.Selected)
+	}
+}
+
+func TestTrayShowsStateAndMissedCalls(t *testing.T) {
+	h := newHarness(t, "tray:alice", func(c *config) { c.tray = true })
+	ta := h.app.(*trayApp)
+	if ta.menu == nil || ta.icon == nil || ta.win != h.g.win {
+		t.Fatal("no tray menu, icon or window")
+	}
+	var labels []string
+	for _, it := range ta.menu.Items {
+		labels = append(labels, it.Label)
+	}
+	if got := strings.Join(labels, "|"); got != "Show Chordphone|State: registered||Quit" {
+		t.Errorf("tray menu %s", got)
+	}
+	registered := ta.icon
+	incoming(h)
+	h.emit(phone.Event{Kind: phone.EventHangup, CallID: "in1", Reason: "cancelled"})
+	if ta.menu.Items[1].Label != "State: registered — 1 missed call" || ta.icon == registered {
+		t.Errorf("after a missed call: %q, icon changed %v", ta.menu.Items[1].Label, ta.icon != registered)
+	}
+	ta.menu.Items[0].Action() // Show: the missed calls have been seen
+	if ta.menu.Items[1].Label != "State: registered" || ta.icon != registered {
+		t.Errorf("after Show: %q", ta.menu.Items[1].Label)
+	}
+}
