@@ -42,7 +42,7 @@ type sipConn struct {
 	readOnce  sync.Once
 	failOnce  sync.Once
 	failErr   error
-	lastHeard time.Time // guarded by ep.mu
+	idleSince time.Time // guarded by ep.mu: when the last call on it ended (or it came)
 	calls     int       // guarded by ep.mu: dialogs using the connection
 }
 
@@ -59,7 +59,6 @@ func (c *sipConn) Read(b []byte) (int, error) {
 				c.readOnce.Do(func() { close(c.readDone) })
 				return 0, io.EOF // sipgo treats EOF as a normal close
 			}
-			c.heard()
 			c.fr.push(c.rbuf[:n])
 			continue
 		}
@@ -87,12 +86,6 @@ func firstLine(b []byte) string {
 		}
 	}
 	return string(b)
-}
-
-func (c *sipConn) heard() {
-	c.ep.mu.Lock()
-	c.lastHeard = time.Now()
-	c.ep.mu.Unlock()
 }
 
 // queue asks the writer goroutine to send b; it never blocks the reader (a reader blocked

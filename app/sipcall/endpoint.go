@@ -359,7 +359,7 @@ func (ep *Endpoint) attach(conn net.Conn, peer string, outgoing bool) (*sipConn,
 		dead:     make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
-	sc.lastHeard = time.Now()
+	sc.idleSince = time.Now()
 	sc.log = ep.log.With("peer", peer, "conn", sc.raddr.String(), "real_remote", addrString(conn.RemoteAddr()))
 	ep.conns[conn] = sc
 	ep.byAddr[sc.raddr.String()] = sc
@@ -433,9 +433,9 @@ func (ep *Endpoint) monitor(sc *sipConn) {
 		case <-tick.C:
 		}
 		ep.mu.Lock()
-		calls, quiet := sc.calls, time.Since(sc.lastHeard)
+		calls, idle := sc.calls, time.Since(sc.idleSince)
 		ep.mu.Unlock()
-		if calls == 0 && ep.set.IdleTimeout > 0 && quiet > ep.set.IdleTimeout && !sc.outgoing {
+		if calls == 0 && ep.set.IdleTimeout > 0 && idle > ep.set.IdleTimeout && !sc.outgoing {
 			sc.log.Debug("closing idle SIP connection")
 			sc.fail(errClosedLocally)
 			return
@@ -593,6 +593,9 @@ func (ep *Endpoint) unregister(c *Call) {
 	delete(ep.dialogs, k)
 	c.conn.calls--
 	sc := c.conn
+	if sc.calls == 0 {
+		sc.idleSince = time.Now()
+	}
 	idle := sc.calls == 0 && sc.outgoing && !ep.closing
 	if idle && ep.enterLocked() {
 		go func() {

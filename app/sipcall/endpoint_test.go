@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -652,5 +653,53 @@ func TestRetransmittedInviteIsNotASecondCall(t *testing.T) {
 	case in := <-bob.incoming:
 		t.Fatalf("the retransmission became a second call %s", in.CallID())
 	default:
+	}
+}
+
+// closeNotifyConn reports when the Endpoint closes it.
+type closeNotifyConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *closeNotifyConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	alice := newPhone(t, "alice", func(s *Settings) { s.Keepalive = 50 * time.Millisecond })
+	bob := newPhone(t, "bob", func(s *Settings) { s.Keepalive = 50 * time.Millisecond; s.IdleTimeout = 200 * time.Millisecond })
+	p1, p2 := net.Pipe()
+	aConn := &closeNotifyConn{Conn: p1, closed: make(chan struct{})}
+	bConn := &closeNotifyConn{Conn: p2, closed: make(chan struct{})}
+	if err := bob.ep.Serve(bConn, "n"); err != nil {
+		t.Fatal(err)
+	}
+	// Alice serves her end too (SIP both ways over one connection, RFC 7904 §5.1), so she
+	// keeps it after her call: only bob's idle timeout can close it.
+	if err := alice.ep.Serve(aConn, "bob-node"); err != nil {
+		t.Fatal(err)
+	}
+	// A call, then silence but for keepalives: bob closes the connection once idle.
+	ctx := context.Background()
+	out, err := alice.ep.Invite(ctx, aConn, "bob", []byte(offerSDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := bob.nextIncoming(t)
+	if err := in.Reject(603); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.Wait(ctx); statusOf(err) != 603 {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*closeNotifyConn{"callee (idle)": bConn, "caller (EOF)": aConn} {
+		select {
+		case <-c.closed:
+		case <-time.After(wait):
+			t.Fatalf("%s connection not closed after the call", name)
+		}
 	}
 }
