@@ -363,6 +363,10 @@ func (o *Operator) serve(ctx context.Context, args []string, initOnly bool) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if len(set.Bootstrap) == 0 {
+		fmt.Fprintf(o.Stderr, "overlay-server: warning: the configuration names no bootstrap peer (--bootstrap IP:PORT or --peer-listen); "+
+			"phones that find no one would each start a ring of their own\n")
+	}
 	fmt.Fprintf(o.Stdout, "overlay %s: configuration %s, enrollment %s, listening on %s\n",
 		set.Overlay, config.URLFor(set.Overlay), srv.Config().EnrollmentServers[0], ln.Addr())
 	ctx, cancel := context.WithCancel(ctx)
