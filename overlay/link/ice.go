@@ -64,6 +64,9 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 		FailedTimeout:       &failed,
 		LoggerFactory:       quietLogger{},
 	}
+	if t.s.ICELogger != nil {
+		cfg.LoggerFactory = t.s.ICELogger
+	}
 	agent, err := ice.NewAgent(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("link: ice agent: %w", err)

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pion/logging"
+
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -63,6 +65,8 @@ type Settings struct {
 	ICEInterfaceFilter func(string) bool
 	// ICEGatherTimeout bounds candidate gathering: 3 s.
 	ICEGatherTimeout time.Duration
+	// ICELogger, if set, receives pion/ice's own logs (default: errors only, discarded).
+	ICELogger logging.LoggerFactory
 	// ICECheckTimeout bounds the ICE connectivity checks (failed timeout): 10 s.
 	ICECheckTimeout time.Duration
 }
