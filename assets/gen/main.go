@@ -17,6 +17,7 @@ import (
 
 	"github.com/fyne-io/oksvg"
 	"github.com/srwiley/rasterx"
+	"golang.org/x/image/draw"
 )
 
 // Sizes are the rendered square sizes in pixels (freedesktop icon theme sizes).
@@ -121,15 +122,24 @@ func wav(rate int, pcm []int16) []byte {
 	return b.Bytes()
 }
 
+// master is the size the SVG is rasterised at; smaller sizes are filtered down from it
+// (oksvg does not scale stroke widths with the target, so small renderings are wrong).
+const master = 512
+
 // Render rasterises the SVG src to an n x n image.
 func Render(src []byte, n int) (*image.RGBA, error) {
 	icon, err := oksvg.ReadIconStream(bytes.NewReader(src), oksvg.StrictErrorMode)
 	if err != nil {
 		return nil, fmt.Errorf("parsing icon.svg: %w", err)
 	}
-	icon.SetTarget(0, 0, float64(n), float64(n))
+	icon.SetTarget(0, 0, master, master)
+	big := image.NewRGBA(image.Rect(0, 0, master, master))
+	scanner := rasterx.NewScannerGV(master, master, big, big.Bounds())
+	icon.Draw(rasterx.NewDasher(master, master, scanner), 1)
+	if n == master {
+		return big, nil
+	}
 	img := image.NewRGBA(image.Rect(0, 0, n, n))
-	scanner := rasterx.NewScannerGV(n, n, img, img.Bounds())
-	icon.Draw(rasterx.NewDasher(n, n, scanner), 1)
+	draw.CatmullRom.Scale(img, img.Bounds(), big, big.Bounds(), draw.Src, nil)
 	return img, nil
 }
