@@ -54,7 +54,7 @@ type phone struct {
 	incoming chan *Incoming
 }
 
-func newPhone(t *testing.T, user string, tune func(*Settings)) *phone {
+func newPhone(t testing.TB, user string, tune func(*Settings)) *phone {
 	t.Helper()
 	s := Settings{User: user, Overlay: testOverlay, Logger: newTestLogger(t).With("phone", user)}
 	if tune != nil {
@@ -84,7 +84,7 @@ func (p *phone) nextIncoming(t *testing.T) *Incoming {
 // dtlsPair returns both ends of a DTLS connection over loopback UDP (self-signed
 // certificates, as the overlay's AppAttach connections are): the client end dials through
 // relay if relay is not nil.
-func dtlsPair(t *testing.T, relay *udpRelay) (client, server net.Conn) {
+func dtlsPair(t testing.TB, relay *udpRelay) (client, server net.Conn) {
 	t.Helper()
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
@@ -151,7 +151,7 @@ func take(n *atomic.Int32) bool {
 	}
 }
 
-func (r *udpRelay) start(t *testing.T, server *net.UDPAddr) *net.UDPAddr {
+func (r *udpRelay) start(t testing.TB, server *net.UDPAddr) *net.UDPAddr {
 	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
