@@ -197,3 +197,22 @@ func TestLossyReordering(t *testing.T) {
 		t.Fatal("no retransmissions through a lossy relay")
 	}
 }
+
+func TestBootstrapBothWays(t *testing.T) {
+	a := newPeer(t, "alice", nil)
+	b := newPeer(t, "bob", nil)
+	la, err := a.t.Bootstrap(ctxT(t, 10*time.Second), addrOf(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := b.accepted(t)
+	// bob now bootstraps to alice as well: his listen port already has an association
+	// with alice's, so the second link uses a socket of its own.
+	lb2, err := b.t.Bootstrap(ctxT(t, 10*time.Second), addrOf(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	la2 := a.accepted(t)
+	exchange(t, a, b, la, lb, 20, 100, 10*time.Second)
+	exchange(t, a, b, la2, lb2, 20, 100, 10*time.Second)
+}

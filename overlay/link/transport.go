@@ -373,11 +373,13 @@ func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (
 	}
 	var conn net.Conn
 	var onClose func()
+	var mc *muxConn
 	if t.muxCanReach(ua.AddrPort()) {
-		mc, err := t.mux.dial(ua.AddrPort())
-		if err != nil {
-			return nil, fmt.Errorf("link: bootstrap %s: %w", addr, err)
-		}
+		// From the listen port when it has no association with that address yet (then the
+		// peer sees the address it can reach us at); else from a socket of its own.
+		mc, _ = t.mux.dial(ua.AddrPort())
+	}
+	if mc != nil {
 		conn, onClose = mc, func() { _ = mc.Close() }
 	} else {
 		uc, err := net.DialUDP("udp", nil, ua)
