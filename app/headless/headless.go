@@ -20,7 +20,7 @@ import (
 )
 
 // Commands lists what stdin accepts.
-const Commands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, status, quit"
+const Commands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, lookup USER, status, quit"
 
 // Run runs p until ctx ends, stdin says quit, or stdin closes. Events go to out as JSON lines.
 // It returns nil on an orderly end.
@@ -127,7 +127,7 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, line string) (quit 
 			if n == 0 {
 				w.errorf("%s takes no argument", cmd)
 			} else {
-				w.errorf("usage: %s %s", cmd, map[string]string{"call": "USER", "dtmf": "DIGITS"}[cmd])
+				w.errorf("usage: %s %s", cmd, map[string]string{"call": "USER", "dtmf": "DIGITS", "lookup": "USER"}[cmd])
 			}
 			return false
 		}
@@ -174,6 +174,13 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, line string) (quit 
 	case "dtmf":
 		if want(1) {
 			err = p.SendDTMF(args[0])
+		}
+	case "lookup":
+		if want(1) { // answers within the lookup's timeout (5 s)
+			var devices []string
+			if devices, err = p.Lookup(ctx, args[0]); err == nil {
+				w.event(phone.Event{Kind: phone.EventLookup, Peer: args[0], Devices: devices})
+			}
 		}
 	default:
 		w.errorf("unknown command %q; commands: %s", fields[0], Commands)

@@ -193,6 +193,35 @@ func (c *call) dial(user string) {
 	c.established()
 }
 
+// Lookup returns the Node-IDs of the devices registered for user (RFC 7904 §4.2), this one
+// included.
+func (p *Phone) Lookup(ctx context.Context, user string) ([]string, error) {
+	if err := ValidateUser(user); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	pr := p.peer
+	joined := p.state != NotJoined
+	p.mu.Unlock()
+	if pr == nil || !joined {
+		return nil, ErrNotJoined
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	regs, err := pr.Lookup(ctx, user)
+	if errors.Is(err, peer.ErrNotRegistered) {
+		return nil, fmt.Errorf("%s is not registered in %s", user, pr.Overlay())
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range regs {
+		out = append(out, r.Target().String())
+	}
+	return out, nil
+}
+
 // lookup finds user's registered devices other than this one. While the ring settles after
 // joins a Fetch can reach a peer that does not hold the record yet, so "not registered" is
 // asked again a few times within lookupTimeout before it is believed.

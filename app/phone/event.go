@@ -21,6 +21,7 @@ const (
 	EventStatus     EventKind = "status"
 	EventError      EventKind = "error"
 	EventLeft       EventKind = "left"
+	EventLookup     EventKind = "lookup"
 )
 
 // Event is one thing that happened to the phone. The headless mode writes it as one JSON line;
@@ -39,6 +40,7 @@ type Event struct {
 	Reason  string    `json:"reason,omitempty"`
 	RTP     *RTPStats `json:"rtp,omitempty"`
 	Digits  string    `json:"digits,omitempty"`
+	Devices []string  `json:"devices,omitempty"`
 	Message string    `json:"message,omitempty"`
 	Status  *Status   `json:"-"`
 }
