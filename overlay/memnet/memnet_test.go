@@ -10,7 +10,9 @@ import (
 
 type sink struct{ got chan string }
 
-func (s *sink) Receive(from node.Link, msg []byte) { s.got <- from.RemoteNodeID().String()[:2] + ":" + string(msg) }
+func (s *sink) Receive(from node.Link, msg []byte) {
+	s.got <- from.RemoteNodeID().String()[:2] + ":" + string(msg)
+}
 
 func id(b byte) wire.NodeID { return wire.NodeID{b} }
 

@@ -17,7 +17,7 @@ type fakeLink struct {
 	done chan struct{}
 }
 
-func (l *fakeLink) RemoteNodeID() wire.NodeID                 { return l.id }
+func (l *fakeLink) RemoteNodeID() wire.NodeID                  { return l.id }
 func (l *fakeLink) Send(ctx context.Context, msg []byte) error { return nil }
 func (l *fakeLink) Done() <-chan struct{}                      { return l.done }
 func (l *fakeLink) Close() error                               { return nil }
