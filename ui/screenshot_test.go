@@ -73,6 +73,11 @@ func TestScreenshots(t *testing.T) {
 
 			h.g.showSettings()
 			savePNG(t, dir, "settings-"+variant.name+".png", w.Canvas().Capture())
+			for i, tab := range []string{"audio", "network", "peer", "identity"} {
+				h.g.settings.tabs.SelectIndex(i + 1)
+				savePNG(t, dir, "settings-"+tab+"-"+variant.name+".png", w.Canvas().Capture())
+			}
+			h.g.settings.tabs.SelectIndex(0)
 			h.g.settings.mode.SetSelected(modeNamed)
 			h.g.settings.overlay.SetText("bad name!")
 			test.Tap(h.g.settings.save)
