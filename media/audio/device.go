@@ -228,7 +228,6 @@ func OpenCapture(cfg DeviceConfig) (*Capture, error) {
 	return c, nil
 }
 
-
 // Fallback is nil when the chosen device is in use, else the reason it is not
 // (a *DeviceError) and the default device is used instead: it was missing or
 // busy at open, or it was lost during use.

@@ -65,7 +65,7 @@ func paInitialize() error {
 	C.quiet_probes()
 	return paErr(C.Pa_Initialize())
 }
-func paTerminate() error  { return paErr(C.Pa_Terminate()) }
+func paTerminate() error { return paErr(C.Pa_Terminate()) }
 
 type paDevice struct {
 	index                 int
@@ -110,7 +110,7 @@ func paDevices() ([]paDevice, error) {
 // paStream is an open blocking mono int16 stream.
 type paStream struct {
 	s   unsafe.Pointer // PaStream*
-	buf *C.short // C memory, FrameSamples long
+	buf *C.short       // C memory, FrameSamples long
 }
 
 func paOpen(dev paDevice, input bool, latency time.Duration) (*paStream, error) {

@@ -54,8 +54,8 @@ func (r simResult) String() string {
 // The pipeline keeps the signal under 5% loss and 30 ms jitter; the SNR is
 // compared with the codec alone (no loss, no jitter).
 func TestPipelineKeepsSignalUnderLossAndJitter(t *testing.T) {
-	clean := simulate(t, netsim.Config{Seed: 1}, 10)
-	lossy := simulate(t, netsim.Config{Loss: 0.05, Jitter: 30 * time.Millisecond, BaseDelay: 5 * time.Millisecond, Seed: 1}, 10)
+	clean := simulate(t, netsim.Config{Seed: 1}, 6)
+	lossy := simulate(t, netsim.Config{Loss: 0.05, Jitter: 30 * time.Millisecond, BaseDelay: 5 * time.Millisecond, Seed: 1}, 6)
 	t.Logf("codec alone:            %v", clean)
 	t.Logf("5%% loss, 30 ms jitter:  %v", lossy)
 	if clean.corr < 0.93 {

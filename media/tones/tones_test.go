@@ -45,7 +45,7 @@ func TestRingbackCadenceAndFrequencies(t *testing.T) {
 func TestBusyCadence(t *testing.T) {
 	x := read(t, tones.Busy, 2000)
 	for i, want := range []bool{true, false, true, false} {
-		seg := x[ms(i*500+50) : ms(i*500+450)]
+		seg := x[ms(i*500+50):ms(i*500+450)]
 		if got := analysis.RMS(seg) > 100; got != want {
 			t.Fatalf("busy period %d: on=%v", i, got)
 		}
