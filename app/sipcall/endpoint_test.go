@@ -703,3 +703,34 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 		}
 	}
 }
+
+// RFC 3261 §14.1: no new re-INVITE while one is in progress in either direction.
+func TestReinviteWhileOneIsPending(t *testing.T) {
+	alice, bob := newPhone(t, "alice", nil), newPhone(t, "bob", nil)
+	aConn, bConn := net.Pipe()
+	out, in := establish(t, alice, bob, aConn, bConn)
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	in.OnReinvite(func([]byte) ([]byte, error) {
+		close(inHandler)
+		<-release
+		return []byte(answerSDP), nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() { _, err := out.Reinvite(ctx, []byte(offerSDP)); first <- err }()
+	<-inHandler
+	if _, err := out.Reinvite(ctx, []byte(offerSDP)); !errors.Is(err, ErrPending) {
+		t.Errorf("caller's second re-INVITE = %v, want ErrPending", err)
+	}
+	if _, err := in.Reinvite(ctx, []byte(offerSDP)); !errors.Is(err, ErrPending) {
+		t.Errorf("callee's re-INVITE during the caller's = %v, want ErrPending", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first re-INVITE: %v", err)
+	}
+	if _, err := in.Reinvite(ctx, []byte(offerSDP)); statusOf(err) != 488 { // alice has no OnReinvite
+		t.Fatalf("re-INVITE afterwards = %v, want 488 from a peer without OnReinvite", err)
+	}
+}

@@ -160,6 +160,7 @@ func (o *Outgoing) run() {
 			cancelRetry.stop()
 		}
 	}()
+	cancelAsked := o.cancelReq
 	sendCancel := func() {
 		cancelSent = true
 		// RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as
@@ -238,8 +239,8 @@ func (o *Outgoing) run() {
 				o.finish(nil, &StatusError{Code: res.StatusCode, Reason: res.Reason})
 				return
 			}
-		case <-o.cancelReq:
-			o.cancelReq = nil
+		case <-cancelAsked:
+			cancelAsked = nil
 			cancelled = true
 			c.setReason(EndReason{Cause: CauseCancelled, Status: 487})
 			if provisional {
