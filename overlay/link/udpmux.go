@@ -70,17 +70,25 @@ func (m *udpMux) readLoop() {
 // answerSTUN answers a Binding request with the source address it came from, so that peers
 // learn their server-reflexive address from each other (RFC 6940 §6.5.1.4).
 func (m *udpMux) answerSTUN(b []byte, from netip.AddrPort) {
+	if resp, ok := stunResponse(b, from); ok {
+		_, _ = m.pc.WriteToUDPAddrPort(resp, from)
+	}
+}
+
+// stunResponse builds the Binding success response to request b from address from; ok is
+// false for anything that is not a well-formed Binding request.
+func stunResponse(b []byte, from netip.AddrPort) (resp []byte, ok bool) {
 	req := &stun.Message{Raw: append([]byte(nil), b...)}
 	if err := req.Decode(); err != nil || req.Type != stun.BindingRequest {
-		return
+		return nil, false
 	}
-	resp, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
-		&stun.XORMappedAddress{IP: from.Addr().AsSlice(), Port: int(from.Port())},
+	r, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: from.Addr().Unmap().AsSlice(), Port: int(from.Port())},
 		stun.NewSoftware("chordphone"), stun.Fingerprint)
 	if err != nil {
-		return
+		return nil, false
 	}
-	_, _ = m.pc.WriteToUDPAddrPort(resp.Raw, from)
+	return r.Raw, true
 }
 
 // dial returns the association with remote, creating it.
