@@ -76,6 +76,15 @@ func TestPipelineKeepsSignalUnderLossAndJitter(t *testing.T) {
 //
 //	go test ./media/pipeline -run XXX -bench Quality -benchtime 1x
 func BenchmarkQuality(b *testing.B) {
+	b.Run("codec-alone", func(b *testing.B) {
+		var r simResult
+		for range b.N {
+			r = simulate(b, netsim.Config{Seed: 2}, 20)
+		}
+		b.ReportMetric(r.corr, "corr")
+		b.ReportMetric(r.snr, "SNR-dB")
+		b.Logf("%v", r)
+	})
 	for _, loss := range []float64{0, 0.05, 0.10} {
 		b.Run(fmt.Sprintf("loss=%.0f%%,jitter=30ms", loss*100), func(b *testing.B) {
 			var r simResult
