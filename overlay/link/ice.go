@@ -222,6 +222,9 @@ func (a *attachment) ConnectLink(ctx context.Context, remote node.IceParams, dtl
 	}
 	agent := a.agent
 	l := newLink(a.t, dc, wire.LinkDTLSUDPSR, pc, negotiatedProtocol(dc), func() { _ = agent.Close() })
+	if st, ok := agent.GetSelectedCandidatePairStats(); ok && st.CurrentRoundTripTime > 0 {
+		l.firstRTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+	}
 	_ = agent.OnConnectionStateChange(func(s ice.ConnectionState) {
 		if s == ice.ConnectionStateFailed || s == ice.ConnectionStateClosed {
 			go l.fail(fmt.Errorf("%w: ICE %s", ErrLinkDead, s))

@@ -58,6 +58,7 @@ type Link struct {
 	remote   wire.NodeID
 	cert     *x509.Certificate
 	onClose  func()
+	firstRTT time.Duration // RTT of the ICE check, the RTO estimator's first sample
 
 	wmu   sync.Mutex
 	wbuf  []byte
@@ -419,6 +420,10 @@ func (l *Link) sendLoop() {
 		rto = min(rto, 60*time.Second)
 		l.st.rto.Store(int64(rto))
 		l.st.srtt.Store(int64(srtt))
+	}
+	// RFC 6940 §6.6.3.1: the RTT of the ICE STUN transaction is the first measurement.
+	if l.firstRTT > 0 {
+		sample(l.firstRTT)
 	}
 	armTimer := func() {
 		if len(inflight) == 0 {
