@@ -450,6 +450,7 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 	}()
 	end := time.Now().Add(dur)
 	var acc float64
+	last := time.Now()
 	for time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
@@ -459,7 +460,9 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 		case <-time.After(tick):
 		}
 		ps := c.Peers()
-		acc += lambda * tick.Seconds() * float64(len(ps))
+		now := time.Now()
+		acc += lambda * now.Sub(last).Seconds() * float64(len(ps)) // deaths due since the last round
+		last = now
 		kills := int(acc)
 		acc -= float64(kills)
 		c.mu.Lock()
