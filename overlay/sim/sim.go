@@ -108,6 +108,9 @@ type LookupStats struct {
 type PhaseReport struct {
 	Killed int `json:"killed"`
 	Joined int `json:"joined,omitempty"`
+	// ChurnS and HalfLifeS are the real duration of the churn and the scaled half-life.
+	ChurnS    float64 `json:"churn_s,omitempty"`
+	HalfLifeS float64 `json:"half_life_s,omitempty"`
 	// RepairS is the time from the end of the failures until every peer's first
 	// successor and predecessor are right.
 	RepairS float64 `json:"repair_s"`
@@ -402,7 +405,7 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 	dur := time.Duration(float64(c.p.ChurnDuration) / c.p.TimeScale)
 	lambda := math.Ln2 / halfLife.Seconds() // deaths per peer per second
 	tick := 50 * time.Millisecond
-	ph := &PhaseReport{}
+	ph := &PhaseReport{ChurnS: dur.Seconds(), HalfLifeS: halfLife.Seconds()}
 	var mu sync.Mutex
 	var during []struct {
 		ok   bool
