@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -95,7 +96,7 @@ func New(cfg Config) (*Peer, error) {
 	if doc == nil {
 		doc = config.SelfSigned(cfg.Overlay)
 	}
-	id, err := loadIdentity(cfg)
+	id, err := loadIdentity(cfg, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -196,22 +197,41 @@ func isLoopback(hostport string) bool {
 	return err == nil && ap.Addr().IsLoopback()
 }
 
-// loadIdentity loads the profile's identity, creating a self-signed one when there is none
-// (or when a self-signed one belongs to another user name or overlay).
-func loadIdentity(cfg Config) (*identity.Identity, error) {
+// loadIdentity returns the profile's identity for the user on the overlay: the one in the
+// profile when it matches; else, in a self-signed overlay, a self-signed one that keeps the
+// profile's key (so contacts' pins stay valid), RFC 6940 §11.3.1. An enrolled identity for
+// another name or overlay is never replaced.
+func loadIdentity(cfg Config, doc *config.Config) (*identity.Identity, error) {
 	id, err := identity.Load(cfg.Profile)
 	switch {
 	case err == nil:
-		if id.Overlay() == cfg.Overlay && (cfg.User == "" || id.User() == cfg.User) {
+		if id.Matches(cfg.User, cfg.Overlay) {
 			return id, nil
 		}
 		if !id.SelfSigned() {
-			return nil, fmt.Errorf("the profile %s holds the enrolled identity %s@%s; use another --profile for %s@%s",
-				cfg.Profile, id.User(), id.Overlay(), cfg.User, cfg.Overlay)
+			return nil, fmt.Errorf("the profile %s holds the enrolled identity %s; use another --profile for %s in %s",
+				cfg.Profile, id.User(), firstNonEmpty(cfg.User, "a storing peer"), cfg.Overlay)
 		}
-		// A self-signed identity is only a key: make one for the new name or overlay.
+		if !doc.SelfSignedPermitted {
+			return nil, fmt.Errorf("the overlay %s needs enrollment (Settings → Overlay)", cfg.Overlay)
+		}
+		user := cfg.User
+		if user == "" { // a storing peer keeps its made-up name
+			user, _, _ = strings.Cut(id.User(), "@")
+		}
+		nid, err := id.WithUser(user, cfg.Overlay, doc.SelfSignedDigest)
+		if err != nil {
+			return nil, fmt.Errorf("renaming the identity in %s: %w", cfg.Profile, err)
+		}
+		if err := nid.Save(cfg.Profile); err != nil {
+			return nil, fmt.Errorf("saving the identity in %s: %w", cfg.Profile, err)
+		}
+		return nid, nil
 	case !errors.Is(err, identity.ErrNoIdentity):
 		return nil, fmt.Errorf("loading the identity in %s: %w", cfg.Profile, err)
+	}
+	if !doc.SelfSignedPermitted {
+		return nil, fmt.Errorf("the overlay %s needs enrollment (Settings → Overlay)", cfg.Overlay)
 	}
 	user := cfg.User
 	if user == "" {
@@ -224,6 +244,15 @@ func loadIdentity(cfg Config) (*identity.Identity, error) {
 		return nil, fmt.Errorf("creating an identity for %s@%s in %s: %w", user, cfg.Overlay, cfg.Profile, err)
 	}
 	return id, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // verifyPeer maps a link peer's certificate to the Node-IDs the overlay accepts it for.
