@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -48,13 +47,18 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 		}
 		urls = append(urls, u)
 	}
+	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive}
+	if turn := t.turnServers(); len(turn) > 0 {
+		urls = append(urls, turn...)
+		types = append(types, ice.CandidateTypeRelay)
+	}
 	disc := 3 * time.Second
 	failed := t.s.ICECheckTimeout
 	keep := time.Second
 	cfg := &ice.AgentConfig{
 		Urls:             urls,
 		NetworkTypes:     []ice.NetworkType{ice.NetworkTypeUDP4, ice.NetworkTypeUDP6},
-		CandidateTypes:   []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive},
+		CandidateTypes:   types,
 		MulticastDNSMode: ice.MulticastDNSModeDisabled,
 		IncludeLoopback:  t.s.ICEIncludeLoopback,
 		InterfaceFilter:  t.s.ICEInterfaceFilter,
@@ -342,5 +346,3 @@ func (quietLogger) NewLogger(string) logging.LeveledLogger {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-var _ = strconv.Itoa

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pion/dtls/v2"
+	"github.com/pion/stun"
 
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -41,6 +42,7 @@ type Transport struct {
 	links  map[*Link]struct{}
 	agents map[*attachment]struct{}
 	stun   []string
+	turn   []*stun.URI
 	closed bool
 	onLink func(node.Link)
 }
@@ -115,6 +117,21 @@ func (t *Transport) RemoveSTUNServer(addr string) {
 			return
 		}
 	}
+}
+
+// SetTURNServers sets the TURN servers (turn: URIs with Username and Password) that ICE
+// allocates relayed candidates on (RFC 6940 §9, TURN-SERVICE). With none, ICE offers host and
+// server-reflexive candidates only.
+func (t *Transport) SetTURNServers(urls []*stun.URI) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.turn = append([]*stun.URI(nil), urls...)
+}
+
+func (t *Transport) turnServers() []*stun.URI {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*stun.URI(nil), t.turn...)
 }
 
 func (t *Transport) stunServers() []string {
