@@ -54,8 +54,9 @@ func waitReceived(t *testing.T, p *Proc, n float64) {
 	}
 }
 
-// checkAudio verifies that the peer's signal arrived in out: 0.5 s windows aligned against
-// the (looping) reference correlate at least 0.9 in the median.
+// checkAudio verifies that the peer's signal arrived in out: windows aligned against
+// the (looping) reference correlate at least 0.9 in the median (0.25 s windows: a glitch of a
+// loaded machine spoils few of them).
 func checkAudio(t *testing.T, who string, sent []int16, out string) {
 	t.Helper()
 	got, err := audio.LoadWAV(out)
@@ -63,7 +64,7 @@ func checkAudio(t *testing.T, who string, sent []int16, out string) {
 		t.Fatalf("%s: %v", who, err)
 	}
 	ref := append(append([]int16(nil), sent...), sent...)
-	win := audio.SampleRate / 2
+	win := audio.SampleRate / 4
 	var corrs []float64
 	for start := audio.SampleRate / 2; start+win <= len(got); start += win {
 		seg := got[start : start+win]
@@ -77,7 +78,7 @@ func checkAudio(t *testing.T, who string, sent []int16, out string) {
 		t.Fatalf("%s: only %d windows with sound in %d samples", who, len(corrs), len(got))
 	}
 	med := analysis.Median(corrs)
-	t.Logf("%s: aligned correlation per 0.5 s window %.3f, median %.3f", who, corrs, med)
+	t.Logf("%s: aligned correlation per 0.25 s window %.3f, median %.3f", who, corrs, med)
 	if med < 0.9 {
 		t.Fatalf("%s: median aligned correlation %.3f < 0.9", who, med)
 	}

@@ -194,6 +194,21 @@ func (p *Proc) Wait(t testing.TB, want string, timeout time.Duration) map[string
 	}
 }
 
+// Next returns the next event of any kind, failing the test after timeout.
+func (p *Proc) Next(t testing.TB, timeout time.Duration) map[string]any {
+	t.Helper()
+	select {
+	case e, ok := <-p.events:
+		if !ok {
+			t.Fatalf("%s exited; events: %v", p.Name, p.Events())
+		}
+		return e
+	case <-time.After(timeout):
+		t.Fatalf("%s: no event within %v; events: %v", p.Name, timeout, p.Events())
+	}
+	return nil
+}
+
 // Events returns every event seen so far.
 func (p *Proc) Events() []map[string]any {
 	p.mu.Lock()

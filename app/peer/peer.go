@@ -49,6 +49,8 @@ type Config struct {
 	Listen string
 	// Bootstrap addresses; none (and none in the document) makes this the first peer.
 	Bootstrap []string
+	// StorageLimit bounds the bytes stored for others (0: the storage defaults).
+	StorageLimit int64
 	// KeyLog receives NSS key log lines of every DTLS/TLS session.
 	KeyLog io.Writer
 	Logger *slog.Logger
@@ -167,7 +169,7 @@ func New(cfg Config) (*Peer, error) {
 	p.first = len(boot) == 0
 	reg := kinds.Default()
 	st, err := storage.NewService(n, p.chord, storage.ServiceSettings{
-		Engine:      storage.NewEngine(reg, storage.Options{Trust: p.trustChain}),
+		Engine:      storage.NewEngine(reg, storage.Options{Trust: p.trustChain, MaxBytes: int(cfg.StorageLimit)}),
 		Security:    sec,
 		Credentials: &storage.Credentials{Key: id.Key, Chain: id.Chain},
 		Trust:       p.trustChain,

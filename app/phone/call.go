@@ -13,6 +13,7 @@ import (
 	"github.com/chordphone/chordphone/app/sipcall"
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/media/dsp"
 	"github.com/chordphone/chordphone/media/rtc"
 	"github.com/chordphone/chordphone/overlay/storage"
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -213,7 +214,7 @@ func (p *Phone) Lookup(ctx context.Context, user string) ([]string, error) {
 		return nil, fmt.Errorf("%s is not registered in %s", user, pr.Overlay())
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("looking up %s: %w", user, err)
 	}
 	var out []string
 	for _, r := range regs {
@@ -487,23 +488,24 @@ func (c *call) end(reason string, m *rtc.Session) {
 	p.mu.Unlock()
 	c.cancel()
 
-	var stats *RTPStats
+	stats := &RTPStats{}
 	if m != nil {
-		s := m.Stats()
-		stats = &RTPStats{Sent: s.PacketsSent, Received: s.PacketsReceived, Lost: s.PacketsLost,
-			JitterMs: s.JitterMs, RTTMs: s.RTTMs, Codec: s.Codec, Relayed: s.Relayed}
+		stats = rtpStats(m.Stats(), info.Answered)
 		m.Close()
 	}
 	p.closeAudio()
 	p.record(info, reason)
-	p.emit(Event{Kind: EventHangup, CallID: info.ID, Peer: info.Peer, Reason: reason, RTP: orZero(stats)})
+	p.emit(Event{Kind: EventHangup, CallID: info.ID, Peer: info.Peer, Reason: reason, RTP: stats})
 }
 
-func orZero(s *RTPStats) *RTPStats {
-	if s == nil {
-		return &RTPStats{}
+// rtpStats summarises media statistics; the bitrate is averaged since the answer.
+func rtpStats(s rtc.Stats, answered time.Time) *RTPStats {
+	r := &RTPStats{Sent: s.PacketsSent, Received: s.PacketsReceived, Lost: s.PacketsLost,
+		JitterMs: s.JitterMs, RTTMs: s.RTTMs, Codec: s.Codec, Relayed: s.Relayed}
+	if secs := time.Since(answered).Seconds(); !answered.IsZero() && secs > 0 {
+		r.BitrateKbps = float64(s.BytesSent) * 8 / 1000 / secs
 	}
-	return s
+	return r
 }
 
 // record adds the call to the history.
@@ -642,11 +644,14 @@ func (p *Phone) SendDTMF(digits string) error {
 
 // newMedia makes a media session on the phone's audio devices or files.
 func (p *Phone) newMedia() (*rtc.Session, error) {
-	src, sink, err := p.openAudio()
+	src, sink, proc, err := p.openAudio()
 	if err != nil {
 		return nil, err
 	}
 	cfg := rtc.SessionConfig{Source: src, Sink: sink, Logger: p.log.With("layer", "media")}
+	if proc != nil {
+		cfg.Processor = proc
+	}
 	if ap, err := netip.ParseAddrPort(p.cfg.Listen); err == nil && ap.Addr().IsLoopback() {
 		cfg.LoopbackOnly = true
 	}
@@ -658,12 +663,13 @@ func (p *Phone) newMedia() (*rtc.Session, error) {
 }
 
 // openAudio opens the call's microphone and speaker once per call (shared by forked
-// branches): WAV files when --audio-in/--audio-out are given, else the sound devices.
-func (p *Phone) openAudio() (audio.Source, audio.Sink, error) {
+// branches): WAV files when --audio-in/--audio-out are given, else the sound devices with
+// echo cancellation and noise suppression as Settings chose.
+func (p *Phone) openAudio() (audio.Source, audio.Sink, *dsp.Processor, error) {
 	p.audioMu.Lock()
 	defer p.audioMu.Unlock()
 	if p.src != nil {
-		return p.src, p.sink, nil
+		return p.src, p.sink, p.proc, nil
 	}
 	var src audio.Source
 	var sink audio.Sink
@@ -674,7 +680,7 @@ func (p *Phone) openAudio() (audio.Source, audio.Sink, error) {
 		src, err = audio.OpenCapture(audio.DeviceConfig{Name: p.deviceSetting(settingAudioIn)})
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the microphone: %w", err)
+		return nil, nil, nil, fmt.Errorf("opening the microphone: %w", err)
 	}
 	if p.cfg.AudioOut != "" {
 		sink, err = audio.CreateWAVSink(p.cfg.AudioOut)
@@ -683,10 +689,19 @@ func (p *Phone) openAudio() (audio.Source, audio.Sink, error) {
 	}
 	if err != nil {
 		src.Close()
-		return nil, nil, fmt.Errorf("opening the speaker: %w", err)
+		return nil, nil, nil, fmt.Errorf("opening the speaker: %w", err)
 	}
 	p.src, p.sink = src, sink
-	return src, sink, nil
+	if p.cfg.AudioIn == "" { // echo and noise come from a room, not from a file
+		ec, ns := p.boolSetting(settingEchoCancel, true), p.boolSetting(settingNoiseSuppress, true)
+		if ec || ns {
+			if p.proc, err = dsp.New(dsp.Config{EchoCancel: ec, NoiseSuppress: ns}); err != nil {
+				p.log.Warn("no echo cancellation or noise suppression", "err", err)
+				p.proc = nil
+			}
+		}
+	}
+	return src, sink, p.proc, nil
 }
 
 func (p *Phone) closeAudio() {
@@ -696,5 +711,9 @@ func (p *Phone) closeAudio() {
 		p.src.Close()
 		p.sink.Close()
 		p.src, p.sink = nil, nil
+	}
+	if p.proc != nil {
+		p.proc.Close()
+		p.proc = nil
 	}
 }

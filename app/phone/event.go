@@ -47,11 +47,12 @@ type Event struct {
 
 // RTPStats summarises a call's media (RTP/RTCP) statistics.
 type RTPStats struct {
-	Sent     uint64  `json:"sent"`
-	Received uint64  `json:"received"`
-	Lost     int64   `json:"lost"`
-	JitterMs float64 `json:"jitter_ms"`
-	RTTMs    float64 `json:"rtt_ms"`
-	Codec    string  `json:"codec,omitempty"`
-	Relayed  bool    `json:"relayed"`
+	Sent        uint64  `json:"sent"`
+	Received    uint64  `json:"received"`
+	Lost        int64   `json:"lost"`
+	JitterMs    float64 `json:"jitter_ms"`
+	RTTMs       float64 `json:"rtt_ms"`
+	Codec       string  `json:"codec,omitempty"`
+	BitrateKbps float64 `json:"bitrate_kbps"`
+	Relayed     bool    `json:"relayed"`
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/app/version"
 	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/media/dsp"
 	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/discovery"
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -70,6 +71,7 @@ type Phone struct {
 	audioMu sync.Mutex
 	src     audio.Source
 	sink    audio.Sink
+	proc    *dsp.Processor
 
 	stopRing   context.CancelFunc
 	keylog     io.Writer
@@ -222,6 +224,10 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	pc := peer.Config{
 		Profile: cfg.Profile, User: cfg.User, Overlay: cfg.Overlay, Listen: cfg.Listen,
 		Bootstrap: cfg.Bootstrap, KeyLog: p.keylog, Logger: p.log,
+		StorageLimit: int64(p.intSetting(settingStorageMB)) << 20,
+	}
+	if port := p.intSetting(settingListenPort); pc.Listen == "" && port > 0 && port < 65536 {
+		pc.Listen = fmt.Sprintf("0.0.0.0:%d", port)
 	}
 	if cfg.Config != "" {
 		doc, err := config.Fetch(ctx, cfg.Config)
@@ -403,9 +409,7 @@ func (p *Phone) Status() Status {
 	if c := p.call; c != nil {
 		info := c.info
 		if c.media != nil {
-			ms := c.media.Stats()
-			info.Stats = &RTPStats{Sent: ms.PacketsSent, Received: ms.PacketsReceived, Lost: ms.PacketsLost,
-				JitterMs: ms.JitterMs, RTTMs: ms.RTTMs, Codec: ms.Codec, Relayed: ms.Relayed}
+			info.Stats = rtpStats(c.media.Stats(), info.Answered)
 		}
 		s.Calls = append(s.Calls, info)
 	}

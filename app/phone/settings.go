@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
+	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/media/tones"
@@ -15,11 +17,36 @@ import (
 	"github.com/chordphone/chordphone/overlay/identity"
 )
 
-// Settings keys of the audio devices.
+// Settings keys (the GUI's Settings dialog writes them; values are strconv text).
 const (
-	settingAudioIn  = "audio.input"
-	settingAudioOut = "audio.output"
+	settingAudioIn       = "audio.input"
+	settingAudioOut      = "audio.output"
+	settingEchoCancel    = "audio.echo_cancellation" // bool, default true
+	settingNoiseSuppress = "audio.noise_suppression" // bool, default true
+	settingListenPort    = "network.listen_port"     // int; 0: the default
+	settingStorageMB     = "peer.storage_limit_mb"   // int; 0: no limit but the defaults
 )
+
+// LocalOverlay is the name of the local network's overlay, joined when none is chosen.
+const LocalOverlay = peer.DefaultOverlay
+
+func (p *Phone) boolSetting(key string, def bool) bool {
+	if v, ok, _ := p.store.Setting(key); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+func (p *Phone) intSetting(key string) int {
+	if v, ok, _ := p.store.Setting(key); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return 0
+}
 
 // Store is the profile's database: contacts, call history, settings.
 func (p *Phone) Store() *store.Store { return p.store }

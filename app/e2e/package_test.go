@@ -1,0 +1,350 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/app/version"
+)
+
+// repoRoot is the module's root directory (this package is app/e2e).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("no go.mod at the repository root %s: %v", root, err)
+	}
+	return root
+}
+
+// gitStatus is `git status --porcelain` of root, or "" with ok false when root is not a git
+// work tree (a source tarball).
+func gitStatus(t *testing.T, root string) (status string, ok bool) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		return "", false
+	}
+	cmd := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=all")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", false
+	}
+	return string(out), true
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestDebianPackage builds the tar.xz (fyne package) and the .deb with
+// packaging/build-package.sh, installs the .deb with dpkg, checks what it installed (binary
+// and version, desktop entry, icons, systemd unit, system user and state directory), runs the
+// installed binary as the storing-peer unit does (headless, stdin /dev/null, as the chordphone
+// user) and purges the package again.
+func TestDebianPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a release binary and installs a package: not in -short")
+	}
+	for _, tool := range []string{"dpkg", "dpkg-deb", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is missing: the package test needs a Debian system (%v)", tool, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("installing a .deb needs root: run the suite as root (CI does) to test the package")
+	}
+	if err := exec.Command("dpkg-query", "-W", "-f=${Status}", "chordphone").Run(); err == nil {
+		out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "chordphone").Output()
+		if strings.Contains(string(out), "installed") && !strings.Contains(string(out), "not-installed") {
+			t.Skipf("a chordphone package is already installed here (%s); not replacing it (dpkg --purge chordphone to test)", out)
+		}
+	}
+	_, userErr := user.Lookup("chordphone")
+	userExisted := userErr == nil
+
+	root := repoRoot(t)
+	before, haveGit := gitStatus(t, root)
+	out := t.TempDir()
+
+	// --- build --------------------------------------------------------------------------------
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "packaging", "build-package.sh"),
+		"--out", filepath.Join(out, "package"), "--tools", filepath.Join(out, "tools"))
+	cmd.Dir = root
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("build-package.sh: %v\n%s", err, tail(stderr.String(), 6000))
+	}
+	t.Logf("build-package.sh took %v", time.Since(start).Round(time.Second))
+	made := strings.Fields(string(stdout))
+	if len(made) != 2 {
+		t.Fatalf("build-package.sh printed %q, want the tarball and the .deb paths", stdout)
+	}
+	tarball, deb := made[0], made[1]
+	if !strings.HasSuffix(tarball, ".tar.xz") || !strings.HasSuffix(deb, ".deb") {
+		t.Fatalf("build-package.sh made %q and %q", tarball, deb)
+	}
+	if haveGit {
+		if after, _ := gitStatus(t, root); after != before {
+			t.Errorf("build-package.sh changed the git tree:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	}
+
+	// --- the fyne tarball ----------------------------------------------------------------------
+	list := run(t, "tar", "-tJf", tarball)
+	for _, want := range []string{"/bin/chordphone", "/share/applications/org.chordphone.chordphone.desktop", "/share/pixmaps/org.chordphone.chordphone.png", "Makefile"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("tarball lacks %s:\n%s", want, list)
+		}
+	}
+
+	// --- the .deb's metadata -----------------------------------------------------------------
+	wantDebVersion := strings.ReplaceAll(version.Version, "-", "~")
+	if got := strings.TrimSpace(run(t, "dpkg-deb", "-f", deb, "Version")); got != wantDebVersion {
+		t.Errorf("deb Version %q, want %q (app/version)", got, wantDebVersion)
+	}
+	if got := strings.TrimSpace(run(t, "dpkg-deb", "-f", deb, "Package")); got != "chordphone" {
+		t.Errorf("deb Package %q", got)
+	}
+	depends := run(t, "dpkg-deb", "-f", deb, "Depends")
+	deps := map[string]bool{}
+	for _, d := range strings.Split(depends, ",") {
+		deps[strings.Fields(strings.TrimSpace(d))[0]] = true
+	}
+	for _, lib := range []string{"libc6", "libportaudio2", "libopus0", "libopusfile0", "libgl1", "libx11-6",
+		"libxcursor1", "libxrandr2", "libxinerama1", "libxi6", "libxxf86vm1"} {
+		if !deps[lib] {
+			t.Errorf("deb Depends lacks %s: %s", lib, depends)
+		}
+	}
+	contents := run(t, "dpkg-deb", "-c", deb)
+	for _, line := range strings.Split(strings.TrimSpace(contents), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] != "root/root" {
+			t.Errorf("deb file not owned by root: %s", line)
+		}
+	}
+
+	// --- install ---------------------------------------------------------------------------------
+	t.Cleanup(func() {
+		if out, err := exec.Command("dpkg", "--purge", "chordphone").CombinedOutput(); err != nil {
+			t.Errorf("dpkg --purge chordphone: %v\n%s", err, out)
+		}
+		if !userExisted { // the package made it; leave the machine as it was
+			if out, err := exec.Command("userdel", "chordphone").CombinedOutput(); err != nil {
+				t.Errorf("userdel chordphone: %v\n%s", err, out)
+			}
+			_ = exec.Command("groupdel", "chordphone").Run() // gone with the user on most systems
+		}
+	})
+	run(t, "dpkg", "-i", deb)
+
+	if got := strings.TrimSpace(run(t, "/usr/bin/chordphone", "--version")); got != "chordphone "+version.Version {
+		t.Errorf("installed chordphone --version = %q, want %q", got, "chordphone "+version.Version)
+	}
+	desktop, err := os.ReadFile("/usr/share/applications/org.chordphone.chordphone.desktop")
+	if err != nil {
+		t.Fatalf("desktop entry not installed: %v", err)
+	}
+	for _, want := range []string{"[Desktop Entry]", "Type=Application", "Name=Chordphone", "Exec=chordphone",
+		"Icon=org.chordphone.chordphone", "Categories=Network;Telephony;"} {
+		if !strings.Contains(string(desktop), want+"\n") {
+			t.Errorf("desktop entry lacks %q:\n%s", want, desktop)
+		}
+	}
+	for _, icon := range []string{"16x16", "48x48", "256x256", "512x512"} {
+		if _, err := os.Stat("/usr/share/icons/hicolor/" + icon + "/apps/org.chordphone.chordphone.png"); err != nil {
+			t.Errorf("icon %s not installed: %v", icon, err)
+		}
+	}
+	if _, err := os.Stat("/usr/share/icons/hicolor/scalable/apps/org.chordphone.chordphone.svg"); err != nil {
+		t.Errorf("scalable icon not installed: %v", err)
+	}
+	const unitPath = "/lib/systemd/system/chordphone-peer.service"
+	unit, err := os.ReadFile(unitPath)
+	if err != nil {
+		t.Fatalf("systemd unit not installed: %v", err)
+	}
+	for _, want := range []string{"ExecStart=/usr/bin/chordphone --headless --profile /var/lib/chordphone --listen 0.0.0.0:6084",
+		"User=chordphone", "StateDirectory=chordphone", "Restart=on-failure", "EnvironmentFile=-/etc/default/chordphone-peer"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("unit lacks %q", want)
+		}
+	}
+	if _, err := os.Stat("/etc/default/chordphone-peer"); err != nil {
+		t.Errorf("/etc/default/chordphone-peer not installed: %v", err)
+	}
+	peerUser, err := user.Lookup("chordphone")
+	if err != nil {
+		t.Fatalf("postinst made no chordphone user: %v", err)
+	}
+	st, err := os.Stat("/var/lib/chordphone")
+	if err != nil {
+		t.Fatalf("postinst made no /var/lib/chordphone: %v", err)
+	}
+	if st.Mode().Perm() != 0o750 || !st.IsDir() {
+		t.Errorf("/var/lib/chordphone mode %v, want a directory with 0750", st.Mode())
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && peerUser.Uid != "" && sys != nil {
+		if uid := strings.TrimSpace(peerUser.Uid); uid != itoa(sys.Uid) {
+			t.Errorf("/var/lib/chordphone owned by uid %d, want chordphone (%s)", sys.Uid, uid)
+		}
+	}
+
+	if _, err := exec.LookPath("systemd-analyze"); err == nil {
+		// verify reads the unit as systemd would (syntax, the ExecStart binary, the user).
+		if out, err := exec.Command("systemd-analyze", "verify", unitPath).CombinedOutput(); err != nil {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", unitPath, err, out)
+		} else if len(strings.TrimSpace(string(out))) > 0 {
+			t.Logf("systemd-analyze verify says:\n%s", out)
+		}
+	} else {
+		t.Log("systemd-analyze is missing: unit not verified")
+	}
+
+	servePeer(t)
+
+	// --- purge (the cleanup purges too; this checks that it works) -----------------------------
+	run(t, "dpkg", "--purge", "chordphone")
+	for _, gone := range []string{"/usr/bin/chordphone", unitPath, "/usr/share/applications/org.chordphone.chordphone.desktop", "/var/lib/chordphone", "/etc/default/chordphone-peer"} {
+		if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after purge (%v)", gone, err)
+		}
+	}
+}
+
+// servePeer runs the installed binary as chordphone-peer.service does: the chordphone user,
+// its profile in /var/lib/chordphone, stdin /dev/null. It must start, join (as the first peer
+// of a new overlay), take the end of /dev/null as "no commands" rather than quit, and exit 0
+// on SIGTERM.
+func servePeer(t *testing.T) {
+	runuser, err := exec.LookPath("runuser")
+	if err != nil {
+		t.Logf("runuser is missing: the installed peer is not run (%v)", err)
+		return
+	}
+	dir := t.TempDir()
+	// The unit's command line, on loopback with any port (not 0.0.0.0:6084) and a named overlay.
+	cmd := exec.Command(runuser, "-u", "chordphone", "--", "/usr/bin/chordphone", "--headless",
+		"--profile", "/var/lib/chordphone", "--listen", "127.0.0.1:0", "--overlay", "package.test")
+	cmd.Env = IsolatedEnv(dir)
+	cmd.Dir = "/"
+	cmd.Stdin = nil // /dev/null, as systemd's StandardInput=null
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the installed peer: %v", err)
+	}
+	// Readers never block (a full channel drops), so they end when the process closes its
+	// output, and Wait comes after them as os/exec requires.
+	var readers sync.WaitGroup
+	readers.Add(2)
+	events := make(chan map[string]any, 256)
+	go func() { // owner: servePeer; ends when the process's stdout closes
+		defer readers.Done()
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var e map[string]any
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				select {
+				case events <- e:
+				default:
+				}
+			}
+		}
+	}()
+	logs := make(chan string, 1024)
+	go func() { // owner: servePeer; ends when the process's stderr closes
+		defer readers.Done()
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case logs <- sc.Text():
+			default:
+			}
+		}
+	}()
+	var logTail []string
+	done := make(chan error, 1)
+	go func() { // owner: servePeer; ends when the process has exited
+		readers.Wait()
+		done <- cmd.Wait()
+	}()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf(format+"\nstderr:\n%s", append(args, strings.Join(logTail, "\n"))...)
+	}
+
+	timeout := time.After(60 * time.Second)
+	var started, joined, nullStdin bool
+	for !(started && joined && nullStdin) {
+		select {
+		case e := <-events:
+			switch e["event"] {
+			case "started":
+				started = true
+				if v := e["version"]; v != version.Version {
+					t.Errorf("installed peer's started event has version %v, want %s", v, version.Version)
+				}
+			case "joined":
+				joined = true
+			}
+		case l := <-logs:
+			logTail = append(logTail, l)
+			if strings.Contains(l, "stdin is the null device") {
+				nullStdin = true
+			}
+		case err := <-done:
+			t.Fatalf("the installed peer exited (%v) before started+joined+null-stdin (%v %v %v)\nstderr:\n%s",
+				err, started, joined, nullStdin, strings.Join(logTail, "\n"))
+		case <-timeout:
+			fail("the installed peer: started %v, joined %v, null stdin seen %v after 60s", started, joined, nullStdin)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		fail("SIGTERM: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("installed peer after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		fail("the installed peer did not exit within 30s of SIGTERM")
+	}
+}
+
+func itoa(u uint32) string {
+	b, _ := json.Marshal(u)
+	return string(b)
+}
