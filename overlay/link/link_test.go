@@ -3,6 +3,7 @@ package link
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -215,4 +216,34 @@ func TestBootstrapBothWays(t *testing.T) {
 	la2 := a.accepted(t)
 	exchange(t, a, b, la, lb, 20, 100, 10*time.Second)
 	exchange(t, a, b, la2, lb2, 20, 100, 10*time.Second)
+}
+
+// TestPeerRestartSamePort: a peer that restarts on the same port and bootstraps again gets a
+// new link at once; the old association at the other end is replaced, not waited out.
+func TestPeerRestartSamePort(t *testing.T) {
+	slow := func(s *Settings) { s.DeadAfter = time.Minute; s.HandshakeTimeout = 20 * time.Second }
+	b := newPeer(t, "bob", slow)
+	a := newPeer(t, "alice", slow)
+	la, err := a.t.Bootstrap(ctxT(t, 10*time.Second), addrOf(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := b.accepted(t)
+	exchange(t, a, b, la, lb, 5, 10, 10*time.Second)
+	port := a.t.Addr().Port()
+	// alice dies without a close_notify: her socket just goes away.
+	a.t.mux.close()
+	_ = a.t.Close()
+	a2 := newPeer(t, "alice", func(s *Settings) { slow(s); s.ListenAddr = fmt.Sprintf("127.0.0.1:%d", port) })
+	la2, err := a2.t.Bootstrap(ctxT(t, 15*time.Second), addrOf(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb2 := b.accepted(t)
+	select {
+	case <-lb.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("old association not replaced")
+	}
+	exchange(t, a2, b, la2, lb2, 20, 10, 10*time.Second)
 }

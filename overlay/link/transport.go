@@ -296,6 +296,7 @@ func (t *Transport) acceptDTLS(c *muxConn) {
 		t.log.Info("bootstrap DTLS handshake refused", "from", c.remote.String(), "err", err)
 		return
 	}
+	t.mux.promote(c)
 	l := newLink(t, dc, wire.LinkDTLSUDPSRNoICE, pc, negotiatedProtocol(dc), func() { _ = c.Close() })
 	if t.addLink(l) == nil {
 		t.announce(l)
@@ -412,6 +413,9 @@ func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (
 		}
 		_ = conn.Close()
 		return nil, fmt.Errorf("link: bootstrap DTLS %s: %w", addr, err)
+	}
+	if mc != nil {
+		t.mux.promote(mc)
 	}
 	l := newLink(t, dc, wire.LinkDTLSUDPSRNoICE, pc, negotiatedProtocol(dc), onClose)
 	if err := t.addLink(l); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun"
@@ -20,13 +21,14 @@ type udpMux struct {
 	accept func(*muxConn) // called in its own goroutine for a new remote sending a ClientHello
 	wg     *sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[netip.AddrPort]*muxConn
-	closed bool
+	mu      sync.Mutex
+	conns   map[netip.AddrPort]*muxConn
+	pending map[netip.AddrPort]*muxConn // handshakes replacing an established association
+	closed  bool
 }
 
 func newUDPMux(pc *net.UDPConn, log *slog.Logger, wg *sync.WaitGroup, accept func(*muxConn)) *udpMux {
-	m := &udpMux{pc: pc, log: log, accept: accept, wg: wg, conns: map[netip.AddrPort]*muxConn{}}
+	m := &udpMux{pc: pc, log: log, accept: accept, wg: wg, conns: map[netip.AddrPort]*muxConn{}, pending: map[netip.AddrPort]*muxConn{}}
 	wg.Add(1)
 	go func() { defer wg.Done(); m.readLoop() }()
 	return m
@@ -52,18 +54,63 @@ func (m *udpMux) readLoop() {
 		case b[0] <= 3: // STUN (RFC 7983)
 			m.answerSTUN(b, from)
 		case b[0] >= 20 && b[0] <= 63: // DTLS
-			m.mu.Lock()
-			c := m.conns[from]
-			if c == nil && !m.closed && b[0] == 22 && m.accept != nil { // handshake: new association
-				c = m.newConnLocked(from)
-				m.wg.Add(1)
-				go func() { defer m.wg.Done(); m.accept(c) }()
-			}
-			m.mu.Unlock()
-			if c != nil {
+			if c := m.route(b, from); c != nil {
 				c.push(append([]byte(nil), b...))
 			}
 		}
+	}
+}
+
+// route picks the association a DTLS record from remote belongs to, creating one for a new
+// remote's handshake. A ClientHello (epoch 0) from a remote whose association is established
+// means the peer restarted on the same port: a new association handshakes beside the old one
+// (handshake and change_cipher_spec records go to it) and replaces it once the peer has
+// authenticated (promote); until then the old one keeps its traffic.
+func (m *udpMux) route(b []byte, from netip.AddrPort) *muxConn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, p := m.conns[from], m.pending[from]
+	hello := b[0] == 22 && len(b) > 13 && b[3] == 0 && b[4] == 0 && b[13] == 1
+	switch {
+	case p != nil && (b[0] == 22 || b[0] == 20):
+		return p
+	case c == nil && b[0] == 22 && !m.closed && m.accept != nil:
+		c = m.newConnLocked(from)
+		m.startAccept(c)
+		return c
+	case c != nil && hello && c.established.Load() && !m.closed && m.accept != nil:
+		p = &muxConn{m: m, remote: from, in: make(chan []byte, 256), closed: make(chan struct{}), dlch: make(chan struct{}), pending: true}
+		m.pending[from] = p
+		m.startAccept(p)
+		return p
+	}
+	return c
+}
+
+func (m *udpMux) startAccept(c *muxConn) {
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); m.accept(c) }()
+}
+
+// promote marks c established; a pending association replaces the old one, which is closed.
+func (m *udpMux) promote(c *muxConn) {
+	c.established.Store(true)
+	if !c.pending {
+		return
+	}
+	m.mu.Lock()
+	if m.pending[c.remote] != c || m.closed {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.pending, c.remote)
+	old := m.conns[c.remote]
+	m.conns[c.remote] = c
+	c.pending = false
+	m.mu.Unlock()
+	if old != nil {
+		m.log.Info("peer restarted: new association replaces the old one", "addr", c.remote.String())
+		_ = old.Close()
 	}
 }
 
@@ -116,14 +163,20 @@ func (m *udpMux) remove(c *muxConn) {
 	if m.conns[c.remote] == c {
 		delete(m.conns, c.remote)
 	}
+	if m.pending[c.remote] == c {
+		delete(m.pending, c.remote)
+	}
 	m.mu.Unlock()
 }
 
 func (m *udpMux) close() {
 	m.mu.Lock()
 	m.closed = true
-	cs := make([]*muxConn, 0, len(m.conns))
+	cs := make([]*muxConn, 0, len(m.conns)+len(m.pending))
 	for _, c := range m.conns {
+		cs = append(cs, c)
+	}
+	for _, c := range m.pending {
 		cs = append(cs, c)
 	}
 	m.mu.Unlock()
@@ -135,11 +188,13 @@ func (m *udpMux) close() {
 
 // muxConn is one remote address on the shared socket, as a packet-preserving net.Conn.
 type muxConn struct {
-	m      *udpMux
-	remote netip.AddrPort
-	in     chan []byte
-	once   sync.Once
-	closed chan struct{}
+	m           *udpMux
+	remote      netip.AddrPort
+	pending     bool        // replaces an established association once its handshake succeeds (under m.mu)
+	established atomic.Bool // its DTLS handshake completed
+	in          chan []byte
+	once        sync.Once
+	closed      chan struct{}
 
 	mu   sync.Mutex
 	rdl  time.Time
