@@ -41,6 +41,9 @@ type cluster struct {
 	rt     time.Duration
 	maxMsg int
 	log    *slog.Logger
+	// secure makes every node sign and verify messages with its certificate
+	// (node.CertSecurity), as real peers do; otherwise node.NoSecurity.
+	secure bool
 
 	mu    sync.Mutex
 	peers map[wire.NodeID]*tpeer
@@ -99,7 +102,11 @@ func (c *cluster) add(ctx context.Context, bootstrap string) (*tpeer, error) {
 		return nil, err
 	}
 	ch := chord.New(c.cs)
-	sec := NewCertifying(nil)
+	var inner node.Security
+	if c.secure {
+		inner = &node.CertSecurity{NodeID: u.node, Key: u.cred.Key, Chain: u.cred.Chain}
+	}
+	sec := NewCertifying(inner)
 	eng := NewEngine(kinds.Default(), Options{})
 	var boot []string
 	if bootstrap != "" {

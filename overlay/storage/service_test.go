@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,9 +25,16 @@ func registerAll(t testing.TB, ctx context.Context, ps []*tpeer) []*regState {
 }
 
 func TestServiceRegisterLookupReplicate(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sim", true: "signed"}[secure], func(t *testing.T) { testRegisterLookupReplicate(t, secure) })
+	}
+}
+
+func testRegisterLookupReplicate(t *testing.T, secure bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := newCluster(t, 100)
+	c.secure = secure
 	c.grow(ctx, 8)
 	c.waitRing(time.Minute)
 	ps := c.live()
@@ -62,16 +70,32 @@ func TestServiceRegisterLookupReplicate(t *testing.T) {
 // Forged stores sent over the overlay are refused with Error_Forbidden and
 // change nothing, at the responsible peer and its replicas.
 func TestServiceRefusesForgedStores(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sim", true: "signed"}[secure], func(t *testing.T) { testRefusesForgedStores(t, secure) })
+	}
+}
+
+func testRefusesForgedStores(t *testing.T, secure bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := newCluster(t, 100)
+	c.secure = secure
 	c.grow(ctx, 6)
 	c.waitRing(time.Minute)
 	ps := c.live()
-	alice, mallory := ps[0], ps[1]
+	alice := ps[0]
 	regs := registerAll(t, ctx, []*tpeer{alice})
 	waitFor(t, time.Minute, "replicated", func() (bool, string) { return replicated(c.live(), regs) })
 	rid := regs[0].rid
+	// Mallory is a peer that holds no copy of Alice's registration (her own
+	// store would not check her own request's signature).
+	var mallory *tpeer
+	for _, p := range ps[1:] {
+		if !slices.Contains(holders(ps, rid), p) {
+			mallory = p
+			break
+		}
+	}
 	reg, _ := kinds.RouteRegistration(mallory.id, "")
 	now := time.Now()
 	forged := []wire.StoredData{}
@@ -89,6 +113,14 @@ func TestServiceRefusesForgedStores(t *testing.T) {
 		_, err := mallory.svc.Store(ctx, rid, wire.KindSIPRegistration, f)
 		if !node.IsCode(err, wire.ErrForbidden) {
 			t.Fatalf("forged store %d: %v, want Error_Forbidden", i, err)
+		}
+	}
+	if secure {
+		// Alice's genuine, fresh value sent by Mallory as an original store:
+		// the StoreReq's signer must satisfy the policy too (RFC 6940 §7.3).
+		fresh, _ := NewValue(rid, wire.KindSIPRegistration, wire.DictionaryValue(alice.id[:], own), time.Now().Add(time.Second), time.Hour, alice.u.cred)
+		if _, err := mallory.svc.Store(ctx, rid, wire.KindSIPRegistration, fresh); !node.IsCode(err, wire.ErrForbidden) {
+			t.Fatalf("relayed store: %v, want Error_Forbidden", err)
 		}
 	}
 	// A forged replica store sent straight to a replica is refused too.
@@ -212,5 +244,36 @@ func TestServiceRegisterRefreshUnregister(t *testing.T) {
 	}
 	if _, err := q.svc.LookupAoR(ctx, p.u.name); !errors.Is(err, ErrNotRegistered) {
 		t.Fatalf("after unregister: %v", err)
+	}
+}
+
+// A graceful Leave (RFC 6940 §10.9) loses nothing: the replicas take over
+// and the replica sets are filled again.
+func TestServiceLeave(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := newCluster(t, 100)
+	c.grow(ctx, 10)
+	c.waitRing(time.Minute)
+	ps := c.live()
+	regs := registerAll(t, ctx, ps[5:])
+	waitFor(t, time.Minute, "replicated", func() (bool, string) { return replicated(c.live(), regs) })
+	// The responsible peers of two registrations leave (without unregistering).
+	for _, r := range regs[:2] {
+		h := holders(c.live(), r.rid)[0]
+		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := h.n.Leave(lctx); err != nil {
+			t.Logf("leave: %v", err)
+		}
+		lcancel()
+		c.kill(h)
+	}
+	c.waitRing(time.Minute)
+	waitFor(t, time.Minute, "replicated after leaves", func() (bool, string) { return replicated(c.live(), regs) })
+	for _, r := range regs {
+		got, err := c.live()[0].svc.LookupAoR(ctx, r.aor)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s after leave: %v %+v", r.aor, err, got)
+		}
 	}
 }
