@@ -469,7 +469,7 @@ func (e *Engine) replaceKind(res *resource, old, nk *kindData) {
 				r.sig.Identity.Hash = ce.sha256[:]
 			}
 		} else if ce == nil {
-			r.cert.parsed = nil // retained: keep only what the policies need
+			r.cert.parsed = nil                  // retained: keep only what the policies need
 			r.cert.raw = bytes.Clone(r.cert.raw) // not the message buffer it came in
 			e.certs[r.cert.sha256] = r.cert
 		}
