@@ -296,7 +296,7 @@ func (t *Transport) acceptDTLS(c *muxConn) {
 		t.log.Info("bootstrap DTLS handshake refused", "from", c.remote.String(), "err", err)
 		return
 	}
-	t.mux.promote(c)
+	c.m.promote(c)
 	l := newLink(t, dc, wire.LinkDTLSUDPSRNoICE, pc, negotiatedProtocol(dc), func() { _ = c.Close() })
 	if t.addLink(l) == nil {
 		t.announce(l)
@@ -415,7 +415,7 @@ func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (
 		return nil, fmt.Errorf("link: bootstrap DTLS %s: %w", addr, err)
 	}
 	if mc != nil {
-		t.mux.promote(mc)
+		mc.m.promote(mc)
 	}
 	l := newLink(t, dc, wire.LinkDTLSUDPSRNoICE, pc, negotiatedProtocol(dc), onClose)
 	if err := t.addLink(l); err != nil {
