@@ -209,3 +209,34 @@ func TestCallRingsEveryDevice(t *testing.T) {
 	alice.Wait(t, "hangup", 20*time.Second)
 	mobile.Wait(t, "hangup", 20*time.Second)
 }
+
+// TestChangedKeyWarns: alice pins the key bob first called with; when "bob" later answers
+// with another key (a new device or an impostor in a self-signed overlay), alice is warned.
+func TestChangedKeyWarns(t *testing.T) {
+	o := StartOverlay(t, "pins.test", 3)
+	alice := startPhone(t, o, "alice", 1)
+	bob := startPhone(t, o, "bob", 2, "--auto-answer")
+	if !tryCall(t, alice, bob) {
+		t.Fatal("first call failed")
+	}
+	bob.Send(t, "quit")
+	<-bob.Exited()
+	other := startPhone(t, o, "bob", 3, "--auto-answer") // a new profile: a new key
+	alice.Send(t, "call bob")
+	for {
+		e := alice.Next(t, 30*time.Second)
+		if e["event"] == "error" {
+			if msg := e["message"].(string); !strings.Contains(msg, "bob") {
+				t.Errorf("warning does not name bob: %q", msg)
+			}
+			break
+		}
+		if e["event"] == "hangup" {
+			t.Fatalf("no warning about bob's changed key; events: %v", alice.Events())
+		}
+	}
+	alice.Wait(t, "answered", 20*time.Second)
+	alice.Send(t, "hangup")
+	alice.Wait(t, "hangup", 20*time.Second)
+	other.Wait(t, "hangup", 20*time.Second)
+}

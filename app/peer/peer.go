@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/dtls/v2"
+
 	"github.com/chordphone/chordphone/overlay/chord"
 	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/identity"
@@ -385,4 +387,35 @@ func (p *Peer) Close(ctx context.Context) error {
 	p.node.Close()
 	p.link.Close()
 	return errors.Join(errs...)
+}
+
+// PeerCertificate returns the certificate the other end of an AppAttach connection proved
+// (its DTLS handshake), or nil when the connection carries none.
+func PeerCertificate(conn net.Conn) *x509.Certificate {
+	dc, ok := conn.(interface{ ConnectionState() dtls.State })
+	if !ok {
+		return nil
+	}
+	st := dc.ConnectionState()
+	if len(st.PeerCertificates) == 0 {
+		return nil
+	}
+	cert, err := x509.ParseCertificate(st.PeerCertificates[0])
+	if err != nil {
+		return nil
+	}
+	return cert
+}
+
+// UserOf is the bare user name (before "@") in a peer's certificate, "" if none.
+func UserOf(cert *x509.Certificate) string {
+	if cert == nil {
+		return ""
+	}
+	u, err := identity.UserFromCert(cert)
+	if err != nil {
+		return ""
+	}
+	name, _, _ := strings.Cut(u, "@")
+	return name
 }

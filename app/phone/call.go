@@ -2,6 +2,7 @@ package phone
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/media/dsp"
 	"github.com/chordphone/chordphone/media/rtc"
+	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/storage"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -44,6 +46,7 @@ type call struct {
 // branch is one forked INVITE to one registered device (RFC 7904 §4.2, §5.1).
 type branch struct {
 	reg   storage.Registration
+	cert  *x509.Certificate // the callee device's certificate
 	out   *sipcall.Outgoing
 	media *rtc.Session
 }
@@ -191,6 +194,11 @@ func (c *call) dial(user string) {
 	c.p.mu.Lock()
 	c.dialog, c.media = winner.out.Call, winner.media
 	c.p.mu.Unlock()
+	ringing.Do(func() { // the answer overtook the 180: still say it rang
+		c.setState(CallRinging)
+		p.emit(Event{Kind: EventRinging, CallID: c.info.ID, Peer: user})
+	})
+	p.checkPin(c, user, winner.cert)
 	c.established()
 }
 
@@ -258,6 +266,13 @@ func (c *call) branch(reg storage.Registration, onRinging func()) (*branch, []by
 	conn, err := p.peer.AppAttach(c.ctx, reg)
 	if err != nil {
 		return b, nil, fmt.Errorf("connecting to %s: %w", reg.Target().String()[:8], err)
+	}
+	// The link layer checked that the certificate carries the Node-ID at the end of the
+	// destination list (RFC 7904 §5.1); it must also be the callee's (RFC 7904 §3.3).
+	b.cert = peer.PeerCertificate(conn)
+	if got := peer.UserOf(b.cert); got != c.info.Peer {
+		conn.Close()
+		return b, nil, fmt.Errorf("the device registered as %s presents a certificate for %q", c.info.Peer, got)
 	}
 	m, err := p.newMedia()
 	if err != nil {
@@ -358,9 +373,17 @@ func (p *Phone) incoming(in *sipcall.Incoming) {
 		_ = in.Reject(488)
 		return
 	}
+	cert := p.certs[in.Peer()]
+	if got := peer.UserOf(cert); got != in.From {
+		p.mu.Unlock()
+		p.log.Warn("incoming call from a name its certificate does not carry", "from", in.From, "cert", got)
+		_ = in.Reject(403)
+		return
+	}
 	c := p.newCall(in.From, Incoming, CallIncoming)
 	c.in, c.dialog = in, in.Call
 	p.mu.Unlock()
+	p.checkPin(c, in.From, cert)
 	p.spawn(func() { c.ring() })
 }
 
@@ -496,6 +519,29 @@ func (c *call) end(reason string, m *rtc.Session) {
 	p.closeAudio()
 	p.record(info, reason)
 	p.emit(Event{Kind: EventHangup, CallID: info.ID, Peer: info.Peer, Reason: reason, RTP: stats})
+}
+
+// checkPin remembers the first key seen for user and warns plainly when it changes: in a
+// self-signed overlay anybody can claim a name (issue: trust on first use).
+func (p *Phone) checkPin(c *call, user string, cert *x509.Certificate) {
+	if cert == nil || p.pins == nil {
+		return
+	}
+	changed, old, err := p.pins.Check(user, cert)
+	if err != nil {
+		p.log.Warn("checking the pinned key", "user", user, "err", err)
+		return
+	}
+	if changed {
+		p.emit(Event{Kind: EventError, CallID: c.info.ID, Peer: user, Message: identity.PinWarning(user, old, cert)})
+		return
+	}
+	if ct, err := p.store.ContactByUser(user); err == nil && ct.Fingerprint == "" {
+		ct.Fingerprint = identity.FormatFingerprint(identity.KeyFingerprint(cert))
+		if err := p.store.UpdateContact(ct); err != nil {
+			p.log.Warn("saving the contact's key", "user", user, "err", err)
+		}
+	}
 }
 
 // rtpStats summarises media statistics; the bitrate is averaged since the answer.

@@ -4,12 +4,14 @@ package phone
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/chordphone/chordphone/media/dsp"
 	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/discovery"
+	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -74,6 +77,8 @@ type Phone struct {
 	proc    *dsp.Processor
 
 	stopRing   context.CancelFunc
+	pins       *identity.PinStore
+	certs      map[string]*x509.Certificate // certificates of incoming SIP connections, by Node-ID
 	keylog     io.Writer
 	restartReq chan struct{} // SetUser, JoinOverlay -> runPeer
 	restart    chan struct{} // runPeer -> Run: the peer ended for a restart
@@ -104,8 +109,14 @@ func New(cfg Config) (*Phone, error) {
 			}
 		}
 	}
+	pins, err := identity.OpenPinStore(filepath.Join(cfg.Profile, "pins.json"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("opening the pinned keys: %w", err)
+	}
 	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{},
-		runCtx: context.Background(), store: st, restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1)}, nil
+		runCtx: context.Background(), store: st, pins: pins, certs: map[string]*x509.Certificate{},
+		restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1)}, nil
 }
 
 // ValidateUser checks a user name: the user part of sip:NAME@OVERLAY.
@@ -259,6 +270,9 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		}
 		ep.OnInvite(p.incoming)
 		pr.HandleSIP(func(conn net.Conn, remote wire.NodeID) {
+			p.mu.Lock()
+			p.certs[remote.String()] = peer.PeerCertificate(conn)
+			p.mu.Unlock()
 			if err := ep.Serve(conn, remote.String()); err != nil {
 				p.log.Info("incoming SIP connection refused", "peer", remote, "err", err)
 			}
