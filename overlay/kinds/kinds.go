@@ -278,6 +278,7 @@ func Default() *Registry {
 		Model: wire.DataModelSingle, Policy: NodeMultiple,
 		MaxCount: DefaultTURNMaxCount, MaxSize: DefaultTURNMaxSize,
 		MaxNodeMultiple: DefaultTURNMaxIter,
+		Validate:        validateTurn,
 	})
 	return r
 }

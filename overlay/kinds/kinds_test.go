@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/chordphone/chordphone/overlay/config"
@@ -101,13 +102,29 @@ func TestPolicies(t *testing.T) {
 	forbidden("storing someone else's certificate", byUser.Authorize(UserResourceID(alice.User), &bobCert, alice))
 
 	turn, _ := reg.Kind(wire.KindTURNService)
-	tv := wire.SingleValue([]byte{1})
+	ts := func(i int) wire.StoredDataValue {
+		b, err := (&TurnServer{Iteration: uint8(i), Addr: netip.MustParseAddrPort("192.0.2.1:3478")}).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wire.SingleValue(b)
+	}
 	for i := 1; i <= DefaultTURNMaxIter; i++ {
+		tv := ts(i)
 		if err := turn.Authorize(NodeMultipleResourceID(alice.NodeIDs[0], i), &tv, alice); err != nil {
 			t.Fatalf("NODE-MULTIPLE i=%d: %v", i, err)
 		}
 	}
+	tv := ts(DefaultTURNMaxIter + 1)
 	forbidden("NODE-MULTIPLE beyond max", turn.Authorize(NodeMultipleResourceID(alice.NodeIDs[0], DefaultTURNMaxIter+1), &tv, alice))
+	wrongIter := ts(3)
+	forbidden("TurnServer iteration not the resource's", turn.Authorize(NodeMultipleResourceID(alice.NodeIDs[0], 2), &wrongIter, alice))
+	junk := wire.SingleValue([]byte{1, 1, 6, 1})
+	forbidden("TurnServer malformed", turn.Authorize(NodeMultipleResourceID(alice.NodeIDs[0], 1), &junk, alice))
+	v6, _ := (&TurnServer{Iteration: 1, Addr: netip.MustParseAddrPort("[2001:db8::1]:3478")}).MarshalBinary()
+	if got, err := ParseTurnServer(v6); err != nil || got.Addr.Port() != 3478 || !got.Addr.Addr().Is6() {
+		t.Errorf("TurnServer IPv6 round trip: %v %+v", err, got)
+	}
 	// Deleting (exists = false) needs no valid value, only the policy.
 	del := wire.StoredDataValue{Model: wire.DataModelDictionary, Dictionary: wire.DictionaryEntry{Key: alice.NodeIDs[0][:]}}
 	if err := sip.Authorize(aliceRID, &del, alice); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -579,7 +580,8 @@ func TestCertificateAndTURNKinds(t *testing.T) {
 		t.Fatalf("CERTIFICATE_BY_USER: %v", err)
 	}
 	turn := kinds.NodeMultipleResourceID(u.node, 7)
-	sd = signed(t, u, turn, wire.KindTURNService, wire.SingleValue([]byte{7, 1, 4, 127, 0, 0, 1, 0x0d, 0x96}), c.Now())
+	ts, _ := (&kinds.TurnServer{Iteration: 7, Addr: netip.MustParseAddrPort("127.0.0.1:3478")}).MarshalBinary()
+	sd = signed(t, u, turn, wire.KindTURNService, wire.SingleValue(ts), c.Now())
 	if _, err := e.Store(storeReq(turn, wire.KindTURNService, 0, sd), origin(u)); err != nil {
 		t.Fatalf("TURN-SERVICE: %v", err)
 	}
