@@ -89,6 +89,13 @@ func TestBootstrapDTLS(t *testing.T) {
 	if err := la.Send(ctxT(t, time.Second), testMessage(t, 1, 0)); !errors.Is(err, ErrLinkClosed) {
 		t.Fatalf("send on closed link: %v", err)
 	}
+	// RFC 6940 §6.5.1.4: a peer whose connection is lost is no longer a STUN server.
+	for deadline := time.Now().Add(5 * time.Second); len(a.t.stunServers()) != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("STUN servers after the link closed: %v", a.t.stunServers())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestBootstrapTLS(t *testing.T) {

@@ -128,6 +128,25 @@ func (t *Transport) SetTURNServers(urls []*stun.URI) {
 	t.turn = append([]*stun.URI(nil), urls...)
 }
 
+// dropSTUNServer forgets a STUN server learnt from a link that is gone, unless it was
+// configured or another link to it is up (RFC 6940 §6.5.1.4).
+func (t *Transport) dropSTUNServer(addr string) {
+	for _, a := range t.s.STUNServers {
+		if a == addr {
+			return
+		}
+	}
+	t.mu.Lock()
+	for l := range t.links {
+		if l.datagram && l.Err() == nil && l.conn.RemoteAddr().String() == addr {
+			t.mu.Unlock()
+			return
+		}
+	}
+	t.mu.Unlock()
+	t.RemoveSTUNServer(addr)
+}
+
 func (t *Transport) turnServers() []*stun.URI {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -421,8 +440,15 @@ func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (
 	if err := t.addLink(l); err != nil {
 		return nil, err
 	}
-	// The bootstrap node answers STUN on this address (RFC 6940 §6.5.1.4).
+	// The bootstrap node answers STUN on this address (RFC 6940 §6.5.1.4); it stops being a
+	// STUN server when the connection to it is lost.
 	t.AddSTUNServer(ua.String())
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		<-l.Done()
+		t.dropSTUNServer(ua.String())
+	}()
 	return l, nil
 }
 
