@@ -234,4 +234,3 @@ func flip(b []byte, i int) []byte {
 	c[i%len(c)] ^= 0x01
 	return c
 }
-

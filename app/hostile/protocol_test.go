@@ -1,0 +1,222 @@
+package hostile
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/link"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// ping returns a PingReq to dest with padding such that the signed, encoded message is
+// between lo and hi bytes (the ECDSA signature varies by a byte or two), with its bytes.
+func ping(t *testing.T, u *user, lo, hi int, dest ...wire.Destination) (*wire.Message, []byte) {
+	t.Helper()
+	pad := 0
+	for i := 0; i < 20; i++ {
+		m := u.Request(wire.CodePingReq, &wire.PingReq{Padding: make([]byte, pad)}, dest...)
+		b := u.Encode(m)
+		if len(b) >= lo && len(b) <= hi {
+			return m, b
+		}
+		pad += (lo+hi)/2 - len(b)
+		if pad < 0 {
+			t.Fatalf("a Ping is already %d bytes, more than %d", len(b), hi)
+		}
+	}
+	t.Fatalf("no Ping of %d..%d bytes", lo, hi)
+	return nil, nil
+}
+
+func exchange(t *testing.T, u *user, l *link.Link, m *wire.Message, raw []byte) *wire.Message {
+	t.Helper()
+	ans, err := u.Exchange(testCtx(t, 20*time.Second), l, raw, m.Header.TransactionID)
+	if err != nil {
+		t.Fatalf("%v: %v", m.Code, err)
+	}
+	return ans
+}
+
+func responder(ans *wire.Message) wire.NodeID {
+	if len(ans.Header.ViaList) > 0 {
+		return ans.Header.ViaList[0].Node
+	}
+	return wire.NodeID{}
+}
+
+// TestTTL: a request with a TTL above initial-ttl is refused with Error_TTL_Exceeded
+// (RFC 6940 §6.3.2: "MUST discard the message and send an Error_TTL_Exceeded error"), and a
+// request whose TTL runs out at a peer that would forward it gets Error_TTL_Exceeded from
+// that peer.
+func TestTTL(t *testing.T) {
+	ps := startPeers(t, 2)
+	target, other := ps[0], ps[1]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+
+	for _, c := range []struct {
+		ttl  uint8
+		want wire.ErrorCode // 0: answered
+	}{{100, 0}, {101, wire.ErrTTLExceeded}, {255, wire.ErrTTLExceeded}} {
+		m := mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(target.NodeID()))
+		m.Header.TTL = c.ttl
+		ans := call(t, mallory, l, m)
+		if c.want == 0 {
+			expectOK(t, "ttl 100", ans, wire.CodePingAns)
+		} else {
+			expectCode(t, "ttl above initial-ttl", ans, c.want)
+		}
+	}
+	// Forwarding: TTL 0 stops at the target, TTL 1 reaches the other peer.
+	m := mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(other.NodeID()))
+	m.Header.TTL = 0
+	ans := call(t, mallory, l, m)
+	expectCode(t, "ttl 0 at a forwarding peer", ans, wire.ErrTTLExceeded)
+	if r := responder(ans); r != target.NodeID() {
+		t.Errorf("TTL error from %s, want the forwarding peer %s", r, target.NodeID())
+	}
+	m = mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(other.NodeID()))
+	m.Header.TTL = 1
+	ans = call(t, mallory, l, m)
+	expectOK(t, "ttl 1 through one peer", ans, wire.CodePingAns)
+	if r := responder(ans); r != other.NodeID() {
+		t.Errorf("Ping answered by %s, want %s", r, other.NodeID())
+	}
+}
+
+// TestUnknownCriticalExtension: a message with an unknown critical extension gets
+// Error_Unknown_Extension (RFC 6940 §6.3.3); a non-critical one is ignored.
+func TestUnknownCriticalExtension(t *testing.T) {
+	ps := startPeers(t, 1)
+	target := ps[0]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	for _, critical := range []bool{false, true} {
+		m := mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(target.NodeID()))
+		m.Extensions = []wire.MessageExtension{{Type: 0x7a7a, Critical: critical, Contents: []byte("hostile")}}
+		ans := call(t, mallory, l, m)
+		if critical {
+			expectCode(t, "unknown critical extension", ans, wire.ErrUnknownExtension)
+		} else {
+			expectOK(t, "unknown non-critical extension", ans, wire.CodePingAns)
+		}
+	}
+	// A Store with an unknown critical extension changes nothing.
+	sd := mallory.registration(t, mallory.aor(), mallory.NodeID, time.Now())
+	m := mallory.storeMsg(mallory.aor(), wire.KindSIPRegistration, sd)
+	m.Extensions = []wire.MessageExtension{{Type: 0x7a7b, Critical: true}}
+	expectCode(t, "store with an unknown critical extension", call(t, mallory, l, m), wire.ErrUnknownExtension)
+	if s := snapshot(t, mallory, l, mallory.aor(), wire.KindSIPRegistration); values(s) != 0 {
+		t.Errorf("the refused store was applied:\n%s", s)
+	}
+}
+
+// TestUnknownForwardingOptions: RFC 6940 §6.3.2.3: an unknown option flagged
+// DESTINATION_CRITICAL is refused by the destination, one flagged FORWARD_CRITICAL by a peer
+// that would forward it, both with Error_Unsupported_Forwarding_Option; an unknown option
+// without those flags is carried along.
+func TestUnknownForwardingOptions(t *testing.T) {
+	ps := startPeers(t, 2)
+	target, other := ps[0], ps[1]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	opt := func(flags uint8) []wire.ForwardingOption {
+		return []wire.ForwardingOption{{Type: 0x42, Flags: flags, Data: []byte{1, 2, 3}}}
+	}
+	for _, c := range []struct {
+		name  string
+		dest  wire.NodeID
+		flags uint8
+		want  wire.ErrorCode // 0: answered
+		by    wire.NodeID
+	}{
+		{"destination-critical at the destination", target.NodeID(), wire.DestinationCritical, wire.ErrUnsupportedForwardingOption, target.NodeID()},
+		{"forward-critical at the destination", target.NodeID(), wire.ForwardCritical, 0, target.NodeID()},
+		{"forward-critical at a forwarding peer", other.NodeID(), wire.ForwardCritical, wire.ErrUnsupportedForwardingOption, target.NodeID()},
+		{"destination-critical forwarded to its destination", other.NodeID(), wire.DestinationCritical, wire.ErrUnsupportedForwardingOption, other.NodeID()},
+		{"not critical, forwarded", other.NodeID(), 0, 0, other.NodeID()},
+	} {
+		m := mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(c.dest))
+		m.Header.Options = opt(c.flags)
+		ans := call(t, mallory, l, m)
+		if c.want == 0 {
+			expectOK(t, c.name, ans, wire.CodePingAns)
+		} else {
+			expectCode(t, c.name, ans, c.want)
+		}
+		if r := responder(ans); r != c.by {
+			t.Errorf("%s: answered by %s, want %s", c.name, r, c.by)
+		}
+	}
+}
+
+// TestOversizedForwarded: a request that a forwarding peer's via-list entry would push over
+// max-message-size (5000) gets Error_Message_Too_Large from that peer (RFC 6940 §6.6).
+func TestOversizedForwarded(t *testing.T) {
+	ps := startPeers(t, 2)
+	target, other := ps[0], ps[1]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	m, raw := ping(t, mallory, 4990, 5000, wire.NodeDestination(other.NodeID()))
+	ans := exchange(t, mallory, l, m, raw)
+	expectCode(t, "request of 5000 bytes through a forwarding peer", ans, wire.ErrMessageTooLarge)
+	if r := responder(ans); r != target.NodeID() {
+		t.Errorf("answered by %s, want the forwarding peer %s", r, target.NodeID())
+	}
+	// Below the limit with room for the via entry: delivered.
+	m, raw = ping(t, mallory, 4900, 4950, wire.NodeDestination(other.NodeID()))
+	expectOK(t, "request of 4950 bytes through a forwarding peer", exchange(t, mallory, l, m, raw), wire.CodePingAns)
+}
+
+// TestOversizedDirect: a request larger than max-message-size sent straight to a peer.
+// RFC 6940 §6.6: "the peer SHOULD send an Error_Message_Too_Large error and then close the
+// TLS or DTLS session". The peer must stay usable afterwards.
+func TestOversizedDirect(t *testing.T) {
+	ps := startPeers(t, 1)
+	target := ps[0]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	m, raw := ping(t, mallory, 6000, 6010, wire.NodeDestination(target.NodeID()))
+	ctx := testCtx(t, 8*time.Second)
+	ans, err := mallory.Exchange(ctx, l, raw, m.Header.TransactionID)
+	switch {
+	case err != nil:
+		t.Errorf("BUG: a %d-byte request (max-message-size 5000) got no Error_Message_Too_Large: %v "+
+			"(overlay/link/link.go Link.deliver: the reassembler (wire.Reassembler, MaxMessageSize) drops the fragments "+
+			"with a debug log, and an unfragmented oversize message ends the link, without handing the header to the node, "+
+			"whose route.go check would answer)", len(raw), err)
+	default:
+		expectCode(t, "oversized request", ans, wire.ErrMessageTooLarge)
+	}
+	// Still usable: a new link, a normal request.
+	l2 := mallory.dial(t, target)
+	expectOK(t, "ping after the oversized request", call(t, mallory, l2, mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(target.NodeID()))), wire.CodePingAns)
+}
+
+// TestRetransmittedFragmentedRequest: RFC 6940 §6.2.1: a request retransmitted with the same
+// transaction id is answered again from the transaction cache. A request larger than one
+// datagram travels in fragments (§6.7); its retransmission must be answered too.
+func TestRetransmittedFragmentedRequest(t *testing.T) {
+	ps := startPeers(t, 1)
+	target := ps[0]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	for _, size := range []int{600, 2500} {
+		m, raw := ping(t, mallory, size, size+10, wire.NodeDestination(target.NodeID()))
+		first := exchange(t, mallory, l, m, raw)
+		expectOK(t, "first transmission", first, wire.CodePingAns)
+		ans, err := mallory.Exchange(testCtx(t, 5*time.Second), l, raw, m.Header.TransactionID)
+		if err != nil {
+			t.Errorf("BUG: retransmission of a %d-byte request not answered: %v "+
+				"(overlay/wire/fragment.go Reassembler.Add drops every fragment of a transaction id it completed in the last "+
+				"DefaultReassemblyTimeout (15 s) as a late duplicate, so an end-to-end retransmission (same transaction id) "+
+				"never reaches the node's transaction cache)", len(raw), err)
+			continue
+		}
+		expectOK(t, "retransmission", ans, wire.CodePingAns)
+		var a, b wire.PingAns
+		if a.UnmarshalBinary(first.Body) != nil || b.UnmarshalBinary(ans.Body) != nil || a.ResponseID != b.ResponseID {
+			t.Errorf("%d bytes: retransmission answered anew (response id %d, first %d), not from the transaction cache", len(raw), b.ResponseID, a.ResponseID)
+		}
+	}
+}
