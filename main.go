@@ -14,6 +14,7 @@ import (
 	"github.com/chordphone/chordphone/app/bench"
 	"github.com/chordphone/chordphone/app/cli"
 	"github.com/chordphone/chordphone/app/headless"
+	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/overlay/enroll"
 	"github.com/chordphone/chordphone/ui"
@@ -29,7 +30,8 @@ func run(args []string) int {
 		case "bench":
 			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
 		case "overlay-server":
-			return enroll.RunOperatorCommand(ctx, args[1:], os.Stdout, os.Stderr)
+			op := enroll.Operator{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, StartPeer: peer.RunBootstrap}
+			return op.Run(ctx, args[1:])
 		}
 		fmt.Fprintf(os.Stderr, "chordphone: unknown command %q (commands: bench, overlay-server)\nRun 'chordphone --help' for usage.\n", args[0])
 		return 2

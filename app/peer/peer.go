@@ -40,6 +40,11 @@ const DefaultOverlay = "local.chordphone"
 type Config struct {
 	// Profile is the profile directory that holds the identity.
 	Profile string
+	// Identity, when set, is used instead of the profile's (the operator's bootstrap peer).
+	Identity *identity.Identity
+	// First starts the overlay even when the document lists bootstrap peers (this peer is
+	// one of them).
+	First bool
 	// User is the user name; empty for a pure storing peer (a name is made up for its
 	// certificate, and nothing is registered).
 	User string
@@ -51,6 +56,8 @@ type Config struct {
 	Listen string
 	// Bootstrap addresses; none (and none in the document) makes this the first peer.
 	Bootstrap []string
+	// Relay: serving TURN to the overlay and using its relays (RFC 6940 §9, turn.go).
+	Relay RelaySettings
 	// StorageLimit bounds the bytes stored for others (0: the storage defaults).
 	StorageLimit int64
 	// KeyLog receives NSS key log lines of every DTLS/TLS session.
@@ -69,6 +76,7 @@ type Peer struct {
 	chord   *chord.Chord
 	storage *storage.Service
 	first   bool
+	relay   relays // TURN (turn.go)
 }
 
 // Status is the peer as the status line shows it.
@@ -100,9 +108,12 @@ func New(cfg Config) (*Peer, error) {
 	if doc == nil {
 		doc = config.SelfSigned(cfg.Overlay)
 	}
-	id, err := loadIdentity(cfg, doc)
-	if err != nil {
-		return nil, err
+	id := cfg.Identity
+	if id == nil {
+		var err error
+		if id, err = loadIdentity(cfg, doc); err != nil {
+			return nil, err
+		}
 	}
 	p := &Peer{cfg: cfg, log: cfg.Logger, id: id, doc: doc}
 
@@ -111,7 +122,7 @@ func New(cfg Config) (*Peer, error) {
 		listen = fmt.Sprintf("0.0.0.0:%d", config.DefaultPort)
 	}
 	boot := cfg.Bootstrap
-	if len(boot) == 0 {
+	if len(boot) == 0 && !cfg.First {
 		for _, ap := range doc.BootstrapNodes {
 			boot = append(boot, ap.String())
 		}
@@ -185,6 +196,27 @@ func New(cfg Config) (*Peer, error) {
 	p.storage = st
 	p.chord.AddObserver(st)
 	return p, nil
+}
+
+// RunBootstrap runs a storing peer of the overlay doc with identity id on listen, starting the
+// overlay, until ctx ends: the bootstrap peer of `chordphone overlay-server`.
+func RunBootstrap(ctx context.Context, doc *config.Config, id *identity.Identity, listen string) error {
+	p, err := New(Config{Identity: id, Document: doc, Overlay: doc.InstanceName, Listen: listen, First: true,
+		Logger: slog.Default().With("role", "bootstrap")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		p.Close(cctx)
+	}()
+	if err := p.Join(ctx); err != nil {
+		return err
+	}
+	slog.Info("bootstrap peer running", "overlay", doc.InstanceName, "listen", p.Addr(), "node", p.NodeID())
+	<-ctx.Done()
+	return nil
 }
 
 // receiver hands what links receive to the node once it exists.
@@ -307,6 +339,7 @@ func (p *Peer) Join(ctx context.Context) error {
 	if err := p.node.Join(ctx); err != nil {
 		return fmt.Errorf("joining %s: %w", p.cfg.Overlay, err)
 	}
+	p.startRelays(ctx)
 	return nil
 }
 
@@ -376,6 +409,9 @@ func ids(in []wire.NodeID) []string {
 // everything. ctx bounds the goodbyes.
 func (p *Peer) Close(ctx context.Context) error {
 	var errs []error
+	if err := p.stopRelays(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		errs = append(errs, fmt.Errorf("stopping TURN: %w", err))
+	}
 	if p.chord.IsJoined() {
 		if err := p.storage.UnregisterAll(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, fmt.Errorf("removing registrations: %w", err))
