@@ -1,0 +1,136 @@
+package hostile
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/app/peer"
+	"github.com/chordphone/chordphone/overlay/identity"
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// forgedClient returns a client whose self-signed certificate claims Node-ID claim, which is
+// not the digest of its key (RFC 6940 §11.3.1).
+func forgedClient(t *testing.T, claim wire.NodeID) *Client {
+	t.Helper()
+	key := mustKey(t)
+	tmpl, err := identity.CertTemplate([]wire.NodeID{claim}, "mallory@"+overlayName, overlayName, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClientKey(key, []*x509.Certificate{cert}, overlayName, ClientSettings{NodeID: claim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func neighbours(p *peer.Peer) []string {
+	st := p.Status()
+	return append(append(st.Predecessors, st.Successors...), st.Fingers...)
+}
+
+// TestLinkWithForgedNodeIDRefused: a peer refuses, at the DTLS and TLS handshake, a link
+// from a certificate whose Node-ID is not the one its key gives (RFC 6940 §6.5.1.13,
+// §11.3.1), whether the Node-ID is made up or another peer's.
+func TestLinkWithForgedNodeIDRefused(t *testing.T) {
+	ps := startPeers(t, 2)
+	target, victim := ps[0], ps[1]
+	var random wire.NodeID
+	_, _ = rand.Read(random[:])
+	for _, c := range []struct {
+		name  string
+		claim wire.NodeID
+	}{{"made-up Node-ID", random}, {"another peer's Node-ID", victim.NodeID()}} {
+		for _, scheme := range []string{"", "tls://"} {
+			fc := forgedClient(t, c.claim)
+			l, err := fc.Dial(testCtx(t, 15*time.Second), scheme+target.Addr().String(), target.NodeID())
+			if err == nil {
+				// The handshake may finish on our side before the peer's verdict: the link
+				// must then die at once and carry nothing.
+				pm := fc.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(target.NodeID()))
+				ans, xerr := fc.Exchange(testCtx(t, 5*time.Second), l, fc.Encode(pm), pm.Header.TransactionID)
+				if xerr == nil {
+					t.Errorf("%s over %q: link accepted and answered %v", c.name, scheme, ans.Code)
+				}
+				continue
+			}
+			proto := "DTLS"
+			if scheme != "" {
+				proto = "TLS"
+			}
+			t.Logf("%s over %s: refused: %v", c.name, proto, err)
+		}
+		if slices.Contains(neighbours(target), c.claim.String()) && c.claim != victim.NodeID() {
+			t.Errorf("the target lists the forged Node-ID %s as a neighbour", c.claim)
+		}
+	}
+	// The genuine victim is still a neighbour and answers through the target.
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	ans := call(t, mallory, l, mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(victim.NodeID())))
+	expectOK(t, "ping to the victim after the forgeries", ans, wire.CodePingAns)
+}
+
+// TestAttachClaimingAnotherNodeIDRefused: an AttachReq whose via list claims it comes from
+// another peer (the victim) gets its ICE exchange, but the DTLS handshake that follows fails:
+// the answering peer expects the victim's certificate (RFC 6940 §6.5.1.13). The same Attach
+// without the lie makes a link.
+func TestAttachClaimingAnotherNodeIDRefused(t *testing.T) {
+	ps := startPeers(t, 2)
+	target, victim := ps[0], ps[1]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	for _, lie := range []bool{true, false} {
+		ctx := testCtx(t, 40*time.Second)
+		att, err := mallory.Transport().NewAttachment(ctx, target.NodeID(), 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loc := att.Local()
+		m := mallory.Request(wire.CodeAttachReq, &wire.AttachReqAns{Ufrag: []byte(loc.Ufrag), Password: []byte(loc.Password), Role: []byte(loc.Role), Candidates: loc.Candidates},
+			wire.NodeDestination(target.NodeID()))
+		if lie {
+			m.Header.ViaList = []wire.Destination{wire.NodeDestination(victim.NodeID())}
+		}
+		ans := call(t, mallory, l, m)
+		expectOK(t, "attach", ans, wire.CodeAttachAns)
+		var aa wire.AttachReqAns
+		if err := aa.UnmarshalBinary(ans.Body); err != nil {
+			t.Fatal(err)
+		}
+		link, err := att.ConnectLink(ctx, node.IceParams{Ufrag: string(aa.Ufrag), Password: string(aa.Password), Role: string(aa.Role), Candidates: aa.Candidates}, true)
+		if lie {
+			if err == nil {
+				link.Close()
+				t.Fatal("an Attach claiming the victim's Node-ID made a link")
+			}
+			if !strings.Contains(err.Error(), "DTLS") {
+				t.Errorf("refused, but not at the DTLS handshake: %v", err)
+			}
+			t.Logf("attach claiming %s: %v", victim.NodeID(), err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("honest attach: %v", err)
+		}
+		if link.RemoteNodeID() != target.NodeID() {
+			t.Errorf("honest attach: link to %s", link.RemoteNodeID())
+		}
+		link.Close()
+	}
+}
