@@ -314,14 +314,20 @@ func replicated(sorted []*tpeer, regs []*regState) (bool, string) {
 func heldBy(sorted []*tpeer, regs []*regState, k int) (bool, string) {
 	for _, r := range regs {
 		hs := holders(sorted, r.rid)
-		for _, h := range hs[:min(k, len(hs))] {
+		for hi, h := range hs[:min(k, len(hs))] {
 			ans, _, err := h.eng.Fetch(&wire.FetchReq{Resource: r.rid, Specifiers: []wire.StoredDataSpecifier{{Kind: wire.KindSIPRegistration, Model: wire.DataModelDictionary, Keys: [][]byte{r.node[:]}}}})
 			if err != nil {
 				return false, err.Error()
 			}
 			v := ans.KindResponses[0].Values
 			if len(v) != 1 || !v[0].Value.Dictionary.Value.Exists || v[0].StorageTime != r.time {
-				return false, fmt.Sprintf("%s not (or stale) at holder %s", r.aor, h.id)
+				have := "nothing"
+				if len(v) == 1 && v[0].Value.Dictionary.Value.Exists {
+					have = fmt.Sprintf("storage time %d (want %d)", v[0].StorageTime, r.time)
+				}
+				role, resp := roleOf(r.rid.NodeID(), h.id, h.ch.Predecessors())
+				return false, fmt.Sprintf("%s: holder %d (%s) has %s; it sees itself as role %d (responsible %s); responsible peer pushed to it: %v",
+					r.aor, hi, h.id, have, role, resp, hs[0].eng.Pushed(r.rid, h.id))
 			}
 		}
 	}

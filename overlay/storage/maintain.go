@@ -136,6 +136,17 @@ func (e *Engine) Pushed(id wire.ResourceID, node wire.NodeID) bool {
 	return res == nil || res.pushed(node)
 }
 
+// ForgetPushed forgets which peers hold the resource, except keep: a peer
+// that left the replica set may drop its copy, and must get it again if it
+// comes back.
+func (e *Engine) ForgetPushed(id wire.ResourceID, keep []wire.NodeID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if res := e.res[string(id)]; res != nil {
+		res.marks = slices.DeleteFunc(res.marks, func(m syncMark) bool { return !slices.Contains(keep, m.node) })
+	}
+}
+
 // MarkPushed records that node accepted version of the resource.
 func (e *Engine) MarkPushed(id wire.ResourceID, node wire.NodeID, version uint64) {
 	e.mu.Lock()

@@ -165,12 +165,14 @@ func (s *Service) pass(ctx context.Context, ids []wire.ResourceID) {
 		}
 		switch r {
 		case roleResponsible:
+			s.eng.ForgetPushed(rid, reps)
 			for i, t := range reps {
 				if !s.eng.Pushed(rid, t) {
 					run(func() { s.pushCounted(ctx, rid, t, uint8(i+1)) })
 				}
 			}
 		case roleReplica:
+			s.eng.ForgetPushed(rid, []wire.NodeID{resp})
 			if !s.eng.Pushed(rid, resp) {
 				run(func() { s.pushCounted(ctx, rid, resp, 1) })
 			}

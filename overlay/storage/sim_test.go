@@ -228,3 +228,82 @@ func TestSimKill20(t *testing.T) {
 	}
 	t.Logf("replication over the run: %d replica stores (%d failed), %d migrations at admission, %d stale resources dropped", m.Pushes, m.PushFailures, m.Migrations, m.Dropped)
 }
+
+// TestSimChurn: continuous churn (peer half-life of 30 minutes, time scale
+// 100) while every phone keeps its registration; lookups of live phones'
+// registrations during churn are counted, and after churn every live
+// phone's registration is back on its three holders.
+func TestSimChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("churn: skipped with -short")
+	}
+	n := 30
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := newCluster(t, 100)
+	c.grow(ctx, n)
+	c.waitRing(time.Minute)
+	register := func(p *tpeer) {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+			if err := p.svc.Register(ctx, "sip:"+p.u.name, ""); err == nil {
+				return
+			}
+		}
+		t.Errorf("register %s failed", p.u.name)
+	}
+	parallel(n, 8, func(i int) { register(c.live()[i]) })
+	rng := rand.New(rand.NewPCG(9, 9))
+	halfLife := 18 * time.Second // 30 min / 100
+	lambda := math.Ln2 / halfLife.Seconds()
+	dur := 12 * time.Second
+	tick := 100 * time.Millisecond
+	var killed, joined, ok, bad int
+	var acc float64
+	end := time.Now().Add(dur)
+	for time.Now().Before(end) {
+		time.Sleep(tick)
+		live := c.live()
+		acc += lambda * tick.Seconds() * float64(len(live))
+		for ; acc >= 1 && len(live) > 4; acc-- {
+			v := live[rng.IntN(len(live))]
+			c.kill(v)
+			killed++
+			b := c.live()[0]
+			if p, err := c.add(ctx, c.addr(b)); err == nil {
+				joined++
+				register(p)
+			}
+			live = c.live()
+		}
+		// One lookup of a random live phone per tick.
+		live = c.live()
+		from, to := live[rng.IntN(len(live))], live[rng.IntN(len(live))]
+		if to.registered() == nil {
+			continue
+		}
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		got, err := from.svc.LookupAoR(lctx, to.u.name)
+		lcancel()
+		if err == nil && len(got) == 1 && got[0].Node == to.id {
+			ok++
+		} else {
+			bad++
+		}
+	}
+	t.Logf("churn for %v: %d peers killed, %d joined; lookups of live phones during churn: %d ok, %d failed", dur, killed, joined, ok, bad)
+	c.waitRing(time.Minute)
+	current := func() []*regState {
+		var out []*regState
+		for _, p := range c.live() {
+			if r := p.registered(); r != nil {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	d := waitFor(t, 2*time.Minute, "replicated after churn", func() (bool, string) { return replicated(c.live(), current()) })
+	t.Logf("every live phone's registration on its three holders %v after the ring was right", d.Round(time.Millisecond))
+	if killed == 0 {
+		t.Fatal("no churn happened")
+	}
+}
