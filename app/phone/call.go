@@ -701,6 +701,11 @@ func (p *Phone) newMedia() (*rtc.Session, error) {
 	if ap, err := netip.ParseAddrPort(p.cfg.Listen); err == nil && ap.Addr().IsLoopback() {
 		cfg.LoopbackOnly = true
 	}
+	if pr := p.peer; pr != nil { // STUN and the overlay's TURN relays (RFC 6940 §9)
+		for _, s := range pr.ICEServers() {
+			cfg.ICEServers = append(cfg.ICEServers, rtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+		}
+	}
 	m, err := rtc.NewSession(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting media: %w", err)
