@@ -235,7 +235,7 @@ func (c *Cluster) Grow(ctx context.Context, n int) error {
 	}
 	sem := make(chan struct{}, c.p.JoinParallel)
 	var wg sync.WaitGroup
-	var failed atomic.Int64
+	var failed, done atomic.Int64
 	var firstErr error
 	var once sync.Once
 	for i := 0; i < need; i++ {
@@ -255,6 +255,8 @@ func (c *Cluster) Grow(ctx context.Context, n int) error {
 			if _, err := c.AddPeer(jctx, b.Addr); err != nil {
 				failed.Add(1)
 				once.Do(func() { firstErr = err })
+			} else if k := done.Add(1); need >= 1000 && k%(int64(need)/10) == 0 {
+				c.progress("  %d of %d joins done", k, need)
 			}
 		}()
 	}
