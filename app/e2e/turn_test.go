@@ -1,0 +1,292 @@
+package e2e
+
+// Issue 13 point 4: two phones, each behind its own NAT made by the test (network
+// namespaces, veth pairs, iptables masquerade), and one public storing peer that serves TURN
+// (RFC 6940 §9). Behind symmetric NATs (masquerade with random ports) the call goes through
+// the public peer's relay; behind endpoint-independent NATs the same call goes direct.
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/media/analysis"
+	"github.com/chordphone/chordphone/media/audio"
+)
+
+// TestCallThroughTURNRelay: behind symmetric NATs neither host nor server-reflexive
+// candidates connect the phones; the overlay's relay does, for the SIP AppAttach and for the
+// media, and the call statistics say relayed. The allocations are freed when the call ends.
+func TestCallThroughTURNRelay(t *testing.T) { natCall(t, true) }
+
+// TestCallDirectBehindEIMNATs: the same call behind endpoint-independent NATs goes direct,
+// although the relay is offered too.
+func TestCallDirectBehindEIMNATs(t *testing.T) { natCall(t, false) }
+
+func natCall(t *testing.T, symmetric bool) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	n := newTURNNet(t, symmetric)
+	const overlay = "turn.e2e"
+	sdir := t.TempDir()
+	pub := startInNetns(t, n.pub, "public", sdir, "--profile", filepath.Join(sdir, "profile"),
+		"--listen", "0.0.0.0:7000", "--overlay", overlay, "--log-level", "debug")
+	pub.Wait(t, "joined", 60*time.Second)
+	waitLog(t, pub.logPath, "serving TURN to the overlay", 30*time.Second)
+
+	alice := startNATPhone(t, n.h1, "alice", 1, overlay, n.pubAddr1+":7000")
+	bob := startNATPhone(t, n.h2, "bob", 2, overlay, n.pubAddr2+":7000", "--auto-answer")
+	for _, p := range []*natPhone{alice, bob} {
+		waitLog(t, p.logPath, "using TURN relays from the overlay", 60*time.Second)
+	}
+
+	held := func() int { return countLog(pub.logPath, "TURN allocation\"") - countLog(pub.logPath, "TURN allocation freed") }
+	before := held()
+	start := time.Now()
+	alice.Send(t, "call bob")
+	bob.Wait(t, "incoming", 60*time.Second)
+	alice.Wait(t, "answered", 60*time.Second)
+	bob.Wait(t, "answered", 20*time.Second)
+	t.Logf("call set up in %v (symmetric NATs: %v)", time.Since(start).Round(time.Millisecond), symmetric)
+	waitReceived(t, alice.Proc, 200)
+	waitReceived(t, bob.Proc, 200)
+	alice.Send(t, "hangup")
+	ah := alice.Wait(t, "hangup", 20*time.Second)
+	bh := bob.Wait(t, "hangup", 20*time.Second)
+	for who, h := range map[string]map[string]any{"alice": ah, "bob": bh} {
+		r := rtpOf(t, h)
+		t.Logf("%s: %v", who, r)
+		if relayed, _ := r["relayed"].(bool); relayed != symmetric {
+			t.Errorf("%s: relayed %v, want %v", who, r["relayed"], symmetric)
+		}
+		if r["received"].(float64) < 150 {
+			t.Errorf("%s: received %v RTP packets", who, r["received"])
+		}
+	}
+	checkAudio(t, "alice -> bob", alice.sent, bob.outWAV)
+	checkAudio(t, "bob -> alice", bob.sent, alice.outWAV)
+	if symmetric {
+		// The call's allocations are freed when it ends (the media's ICE agents close).
+		deadline := time.Now().Add(30 * time.Second)
+		for held() > before {
+			if time.Now().After(deadline) {
+				t.Fatalf("the public peer holds %d allocations after the call, %d before", held(), before)
+			}
+			time.Sleep(200 * time.Millisecond) // polling the log
+		}
+	}
+}
+
+type natPhone struct {
+	*nsProc
+	sent   []int16
+	outWAV string
+}
+
+func startNATPhone(t *testing.T, ns, user string, seed uint32, overlay, boot string, extra ...string) *natPhone {
+	t.Helper()
+	dir := t.TempDir()
+	sig := analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)
+	in := filepath.Join(dir, user+"-in.wav")
+	if err := audio.SaveWAV(in, sig); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, user+"-out.wav")
+	args := append([]string{"--profile", filepath.Join(dir, "profile"), "--listen", "0.0.0.0:7000", "--overlay", overlay,
+		"--bootstrap", boot, "--user", user, "--audio-in", in, "--audio-out", out, "--log-level", "debug"}, extra...)
+	p := startInNetns(t, ns, user, dir, args...)
+	p.Wait(t, "registered", 90*time.Second)
+	return &natPhone{nsProc: p, sent: sig, outWAV: out}
+}
+
+// nsProc is a headless chordphone running in a network namespace (`ip netns exec`).
+type nsProc struct {
+	*Proc
+	logPath string
+}
+
+// startInNetns is StartHeadless for a process in network namespace ns.
+func startInNetns(t *testing.T, ns, name, dir string, args ...string) *nsProc {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, binPath, "--headless"}, args...)...)
+	cmd.Env = IsolatedEnv(dir)
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, name+".stderr.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	p := &Proc{Name: name, Cmd: cmd, stdin: stdin, events: make(chan map[string]any, 1024), exited: make(chan struct{})}
+	go func() { // owner: the Proc; ends when the process's stdout closes and it has exited
+		defer func() {
+			close(p.events)
+			p.ExitErr = cmd.Wait()
+			close(p.exited)
+		}()
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			var e map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				e = map[string]any{"event": "_invalid_json", "line": sc.Text()}
+			}
+			p.mu.Lock()
+			p.all = append(p.all, e)
+			p.mu.Unlock()
+			select {
+			case p.events <- e:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // `ip netns exec` execs the program: this is chordphone
+		<-p.Exited()
+		logf.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				t.Logf("%s stderr (tail):\n%s", name, tail(string(b), 4000))
+			}
+		}
+	})
+	return &nsProc{Proc: p, logPath: logPath}
+}
+
+func countLog(path, s string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), s)
+}
+
+// waitLog waits until the log file holds s (the peer reports relays in its log only).
+func waitLog(t *testing.T, path, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for countLog(path, s) == 0 {
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(path)
+			t.Fatalf("%s: no %q within %v; log tail:\n%s", filepath.Base(path), s, timeout, tail(string(b), 3000))
+		}
+		time.Sleep(200 * time.Millisecond) // polling a file
+	}
+}
+
+type turnNet struct {
+	pub, h1, h2        string // namespaces of the public peer and the two phones
+	pubAddr1, pubAddr2 string // the public peer's addresses facing NAT 1 and NAT 2
+}
+
+var nsName = regexp.MustCompile(`^[a-z0-9]+$`)
+
+// newTURNNet builds: phone h1 -- NAT 1 -- public peer -- NAT 2 -- phone h2. The public side
+// uses 198.18.0.0/15 (not private, so the public peer may serve TURN, RFC 6940 §9); the
+// phones sit in 192.168.0.0/16. symmetric makes the NATs map every destination to a new
+// random port (masquerade --random); otherwise they keep the source port (endpoint-
+// independent mapping). Both drop unsolicited packets, like home routers.
+func newTURNNet(t *testing.T, symmetric bool) *turnNet {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	for _, c := range []string{"ip", "iptables"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skipf("no %s command", c)
+		}
+	}
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	tag := hex.EncodeToString(b)
+	s := int(b[0])%100 + 100
+	n := &turnNet{pub: "tpub" + tag, h1: "th1" + tag, h2: "th2" + tag,
+		pubAddr1: fmt.Sprintf("198.18.%d.1", s), pubAddr2: fmt.Sprintf("198.19.%d.1", s)}
+	nat1, nat2 := "tn1"+tag, "tn2"+tag
+	run := func(args ...string) error {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	for _, ns := range []string{n.pub, nat1, nat2, n.h1, n.h2} {
+		if !nsName.MatchString(ns) {
+			t.Fatalf("bad namespace name %q", ns)
+		}
+		if err := run("ip", "netns", "add", ns); err != nil {
+			t.Skipf("cannot create network namespaces: %v", err)
+		}
+		ns := ns
+		t.Cleanup(func() { _ = run("ip", "netns", "delete", ns) })
+		if err := run("ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	veth := func(a, an, aa, b, bn, ba string) {
+		tmpA, tmpB := "ta"+tag+an, "tb"+tag+bn
+		for _, c := range [][]string{
+			{"ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB},
+			{"ip", "link", "set", tmpA, "netns", a},
+			{"ip", "link", "set", tmpB, "netns", b},
+			{"ip", "-n", a, "link", "set", tmpA, "name", an},
+			{"ip", "-n", b, "link", "set", tmpB, "name", bn},
+			{"ip", "-n", a, "addr", "add", aa, "dev", an},
+			{"ip", "-n", b, "addr", "add", ba, "dev", bn},
+			{"ip", "-n", a, "link", "set", an, "up"},
+			{"ip", "-n", b, "link", "set", bn, "up"},
+		} {
+			if err := run(c...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	veth(n.pub, "p1", n.pubAddr1+"/24", nat1, "wan", fmt.Sprintf("198.18.%d.2/24", s))
+	veth(n.pub, "p2", n.pubAddr2+"/24", nat2, "wan", fmt.Sprintf("198.19.%d.2/24", s))
+	veth(nat1, "lan", fmt.Sprintf("192.168.%d.1/24", s), n.h1, "eth0", fmt.Sprintf("192.168.%d.2/24", s))
+	veth(nat2, "lan", fmt.Sprintf("192.168.%d.1/24", s+1), n.h2, "eth0", fmt.Sprintf("192.168.%d.2/24", s+1))
+	for _, c := range [][]string{
+		{"ip", "netns", "exec", n.pub, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"ip", "netns", "exec", nat1, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"ip", "netns", "exec", nat2, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"ip", "-n", nat1, "route", "add", "default", "via", n.pubAddr1},
+		{"ip", "-n", nat2, "route", "add", "default", "via", n.pubAddr2},
+		{"ip", "-n", n.h1, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", s)},
+		{"ip", "-n", n.h2, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", s+1)},
+	} {
+		if err := run(c...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ns := range []string{nat1, nat2} {
+		masq := []string{"ip", "netns", "exec", ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"}
+		if symmetric {
+			masq = append(masq, "--random")
+		}
+		if err := run(masq...); err != nil {
+			t.Skipf("cannot set up NAT: %v", err)
+		}
+		if err := run("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"); err != nil {
+			t.Skipf("cannot set up the NAT's firewall: %v", err)
+		}
+	}
+	return n
+}
