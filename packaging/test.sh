@@ -16,15 +16,15 @@ go vet ./...
 
 all=$(go list ./...)
 gui=$(go list ./... | grep -E '/ui($|/)' || true)
-e2e=$(go list ./app/e2e/...)
-nongui=$(grep -vxF -f <(printf '%s\n' $gui $e2e) <<<"$all" || true)
+# Packages whose tests run audio in real time (sound devices, media sessions, whole phones):
+# one at a time, so that they do not compete with other packages for the two cores.
+realtime=$(go list ./media/audio ./media/pipeline ./media/rtc ./app/e2e/...)
+nongui=$(grep -vxF -f <(printf '%s\n' $gui $realtime) <<<"$all" || true)
 
 echo "== tests with the race detector (non-GUI packages)" >&2
 go test -race -timeout 20m $nongui
-# End-to-end tests run real processes with real-time audio: alone, so that they do not
-# compete with the other packages for the two cores.
-echo "== end-to-end tests (real processes on loopback, GUI under Xvfb)" >&2
-go test -race -timeout 20m $e2e
+echo "== real-time audio and end-to-end tests (race detector, one package at a time)" >&2
+go test -race -p 1 -timeout 20m $realtime
 if [ -n "$gui" ]; then
   echo "== GUI package tests (Fyne test driver)" >&2
   go test -timeout 10m $gui
