@@ -60,6 +60,11 @@ func natCall(t *testing.T, symmetric bool) {
 	t.Logf("call set up in %v (symmetric NATs: %v)", time.Since(start).Round(time.Millisecond), symmetric)
 	waitReceived(t, alice.Proc, 200)
 	waitReceived(t, bob.Proc, 200)
+	during := held()
+	t.Logf("allocations on the public peer's relay: %d before the call, %d during", before, during)
+	if during <= before {
+		t.Errorf("the call's media allocated no relay (%d allocations before, %d during)", before, during)
+	}
 	alice.Send(t, "hangup")
 	ah := alice.Wait(t, "hangup", 20*time.Second)
 	bh := bob.Wait(t, "hangup", 20*time.Second)
@@ -75,16 +80,15 @@ func natCall(t *testing.T, symmetric bool) {
 	}
 	checkAudio(t, "alice -> bob", alice.sent, bob.outWAV)
 	checkAudio(t, "bob -> alice", bob.sent, alice.outWAV)
-	if symmetric {
-		// The call's allocations are freed when it ends (the media's ICE agents close).
-		deadline := time.Now().Add(30 * time.Second)
-		for held() > before {
-			if time.Now().After(deadline) {
-				t.Fatalf("the public peer holds %d allocations after the call, %d before", held(), before)
-			}
-			time.Sleep(200 * time.Millisecond) // polling the log
+	// The call's allocations are freed when it ends (the media's ICE agents close).
+	deadline := time.Now().Add(30 * time.Second)
+	for held() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the public peer holds %d allocations after the call, %d before", held(), before)
 		}
+		time.Sleep(200 * time.Millisecond) // polling the log
 	}
+	t.Logf("allocations after the call: %d", held())
 }
 
 type natPhone struct {
