@@ -50,7 +50,9 @@ func natCall(t *testing.T, symmetric bool) {
 		waitLog(t, p.logPath, "using TURN relays from the overlay", 60*time.Second)
 	}
 
-	held := func() int { return countLog(pub.logPath, "TURN allocation\"") - countLog(pub.logPath, "TURN allocation freed") }
+	held := func() int {
+		return countLog(pub.logPath, "TURN allocation\"") - countLog(pub.logPath, "TURN allocation freed")
+	}
 	before := held()
 	start := time.Now()
 	alice.Send(t, "call bob")
