@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/chordphone/chordphone/overlay/storage"
 	"github.com/chordphone/chordphone/overlay/turn"
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 // RelayMode says whether a peer serves TURN to the overlay (RFC 6940 §9).
@@ -191,6 +193,7 @@ func (p *Peer) serveRelay(ctx context.Context, s RelaySettings) error {
 		ListenAddr: net.JoinHostPort(addr.String(), strconv.Itoa(port)),
 		RelayIP:    addr, RelayBind: addr.String(),
 		Secret:                 turn.OverlaySecret(p.doc),
+		Refuse:                 func(n wire.NodeID) bool { return slices.Contains(p.doc.BadNodes, n.String()) }, // RFC 6940 §11.1 bad-node
 		MaxAllocationsPerUser:  s.MaxAllocationsPerUser,
 		BandwidthPerAllocation: s.BandwidthPerAllocation,
 		Logger:                 p.log,

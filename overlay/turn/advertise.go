@@ -70,24 +70,32 @@ func StartAdvertiser(ctx context.Context, cfg AdvertiserConfig) (*Advertiser, er
 	err := a.store(ctx, true)
 	rctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	go a.loop(rctx) // owner: the Advertiser; ends on Stop
+	go a.loop(rctx, err != nil) // owner: the Advertiser; ends on Stop
 	return a, err
 }
 
-func (a *Advertiser) loop(ctx context.Context) {
+func (a *Advertiser) loop(ctx context.Context, failed bool) {
 	defer close(a.done)
-	t := time.NewTicker(a.cfg.Lifetime / 2)
-	defer t.Stop()
+	retry := 5 * time.Second
 	for {
+		wait := a.cfg.Lifetime / 2
+		if failed {
+			wait = min(retry, wait) // not stored yet (the ring may still be settling)
+			retry *= 2
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			if err := a.store(sctx, true); err != nil && ctx.Err() == nil {
-				a.cfg.Logger.Warn("refreshing the TURN-SERVICE records", "err", err)
-			}
-			cancel()
+		case <-time.After(wait):
+		}
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := a.store(sctx, true)
+		cancel()
+		failed = err != nil
+		if failed && ctx.Err() == nil {
+			a.cfg.Logger.Warn("storing the TURN-SERVICE records", "err", err)
+		} else {
+			retry = 5 * time.Second
 		}
 	}
 }

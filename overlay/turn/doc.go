@@ -29,14 +29,20 @@
 // its shared-secret element (RFC 6940 §11.1) when the operator sets one, otherwise from the
 // overlay name and its root certificates.
 //
-// Why this scheme: a peer asking for a relay is behind a NAT that defeats direct ICE, so a
-// scheme that first needs a connection to the TURN server (an AppAttach to hand out a
-// per-server password) would need the relay to get the relay. The TURN-SERVICE record's
-// format is fixed by §9 (an iteration and an address), so it cannot carry a key either. An
-// overlay-wide secret is what every member has without any exchange. What it proves is
-// "has the overlay's configuration" (and, with shared-secret, "was given the secret"); in a
-// self-signed overlay, where anyone may join, that is exactly membership. The per-user caps
-// bound what any one Node-ID can take; the per-allocation bandwidth cap bounds each relay.
-// A stronger scheme (a per-server secret handed out in a signed RELOAD answer) is possible
-// later without changing the server: only Credentials and the AuthHandler change.
+// Why this scheme: it needs no exchange with the serving peer. A phone gathers relayed
+// candidates for every Attach, AppAttach and call; with REST credentials it can do so for any
+// server it finds, at once, without first opening a connection to that server and without
+// keeping per-server state. The TURN-SERVICE record's format is fixed by §9 (an iteration and
+// an address), so it cannot carry a per-server key, and the overlay's configuration is what
+// every member already has. What the credentials prove is "has the overlay's configuration"
+// (with shared-secret: "was given the secret"); in a self-signed overlay, where anyone may
+// join, that is all membership means. The server also refuses the Node-IDs the configuration
+// lists as bad-node (ServerConfig.Refuse). The per-user caps bound what any one Node-ID can
+// take, and the per-allocation bandwidth cap bounds each relay.
+//
+// Limits: in an enrolled overlay without shared-secret, anyone holding the (public)
+// configuration document can mint credentials, and a member can claim another Node-ID in the
+// username. The stronger scheme is a per-server secret handed out over a connection that the
+// overlay's certificates authenticate (an AppAttach to the serving peer; a public server is
+// reachable by ICE without a relay); only NewCredentials' caller and Server.auth would change.
 package turn

@@ -21,7 +21,7 @@ import (
 // Defaults of ServerConfig.
 const (
 	DefaultRealm                  = "chordphone"
-	DefaultMaxAllocationsPerUser  = 16
+	DefaultMaxAllocationsPerUser  = 48 // every overlay link and call of a peer may hold one per relay
 	DefaultMaxAllocations         = 1024
 	DefaultBandwidthPerAllocation = 32000 // bytes per second each way: 256 kbit/s, several Opus calls
 )
@@ -50,6 +50,8 @@ type ServerConfig struct {
 	// direction; datagrams over the cap are dropped: DefaultBandwidthPerAllocation.
 	// Negative: no cap.
 	BandwidthPerAllocation int
+	// Refuse, if set, refuses allocations for some Node-IDs (the configuration's bad-node).
+	Refuse func(wire.NodeID) bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// now is the clock (tests).
@@ -214,7 +216,11 @@ func (s *Server) auth(username, realm string, src net.Addr) ([]byte, bool) {
 		s.authFailed.Add(1)
 		return nil, false
 	}
-	if _, err := ParseUsername(username, s.cfg.now()); err != nil {
+	node, err := ParseUsername(username, s.cfg.now())
+	if err == nil && s.cfg.Refuse != nil && s.cfg.Refuse(node) {
+		err = fmt.Errorf("turn: node %s is refused", node)
+	}
+	if err != nil {
 		s.authFailed.Add(1)
 		s.log.Debug("TURN credentials refused", "from", src.String(), "err", err)
 		return nil, false
