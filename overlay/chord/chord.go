@@ -27,7 +27,7 @@ const (
 	DefaultUpdateInterval = config.DefaultChordUpdateInterval // chord-update-interval, 600 s
 	DefaultPingInterval   = config.DefaultChordPingInterval   // chord-ping-interval, 3600 s
 	DefaultHoldDown       = 30 * time.Second                  // successor replacement hold-down
-	DefaultNeighbors      = 3                                 // at least 3 each side (§10.7)
+	DefaultNeighbors      = 5                                 // at least 3 each side, O(log N) recommended (§10.7)
 	DefaultFingers        = 16                                // §10.7.4.3
 	DefaultReplicas       = 2                                 // §10.4: next two successors
 )
@@ -43,7 +43,9 @@ type Settings struct {
 	Periodic bool
 	// HoldDown is the successor replacement hold-down (§10.7.1): 30 s.
 	HoldDown time.Duration
-	// Predecessors and Successors are the neighbour table sizes: 3 each.
+	// Predecessors and Successors are the neighbour table sizes: 5 each (RFC 6940 §10.7:
+	// at least 3, O(log N) recommended; 5 keeps the ring whole when 20% of the peers
+	// fail at once, where 3 leaves about 1 peer in 125 without any live successor).
 	Predecessors, Successors int
 	// Fingers is the finger table size (§10.7.4.3): 16, at most 128.
 	Fingers int

@@ -56,10 +56,11 @@ func TestOverlay40(t *testing.T) {
 	ps := c.Peers()
 	for i, p := range ps {
 		st := p.Chord.Status()
-		if len(st.Predecessors) != 3 || len(st.Successors) != 3 {
-			t.Fatalf("peer %d: %d predecessors, %d successors; want 3 and 3", i, len(st.Predecessors), len(st.Successors))
+		k := chord.DefaultNeighbors
+		if len(st.Predecessors) != k || len(st.Successors) != k {
+			t.Fatalf("peer %d: %d predecessors, %d successors; want %d each", i, len(st.Predecessors), len(st.Successors), k)
 		}
-		for j := 0; j < 3; j++ {
+		for j := 0; j < k; j++ {
 			if st.Successors[j] != ps[(i+1+j)%len(ps)].ID || st.Predecessors[j] != ps[(i+len(ps)-1-j)%len(ps)].ID {
 				t.Fatalf("peer %d: neighbour %d wrong", i, j)
 			}

@@ -26,7 +26,7 @@ type Params struct {
 	TimeScale float64
 	// ReliabilityTimer is overlay-reliability-timer (not scaled): 500 ms.
 	ReliabilityTimer time.Duration
-	// Neighbors is the number of predecessors and of successors: 3.
+	// Neighbors is the number of predecessors and of successors: chord.DefaultNeighbors.
 	Neighbors int
 	// JoinParallel is how many peers join at the same time: 16.
 	JoinParallel int
@@ -102,6 +102,8 @@ type LookupStats struct {
 	P99Hops     int     `json:"p99_hops"`
 	MaxHops     int     `json:"max_hops"`
 	MeanMS      float64 `json:"mean_latency_ms"`
+	// ErrorSamples are up to three distinct errors.
+	ErrorSamples []string `json:"error_samples,omitempty"`
 }
 
 // PhaseReport is one failure phase.
@@ -344,6 +346,9 @@ func summarize(each func(func(ok bool, err error, hops int, d time.Duration))) L
 		s.Count++
 		if err != nil {
 			s.Errors++
+			if msg := err.Error(); len(s.ErrorSamples) < 3 && !slices.Contains(s.ErrorSamples, msg) {
+				s.ErrorSamples = append(s.ErrorSamples, msg)
+			}
 			return
 		}
 		if ok {
@@ -474,11 +479,11 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 		c.rng.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
 		c.mu.Unlock()
 		for _, p := range ps[:min(kills, len(ps)-1)] {
-			c.Kill(p)
 			ph.Killed++
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				c.Kill(p)
 				b := c.Random()
 				if b == nil {
 					return
