@@ -69,6 +69,7 @@ type RelayStatus struct {
 
 // relays is the peer's TURN state: its own server and advertiser, and the servers it uses.
 type relays struct {
+	serveMu  sync.Mutex // serialises starting and stopping the server
 	mu       sync.Mutex
 	settings RelaySettings
 	server   *turn.Server
@@ -156,6 +157,8 @@ func (p *Peer) SetRelayServing(ctx context.Context, on bool) error {
 }
 
 func (p *Peer) serveRelay(ctx context.Context, s RelaySettings) error {
+	p.relay.serveMu.Lock()
+	defer p.relay.serveMu.Unlock()
 	p.relay.mu.Lock()
 	serving := p.relay.server != nil
 	p.relay.mu.Unlock()
@@ -225,6 +228,8 @@ func (p *Peer) serveRelay(ctx context.Context, s RelaySettings) error {
 }
 
 func (p *Peer) stopServing(ctx context.Context) error {
+	p.relay.serveMu.Lock()
+	defer p.relay.serveMu.Unlock()
 	p.relay.mu.Lock()
 	srv, adv := p.relay.server, p.relay.adv
 	p.relay.server, p.relay.adv = nil, nil
@@ -281,7 +286,8 @@ func (p *Peer) lookupRelays(ctx context.Context) bool {
 			Proto: stun.ProtoTypeUDP, Username: user, Password: pass})
 		names = append(names, f.Addr.String())
 	}
-	if len(use) > 0 {
+	gone := err == nil && len(use) == 0 // the relays used so far have withdrawn their records
+	if len(use) > 0 || gone {
 		p.link.SetTURNServers(urls)
 	}
 	p.relay.mu.Lock()
@@ -290,9 +296,14 @@ func (p *Peer) lookupRelays(ctx context.Context) bool {
 	if err != nil {
 		p.relay.status.LastError = err.Error()
 	}
-	if len(use) > 0 {
+	if len(use) > 0 || gone {
+		if len(p.relay.using) > 0 && gone {
+			p.log.Info("the overlay's TURN relays are gone")
+		}
 		p.relay.using, p.relay.expiry = use, expiry
 		p.relay.status.Relays = names
+	}
+	if len(use) > 0 {
 		p.log.Info("using TURN relays from the overlay", "relays", names)
 	}
 	return len(use) > 0
