@@ -71,13 +71,8 @@ type Reassembler struct {
 
 	mu      sync.Mutex
 	pending map[reasmKey]*partial
-	done    map[reasmKey]time.Time // recently completed, to drop late duplicates
-	swept   time.Time
 	bytes   int
 }
-
-// maxDone bounds the memory of recently completed transactions.
-const maxDone = 4096
 
 type reasmKey struct {
 	overlay uint32
@@ -114,6 +109,12 @@ func (r *Reassembler) limits() (maxMsg, maxBytes int, timeout time.Duration) {
 // 0xC0000000, length updated). Errors are *Error; a fragment that would
 // make its message exceed MaxMessageSize yields Error_Message_Too_Large and
 // drops the partial message.
+//
+// A completed message is forgotten: fragments of the same transaction
+// received later are reassembled again (RFC 6940 §6.2.1: an end-to-end
+// retransmission keeps the transaction id; the receiver's transaction cache
+// answers it again). A late duplicate fragment thus waits, bounded by
+// MaxBytes, until the timeout.
 func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 	h, hdrLen, err := DecodeHeader(msg)
 	if err != nil {
@@ -130,9 +131,6 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 		r.pending = make(map[reasmKey]*partial)
 	}
 	k := reasmKey{h.OverlayHash, h.TransactionID}
-	if _, late := r.done[k]; late {
-		return nil, nil // duplicate of a fragment of a completed message
-	}
 	p := r.pending[k]
 	off := h.FragmentOffset()
 	data := msg[hdrLen:]
@@ -206,10 +204,6 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 	binary.BigEndian.PutUint32(out[offFragment:], FragmentUnfragmented)
 	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)))
 	r.dropLocked(k, p)
-	if r.done == nil || len(r.done) >= maxDone {
-		r.done = make(map[reasmKey]time.Time)
-	}
-	r.done[k] = now
 	return out, nil
 }
 
@@ -230,14 +224,6 @@ func (r *Reassembler) Pending() (messages, bytes int) {
 }
 
 func (r *Reassembler) expireLocked(now time.Time, timeout time.Duration) int {
-	if now.Sub(r.swept) >= time.Second || now.Before(r.swept) {
-		r.swept = now
-		for k, t := range r.done {
-			if now.Sub(t) >= timeout {
-				delete(r.done, k)
-			}
-		}
-	}
 	n := 0
 	for k, p := range r.pending {
 		if now.Sub(p.started) >= timeout {

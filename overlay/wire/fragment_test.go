@@ -47,7 +47,8 @@ func TestFragmentReassemble(t *testing.T) {
 	}
 	// Deliver in a shuffled order with a duplicate.
 	order := rand.New(rand.NewPCG(1, 2)).Perm(len(frags))
-	order = append(order, order[0])
+	order = append(order, order[1])
+	order[len(frags)-1], order[len(frags)] = order[len(frags)], order[len(frags)-1]
 	var r Reassembler
 	now := time.Unix(1000, 0)
 	var out []byte
@@ -57,7 +58,7 @@ func TestFragmentReassemble(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got != nil {
-			if out != nil || i != len(frags)-1 {
+			if out != nil || i != len(frags) {
 				t.Fatalf("completed at step %d", i)
 			}
 			out = got
@@ -86,6 +87,77 @@ func TestFragmentReassemble(t *testing.T) {
 	if !bytes.Equal(done, raw) {
 		t.Fatal("refragmented reassembly differs")
 	}
+}
+
+// TestReassemblerRetransmission: RFC 6940 §6.2.1: an end-to-end retransmission keeps the
+// transaction id. Its fragments, arriving after the first transmission was reassembled, are
+// reassembled again (the node's transaction cache answers it), while a lone late duplicate
+// fragment is only buffered, bounded, until the timeout.
+func TestReassemblerRetransmission(t *testing.T) {
+	t0 := time.Unix(7000, 0)
+	raw := bigMessage(t, 3000, 9)
+	frags, err := Fragment(raw, 1000)
+	if err != nil || len(frags) < 3 {
+		t.Fatalf("fragment: %d %v", len(frags), err)
+	}
+	r := Reassembler{MaxMessageSize: 5000, MaxBytes: 8000}
+	deliver := func(at time.Time, fs ...[]byte) (whole [][]byte) {
+		t.Helper()
+		for _, f := range fs {
+			got, err := r.Add(f, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != nil {
+				whole = append(whole, got)
+			}
+		}
+		return whole
+	}
+	for i, at := range []time.Time{t0, t0.Add(time.Second), t0.Add(3 * time.Second), t0.Add(7 * time.Second)} {
+		got := deliver(at, frags...)
+		if len(got) != 1 || !bytes.Equal(got[0], raw) {
+			t.Fatalf("transmission %d: %d messages reassembled, want the message once", i+1, len(got))
+		}
+		if n, b := r.Pending(); n != 0 || b != 0 {
+			t.Fatalf("transmission %d: pending %d/%d after completion", i+1, n, b)
+		}
+	}
+	// A late duplicate of one fragment (a lost link-layer ack) completes nothing; it waits
+	// for the rest until the timeout, within MaxBytes.
+	if got := deliver(t0.Add(8*time.Second), frags[1]); got != nil {
+		t.Fatal("a lone duplicate fragment completed a message")
+	}
+	if n, b := r.Pending(); n != 1 || b != len(frags[1])-headerLenOf(t, frags[1]) {
+		t.Fatalf("pending %d/%d after a late duplicate", n, b)
+	}
+	if r.Expire(t0.Add(8*time.Second+DefaultReassemblyTimeout)) != 1 {
+		t.Fatal("late duplicate not expired")
+	}
+	// Retransmissions of many messages never buffer more than MaxBytes.
+	for i := range 50 {
+		m := bigMessage(t, 3000, uint64(500+i))
+		fs, _ := Fragment(m, 1000)
+		at := t0.Add(9 * time.Second)
+		if got := deliver(at, fs...); len(got) != 1 {
+			t.Fatalf("message %d not reassembled", i)
+		}
+		if got := deliver(at, fs[0]); got != nil {
+			t.Fatal("duplicate first fragment completed a message")
+		}
+		if _, b := r.Pending(); b > 8000 {
+			t.Fatalf("buffered %d bytes > bound", b)
+		}
+	}
+}
+
+func headerLenOf(t *testing.T, msg []byte) int {
+	t.Helper()
+	_, n, err := DecodeHeader(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestFragmentSmallOrUnsplittable(t *testing.T) {
