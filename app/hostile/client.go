@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/link"
@@ -217,4 +218,41 @@ func tlsCert(key crypto.Signer, chain []*x509.Certificate) tls.Certificate {
 		c.Certificate = append(c.Certificate, x.Raw)
 	}
 	return c
+}
+
+// CallRetransmit is Call with the end-to-end retransmission of RFC 6940 §6.2.1: the same
+// bytes (same transaction id) again every timer, up to transmissions times, as a node does.
+func (c *Client) CallRetransmit(ctx context.Context, l *link.Link, m *wire.Message, timer time.Duration, transmissions int, extra ...*x509.Certificate) (*wire.Message, int, error) {
+	raw := c.Encode(m, extra...)
+	tx := m.Header.TransactionID
+	ch := make(chan *wire.Message, 4)
+	c.mu.Lock()
+	c.waiters[tx] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiters, tx)
+		c.mu.Unlock()
+	}()
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	for n := 0; ; {
+		select {
+		case ans := <-ch:
+			return ans, n, nil
+		case <-tick.C:
+			if n == transmissions {
+				return nil, n, fmt.Errorf("hostile: no answer after %d transmissions", n)
+			}
+			n++
+			if err := l.Send(ctx, raw); err != nil {
+				return nil, n, fmt.Errorf("hostile: send: %w", err)
+			}
+			tick.Reset(timer)
+		case <-l.Done():
+			return nil, n, fmt.Errorf("hostile: link closed while waiting for the answer: %w", l.Err())
+		case <-ctx.Done():
+			return nil, n, fmt.Errorf("hostile: no answer: %w", ctx.Err())
+		}
+	}
 }

@@ -177,7 +177,9 @@ func expectOK(t *testing.T, what string, ans *wire.Message, want wire.MessageCod
 
 func call(t *testing.T, u *user, l *link.Link, m *wire.Message, extra ...*x509.Certificate) *wire.Message {
 	t.Helper()
-	ans, err := u.Call(testCtx(t, 20*time.Second), l, m, extra...)
+	// Retransmitted like a node does (RFC 6940 §6.2.1), so that a message lost while the
+	// ring settles does not fail the test.
+	ans, _, err := u.CallRetransmit(testCtx(t, 20*time.Second), l, m, 3*time.Second, 5, extra...)
 	if err != nil {
 		t.Fatalf("%v: %v", m.Code, err)
 	}
@@ -188,21 +190,37 @@ func call(t *testing.T, u *user, l *link.Link, m *wire.Message, extra ...*x509.C
 // the generation and the values (key/index, storage time, signature), for "nothing changed".
 func snapshot(t *testing.T, u *user, l *link.Link, rid wire.ResourceID, kind wire.KindID) string {
 	t.Helper()
+	s, err := fetchSnapshot(testCtx(t, 20*time.Second), u, l, rid, kind)
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	return s
+}
+
+func fetchSnapshot(ctx context.Context, u *user, l *link.Link, rid wire.ResourceID, kind wire.KindID) (string, error) {
 	m, ok := kinds.Default().DataModel(kind)
 	if !ok {
-		t.Fatalf("kind %d", kind)
+		return "", fmt.Errorf("kind %d", kind)
 	}
 	sp := wire.StoredDataSpecifier{Kind: kind, Model: m}
 	if m == wire.DataModelArray {
 		sp.Indices = []wire.ArrayRange{{First: 0, Last: 0xfffffffe}}
 	}
-	ans := call(t, u, l, u.Request(wire.CodeFetchReq, &wire.FetchReq{Resource: rid, Specifiers: []wire.StoredDataSpecifier{sp}}, wire.ResourceDestination(rid)))
-	expectOK(t, "fetch", ans, wire.CodeFetchAns)
+	ans, err := u.Call(ctx, l, u.Request(wire.CodeFetchReq, &wire.FetchReq{Resource: rid, Specifiers: []wire.StoredDataSpecifier{sp}}, wire.ResourceDestination(rid)))
+	if err != nil {
+		return "", err
+	}
+	if code, phrase, isErr := ErrorCode(ans); isErr {
+		return "", fmt.Errorf("fetch answered %v (%s)", code, phrase)
+	}
 	b, err := wire.ParseBody(ans, kinds.Default())
 	if err != nil {
-		t.Fatalf("fetch answer: %v", err)
+		return "", fmt.Errorf("fetch answer: %w", err)
 	}
-	fa := b.(*wire.FetchAns)
+	fa, ok := b.(*wire.FetchAns)
+	if !ok {
+		return "", fmt.Errorf("fetch answered %v", ans.Code)
+	}
 	var lines []string
 	for _, kr := range fa.KindResponses {
 		lines = append(lines, fmt.Sprintf("kind %d generation %d", kr.Kind, kr.Generation))
@@ -215,8 +233,10 @@ func snapshot(t *testing.T, u *user, l *link.Link, rid wire.ResourceID, kind wir
 				v.Value.Dictionary.Key, v.Value.Array.Index, v.StorageTime, d.Exists, d.Value, v.Signature.Value))
 		}
 	}
-	sort.Strings(lines[1:])
-	return strings.Join(lines, "\n")
+	if len(lines) > 1 {
+		sort.Strings(lines[1:])
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 // values counts the real (signed) values in a snapshot.

@@ -1,0 +1,364 @@
+package hostile
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/identity"
+	"github.com/chordphone/chordphone/overlay/kinds"
+	"github.com/chordphone/chordphone/overlay/link"
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/storage"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// signer is one more identity of a user: in a self-signed overlay anyone can make as many
+// certificates for a name as they like (RFC 6940 §11.3.1), each with its own Node-ID.
+type signer struct {
+	id  *identity.Identity
+	sec *node.CertSecurity
+}
+
+func newSigner(t *testing.T, name string) *signer {
+	t.Helper()
+	id, err := identity.NewSelfSigned(mustKey(t), name, overlayName, identity.DigestSHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &signer{id: id, sec: &node.CertSecurity{NodeID: id.NodeID(), Key: id.Key, Chain: id.Chain}}
+}
+
+// store builds a StoreReq signed by s (sent over any link: the link is not the signer).
+func (s *signer) store(t *testing.T, via *user, rid wire.ResourceID, kind wire.KindID, v wire.StoredDataValue, at time.Time) (*wire.Message, []byte) {
+	t.Helper()
+	sd, err := storage.NewValue(rid, kind, v, at, time.Hour, &storage.Credentials{Key: s.id.Key, Chain: s.id.Chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := via.Request(wire.CodeStoreReq, &wire.StoreReq{Resource: rid, KindData: []wire.StoreKindData{{Kind: kind, Values: []wire.StoredData{sd}}}}, wire.ResourceDestination(rid))
+	if err := s.sec.Sign(m); err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, b
+}
+
+// TestStoreFloodCapped: one user floods a storing peer with Stores. SIP-REGISTRATION's
+// max-count (16 devices per AoR, RFC 6940 §11.1) refuses the 17th device with
+// Error_Data_Too_Large; then the per-user quota of the peer (storage.Options
+// MaxRecordsPerUser, 256) refuses everything beyond it with Error_Data_Too_Large, while
+// another user still stores. The heap grows by a bounded amount.
+func TestStoreFloodCapped(t *testing.T) {
+	ps := startPeers(t, 1)
+	storer := ps[0]
+	eve, alice := newUser(t, "eve"), newUser(t, "alice")
+	el, al := eve.dial(t, storer), alice.dial(t, storer)
+	ctx := testCtx(t, 120*time.Second)
+	heap0 := heapInUse()
+
+	// 17 devices of eve at her AoR, each a certificate of its own.
+	now := time.Now()
+	var devices []*signer
+	for i := 0; i < kinds.DefaultSIPMaxCount+1; i++ {
+		s := newSigner(t, "eve")
+		devices = append(devices, s)
+		v, _ := kinds.RouteRegistration(s.id.NodeID(), "")
+		nid := s.id.NodeID()
+		m, raw := s.store(t, eve, eve.aor(), wire.KindSIPRegistration, wire.DictionaryValue(nid[:], v), now)
+		ans, err := eve.Exchange(ctx, el, raw, m.Header.TransactionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < kinds.DefaultSIPMaxCount {
+			expectOK(t, fmt.Sprintf("device %d", i+1), ans, wire.CodeStoreAns)
+		} else {
+			expectCode(t, "device 17 (max-count 16)", ans, wire.ErrDataTooLarge)
+		}
+	}
+	if n := values(snapshot(t, eve, el, eve.aor(), wire.KindSIPRegistration)); n != kinds.DefaultSIPMaxCount {
+		t.Errorf("eve's AoR holds %d devices, max-count is %d", n, kinds.DefaultSIPMaxCount)
+	}
+
+	// Then everything else eve's certificates may write: TURN-SERVICE at H(Node-ID || i)
+	// (RFC 6940 §9) and CERTIFICATE_BY_NODE (§8), until the per-user quota refuses.
+	stored, refused := kinds.DefaultSIPMaxCount, 0
+	var firstRefusal string
+	for i := 0; refused < 30 && i < 40; i++ {
+		s := devices[i%len(devices)]
+		if i >= len(devices) {
+			s = newSigner(t, "eve")
+		}
+		var msgs [][]byte
+		var txs []uint64
+		for j := 1; j <= kinds.DefaultTURNMaxIter; j++ {
+			m, raw := s.store(t, eve, kinds.NodeMultipleResourceID(s.id.NodeID(), j), wire.KindTURNService, wire.SingleValue([]byte("turn:127.0.0.1:3478")), now)
+			msgs, txs = append(msgs, raw), append(txs, m.Header.TransactionID)
+		}
+		for j := 0; j < kinds.DefaultCertMaxCount; j++ {
+			m, raw := s.store(t, eve, kinds.NodeResourceID(s.id.NodeID()), wire.KindCertificateByNode, wire.ArrayValue(0xffffffff, s.id.Cert().Raw), now.Add(time.Duration(j)*time.Millisecond))
+			msgs, txs = append(msgs, raw), append(txs, m.Header.TransactionID)
+		}
+		for k, raw := range msgs {
+			ans, err := eve.Exchange(ctx, el, raw, txs[k])
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, phrase, isErr := ErrorCode(ans)
+			switch {
+			case !isErr:
+				stored++
+			case code == wire.ErrDataTooLarge:
+				refused++
+				if firstRefusal == "" {
+					firstRefusal = phrase
+				}
+			default:
+				t.Fatalf("store %d: %v %s", k, code, phrase)
+			}
+		}
+	}
+	t.Logf("eve: %d records stored, %d refused; first refusal: %s", stored, refused, firstRefusal)
+	if stored != storage.DefaultMaxRecordsPerUser {
+		t.Errorf("eve stored %d records, the per-user quota is %d", stored, storage.DefaultMaxRecordsPerUser)
+	}
+	if refused == 0 || !strings.Contains(firstRefusal, "limit") {
+		t.Errorf("no quota refusal (first: %q)", firstRefusal)
+	}
+	if n := storer.Status().StoredRecords; n > storage.DefaultMaxRecordsPerUser {
+		t.Errorf("the peer holds %d records", n)
+	}
+	// Another user is not affected by eve's quota.
+	expectOK(t, "alice's store after eve's flood", call(t, alice, al, alice.storeMsg(alice.aor(), wire.KindSIPRegistration, alice.registration(t, alice.aor(), alice.NodeID, time.Now()))), wire.CodeStoreAns)
+	grow := int64(heapInUse()) - int64(heap0)
+	t.Logf("heap in use: %d KiB more after %d stores (%d kept)", grow/1024, stored+refused, stored)
+	if grow > 32<<20 {
+		t.Errorf("heap grew by %d MiB for %d records", grow>>20, stored)
+	}
+}
+
+// TestFloodStillRoutes: while one user floods a peer with Stores (beyond her quota) and
+// Fetches from several goroutines, another user's Fetch through that peer, for a record
+// another peer holds, keeps succeeding.
+func TestFloodStillRoutes(t *testing.T) {
+	ps := startPeers(t, 3)
+	target := ps[0]
+	eve := newUser(t, "eve")
+	ctx := testCtx(t, 120*time.Second)
+	var bob *user
+	var bl *link.Link
+
+	// Bob's registration must live on another peer than the target: pick his user name so
+	// that his AoR lands elsewhere (a Ping to the Resource-ID says who is responsible).
+	var bobUser *user
+	for i := 0; i < 50 && bobUser == nil; i++ {
+		u := newUser(t, fmt.Sprintf("bob%d", i))
+		l := u.dial(t, target)
+		ans := call(t, u, l, u.Request(wire.CodePingReq, &wire.PingReq{}, wire.ResourceDestination(u.aor())))
+		if responder(ans) != target.NodeID() {
+			bobUser, bl = u, l
+		}
+	}
+	if bobUser == nil {
+		t.Fatal("every AoR lands on the target")
+	}
+	bob = bobUser
+	_ = ctx
+	expectOK(t, "bob's registration", call(t, bob, bl, bob.storeMsg(bob.aor(), wire.KindSIPRegistration, bob.registration(t, bob.aor(), bob.NodeID, time.Now()))), wire.CodeStoreAns)
+	if n := values(snapshot(t, bob, bl, bob.aor(), wire.KindSIPRegistration)); n != 1 {
+		t.Fatalf("bob's registration: %d values", n)
+	}
+
+	// Eve's flood: pre-signed Stores of many certificates and Fetches, sent without waiting.
+	var flood [][]byte
+	s := newSigner(t, "eve")
+	for i := 0; i < 400; i++ {
+		if i%20 == 0 {
+			s = newSigner(t, "eve")
+		}
+		_, raw := s.store(t, eve, kinds.NodeMultipleResourceID(s.id.NodeID(), i%20+1), wire.KindTURNService, wire.SingleValue([]byte("turn")), time.Now())
+		flood = append(flood, raw)
+		fm := eve.Request(wire.CodeFetchReq, &wire.FetchReq{Resource: eve.aor(), Specifiers: []wire.StoredDataSpecifier{{Kind: wire.KindSIPRegistration, Model: wire.DataModelDictionary}}}, wire.ResourceDestination(eve.aor()))
+		flood = append(flood, eve.Encode(fm))
+	}
+	floodCtx, stop := context.WithCancel(ctx)
+	t0 := time.Now()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	floodErrs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		el := eve.dial(t, target)
+		wg.Add(1)
+		go func() { // owner: this test; ends when stop is called or the link fails
+			defer wg.Done()
+			for i := 0; floodCtx.Err() == nil; i++ {
+				if err := el.Send(floodCtx, flood[i%len(flood)]); err != nil {
+					if floodCtx.Err() == nil {
+						floodErrs <- fmt.Errorf("after %v: %w", time.Since(t0), err)
+					}
+					return
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	if f := os.Getenv("HOSTILE_STACKS"); f != "" {
+		time.Sleep(2 * time.Second) // diagnostics only: a stack dump in the middle of the flood
+		buf := make([]byte, 16<<20)
+		_ = os.WriteFile(f, buf[:runtime.Stack(buf, true)], 0o644)
+	}
+	var lat []time.Duration
+	failed, transmissions := 0, 0
+	// Bob fetches his registration through the target for 8 s of flood.
+	for i := 0; time.Since(t0) < 8*time.Second; i++ {
+		t0 := time.Now()
+		// Like a node: retransmit every overlay-reliability-timer, 5 transmissions
+		// (RFC 6940 §6.2.1).
+		fm := bob.Request(wire.CodeFetchReq, &wire.FetchReq{Resource: bob.aor(), Specifiers: []wire.StoredDataSpecifier{{Kind: wire.KindSIPRegistration, Model: wire.DataModelDictionary}}}, wire.ResourceDestination(bob.aor()))
+		ans, tx, err := bob.CallRetransmit(ctx, bl, fm, 3*time.Second, 5)
+		got := ""
+		switch {
+		case err != nil:
+			got = "error: " + err.Error()
+		case ans.Code != wire.CodeFetchAns:
+			got = "answered " + ans.Code.String()
+		}
+		transmissions += tx
+		lat = append(lat, time.Since(t0))
+		if got != "" {
+			failed++
+			t.Errorf("fetch %d during the flood: %s", i, got)
+		}
+	}
+	stop()
+	wg.Wait()
+	close(floodErrs)
+	for err := range floodErrs {
+		t.Logf("a flooding link ended: %v", err)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("%d flood messages sent; bob's fetches through the flooded peer: %d/%d ok, %d transmissions, median %v, max %v",
+		sent.Load(), len(lat)-failed, len(lat), transmissions, lat[len(lat)/2], lat[len(lat)-1])
+	if sent.Load() < 500 {
+		t.Errorf("only %d flood messages went out", sent.Load())
+	}
+	if worst := lat[len(lat)-1]; worst > 6*time.Second {
+		t.Errorf("BUG: a Fetch through the flooded peer took %v (%d transmissions for %d fetches): the peer stops reading its links "+
+			"while it forwards (overlay/node/route.go Node.send blocks up to overlay-reliability-timer in Link.Send on the link "+
+			"read goroutine, via Node.Receive -> process -> forward), so acks stop, links die (\"no ack after 5 transmissions\") "+
+			"and others' requests wait behind the flood", worst, transmissions, len(lat))
+	}
+}
+
+// TestAttachFloodBounded: a flood of AttachReqs whose ICE can never complete (the candidate
+// is a closed port) must not make the peer's memory, goroutines or sockets grow without
+// bound, and the peer keeps routing others' messages meanwhile.
+func TestAttachFloodBounded(t *testing.T) {
+	ps := startPeers(t, 2)
+	target, other := ps[0], ps[1]
+	eve, bob := newUser(t, "eve"), newUser(t, "bob")
+	el, bl := eve.dial(t, target), bob.dial(t, target)
+	ctx := testCtx(t, 180*time.Second)
+	const n = 1000
+
+	dead := wire.IceCandidate{AddrPort: netip.MustParseAddrPort("127.0.0.1:9"), OverlayLink: wire.LinkDTLSUDPSR, Foundation: []byte("1"), Priority: 1, Type: wire.CandHost}
+	base := measure()
+	peak := base
+	var answered, refused atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() { // owner: this test; ends after its share of requests
+			defer wg.Done()
+			for i := 0; i < n/4; i++ {
+				m := eve.Request(wire.CodeAttachReq, &wire.AttachReqAns{Ufrag: []byte(fmt.Sprintf("u%d", i)), Password: []byte("passwordpasswordpassword"), Role: []byte("passive"), Candidates: []wire.IceCandidate{dead}},
+					wire.NodeDestination(target.NodeID()))
+				ans, err := eve.Call(ctx, el, m)
+				if err != nil {
+					return
+				}
+				if _, _, isErr := ErrorCode(ans); isErr {
+					refused.Add(1)
+				} else {
+					answered.Add(1)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }() // owner: this test; ends with the flood
+	// Meanwhile bob pings the other peer through the target.
+	var pingFail int
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-done:
+			break loop
+		case <-tick.C:
+			m := bob.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(other.NodeID()))
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if ans, err := bob.Call(pctx, bl, m); err != nil || ans.Code != wire.CodePingAns {
+				pingFail++
+			}
+			cancel()
+			if s := measure(); s.fds > peak.fds || s.goroutines > peak.goroutines || s.heap > peak.heap {
+				peak = peak.max(s)
+			}
+		}
+	}
+	after := measure()
+	peak = peak.max(after)
+	t.Logf("%d Attach requests: %d answered, %d refused; pings through the target failed: %d", n, answered.Load(), refused.Load(), pingFail)
+	t.Logf("baseline %v; peak %v", base, peak)
+	if pingFail > 0 {
+		t.Errorf("%d pings through the flooded peer failed", pingFail)
+	}
+	// Each pending attachment holds an ICE agent (goroutines, a UDP socket) until ICE fails.
+	if d := peak.fds - base.fds; d > 256 {
+		t.Errorf("BUG: open files grew by %d during an Attach flood of %d requests: no cap on pending attachments "+
+			"(overlay/node/attach.go serveAttach and overlay/link/ice.go Transport.NewAttachment create an ICE agent per request)", d, n)
+	}
+	if d := peak.heap - base.heap; d > 64<<20 {
+		t.Errorf("BUG: heap grew by %d MiB during an Attach flood of %d requests", d>>20, n)
+	}
+}
+
+type sample struct {
+	heap       uint64
+	goroutines int
+	fds        int
+}
+
+func (s sample) String() string {
+	return fmt.Sprintf("heap %d MiB, %d goroutines, %d open files", s.heap>>20, s.goroutines, s.fds)
+}
+
+func (s sample) max(o sample) sample {
+	return sample{heap: max(s.heap, o.heap), goroutines: max(s.goroutines, o.goroutines), fds: max(s.fds, o.fds)}
+}
+
+func measure() sample {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return sample{heap: heapInUse(), goroutines: runtime.NumGoroutine(), fds: len(ents)}
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
