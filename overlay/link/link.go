@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -281,7 +282,7 @@ func (l *Link) readLoop() {
 				}
 			}
 		} else {
-			f, err = wire.ReadFrame(l.br, l.s.MaxMessageSize)
+			f, err = l.readStreamFrame()
 		}
 		if err != nil {
 			select {
@@ -352,22 +353,61 @@ func (l *Link) acceptData(seq uint32, msg []byte) {
 	}
 }
 
+// readStreamFrame reads one frame from a TLS link (RFC 6940 §6.6.4). Of a data frame larger
+// than max-message-size it keeps only the first MaxMessageSize+1 bytes and skips the rest, so
+// that memory stays bounded, the stream stays in step and deliver can have the message
+// answered with Error_Message_Too_Large (RFC 6940 §6.6).
+func (l *Link) readStreamFrame() (wire.Frame, error) {
+	max := l.s.MaxMessageSize
+	hdr, err := l.br.Peek(8) // type, sequence, 24-bit length
+	if err != nil || wire.FrameType(hdr[0]) != wire.FrameData {
+		return wire.ReadFrame(l.br, max)
+	}
+	n := int(hdr[5])<<16 | int(hdr[6])<<8 | int(hdr[7])
+	if n <= max {
+		return wire.ReadFrame(l.br, max)
+	}
+	seq := binary.BigEndian.Uint32(hdr[1:5])
+	msg := make([]byte, max+1)
+	if _, err := l.br.Discard(8); err != nil {
+		return wire.Frame{}, err
+	}
+	if _, err := io.ReadFull(l.br, msg); err != nil {
+		return wire.Frame{}, fmt.Errorf("read data frame: %w", io.ErrUnexpectedEOF)
+	}
+	if _, err := l.br.Discard(n - len(msg)); err != nil {
+		return wire.Frame{}, fmt.Errorf("skip data frame: %w", io.ErrUnexpectedEOF)
+	}
+	return wire.Frame{Type: wire.FrameData, Sequence: seq, Message: msg}, nil
+}
+
 func (l *Link) deliver(msg []byte) {
 	if isFragment(msg) {
 		whole, err := l.reasm.Add(msg, time.Now())
 		if err != nil {
 			l.log.Debug("fragment dropped", "err", err)
-			return
 		}
 		if whole == nil {
 			return
 		}
+		// With an Error_Message_Too_Large error, whole is the head of the message, still
+		// over max-message-size: the node answers it below.
 		msg = whole
 	}
-	if len(msg) > l.s.MaxMessageSize {
-		// RFC 6940 §6.6: a message above max-message-size ends the session.
-		l.fail(fmt.Errorf("%w: message of %d bytes exceeds max-message-size %d", ErrLinkDead, len(msg), l.s.MaxMessageSize))
-		return
+	if max := l.s.MaxMessageSize; len(msg) > max {
+		// RFC 6940 §6.6: a message above max-message-size is answered with
+		// Error_Message_Too_Large: the node does so for a message over its limit, so it gets
+		// the first max+1 bytes (forwarding header and message code). If the forwarding
+		// header alone is larger, the session is closed without an error. The link stays up
+		// otherwise: the session is not closed after the error, so that the answer gets
+		// through (the sender's link retransmits until acknowledged).
+		if hl := headerLen(msg); hl == 0 || hl > max {
+			l.fail(fmt.Errorf("%w: message of %d bytes with a forwarding header over max-message-size %d", ErrLinkDead, len(msg), max))
+			return
+		}
+		l.log.Debug("message over max-message-size", "bytes", len(msg), "max", max)
+		msg = msg[: max+1 : max+1]
+		binary.BigEndian.PutUint32(msg[offLength:], uint32(len(msg)))
 	}
 	l.st.recv.Add(1)
 	l.t.recv.Receive(l, msg)

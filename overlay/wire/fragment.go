@@ -71,8 +71,15 @@ type Reassembler struct {
 
 	mu      sync.Mutex
 	pending map[reasmKey]*partial
-	bytes   int
+	// oversize marks messages found larger than MaxMessageSize: their other fragments are
+	// dropped without buffering, and a late first fragment still yields the head.
+	oversize map[reasmKey]time.Time
+	swept    time.Time
+	bytes    int
 }
+
+// maxOversize bounds the memory of messages found too large.
+const maxOversize = 4096
 
 type reasmKey struct {
 	overlay uint32
@@ -106,9 +113,18 @@ func (r *Reassembler) limits() (maxMsg, maxBytes int, timeout time.Duration) {
 // Add takes one received message or fragment. For an unfragmented message
 // it returns msg itself. For a fragment it returns nil, nil until the
 // message is complete, then the reassembled message (fragment field
-// 0xC0000000, length updated). Errors are *Error; a fragment that would
-// make its message exceed MaxMessageSize yields Error_Message_Too_Large and
-// drops the partial message.
+// 0xC0000000, length updated). Errors are *Error.
+//
+// A fragment that makes its message exceed MaxMessageSize yields
+// Error_Message_Too_Large and drops the partial message; the message's other
+// fragments are then dropped unbuffered until the timeout. So that the
+// receiver can answer the request with Error_Message_Too_Large (RFC 6940
+// §6.6), Add then also returns, with the error, the head of the message once
+// its first fragment is known: its first MaxMessageSize+1 bytes (never
+// more; data not received is zero), unfragmented, length field set — a
+// message that is still over the limit and carries the forwarding header and
+// message code. The head comes with the fragment found over the limit if the
+// first fragment came before, else with the first fragment.
 //
 // A completed message is forgotten: fragments of the same transaction
 // received later are reassembled again (RFC 6940 §6.2.1: an end-to-end
@@ -135,11 +151,27 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 	off := h.FragmentOffset()
 	data := msg[hdrLen:]
 	end := int(off) + len(data)
-	if hdrLen+end > maxMsg || len(data) > maxBytes {
+	if _, big := r.oversize[k]; big || hdrLen+end > maxMsg || len(data) > maxBytes {
+		// RFC 6940 §6.6: a message larger than max-message-size is answered with
+		// Error_Message_Too_Large; it is never buffered beyond the limit.
+		var head []byte
+		switch {
+		case p != nil && p.header != nil:
+			head = p.head(maxMsg, off, data)
+		case off == 0:
+			head = (&partial{header: msg[:hdrLen]}).head(maxMsg, off, data)
+		}
 		if p != nil {
 			r.dropLocked(k, p)
 		}
-		return nil, errorf(ErrMessageTooLarge, "reassembly", "fragment ends at %d, message limit %d", hdrLen+end, maxMsg)
+		if big {
+			return head, errorf(ErrMessageTooLarge, "reassembly", "fragment of a message over the limit %d", maxMsg)
+		}
+		if r.oversize == nil || len(r.oversize) >= maxOversize {
+			r.oversize = make(map[reasmKey]time.Time)
+		}
+		r.oversize[k] = now
+		return head, errorf(ErrMessageTooLarge, "reassembly", "fragment ends at %d, message limit %d", hdrLen+end, maxMsg)
 	}
 	if p == nil {
 		p = &partial{started: now, chunks: make(map[uint32][]byte), total: -1}
@@ -207,6 +239,31 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 	return out, nil
 }
 
+// head returns the first maxMsg+1 bytes of the message whose first fragment
+// is known, from the buffered chunks and the chunk data at offset off (gaps
+// and data not received are zero), marked unfragmented with the length field
+// set: it stands for a message too large to reassemble, nil if the forwarding
+// header alone exceeds maxMsg (RFC 6940 §6.6: no error then).
+func (p *partial) head(maxMsg int, off uint32, data []byte) []byte {
+	if len(p.header) > maxMsg {
+		return nil
+	}
+	out := make([]byte, maxMsg+1)
+	copy(out, p.header)
+	body := out[len(p.header):]
+	for o, c := range p.chunks {
+		if int(o) < len(body) {
+			copy(body[o:], c)
+		}
+	}
+	if int(off) < len(body) {
+		copy(body[off:], data)
+	}
+	binary.BigEndian.PutUint32(out[offFragment:], FragmentUnfragmented)
+	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)))
+	return out
+}
+
 // Expire drops incomplete messages older than the timeout at time now and
 // returns how many were dropped.
 func (r *Reassembler) Expire(now time.Time) int {
@@ -224,6 +281,14 @@ func (r *Reassembler) Pending() (messages, bytes int) {
 }
 
 func (r *Reassembler) expireLocked(now time.Time, timeout time.Duration) int {
+	if now.Sub(r.swept) >= time.Second || now.Before(r.swept) {
+		r.swept = now
+		for k, t := range r.oversize {
+			if now.Sub(t) >= timeout {
+				delete(r.oversize, k)
+			}
+		}
+	}
 	n := 0
 	for k, p := range r.pending {
 		if now.Sub(p.started) >= timeout {

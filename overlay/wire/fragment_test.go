@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -148,6 +149,102 @@ func TestReassemblerRetransmission(t *testing.T) {
 		if _, b := r.Pending(); b > 8000 {
 			t.Fatalf("buffered %d bytes > bound", b)
 		}
+	}
+}
+
+// TestReassemblerOversizeHead: RFC 6940 §6.6: a request larger than max-message-size is
+// answered with Error_Message_Too_Large. The reassembler never buffers more than the limit,
+// but hands out the head of the message (header and message code) so the receiver can answer.
+func TestReassemblerOversizeHead(t *testing.T) {
+	t0 := time.Unix(9000, 0)
+	const limit = 2000
+	raw := bigMessage(t, 3000, 11)
+	frags, err := Fragment(raw, 1000)
+	if err != nil || len(frags) < 4 {
+		t.Fatalf("fragment: %d %v", len(frags), err)
+	}
+	hl := headerLenOf(t, raw)
+	checkHead := func(what string, head []byte, err error, prefix int) {
+		t.Helper()
+		wantCode(t, err, ErrMessageTooLarge)
+		if len(head) != limit+1 {
+			t.Fatalf("%s: head of %d bytes, want %d", what, len(head), limit+1)
+		}
+		h, n, err := DecodeHeader(head)
+		if err != nil {
+			t.Fatalf("%s: head header: %v", what, err)
+		}
+		if n != hl || h.IsFragment() || h.TransactionID != 11 || int(h.Length) != limit+1 {
+			t.Fatalf("%s: head header %+v", what, h)
+		}
+		if !bytes.Equal(head[hl:hl+prefix], raw[hl:hl+prefix]) || !bytes.Equal(head[:offFragment], raw[:offFragment]) {
+			t.Fatalf("%s: head is not the message's beginning", what)
+		}
+		if codeAt := CodePingReq; MessageCode(binary.BigEndian.Uint16(head[hl:])) != codeAt {
+			t.Fatalf("%s: message code lost", what)
+		}
+	}
+	r := Reassembler{MaxMessageSize: limit}
+	var heads int
+	for _, f := range frags {
+		head, err := r.Add(f, t0)
+		if err == nil {
+			if head != nil {
+				t.Fatal("oversize message reassembled")
+			}
+			continue
+		}
+		if head != nil {
+			heads++
+			checkHead("in order", head, err, limit+1-hl)
+		} else {
+			wantCode(t, err, ErrMessageTooLarge)
+		}
+		if n, b := r.Pending(); n != 0 || b != 0 {
+			t.Fatalf("oversize message buffered: %d/%d", n, b)
+		}
+	}
+	if heads != 1 {
+		t.Fatalf("%d heads for one oversize message, want 1", heads)
+	}
+	// An end-to-end retransmission: its first fragment yields the head again, the rest nothing.
+	heads = 0
+	for _, f := range frags {
+		head, err := r.Add(f, t0.Add(2*time.Second))
+		wantCode(t, err, ErrMessageTooLarge)
+		if head != nil {
+			heads++
+			checkHead("retransmitted", head, err, len(frags[0])-hl)
+		}
+	}
+	if n, b := r.Pending(); heads != 1 || n != 0 || b != 0 {
+		t.Fatalf("retransmission: %d heads, pending %d/%d", heads, n, b)
+	}
+	// Out of order: the last fragment first, the first fragment last still yields the head.
+	r2 := Reassembler{MaxMessageSize: limit}
+	head, err := r2.Add(frags[len(frags)-1], t0)
+	if head != nil {
+		t.Fatal("head without the first fragment")
+	}
+	wantCode(t, err, ErrMessageTooLarge)
+	for _, f := range frags[1 : len(frags)-1] {
+		if head, err := r2.Add(f, t0); head != nil || CodeOf(err) != ErrMessageTooLarge {
+			t.Fatalf("fragment of an oversize message: %v %v", head != nil, err)
+		}
+	}
+	head, err = r2.Add(frags[0], t0)
+	checkHead("out of order", head, err, len(frags[0])-hl)
+	// The mark lasts the reassembly timeout.
+	r2.Expire(t0.Add(DefaultReassemblyTimeout))
+	if head, err := r2.Add(frags[0], t0.Add(DefaultReassemblyTimeout+time.Second)); head != nil || err != nil {
+		t.Fatalf("first fragment after the timeout: %v %v", head != nil, err)
+	}
+	// A forwarding header over the limit: no head (RFC 6940 §6.6: close without an error).
+	r3 := Reassembler{MaxMessageSize: hl - 1}
+	head, err = r3.Add(frags[0], t0)
+	wantCode(t, err, ErrMessageTooLarge)
+	if head != nil {
+		t.Fatal("head of a message whose header exceeds the limit")
 	}
 }
 
