@@ -13,6 +13,12 @@ import (
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
+func (c *Chord) joinAPLocked() wire.NodeID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.joinAP
+}
+
 // Join implements node.Topology: with no bootstrap links this peer starts the overlay as
 // its first peer; otherwise it joins through an admitting peer (RFC 6940 §10.5). It
 // retries until joined or ctx ends.
@@ -39,6 +45,14 @@ func (c *Chord) Join(ctx context.Context, bootstrap []node.Link) error {
 		err := c.joinOnce(ctx)
 		if err == nil {
 			return nil
+		}
+		alive := false
+		for _, l := range bootstrap {
+			alive = alive || c.n.Connected(l.RemoteNodeID())
+		}
+		if !alive && !c.n.Connected(c.joinAPLocked()) {
+			// Our way into the overlay is gone: let the caller bootstrap again.
+			return fmt.Errorf("chord: join: %w (last attempt: %v)", node.ErrBootstrapLost, err)
 		}
 		c.n.Logger().Debug("join attempt failed", "err", err)
 		select {

@@ -238,6 +238,8 @@ type Stats struct {
 	Originated      uint64 // requests originated (first transmissions)
 	Retransmissions uint64
 	Dropped         uint64
+	// DropReasons counts dropped messages by reason.
+	DropReasons map[string]uint64
 }
 
 type stats struct {
@@ -268,6 +270,7 @@ type Node struct {
 	apps     map[uint16]AppHandler
 	pending  map[uint64]*transaction
 	answered map[answerKey]*answerEntry
+	dropWhy  map[string]uint64
 
 	st stats
 }
@@ -355,7 +358,18 @@ func (n *Node) Stats() Stats {
 	return Stats{
 		Sent: n.st.sent.Load(), Received: n.st.received.Load(), Forwarded: n.st.forwarded.Load(),
 		Originated: n.st.originated.Load(), Retransmissions: n.st.retrans.Load(), Dropped: n.st.dropped.Load(),
+		DropReasons: n.dropReasons(),
 	}
+}
+
+func (n *Node) dropReasons() map[string]uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string]uint64, len(n.dropWhy))
+	for k, v := range n.dropWhy {
+		out[k] = v
+	}
+	return out
 }
 
 // Join connects to the bootstrap nodes of Settings.Bootstrap and joins the overlay
@@ -364,24 +378,34 @@ func (n *Node) Stats() Stats {
 // reachable, so that a cut-off peer never starts a second overlay. It returns when the
 // node has joined.
 func (n *Node) Join(ctx context.Context) error {
-	var links []Link
-	if len(n.s.Bootstrap) > 0 {
-		var err error
-		links, err = n.Bootstrap(ctx, n.s.Bootstrap)
-		if errors.Is(err, ErrOnlySelf) {
-			// This node is the configured bootstrap node: it starts the overlay
-			// (RFC 6940 §6.4.2.1: the first node takes responsibility).
-			links, err = nil, nil
+	for {
+		var links []Link
+		if len(n.s.Bootstrap) > 0 {
+			var err error
+			links, err = n.Bootstrap(ctx, n.s.Bootstrap)
+			if errors.Is(err, ErrOnlySelf) {
+				// This node is the configured bootstrap node: it starts the overlay
+				// (RFC 6940 §6.4.2.1: the first node takes responsibility).
+				links, err = nil, nil
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
+		err := n.topo.Join(ctx, links)
+		if err == nil {
+			return nil
 		}
+		if len(links) == 0 || ctx.Err() != nil || n.ctx.Err() != nil || !errors.Is(err, ErrBootstrapLost) {
+			return fmt.Errorf("node: join: %w", err)
+		}
+		n.log.Debug("bootstrap links lost during join; bootstrapping again", "err", err)
 	}
-	if err := n.topo.Join(ctx, links); err != nil {
-		return fmt.Errorf("node: join: %w", err)
-	}
-	return nil
 }
+
+// ErrBootstrapLost is wrapped by a Topology's Join error when every bootstrap link died
+// before the join completed: Node.Join then connects to the bootstrap nodes again.
+var ErrBootstrapLost = errors.New("bootstrap links lost")
 
 // Leave sends Leave requests to the neighbours (RFC 6940 §6.4.2.2). Call Close after.
 func (n *Node) Leave(ctx context.Context) error { return n.topo.Leave(ctx) }

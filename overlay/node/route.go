@@ -133,6 +133,12 @@ func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
 
 func (n *Node) drop(why string, err error) {
 	n.st.dropped.Add(1)
+	n.mu.Lock()
+	if n.dropWhy == nil {
+		n.dropWhy = map[string]uint64{}
+	}
+	n.dropWhy[why]++
+	n.mu.Unlock()
 	if err != nil {
 		n.log.Debug("drop message", "why", why, "err", err)
 	} else {

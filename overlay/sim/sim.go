@@ -145,7 +145,10 @@ type Report struct {
 	MaintWindowS           float64      `json:"maintenance_window_s"`
 	Kill                   *PhaseReport `json:"kill,omitempty"`
 	Churn                  *PhaseReport `json:"churn,omitempty"`
-	TotalS                 float64      `json:"total_s"`
+	// Drops are messages dropped by the peers alive at the end, by reason.
+	Drops           map[string]uint64 `json:"drops,omitempty"`
+	Retransmissions uint64            `json:"retransmissions"`
+	TotalS          float64           `json:"total_s"`
 }
 
 func (c *Cluster) progress(format string, a ...any) {
@@ -218,6 +221,14 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 		}
 		r.Churn = ph
 		c.progress("churn: %+v", *ph)
+	}
+	r.Drops = map[string]uint64{}
+	for _, p := range c.Peers() {
+		st := p.Node.Stats()
+		r.Retransmissions += st.Retransmissions
+		for k, v := range st.DropReasons {
+			r.Drops[k] += v
+		}
 	}
 	r.TotalS = time.Since(t0).Seconds()
 	return r, nil
@@ -484,16 +495,22 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 			go func() {
 				defer wg.Done()
 				c.Kill(p)
-				b := c.Random()
-				if b == nil {
-					return
-				}
-				jctx, jcancel := context.WithTimeout(cctx, c.p.SettleTimeout)
-				defer jcancel()
-				if _, err := c.AddPeer(jctx, b.Addr); err == nil {
-					mu.Lock()
-					ph.Joined++
-					mu.Unlock()
+				// A replacement peer joins through a random live peer (another one if
+				// that one dies too before the join completes).
+				for try := 0; try < 5 && cctx.Err() == nil; try++ {
+					b := c.Random()
+					if b == nil {
+						return
+					}
+					jctx, jcancel := context.WithTimeout(cctx, c.p.SettleTimeout)
+					_, err := c.AddPeer(jctx, b.Addr)
+					jcancel()
+					if err == nil {
+						mu.Lock()
+						ph.Joined++
+						mu.Unlock()
+						return
+					}
 				}
 			}()
 		}
