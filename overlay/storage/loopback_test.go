@@ -149,7 +149,17 @@ func TestLoopbackRegisterLookup(t *testing.T) {
 				break
 			}
 			if ctx.Err() != nil {
-				t.Fatalf("%s not found after two adjacent peers died: %v", p.u.name, err)
+				rid := kinds.UserResourceID(p.u.name)
+				for _, q := range peers {
+					if slices.Contains(dead, q) {
+						continue
+					}
+					_, _, _, has := q.svc.eng.Snapshot(rid, 1)
+					role, resp := q.svc.role(rid)
+					t.Logf("peer %s: holds=%v role=%d resp=%s preds=%v succs=%v responsible=%v", q.u.node, has, role, resp,
+						q.ch.Predecessors(), q.ch.Successors(), q.ch.Responsible(rid.NodeID()))
+				}
+				t.Fatalf("%s (resource %s) not found after two adjacent peers died (%s, %s): %v", p.u.name, rid, dead[0].u.node, dead[1].u.node, err)
 			}
 		}
 	}
