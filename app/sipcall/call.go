@@ -255,13 +255,15 @@ func (c *Call) acceptSeq(req *sip.Request, tx sip.ServerTransaction) bool {
 
 func (c *Call) gotAck(req *sip.Request) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	// c.ack closes first, under c.mu: whoever sees the ACK counted (awaitAck, so Answer
+	// returning) also finds c.ack closed (Bye, shutdown).
+	c.ackOnce.Do(func() { close(c.ack) })
 	if seq := req.CSeq().SeqNo; seq > c.lastAck {
 		c.lastAck = seq
 	}
 	close(c.ackBcast)
 	c.ackBcast = make(chan struct{})
-	c.mu.Unlock()
-	c.ackOnce.Do(func() { close(c.ack) })
 }
 
 // acked says whether the peer has acknowledged our 2xx to its INVITE with CSeq seq, and if
@@ -549,9 +551,14 @@ func (c *Call) shutdown(ctx context.Context) {
 	if state == stateConfirmed {
 		c.setReason(EndReason{Cause: CauseClosed})
 		if c.in != nil {
+			// RFC 3261 §15: the callee must not send BYE before the ACK to its 2xx has
+			// arrived (the Endpoint still takes ACKs while closing): wait for it as long as
+			// Close allows.
 			select {
 			case <-c.ack:
-			default:
+			case <-ctx.Done():
+				return
+			case <-c.conn.dead:
 				return
 			}
 		}

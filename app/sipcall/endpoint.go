@@ -296,9 +296,11 @@ func (ep *Endpoint) enter() bool {
 func (ep *Endpoint) wrap(h func(*sipConn, *sip.Request, sip.ServerTransaction)) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		if !ep.enter() {
-			if !req.IsAck() {
-				_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
+			if req.IsAck() {
+				ep.ackWhileClosing(req)
+				return
 			}
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
 			return
 		}
 		defer ep.wg.Done()
@@ -319,6 +321,17 @@ func (ep *Endpoint) wrap(h func(*sipConn, *sip.Request, sip.ServerTransaction)) 
 			}
 		}
 		h(sc, req, tx)
+	}
+}
+
+// ackWhileClosing takes an ACK that arrives while Close says goodbye: a callee's BYE waits
+// for the ACK to its 2xx (RFC 3261 §15). It only marks the call acknowledged.
+func (ep *Endpoint) ackWhileClosing(req *sip.Request) {
+	ep.mu.Lock()
+	sc := ep.byAddr[req.Source()]
+	ep.mu.Unlock()
+	if sc != nil {
+		ep.handleAck(sc, req, nil)
 	}
 }
 
