@@ -8,37 +8,57 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gordonklaus/portaudio"
 )
 
 // PortAudio is initialised while at least one device stream is open (and for
-// the duration of Devices), with a reference count: Pa_Initialize scans the
-// host's devices, so a device plugged in later is found by the next Open.
-var (
-	paMu   sync.Mutex
-	paRefs int
-)
+// the duration of Devices): every Open and Devices calls portaudio.Initialize
+// and its Close (or end) the matching portaudio.Terminate. PortAudio counts
+// Pa_Initialize calls and only the first one scans the host's devices, so a
+// device plugged in while no stream is open is found by the next Open. The
+// binding keeps its own count and device cache in unguarded globals: paMu
+// serialises every call into it.
+var paMu sync.Mutex
 
 func paAcquire() error {
 	paMu.Lock()
 	defer paMu.Unlock()
-	if paRefs == 0 {
-		if err := paInitialize(); err != nil {
-			return fmt.Errorf("portaudio: initialize: %w", err)
-		}
+	quietProbes()
+	if err := portaudio.Initialize(); err != nil {
+		return fmt.Errorf("portaudio: initialize: %w", err)
 	}
-	paRefs++
 	return nil
 }
 
 func paRelease() {
 	paMu.Lock()
 	defer paMu.Unlock()
-	paRefs--
-	if paRefs == 0 {
-		if err := paTerminate(); err != nil {
-			slog.Warn("portaudio terminate", "err", err)
-		}
+	if err := portaudio.Terminate(); err != nil {
+		slog.Warn("portaudio terminate", "err", err)
 	}
+}
+
+// paDevices returns PortAudio's device table (in PortAudio index order: the
+// binding fills Devices()[i] from Pa_GetDeviceInfo(i), so DeviceInfo.Index is
+// both the position and the index paOpen takes) and the host's default input
+// and output devices (nil when there is none). PortAudio must be initialised.
+func paDevices() (devs []*portaudio.DeviceInfo, defIn, defOut *portaudio.DeviceInfo, err error) {
+	paMu.Lock()
+	defer paMu.Unlock()
+	devs, err = portaudio.Devices()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defIn, err = portaudio.DefaultInputDevice()
+	if err != nil && !errors.Is(err, portaudio.NoDefaultInputDevice) {
+		return nil, nil, nil, fmt.Errorf("default input: %w", err)
+	}
+	defOut, err = portaudio.DefaultOutputDevice()
+	if err != nil && !errors.Is(err, portaudio.NoDefaultOutputDevice) {
+		return nil, nil, nil, fmt.Errorf("default output: %w", err)
+	}
+	return devs, defIn, defOut, nil
 }
 
 // Device describes one PortAudio device.
@@ -58,19 +78,24 @@ func Devices() ([]Device, error) {
 		return nil, err
 	}
 	defer paRelease()
-	devs, err := paDevices()
+	devs, defIn, defOut, err := paDevices()
 	if err != nil {
 		return nil, fmt.Errorf("portaudio: list devices: %w", err)
 	}
 	out := make([]Device, 0, len(devs))
 	for _, d := range devs {
-		out = append(out, Device{
-			Name: d.name, HostAPI: d.hostAPI,
-			MaxInputChannels: d.maxIn, MaxOutputChannels: d.maxOut,
-			DefaultSampleRate: d.rate,
-			DefaultInput:      d.defaultIn && d.maxIn > 0,
-			DefaultOutput:     d.defaultOut && d.maxOut > 0,
-		})
+		dev := Device{
+			Name:              d.Name,
+			MaxInputChannels:  d.MaxInputChannels,
+			MaxOutputChannels: d.MaxOutputChannels,
+			DefaultSampleRate: d.DefaultSampleRate,
+			DefaultInput:      d == defIn && d.MaxInputChannels > 0,
+			DefaultOutput:     d == defOut && d.MaxOutputChannels > 0,
+		}
+		if d.HostApi != nil {
+			dev.HostAPI = d.HostApi.Name
+		}
+		out = append(out, dev)
 	}
 	return out, nil
 }
@@ -113,31 +138,33 @@ func (e *DeviceError) Error() string {
 
 func (e *DeviceError) Unwrap() error { return e.Err }
 
-func findDevice(name string, input bool) (paDevice, error) {
-	devs, err := paDevices()
+func findDevice(name string, input bool) (*portaudio.DeviceInfo, error) {
+	devs, defIn, defOut, err := paDevices()
 	if err != nil {
-		return paDevice{}, err
+		return nil, err
 	}
-	usable := func(d paDevice) bool {
+	usable := func(d *portaudio.DeviceInfo) bool {
 		if input {
-			return d.maxIn > 0
+			return d.MaxInputChannels > 0
 		}
-		return d.maxOut > 0
+		return d.MaxOutputChannels > 0
 	}
 	if name == "" {
-		for _, d := range devs {
-			if usable(d) && (input && d.defaultIn || !input && d.defaultOut) {
-				return d, nil
-			}
+		def := defOut
+		if input {
+			def = defIn
 		}
-		return paDevice{}, fmt.Errorf("no default device: %w", ErrNoDevice)
+		if def == nil || !usable(def) {
+			return nil, fmt.Errorf("no default device: %w", ErrNoDevice)
+		}
+		return def, nil
 	}
-	var matches []paDevice
+	var matches []*portaudio.DeviceInfo
 	for _, d := range devs {
-		if d.name == name && usable(d) {
+		if d.Name == name && usable(d) {
 			return d, nil
 		}
-		if strings.Contains(strings.ToLower(d.name), strings.ToLower(name)) && usable(d) {
+		if strings.Contains(strings.ToLower(d.Name), strings.ToLower(name)) && usable(d) {
 			matches = append(matches, d)
 		}
 	}
@@ -148,13 +175,13 @@ func findDevice(name string, input bool) (paDevice, error) {
 		if strings.EqualFold(name, "default") {
 			return findDevice("", input)
 		}
-		return paDevice{}, fmt.Errorf("not found (unplugged?): %w", ErrNoDevice)
+		return nil, fmt.Errorf("not found (unplugged?): %w", ErrNoDevice)
 	default:
 		names := make([]string, len(matches))
 		for i, d := range matches {
-			names[i] = d.name
+			names[i] = d.Name
 		}
-		return paDevice{}, fmt.Errorf("ambiguous, matches %s: %w", strings.Join(names, ", "), ErrNoDevice)
+		return nil, fmt.Errorf("ambiguous, matches %s: %w", strings.Join(names, ", "), ErrNoDevice)
 	}
 }
 
@@ -173,17 +200,17 @@ func openStream(cfg DeviceConfig, input bool) (*paStream, string, error, error) 
 		}
 		lat := cfg.Latency
 		if lat <= 0 {
-			lat = d.lowOut
+			lat = d.DefaultLowOutputLatency
 			if input {
-				lat = d.lowIn
+				lat = d.DefaultLowInputLatency
 			}
 			lat = max(lat, 60*time.Millisecond)
 		}
-		s, err := paOpen(d, input, lat)
+		s, err := paOpen(d.Index, input, lat)
 		if err != nil {
-			return nil, d.name, fmt.Errorf("open (busy?): %w", err)
+			return nil, d.Name, fmt.Errorf("open (busy?): %w", err)
 		}
-		return s, d.name, nil
+		return s, d.Name, nil
 	}
 	s, used, err := try(cfg.Name)
 	if err == nil {
@@ -265,7 +292,7 @@ func (c *Capture) ReadFrame(ctx context.Context, frame []int16) error {
 		return ErrClosed
 	}
 	if err := c.stream.read(frame); err != nil {
-		if errors.Is(err, errInputOverflowed) {
+		if errors.Is(err, portaudio.InputOverflowed) {
 			c.overruns++
 			return nil
 		}
@@ -362,7 +389,7 @@ func (p *Playback) WriteFrame(frame []int16) error {
 		return ErrClosed
 	}
 	if err := p.stream.write(frame); err != nil {
-		if errors.Is(err, errOutputUnderflowed) {
+		if errors.Is(err, portaudio.OutputUnderflowed) {
 			p.underruns++
 			return nil
 		}

@@ -1,9 +1,23 @@
 package audio
 
-// A minimal cgo binding of PortAudio's blocking I/O. It replaces
-// gordonklaus/portaudio's OpenStream, which passes an integer as an
-// unsafe.Pointer and so crashes under the race detector (checkptr) from the
-// second stream of a process on.
+// PortAudio is used through two bindings of the same libportaudio:
+//
+//   - github.com/gordonklaus/portaudio for everything but streams: library
+//     Initialize/Terminate (device.go), the device and host-API list, default
+//     devices and error values and text.
+//   - the small cgo below for blocking streams only (open, start, read, write,
+//     stop, close). The binding's OpenStream cannot be used: it keys its
+//     streams by a uintptr counter and passes that counter to Pa_OpenStream
+//     as the callback user data, unsafe.Pointer(s.id). The first stream's id
+//     is 0 (nil) and passes; from the second stream of a process on, the
+//     integer-to-pointer conversion makes checkptr (on under -race) abort
+//     with "fatal error: checkptr: pointer arithmetic computed bad pointer
+//     value".
+//
+// This file never calls Pa_Initialize or Pa_Terminate: the binding counts its
+// own Initialize calls and caches the device table until that count drops to
+// zero, so a Pa_Terminate behind its back would leave it listing, and us
+// opening, stale device indexes.
 
 /*
 #cgo pkg-config: portaudio-2.0 alsa jack
@@ -40,71 +54,76 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/gordonklaus/portaudio"
 )
 
-// paError is a PortAudio error code.
-type paError C.PaError
+var quietOnce sync.Once
 
-func (e paError) Error() string { return "portaudio: " + C.GoString(C.Pa_GetErrorText(C.PaError(e))) }
+// quietProbes silences ALSA's and JACK's stderr chatter; call it before the
+// first portaudio.Initialize.
+func quietProbes() { quietOnce.Do(func() { C.quiet_probes() }) }
 
-var (
-	errInputOverflowed   = paError(C.paInputOverflowed)
-	errOutputUnderflowed = paError(C.paOutputUnderflowed)
-)
-
+// paErr converts a PortAudio error code into the binding's error values
+// (portaudio.Error, portaudio.UnanticipatedHostError), so callers can use
+// errors.Is(err, portaudio.DeviceUnavailable) and get the binding's text.
 func paErr(e C.PaError) error {
-	if e == C.paNoError {
+	switch e {
+	case C.paNoError:
 		return nil
+	case C.paUnanticipatedHostError:
+		h := C.Pa_GetLastHostErrorInfo()
+		he := hostError{h: portaudio.UnanticipatedHostError{
+			HostApiType: portaudio.HostApiType(int32(h.hostApiType)),
+			Code:        int(h.errorCode),
+			Text:        C.GoString(h.errorText),
+		}}
+		// Not HostApiType.String: it indexes a table that ends before
+		// newer host APIs (PulseAudio, sndio) and would panic.
+		if i := C.Pa_HostApiTypeIdToHostApiIndex(h.hostApiType); i >= 0 {
+			if info := C.Pa_GetHostApiInfo(i); info != nil {
+				he.api = C.GoString(info.name)
+			}
+		}
+		return he
 	}
-	return paError(e)
+	return portaudio.Error(e)
 }
 
-func paInitialize() error {
-	C.quiet_probes()
-	return paErr(C.Pa_Initialize())
-}
-func paTerminate() error { return paErr(C.Pa_Terminate()) }
-
-type paDevice struct {
-	index                 int
-	name, hostAPI         string
-	maxIn, maxOut         int
-	rate                  float64
-	lowIn, lowOut         time.Duration
-	highIn, highOut       time.Duration
-	defaultIn, defaultOut bool
+// hostError is PortAudio's paUnanticipatedHostError with the host API's
+// details. The binding's UnanticipatedHostError prints only the host's text,
+// which ALSA often leaves empty; this one always says what failed. It matches
+// both errors.Is(err, portaudio.Error(paUnanticipatedHostError)) and
+// errors.As(err, *portaudio.UnanticipatedHostError).
+type hostError struct {
+	h   portaudio.UnanticipatedHostError
+	api string // host API name, "" when unknown
 }
 
-func secs(t C.PaTime) time.Duration { return time.Duration(float64(t) * float64(time.Second)) }
+func (e hostError) Error() string {
+	var details []string
+	if e.api != "" {
+		details = append(details, e.api)
+	}
+	if e.h.Code != 0 {
+		details = append(details, fmt.Sprintf("error %d", e.h.Code))
+	}
+	if e.h.Text != "" {
+		details = append(details, e.h.Text)
+	}
+	s := portaudio.Error(C.paUnanticipatedHostError).Error()
+	if len(details) > 0 {
+		s += " (" + strings.Join(details, ", ") + ")"
+	}
+	return s
+}
 
-func paDevices() ([]paDevice, error) {
-	n := int(C.Pa_GetDeviceCount())
-	if n < 0 {
-		return nil, paError(C.PaError(n))
-	}
-	defIn, defOut := int(C.Pa_GetDefaultInputDevice()), int(C.Pa_GetDefaultOutputDevice())
-	out := make([]paDevice, 0, n)
-	for i := range n {
-		info := C.Pa_GetDeviceInfo(C.PaDeviceIndex(i))
-		if info == nil {
-			continue
-		}
-		d := paDevice{
-			index: i, name: C.GoString(info.name),
-			maxIn: int(info.maxInputChannels), maxOut: int(info.maxOutputChannels),
-			rate:  float64(info.defaultSampleRate),
-			lowIn: secs(info.defaultLowInputLatency), lowOut: secs(info.defaultLowOutputLatency),
-			highIn: secs(info.defaultHighInputLatency), highOut: secs(info.defaultHighOutputLatency),
-			defaultIn: i == defIn, defaultOut: i == defOut,
-		}
-		if h := C.Pa_GetHostApiInfo(info.hostApi); h != nil {
-			d.hostAPI = C.GoString(h.name)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+func (e hostError) Unwrap() []error {
+	return []error{e.h, portaudio.Error(C.paUnanticipatedHostError)}
 }
 
 // paStream is an open blocking mono int16 stream.
@@ -113,18 +132,21 @@ type paStream struct {
 	buf *C.short       // C memory, FrameSamples long
 }
 
-func paOpen(dev paDevice, input bool, latency time.Duration) (*paStream, error) {
+// paOpen opens and starts a stream on the device with PortAudio index dev
+// (portaudio.DeviceInfo.Index).
+func paOpen(dev int, input bool, latency time.Duration) (*paStream, error) {
 	var s unsafe.Pointer
 	in := C.int(0)
 	if input {
 		in = 1
 	}
-	if e := C.open_mono(&s, C.int(dev.index), in, C.double(latency.Seconds()), C.double(SampleRate), C.ulong(FrameSamples)); e != C.paNoError {
-		return nil, paError(e)
+	if e := C.open_mono(&s, C.int(dev), in, C.double(latency.Seconds()), C.double(SampleRate), C.ulong(FrameSamples)); e != C.paNoError {
+		return nil, fmt.Errorf("portaudio: open stream: %w", paErr(e))
 	}
 	if e := C.Pa_StartStream(s); e != C.paNoError {
+		err := paErr(e) // before Pa_CloseStream can overwrite the host error info
 		C.Pa_CloseStream(s)
-		return nil, paError(e)
+		return nil, fmt.Errorf("portaudio: start stream: %w", err)
 	}
 	buf := (*C.short)(C.malloc(C.size_t(2 * FrameSamples)))
 	return &paStream{s: s, buf: buf}, nil
@@ -133,12 +155,18 @@ func paOpen(dev paDevice, input bool, latency time.Duration) (*paStream, error) 
 func (p *paStream) read(frame []int16) error {
 	err := paErr(C.Pa_ReadStream(p.s, unsafe.Pointer(p.buf), C.ulong(FrameSamples)))
 	copy(frame, unsafe.Slice((*int16)(unsafe.Pointer(p.buf)), FrameSamples))
-	return err
+	if err != nil {
+		return fmt.Errorf("portaudio: read stream: %w", err)
+	}
+	return nil
 }
 
 func (p *paStream) write(frame []int16) error {
 	copy(unsafe.Slice((*int16)(unsafe.Pointer(p.buf)), FrameSamples), frame)
-	return paErr(C.Pa_WriteStream(p.s, unsafe.Pointer(p.buf), C.ulong(FrameSamples)))
+	if err := paErr(C.Pa_WriteStream(p.s, unsafe.Pointer(p.buf), C.ulong(FrameSamples))); err != nil {
+		return fmt.Errorf("portaudio: write stream: %w", err)
+	}
+	return nil
 }
 
 // close stops the stream (after queued output played, unless abort) and frees it.
@@ -154,7 +182,7 @@ func (p *paStream) close(abort bool) error {
 	}
 	C.free(unsafe.Pointer(p.buf))
 	if err != nil {
-		return fmt.Errorf("close stream: %w", err)
+		return fmt.Errorf("portaudio: close stream: %w", err)
 	}
 	return nil
 }
