@@ -25,6 +25,8 @@ echo "== tests with the race detector (non-GUI packages)" >&2
 go test -race -timeout 20m $nongui
 echo "== real-time audio and end-to-end tests (race detector, one package at a time)" >&2
 go test -race -p 1 -timeout 20m $realtime
+echo "== calls between phones built with the race detector" >&2
+CHORDPHONE_E2E_RACE=1 go test -race -count=1 -timeout 15m -run 'TestCallByName|TestCallFailures|TestHeadless' ./app/e2e
 if [ -n "$gui" ]; then
   echo "== GUI package tests (Fyne test driver)" >&2
   go test -timeout 10m $gui

@@ -19,10 +19,19 @@ import (
 	"time"
 )
 
+// RaceBinary reports whether the binary under test is built with the race detector: when the
+// tests run with it and CHORDPHONE_E2E_RACE is set (packaging/test.sh does so for the call
+// tests; race-enabled processes are several times heavier, too heavy for the 30-process tests).
+func RaceBinary() bool { return raceEnabled && os.Getenv("CHORDPHONE_E2E_RACE") != "" }
+
 // BuildBinary builds chordphone into dir and returns its path.
 func BuildBinary(dir string) (string, error) {
 	bin := filepath.Join(dir, "chordphone")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/chordphone/chordphone")
+	args := []string{"build", "-o", bin}
+	if RaceBinary() {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "github.com/chordphone/chordphone")...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building chordphone: %w", err)
@@ -150,6 +159,9 @@ func StartHeadless(t testing.TB, bin, name, dir string, args ...string) *Proc {
 		_ = cmd.Process.Kill()
 		<-p.Exited()
 		logf.Close()
+		if b, err := os.ReadFile(filepath.Join(dir, name+".stderr.log")); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector reported a data race:\n%s", name, tail(string(b), 6000))
+		}
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(dir, name+".stderr.log")); err == nil {
 				t.Logf("%s stderr (tail):\n%s", name, tail(string(b), 3000))

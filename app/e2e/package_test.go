@@ -237,6 +237,7 @@ func TestDebianPackage(t *testing.T) {
 		t.Log("systemd-analyze is missing: unit not verified")
 	}
 
+	launchDesktopEntry(t, string(desktop))
 	servePeer(t, peerUser)
 
 	// --- purge (the cleanup purges too; this checks that it works) -----------------------------
@@ -245,6 +246,81 @@ func TestDebianPackage(t *testing.T) {
 		if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s is still there after purge (%v)", gone, err)
 		}
+	}
+}
+
+// launchDesktopEntry starts the installed app as a desktop does from its entry's Exec line,
+// under Xvfb, and waits for its window (by name), which must carry the app's icon and draw.
+func launchDesktopEntry(t *testing.T, desktop string) {
+	var execLine string
+	for _, l := range strings.Split(desktop, "\n") {
+		if v, ok := strings.CutPrefix(l, "Exec="); ok {
+			execLine = v
+		}
+	}
+	argv := strings.Fields(execLine)
+	if len(argv) == 0 {
+		t.Fatalf("desktop entry has no Exec line:\n%s", desktop)
+	}
+	display := StartXvfb(t)
+	dir := t.TempDir()
+	// A desktop's PATH finds the binary; a named overlay on loopback keeps off the network.
+	argv = append(argv, "--profile", filepath.Join(dir, "profile"), "--user", "pkg", "--overlay", "package-gui.test", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Path = "/usr/bin/" + argv[0]
+	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display, "PATH=/usr/local/bin:/usr/bin:/bin")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %q from the desktop entry: %v", execLine, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // owner: launchDesktopEntry; ends with the process
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("installed chordphone (GUI) stderr:\n%s", tail(stderr.String(), 3000))
+		}
+	}()
+	win := waitWindow(t, display, "Chordphone", 60*time.Second)
+	if out, err := exec.Command("xprop", "-display", display, "-id", win, "_NET_WM_ICON").CombinedOutput(); err != nil {
+		t.Logf("xprop: %v (window icon not checked)", err)
+	} else if !strings.Contains(string(out), "_NET_WM_ICON(CARDINAL) =") {
+		t.Errorf("the installed app's window has no icon: %s", tail(string(out), 200))
+	}
+	shot := filepath.Join(ArtifactsDir(t), "package-installed-window.png")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := Screenshot(display, win, shot); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := ImageColours(shot, 16); err != nil {
+			t.Fatal(err)
+		} else if n >= 8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the installed app's window stays blank: %s", shot)
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("the installed app exited: %v", err)
+		case <-time.After(200 * time.Millisecond): // polling the picture: no event says "drawn"
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("installed app after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("installed app did not exit within 30s of SIGTERM")
 	}
 }
 

@@ -168,6 +168,9 @@ func startInNetns(t *testing.T, ns, name, dir string, args ...string) *nsProc {
 		}
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s events: %v", name, p.Events())
+		}
 		_ = cmd.Process.Kill() // `ip netns exec` execs the program: this is chordphone
 		<-p.Exited()
 		logf.Close()
