@@ -18,6 +18,8 @@ const Usage = `Usage: chordphone bench KIND [flags]
             lookup success, hops, maintenance traffic, convergence, churn repair
   calls     call setup in a loopback overlay of headless processes:
             dial to ringing and dial to answered, median and p95
+  idle      idle cost of storing peers in a loopback overlay of headless processes:
+            CPU per peer as a fraction of one core, maintenance bytes per second
 
 Each prints its figures as JSON on stdout. "chordphone bench KIND --help" lists the flags.
 `
@@ -36,6 +38,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return Overlay(ctx, args[1:], stdout, stderr)
 	case "calls":
 		return Calls(ctx, args[1:], stdout, stderr)
+	case "idle":
+		return Idle(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "chordphone bench: unknown bench %q\n\n%s", args[0], Usage)
 	return 2
