@@ -391,8 +391,14 @@ func TestFetchOfFullAoRAnswered(t *testing.T) {
 		}
 		expectOK(t, fmt.Sprintf("device %d", i+1), ans, wire.CodeStoreAns)
 		fctx, cancel := context.WithTimeout(ctx, 4*time.Second)
-		_, err = fetchSnapshot(fctx, bob, bl, eve.aor(), wire.KindSIPRegistration)
+		fm := bob.Request(wire.CodeFetchReq, &wire.FetchReq{Resource: eve.aor(), Specifiers: []wire.StoredDataSpecifier{{Kind: wire.KindSIPRegistration, Model: wire.DataModelDictionary}}}, wire.ResourceDestination(eve.aor()))
+		fa, err := bob.Call(fctx, bl, fm)
 		cancel()
+		if err == nil {
+			if raw, err := wire.Encode(fa); err == nil {
+				t.Logf("%d devices: FetchAns of %d bytes (%d certificates)", i+1, len(raw), len(fa.Security.Certificates))
+			}
+		}
 		if err != nil {
 			t.Fatalf("BUG: the Fetch of an AoR with %d devices is not answered: %v "+
 				"(the FetchAns with every value and certificate exceeds max-message-size 5000; overlay/node/route.go "+
