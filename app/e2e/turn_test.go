@@ -174,6 +174,9 @@ func startInNetns(t *testing.T, ns, name, dir string, args ...string) *nsProc {
 		_ = cmd.Process.Kill() // `ip netns exec` execs the program: this is chordphone
 		<-p.Exited()
 		logf.Close()
+		if b, err := os.ReadFile(logPath); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector reported a data race:\n%s", name, tail(string(b), 6000))
+		}
 		if t.Failed() {
 			if b, err := os.ReadFile(logPath); err == nil {
 				t.Logf("%s stderr (tail):\n%s", name, tail(string(b), 4000))
