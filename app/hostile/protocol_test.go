@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/chordphone/chordphone/overlay/link"
+	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -215,6 +216,32 @@ func TestRetransmittedFragmentedRequest(t *testing.T) {
 		var a, b wire.PingAns
 		if a.UnmarshalBinary(first.Body) != nil || b.UnmarshalBinary(ans.Body) != nil || a.ResponseID != b.ResponseID {
 			t.Errorf("%d bytes: retransmission answered anew (response id %d, first %d), not from the transaction cache", len(raw), b.ResponseID, a.ResponseID)
+		}
+	}
+}
+
+// TestRetransmissionAnswerSigned: the answer a peer sends again from its transaction cache
+// to a retransmitted request (RFC 6940 §6.2.1) must be signed like the first (§6.3.4:
+// every message is signed; a requester drops answers that do not verify), else a request
+// whose first answer was lost can never complete.
+func TestRetransmissionAnswerSigned(t *testing.T) {
+	ps := startPeers(t, 1)
+	target := ps[0]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	m := mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(target.NodeID()))
+	raw := mallory.Encode(m)
+	for i := 1; i <= 3; i++ {
+		ans := exchange(t, mallory, l, m, raw)
+		expectOK(t, "ping", ans, wire.CodePingAns)
+		ids, err := (&node.CertSecurity{}).Verify(ans)
+		if err != nil || len(ids) == 0 || ids[0] != target.NodeID() {
+			t.Errorf("BUG: transmission %d answered without a valid signature of %s: %v (signature algorithm %+v). "+
+				"overlay/node/route.go serveRequest caches the answer before sendAnswer signs its copy, so answers from "+
+				"the transaction cache go out unsigned and a node's deliver drops them (\"answer signature\"); fix: cache "+
+				"the signed copy (sign, then set e.answer = &c); the signature covers overlay, transaction id and contents "+
+				"only, so the cached copy stays valid with a new destination list",
+				i, target.NodeID(), err, ans.Security.Signature.Algorithm)
 		}
 	}
 }
