@@ -134,3 +134,24 @@ func TestAttachClaimingAnotherNodeIDRefused(t *testing.T) {
 		link.Close()
 	}
 }
+
+// TestForgedLeaveRefused: a Leave naming another peer as the one leaving (RFC 6940
+// §6.4.2.2, §10.7.3) is refused with Error_Forbidden, whether signed by the sender or relayed
+// with a forged via list, and the named peer stays a neighbour.
+func TestForgedLeaveRefused(t *testing.T) {
+	ps := startPeers(t, 2)
+	target, victim := ps[0], ps[1]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	for _, via := range []bool{false, true} {
+		m := mallory.Request(wire.CodeLeaveReq, &wire.LeaveReq{LeavingPeerID: victim.NodeID()}, wire.NodeDestination(target.NodeID()))
+		if via {
+			m.Header.ViaList = []wire.Destination{wire.NodeDestination(victim.NodeID())}
+		}
+		expectCode(t, "leave in the victim's name", call(t, mallory, l, m), wire.ErrForbidden)
+	}
+	if !slices.Contains(neighbours(target), victim.NodeID().String()) {
+		t.Errorf("the target dropped %s after forged Leaves: %v", victim.NodeID(), neighbours(target))
+	}
+	expectOK(t, "ping to the victim", call(t, mallory, l, mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(victim.NodeID()))), wire.CodePingAns)
+}
