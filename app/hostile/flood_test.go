@@ -161,25 +161,21 @@ func TestFloodStillRoutes(t *testing.T) {
 	target := ps[0]
 	eve := newUser(t, "eve")
 	ctx := testCtx(t, 120*time.Second)
-	var bob *user
-	var bl *link.Link
-
 	// Bob's registration must live on another peer than the target: pick his user name so
 	// that his AoR lands elsewhere (a Ping to the Resource-ID says who is responsible).
-	var bobUser *user
-	for i := 0; i < 50 && bobUser == nil; i++ {
+	var bob *user
+	var bl *link.Link
+	for i := 0; i < 50 && bob == nil; i++ {
 		u := newUser(t, fmt.Sprintf("bob%d", i))
 		l := u.dial(t, target)
 		ans := call(t, u, l, u.Request(wire.CodePingReq, &wire.PingReq{}, wire.ResourceDestination(u.aor())))
 		if responder(ans) != target.NodeID() {
-			bobUser, bl = u, l
+			bob, bl = u, l
 		}
 	}
-	if bobUser == nil {
+	if bob == nil {
 		t.Fatal("every AoR lands on the target")
 	}
-	bob = bobUser
-	_ = ctx
 	expectOK(t, "bob's registration", call(t, bob, bl, bob.storeMsg(bob.aor(), wire.KindSIPRegistration, bob.registration(t, bob.aor(), bob.NodeID, time.Now()))), wire.CodeStoreAns)
 	if n := values(snapshot(t, bob, bl, bob.aor(), wire.KindSIPRegistration)); n != 1 {
 		t.Fatalf("bob's registration: %d values", n)
