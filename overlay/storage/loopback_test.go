@@ -15,6 +15,7 @@ import (
 	"github.com/chordphone/chordphone/overlay/kinds"
 	"github.com/chordphone/chordphone/overlay/link"
 	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 type loopPeer struct {
@@ -118,6 +119,34 @@ func TestLoopbackRegisterLookup(t *testing.T) {
 		}
 	}
 	t.Logf("loopback, %d peers: store (Register) %v; fetch (LookupAoR) %v", n, storeLat, fetchLat)
+
+	// Wait until every registration is on its responsible peer and the two
+	// successors (global view: the test knows the ring).
+	sortedAll := slices.Clone(peers)
+	slices.SortFunc(sortedAll, func(a, b *loopPeer) int { return a.u.node.Compare(b.u.node) })
+	holdersOf := func(rid wire.ResourceID) []*loopPeer {
+		i := slices.IndexFunc(sortedAll, func(p *loopPeer) bool { return !p.u.node.Less(rid.NodeID()) })
+		if i < 0 {
+			i = 0
+		}
+		return []*loopPeer{sortedAll[i], sortedAll[(i+1)%n], sortedAll[(i+2)%n]}
+	}
+	t1 := time.Now()
+	for _, p := range peers {
+		rid := kinds.UserResourceID(p.u.name)
+		for _, h := range holdersOf(rid) {
+			for {
+				if _, _, _, ok := h.svc.eng.Snapshot(rid, 1); ok {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("%s never replicated to %s", p.u.name, h.u.node)
+				}
+				time.Sleep(10 * time.Millisecond) // polling the global view: no event for it
+			}
+		}
+	}
+	t.Logf("every registration on its three holders %v after the last lookup", time.Since(t1).Round(time.Millisecond))
 
 	// Two adjacent storing peers die abruptly (sockets closed, no Leave): the
 	// responsible peer of the first registration and its successor. Every
