@@ -113,6 +113,10 @@ type PhaseReport struct {
 	// ChurnS and HalfLifeS are the real duration of the churn and the scaled half-life.
 	ChurnS    float64 `json:"churn_s,omitempty"`
 	HalfLifeS float64 `json:"half_life_s,omitempty"`
+	// HalfLifeEffS is the half-life achieved (real seconds); HeldS the time the churn
+	// clock was held because replacement joins lagged (a slow machine).
+	HalfLifeEffS float64 `json:"half_life_effective_s,omitempty"`
+	HeldS        float64 `json:"held_s,omitempty"`
 	// RepairS is the time from the end of the failures until every peer's first
 	// successor and predecessor are right.
 	RepairS float64 `json:"repair_s"`
@@ -182,7 +186,7 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 	c.progress("ring correct %.2fs after the last join", r.RingCorrectS)
 	r.Stable = c.Lookups(ctx, p.Lookups)
 	r.MeanHopsOK = r.Stable.MeanHops <= r.HopBound
-	c.progress("stable lookups: %+v", r.Stable)
+	c.progress("stable lookups: %+v (drops so far: %v)", r.Stable, c.dropTotals())
 
 	// Maintenance traffic in a quiet window of two update intervals.
 	win := 2 * cs.UpdateInterval
@@ -222,13 +226,9 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 		r.Churn = ph
 		c.progress("churn: %+v", *ph)
 	}
-	r.Drops = map[string]uint64{}
+	r.Drops = c.dropTotals()
 	for _, p := range c.Peers() {
-		st := p.Node.Stats()
-		r.Retransmissions += st.Retransmissions
-		for k, v := range st.DropReasons {
-			r.Drops[k] += v
-		}
+		r.Retransmissions += p.Node.Stats().Retransmissions
 	}
 	r.TotalS = time.Since(t0).Seconds()
 	return r, nil
@@ -275,7 +275,7 @@ func (c *Cluster) Grow(ctx context.Context, n int) error {
 	}
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
-		return fmt.Errorf("sim: %d of %d joins failed: %w", f, need, firstErr)
+		return fmt.Errorf("sim: %d of %d joins failed: %w (drops: %v; %s)", f, need, firstErr, c.dropTotals(), strings.Join(Diagnose(c.Peers(), 4), " | "))
 	}
 	return nil
 }
@@ -469,8 +469,12 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 			}()
 		}
 	}()
-	end := time.Now().Add(dur)
-	var acc float64
+	start := time.Now()
+	end := start.Add(dur)
+	var acc, sumN float64
+	var rounds int
+	var held time.Duration
+	var inflight atomic.Int64
 	last := time.Now()
 	for time.Now().Before(end) {
 		select {
@@ -482,8 +486,17 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 		}
 		ps := c.Peers()
 		now := time.Now()
+		if inflight.Load() >= int64(c.p.JoinParallel) {
+			// The machine cannot keep up with the replacement joins: hold the churn
+			// clock (the effective half-life is reported).
+			held += now.Sub(last)
+			last = now
+			continue
+		}
 		acc += lambda * now.Sub(last).Seconds() * float64(len(ps)) // deaths due since the last round
 		last = now
+		sumN += float64(len(ps))
+		rounds++
 		kills := int(acc)
 		acc -= float64(kills)
 		c.mu.Lock()
@@ -492,8 +505,10 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 		for _, p := range ps[:min(kills, len(ps)-1)] {
 			ph.Killed++
 			wg.Add(1)
+			inflight.Add(1)
 			go func() {
 				defer wg.Done()
+				defer inflight.Add(-1)
 				c.Kill(p)
 				// A replacement peer joins through a random live peer (another one if
 				// that one dies too before the join completes).
@@ -517,6 +532,11 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 	}
 	cancel()
 	wg.Wait()
+	if ph.Killed > 0 && rounds > 0 {
+		// Effective half-life in real seconds: ln2 * mean population * churn time / deaths.
+		ph.HalfLifeEffS = math.Ln2 * sumN / float64(rounds) * (time.Since(start) - held).Seconds() / float64(ph.Killed)
+	}
+	ph.HeldS = held.Seconds()
 	mu.Lock()
 	st := summarize(func(yield func(bool, error, int, time.Duration)) {
 		for _, r := range during {
@@ -535,4 +555,14 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 	ph.After = c.Lookups(ctx, c.p.Lookups)
 	ph.WithinOneInterval = d <= ui && ph.After.SuccessRate == 1
 	return ph, nil
+}
+
+func (c *Cluster) dropTotals() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, p := range c.Peers() {
+		for k, v := range p.Node.Stats().DropReasons {
+			out[k] += v
+		}
+	}
+	return out
 }
