@@ -57,14 +57,14 @@ type ICEServer struct {
 
 // RelayStatus is what the peer serves and uses.
 type RelayStatus struct {
-	Serving     bool
-	Addr        string     // the TURN server's address when serving
-	Server      turn.Stats // its counters
-	Relays      []string   // TURN servers this peer uses
-	Advertised  int        // TURN-SERVICE records stored (turn-density)
-	LastError   string     `json:",omitempty"`
-	LastLookup  time.Time
-	LookupFound int
+	Serving     bool       `json:"serving"`
+	Addr        string     `json:"addr,omitempty"` // the TURN server's address when serving
+	Server      turn.Stats `json:"server"`         // its counters
+	Relays      []string   `json:"relays"`         // TURN servers this peer uses
+	Advertised  int        `json:"advertised"`     // TURN-SERVICE records stored (turn-density)
+	LastError   string     `json:"last_error,omitempty"`
+	LastLookup  time.Time  `json:"last_lookup,omitzero"`
+	LookupFound int        `json:"lookup_found"`
 }
 
 // relays is the peer's TURN state: its own server and advertiser, and the servers it uses.

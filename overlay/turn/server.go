@@ -60,13 +60,13 @@ type ServerConfig struct {
 
 // Stats are a Server's counters.
 type Stats struct {
-	Allocations int    // allocations now
-	Users       int    // Node-IDs holding allocations now
-	Allocated   uint64 // allocations made since start
-	Refused     uint64 // allocations refused by a cap
-	AuthFailed  uint64 // requests with bad or expired credentials
-	Relayed     uint64 // bytes relayed, both directions
-	Dropped     uint64 // bytes dropped by the bandwidth cap
+	Allocations int    `json:"allocations"` // allocations now
+	Users       int    `json:"users"`       // Node-IDs holding allocations now
+	Allocated   uint64 `json:"allocated"`   // allocations made since start
+	Refused     uint64 `json:"refused"`     // allocations refused by a cap
+	AuthFailed  uint64 `json:"auth_failed"` // requests with bad or expired credentials
+	Relayed     uint64 `json:"relayed"`     // bytes relayed, both directions
+	Dropped     uint64 `json:"dropped"`     // bytes dropped by the bandwidth cap
 }
 
 // Server is a TURN server (RFC 5766) for the overlay's peers.
