@@ -97,6 +97,14 @@ func TestTURNService(t *testing.T) {
 		}
 	}
 
+	// RFC 6940 §9's way, knowing no server: Find at random Resource-IDs, Fetch the closest.
+	eventually(t, "a server found by Find", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		found, err := turn.Discover(ctx, turn.DiscoverConfig{Overlay: b.storage, Density: 3, RandomFinds: 4})
+		return err == nil && len(found) == 1 && found[0].Addr.String() == st.Addr
+	})
+
 	eventually(t, "a finding the relay", func() bool { return len(a.RelayStatus().Relays) == 1 })
 	if got := a.RelayStatus().Relays[0]; got != st.Addr {
 		t.Fatalf("a uses relay %s, server is %s", got, st.Addr)
