@@ -93,33 +93,33 @@ func (s *Service) loop(ctx context.Context) {
 			s.mu.Unlock()
 		case <-s.kickCh:
 		}
+		// Freshly stored resources go to their replicas at once (§10.4).
 		s.mu.Lock()
-		full := s.full
+		full, dirty := s.full, s.dirty
+		s.dirty = map[string]wire.ResourceID{}
 		s.mu.Unlock()
-		if full {
-			// Let a burst of neighbour changes settle into one pass.
-			t := time.NewTimer(s.s.Settle)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		s.mu.Lock()
-		full = s.full
-		dirty := s.dirty
-		s.full, s.dirty = false, map[string]wire.ResourceID{}
-		s.mu.Unlock()
-		if full {
-			s.pass(ctx, nil)
-		} else if len(dirty) > 0 {
+		if len(dirty) > 0 {
 			ids := make([]wire.ResourceID, 0, len(dirty))
 			for _, id := range dirty {
 				ids = append(ids, id)
 			}
 			s.pass(ctx, ids)
 		}
+		if !full {
+			continue
+		}
+		// Let a burst of neighbour changes settle into one full pass.
+		t := time.NewTimer(s.s.Settle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		s.full, s.dirty = false, map[string]wire.ResourceID{}
+		s.mu.Unlock()
+		s.pass(ctx, nil)
 	}
 }
 
