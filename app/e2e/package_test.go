@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -245,6 +246,18 @@ func TestDebianPackage(t *testing.T) {
 			t.Errorf("systemd-analyze verify %s: %v\n%s", unitPath, err, out)
 		} else if len(strings.TrimSpace(string(out))) > 0 {
 			t.Logf("systemd-analyze verify says:\n%s", out)
+		}
+		// The hardening, as systemd rates it (offline: no running systemd needed; systemd ≥ 250).
+		out, err = exec.Command("systemd-analyze", "security", "--offline=true", "--no-pager", unitPath).CombinedOutput()
+		if _, level, ok := strings.Cut(string(out), "Overall exposure level for chordphone-peer.service: "); err == nil && ok {
+			var exposure float64
+			if _, err := fmt.Sscanf(level, "%g", &exposure); err != nil || exposure > 2.5 {
+				t.Errorf("chordphone-peer.service exposure %q, want at most 2.5 (systemd-analyze security)", strings.SplitN(level, "\n", 2)[0])
+			} else {
+				t.Logf("chordphone-peer.service exposure level %.1f (systemd-analyze security)", exposure)
+			}
+		} else {
+			t.Logf("systemd-analyze security --offline unavailable: %v %s", err, tail(string(out), 200))
 		}
 	} else {
 		t.Log("systemd-analyze is missing: unit not verified")
