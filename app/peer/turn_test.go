@@ -151,6 +151,20 @@ func TestTURNService(t *testing.T) {
 	if srv.RelayStatus().Serving {
 		t.Fatal("still serving")
 	}
+
+	// Serving again stores them again; leaving withdraws them (RFC 6940 §9).
+	if err := srv.SetRelayServing(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(records(t, b, srv.NodeID(), 3)); n != 3 {
+		t.Fatalf("%d records after serving again, want 3", n)
+	}
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(records(t, b, srv.NodeID(), 3)); n != 0 {
+		t.Fatalf("%d records left after the server left", n)
+	}
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -84,7 +84,11 @@ func Reflexive(ctx context.Context, local, server string) (netip.AddrPort, error
 // a public interface address is taken as it is. ok is false when the host is behind a NAT
 // or has no public address.
 func Publicly(ctx context.Context, stunServers []string) (addr netip.Addr, ok bool) {
-	for _, a := range PublicAddrs() {
+	return publicly(ctx, PublicAddrs(), stunServers)
+}
+
+func publicly(ctx context.Context, addrs []netip.Addr, stunServers []string) (netip.Addr, bool) {
+	for _, a := range addrs {
 		if len(stunServers) == 0 {
 			return a, true
 		}
