@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chordphone/chordphone/overlay/chord"
+	"github.com/chordphone/chordphone/overlay/node"
 )
 
 // Params configure a simulation. Zero fields take the defaults in their comments.
@@ -455,8 +456,8 @@ func (c *Cluster) ChurnPhase(ctx context.Context) (*PhaseReport, error) {
 				sorted := c.Peers()
 				t0 := time.Now()
 				ok, hops, err := c.Lookup(cctx, p, c.RandomKey(), sorted)
-				if errors.Is(err, context.Canceled) {
-					return
+				if errors.Is(err, context.Canceled) || errors.Is(err, node.ErrClosed) {
+					return // the churn ended, or the asking peer itself was killed
 				}
 				mu.Lock()
 				during = append(during, struct {
