@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/pion/stun"
@@ -21,7 +22,8 @@ func IsPublic(a netip.Addr) bool {
 	return !netip.MustParsePrefix("100.64.0.0/10").Contains(a)
 }
 
-// PublicAddrs returns this host's interface addresses that IsPublic accepts.
+// PublicAddrs returns this host's interface addresses that IsPublic accepts, IPv4 first
+// (peers behind IPv4 NATs are the ones that need relays).
 func PublicAddrs() []netip.Addr {
 	ifs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -33,6 +35,15 @@ func PublicAddrs() []netip.Addr {
 			out = append(out, p.Addr().Unmap())
 		}
 	}
+	slices.SortStableFunc(out, func(a, b netip.Addr) int {
+		switch {
+		case a.Is4() && !b.Is4():
+			return -1
+		case b.Is4() && !a.Is4():
+			return 1
+		}
+		return 0
+	})
 	return out
 }
 
