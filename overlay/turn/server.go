@@ -360,11 +360,8 @@ func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.s.dropped.Add(uint64(len(b)))
 		return len(b), nil // dropped like a congested link
 	}
-	n, err := c.PacketConn.WriteTo(b, addr)
-	if err == nil {
-		c.s.relayed.Add(uint64(n))
-	}
-	return n, err
+	c.s.relayed.Add(uint64(len(b))) // before the write: the peer may have it before WriteTo returns
+	return c.PacketConn.WriteTo(b, addr)
 }
 
 func (c *relayConn) Close() error {
