@@ -416,6 +416,8 @@ func (p *Phone) Status() Status {
 		s.Overlay, s.NodeID, s.Listen = ps.Overlay, ps.NodeID, ps.Listen
 		s.Predecessors, s.Successors, s.Fingers = ps.Predecessors, ps.Successors, ps.Fingers
 		s.StoredRecords = ps.StoredRecords
+		rs := pr.RelayStatus()
+		s.Relay = &rs
 		if p.cfg.User != "" {
 			s.AoR = "sip:" + pr.AoR(p.cfg.User)
 		}

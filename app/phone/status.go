@@ -1,6 +1,10 @@
 package phone
 
-import "time"
+import (
+	"time"
+
+	"github.com/chordphone/chordphone/app/peer"
+)
 
 // PeerState is how far the phone is in the overlay.
 type PeerState string
@@ -14,18 +18,20 @@ const (
 
 // Status is a snapshot of the phone as a peer and as a phone.
 type Status struct {
-	Version       string     `json:"version"`
-	User          string     `json:"user,omitempty"`
-	AoR           string     `json:"aor,omitempty"`
-	Overlay       string     `json:"overlay,omitempty"`
-	State         PeerState  `json:"state"`
-	NodeID        string     `json:"node_id,omitempty"`
-	Listen        string     `json:"listen,omitempty"`
-	Predecessors  []string   `json:"predecessors"`
-	Successors    []string   `json:"successors"`
-	Fingers       []string   `json:"fingers"`
-	StoredRecords int        `json:"stored_records"`
-	Calls         []CallInfo `json:"calls"`
+	Version       string    `json:"version"`
+	User          string    `json:"user,omitempty"`
+	AoR           string    `json:"aor,omitempty"`
+	Overlay       string    `json:"overlay,omitempty"`
+	State         PeerState `json:"state"`
+	NodeID        string    `json:"node_id,omitempty"`
+	Listen        string    `json:"listen,omitempty"`
+	Predecessors  []string  `json:"predecessors"`
+	Successors    []string  `json:"successors"`
+	Fingers       []string  `json:"fingers"`
+	StoredRecords int       `json:"stored_records"`
+	// Relay is what this peer serves as a TURN relay and which relays it uses (RFC 6940 §9).
+	Relay *peer.RelayStatus `json:"relay,omitempty"`
+	Calls []CallInfo        `json:"calls"`
 }
 
 // CallState is where a call is in its life.
