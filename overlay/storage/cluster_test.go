@@ -275,9 +275,11 @@ func (c *cluster) waitRing(timeout time.Duration) time.Duration {
 // holders returns, from the global view, the responsible peer of rid and
 // its next two successors.
 func holders(sorted []*tpeer, rid wire.ResourceID) []*tpeer {
-	sp := simPeers(sorted)
-	r := sim.Responsible(sp, rid.NodeID())
-	i := slices.IndexFunc(sorted, func(p *tpeer) bool { return p.id == r.ID })
+	if len(sorted) == 0 {
+		return nil
+	}
+	// RFC 6940 §10.1: the first peer at or after the Resource-ID.
+	i, _ := slices.BinarySearchFunc(sorted, rid.NodeID(), func(p *tpeer, k wire.NodeID) int { return p.id.Compare(k) })
 	var out []*tpeer
 	for k := 0; k < min(3, len(sorted)); k++ {
 		out = append(out, sorted[(i+k)%len(sorted)])

@@ -190,8 +190,10 @@ func TestSimKill20(t *testing.T) {
 		live, regs := c.live(), current()
 		if fetchableKept == 0 {
 			kept := slices.DeleteFunc(slices.Clone(regs), func(r *regState) bool { return restored[r.node] })
-			if ok, _ := heldBy(live, kept, 1); ok {
+			if ok, why := heldBy(live, kept, 1); ok {
 				fetchableKept = time.Since(tk)
+			} else if os.Getenv("CHORDPHONE_STORAGE_SIM_DEBUG") != "" {
+				t.Logf("%v: %s", time.Since(tk).Round(time.Millisecond), why)
 			}
 		}
 		if fetchable == 0 {
