@@ -234,7 +234,8 @@ func TestFloodStillRoutes(t *testing.T) {
 		case err != nil:
 			got = "error: " + err.Error()
 		case ans.Code != wire.CodeFetchAns:
-			got = "answered " + ans.Code.String()
+			code, phrase, _ := ErrorCode(ans)
+			got = fmt.Sprintf("answered %v %v (%s) by %s", ans.Code, code, phrase, responder(ans))
 		}
 		transmissions += tx
 		lat = append(lat, time.Since(t0))
@@ -259,7 +260,8 @@ func TestFloodStillRoutes(t *testing.T) {
 		t.Errorf("BUG: a Fetch through the flooded peer took %v (%d transmissions for %d fetches): the peer stops reading its links "+
 			"while it forwards (overlay/node/route.go Node.send blocks up to overlay-reliability-timer in Link.Send on the link "+
 			"read goroutine, via Node.Receive -> process -> forward), so acks stop, links die (\"no ack after 5 transmissions\") "+
-			"and others' requests wait behind the flood", worst, transmissions, len(lat))
+			"and others' requests wait behind the flood; links between the peers flap too, and requests then loop until "+
+			"Error_TTL_Exceeded", worst, transmissions, len(lat))
 	}
 }
 
