@@ -126,6 +126,7 @@ type registration struct {
 	rid    wire.ResourceID
 	value  []byte
 	stored wire.StoredData
+	retry  bool // the first store failed: try again soon
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -136,7 +137,9 @@ type registration struct {
 // contact is a SIP AoR ("sip:bob@example.org"), a uri registration that
 // forwards to it. The AoR must be the certificate's user name
 // (USER-NODE-MATCH). The registration is refreshed at half its lifetime
-// until Unregister or the node closes.
+// until Unregister or the node closes. If the first store fails for a
+// reason that may pass (a timeout, no route yet), Register returns the
+// error but keeps trying in the background.
 func (s *Service) Register(ctx context.Context, aor, contact string) error {
 	cred := s.s.Credentials
 	if cred == nil {
@@ -160,9 +163,12 @@ func (s *Service) Register(ctx context.Context, aor, contact string) error {
 		return err
 	}
 	r := &registration{aor: name, rid: kinds.UserResourceID(name), value: value, done: make(chan struct{})}
-	if err := s.storeRegistration(ctx, r, true); err != nil {
-		return err
+	storeErr := s.storeRegistration(ctx, r, true)
+	if storeErr != nil && permanent(storeErr) {
+		return storeErr
 	}
+	// A transient failure (timeout, no route yet) is retried in the background.
+	r.retry = storeErr != nil
 	s.regMu.Lock()
 	old := s.regs[name]
 	rctx, cancel := context.WithCancel(context.Background())
@@ -182,7 +188,20 @@ func (s *Service) Register(ctx context.Context, aor, contact string) error {
 	}) {
 		close(r.done)
 	}
+	if storeErr != nil {
+		return fmt.Errorf("%w (retrying in the background)", storeErr)
+	}
 	return nil
+}
+
+// permanent reports whether a refused store would be refused again.
+func permanent(err error) bool {
+	for _, c := range []wire.ErrorCode{wire.ErrForbidden, wire.ErrDataTooLarge, wire.ErrUnknownKind, wire.ErrInvalidMessage} {
+		if node.IsCode(err, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // refresh re-stores r at half its lifetime, retrying failures sooner. Every
@@ -191,6 +210,9 @@ func (s *Service) Register(ctx context.Context, aor, contact string) error {
 // died together comes back without waiting for the refresh.
 func (s *Service) refresh(ctx context.Context, r *registration) {
 	next := time.Now().Add(s.s.RegistrationLifetime / 2)
+	if r.retry {
+		next = time.Now().Add(retryDelay(s.s.RegistrationLifetime))
+	}
 	audit := time.NewTicker(s.s.AuditInterval)
 	defer audit.Stop()
 	for {
@@ -221,9 +243,14 @@ func (s *Service) refresh(ctx context.Context, r *registration) {
 			return
 		}
 		s.log.Warn("SIP registration refresh failed", "aor", r.aor, "err", err)
-		// Retry well before the stored value expires.
-		next = time.Now().Add(min(s.s.RegistrationLifetime/16+rand.N(s.s.RegistrationLifetime/16+1), 30*time.Second))
+		next = time.Now().Add(retryDelay(s.s.RegistrationLifetime))
 	}
+}
+
+// retryDelay is how soon a failed registration store is tried again: well
+// before the stored value expires, at most 30 s.
+func retryDelay(life time.Duration) time.Duration {
+	return min(life/16+rand.N(life/16+1), 30*time.Second)
 }
 
 // holds asks the responsible peer (Stat, RFC 6940 §7.4.3) whether it has

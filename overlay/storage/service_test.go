@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -276,4 +277,27 @@ func TestServiceLeave(t *testing.T) {
 			t.Fatalf("%s after leave: %v %+v", r.aor, err, got)
 		}
 	}
+}
+
+// A registration whose first store fails for a passing reason is stored
+// by the background refresher.
+func TestServiceRegisterRetries(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := newCluster(t, 100)
+	c.ss.RegistrationLifetime = 4 * time.Second // retries within 0.5 s
+	c.grow(ctx, 4)
+	c.waitRing(time.Minute)
+	p, q := c.live()[0], c.live()[1]
+	dead, stop := context.WithCancel(ctx)
+	stop()
+	if err := p.svc.Register(dead, "sip:"+p.u.name, ""); err == nil {
+		t.Fatal("store with a cancelled context succeeded")
+	}
+	waitFor(t, 30*time.Second, "registered by the background retry", func() (bool, string) {
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer lcancel()
+		got, err := q.svc.LookupAoR(lctx, p.u.name)
+		return err == nil && len(got) == 1, fmt.Sprint(err)
+	})
 }
