@@ -18,6 +18,11 @@ import (
 // registration.
 var ErrNotRegistered = errors.New("storage: not registered")
 
+// ErrRetrying is wrapped by Register's error when the first store failed
+// for a passing reason and the registration is being retried in the
+// background (Unregister stops it).
+var ErrRetrying = errors.New("storage: registration will be retried in the background")
+
 // ErrNoCredentials is returned by operations that sign values when the
 // Service has no Credentials.
 var ErrNoCredentials = errors.New("storage: no credentials to sign with")
@@ -189,7 +194,7 @@ func (s *Service) Register(ctx context.Context, aor, contact string) error {
 		close(r.done)
 	}
 	if storeErr != nil {
-		return fmt.Errorf("%w (retrying in the background)", storeErr)
+		return fmt.Errorf("%w: %w", storeErr, ErrRetrying)
 	}
 	return nil
 }

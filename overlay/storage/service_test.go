@@ -291,8 +291,8 @@ func TestServiceRegisterRetries(t *testing.T) {
 	p, q := c.live()[0], c.live()[1]
 	dead, stop := context.WithCancel(ctx)
 	stop()
-	if err := p.svc.Register(dead, "sip:"+p.u.name, ""); err == nil {
-		t.Fatal("store with a cancelled context succeeded")
+	if err := p.svc.Register(dead, "sip:"+p.u.name, ""); !errors.Is(err, ErrRetrying) {
+		t.Fatalf("store with a cancelled context: %v, want ErrRetrying", err)
 	}
 	waitFor(t, 30*time.Second, "registered by the background retry", func() (bool, string) {
 		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
