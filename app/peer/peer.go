@@ -157,6 +157,13 @@ func New(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("starting the link layer on %s: %w", ls.ListenAddr, err)
 	}
 	p.link = tr
+	// The overlay's Kinds with their limits from the configuration (RFC 6940 §11.1); the
+	// codec needs their data models to decode storage bodies.
+	reg := kinds.Default()
+	if err := reg.Configure(kinds.LimitsFromConfig(doc.Kinds)); err != nil {
+		tr.Close()
+		return nil, fmt.Errorf("the configuration's kinds: %w", err)
+	}
 	sec := storage.NewCertifying(&node.CertSecurity{
 		NodeID: id.NodeID(), Key: id.Key, Chain: id.Chain, Trust: p.trust,
 	})
@@ -172,6 +179,7 @@ func New(cfg Config) (*Peer, error) {
 		MaxMessageSize:        doc.MaxMessageSize,
 		InitialTTL:            uint8(doc.InitialTTL),
 		ReliabilityTimer:      doc.OverlayReliabilityTimer,
+		KindModels:            reg,
 	})
 	if err != nil {
 		tr.Close()
@@ -180,7 +188,6 @@ func New(cfg Config) (*Peer, error) {
 	p.node = n
 	recv.n.Store(n)
 	p.first = len(boot) == 0
-	reg := kinds.Default()
 	st, err := storage.NewService(n, p.chord, storage.ServiceSettings{
 		Engine:      storage.NewEngine(reg, storage.Options{Trust: p.trustChain, MaxBytes: int(cfg.StorageLimit)}),
 		Security:    sec,
@@ -194,7 +201,6 @@ func New(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("starting the storing peer: %w", err)
 	}
 	p.storage = st
-	p.chord.AddObserver(st)
 	return p, nil
 }
 

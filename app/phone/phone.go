@@ -25,6 +25,7 @@ import (
 	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/discovery"
 	"github.com/chordphone/chordphone/overlay/identity"
+	"github.com/chordphone/chordphone/overlay/storage"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -359,7 +360,10 @@ func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
 	if p.currentUser() == "" {
 		return nil
 	}
-	if err := pr.Register(ctx); err != nil {
+	if err := pr.Register(ctx); errors.Is(err, storage.ErrRetrying) {
+		// The storing peer keeps trying in the background; the phone is reachable once it has.
+		p.log.Warn("registration pending", "aor", pr.User(), "err", err)
+	} else if err != nil {
 		return fmt.Errorf("registering %s: %w", pr.User(), err)
 	}
 	p.setState(Registered)
