@@ -256,19 +256,21 @@ func (n *Node) answerHeader(fromID wire.NodeID, h *wire.ForwardingHeader, m *wir
 	m.Header.ViaList = []wire.Destination{wire.NodeDestination(n.id)}
 }
 
-// sendAnswer signs, encodes and routes an answer to request header h.
-func (n *Node) sendAnswer(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.Message) {
+// sendAnswer signs, encodes and routes an answer to request header h. It returns the
+// signed message (nil if signing or encoding failed).
+func (n *Node) sendAnswer(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.Message) *wire.Message {
 	n.answerHeader(fromID, h, m)
 	if err := n.s.Security.Sign(m); err != nil {
 		n.log.Warn("sign answer", "err", err)
-		return
+		return nil
 	}
 	b, err := wire.Encode(m)
 	if err != nil {
 		n.log.Warn("encode answer", "err", err)
-		return
+		return nil
 	}
 	n.routeAnswer(b, m)
+	return m
 }
 
 func (n *Node) routeAnswer(b []byte, m *wire.Message) {
@@ -387,13 +389,20 @@ func (n *Node) serveRequest(fromID wire.NodeID, m *wire.Message, hops int) {
 		if ans == nil {
 			return
 		}
+		c := *ans
+		signed := n.sendAnswer(fromID, h, &c)
+		// Cache the signed answer for retransmissions (RFC 6940 §6.2.1): the signature
+		// covers overlay, transaction id and contents (§7.1), not the destination list,
+		// so the cached copy stays valid when re-addressed.
 		n.mu.Lock()
 		if e := n.answered[key]; e != nil {
-			e.done, e.answer = true, ans
+			if signed != nil {
+				e.done, e.answer = true, signed
+			} else {
+				delete(n.answered, key) // let a retransmission try again
+			}
 		}
 		n.mu.Unlock()
-		c := *ans
-		n.sendAnswer(fromID, h, &c)
 	}()
 }
 
