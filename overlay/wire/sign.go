@@ -261,13 +261,19 @@ func FindCertificate(m *Message) (*x509.Certificate, error) {
 // StoredDataSignatureInput returns the bytes signed for a StoredData:
 // resource_id || kind || storage_time || StoredDataValue || SignerIdentity
 // (RFC 6940 §7.1). resource_id is the raw Resource-ID bytes, without a
-// length prefix; kind is a uint32 and storage_time a uint64.
+// length prefix; kind is a uint32 and storage_time a uint64. For the array
+// data model the index is set to zero before signing (RFC 6940 §7.4.2.2), so
+// that a value stored by append (index 0xffffffff) verifies when fetched.
 func StoredDataSignatureInput(sd *StoredData, resource ResourceID, kind KindID, id *SignerIdentity) ([]byte, error) {
 	e := &enc{}
 	e.raw(resource)
 	e.u32(uint32(kind))
 	e.u64(sd.StorageTime)
-	appendStoredDataValue(e, &sd.Value)
+	v := sd.Value
+	if v.Model == DataModelArray {
+		v.Array.Index = 0 // RFC 6940 §7.4.2.2
+	}
+	appendStoredDataValue(e, &v)
 	appendSignerIdentity(e, id)
 	return e.b, e.err
 }

@@ -204,3 +204,27 @@ func TestStoredDataSignatureInputLayout(t *testing.T) {
 		t.Fatalf("got %x want %x", in, want)
 	}
 }
+
+// RFC 6940 §7.4.2.2: the array index is zeroed before signing, so a value
+// appended with index 0xffffffff verifies at whatever index it was stored.
+func TestStoredDataSignatureArrayIndexZeroed(t *testing.T) {
+	k := testKeys(t)["ecdsa"]
+	res := ResourceIDFromName("sip:alice@example.org")
+	sd := sampleStoredData(DataModelArray, []byte("cert"))
+	sd.Value.Array.Index = 0xffffffff
+	if err := SignStoredData(&sd, res, KindSIPRegistration, k.signer, CertHashIdentity(k.cert)); err != nil {
+		t.Fatal(err)
+	}
+	for _, idx := range []uint32{0, 7, 0xffffffff} {
+		got := sd
+		got.Value.Array.Index = idx
+		if err := VerifyStoredData(&got, res, KindSIPRegistration, k.cert); err != nil {
+			t.Fatalf("index %d: %v", idx, err)
+		}
+	}
+	got := sd
+	got.Value.Array.Value.Value = []byte("cerT")
+	if err := VerifyStoredData(&got, res, KindSIPRegistration, k.cert); err == nil {
+		t.Fatal("changed array value verified")
+	}
+}
