@@ -195,6 +195,22 @@ func identical(r *record, sd *wire.StoredData) bool {
 
 const appendIndex = 0xffffffff
 
+// appended returns whether an append (index 0xffffffff) of sd is already
+// stored in recs: an entry with the same value, storage_time and signature.
+// Array signatures cover index 0 (RFC 6940 §7.4.2.2), so a replayed append
+// would verify at any index; applying it again would store a duplicate. A
+// store of the same value is idempotent instead (RFC 6940 §7.4.1.1).
+func appended(recs []record, sd *wire.StoredData) bool {
+	d := sd.Value.Data()
+	for i := range recs {
+		r := &recs[i]
+		if identical(r, sd) && r.exists == d.Exists && bytes.Equal(r.value, d.Value) {
+			return true
+		}
+	}
+	return false
+}
+
 // Store applies a StoreReq (RFC 6940 §7.4.1). It returns the StoreAns
 // (replicas empty: the caller knows them) or a *Error: Error_Unknown_Kind,
 // Error_Forbidden (bad signature, untrusted certificate, access control),
@@ -318,6 +334,9 @@ func (e *Engine) Store(req *wire.StoreReq, o Origin) (*wire.StoreAns, error) {
 			sd := p.sd
 			skey, idx := slotOf(&sd.Value)
 			if k.Model == wire.DataModelArray && idx == appendIndex {
+				if appended(nk.recs, sd) {
+					continue // replayed append: already stored
+				}
 				// RFC 6940 §7.4.1.1: append at the end of the array.
 				idx = 0
 				if n := len(nk.recs); n > 0 {
@@ -538,6 +557,12 @@ func (e *Engine) identicalValues(req *wire.StoreReq) map[[2]int]bool {
 		}
 		for j := range kd.Values {
 			skey, idx := slotOf(&kd.Values[j].Value)
+			if k.Model == wire.DataModelArray && idx == appendIndex {
+				if appended(cur.recs, &kd.Values[j]) {
+					out[[2]int{i, j}] = true
+				}
+				continue
+			}
 			if pos, found := find(k.Model, cur.recs, skey, idx); found && identical(&cur.recs[pos], &kd.Values[j]) {
 				out[[2]int{i, j}] = true
 			}

@@ -106,6 +106,13 @@ func TestArray(t *testing.T) {
 	if _, err := ver.Verify(rid, kindArray, &got[0], certs); err != nil {
 		t.Fatalf("appended value does not verify: %v", err)
 	}
+	// A replayed append is not applied again (idempotent; RFC 6940 §7.4.1.1).
+	if _, err := e.Store(storeReq(rid, kindArray, 0, y), origin(u)); err != nil {
+		t.Fatal(err)
+	}
+	if vals, _ := fetchAll(t, e, rid, kindArray); len(vals) != 4 {
+		t.Fatalf("replayed append stored again: %d entries", len(vals))
+	}
 	// Ranges: 1..2 gives the gap and X.
 	ans, _, _ = e.Fetch(&wire.FetchReq{Resource: rid, Specifiers: []wire.StoredDataSpecifier{{Kind: kindArray, Indices: []wire.ArrayRange{{First: 1, Last: 2}}}}})
 	if v := ans.KindResponses[0].Values; len(v) != 2 || v[0].Value.Array.Index != 1 || v[1].Value.Array.Index != 2 {
