@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -269,6 +270,26 @@ func (n *Node) sendAnswer(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.
 		n.log.Warn("encode answer", "err", err)
 		return nil
 	}
+	if m.Code != wire.CodeError {
+		// An answer that does not fit is replaced by an ErrorResponse the requester
+		// sees, rather than dropped on the way (RFC 6940 §6.3.2 max_response_length,
+		// §6.6 max-message-size; Error_Response_Too_Large, §14.9).
+		phrase := ""
+		switch {
+		case h.MaxResponseLength > 0 && len(b) > int(h.MaxResponseLength):
+			phrase = fmt.Sprintf("answer of %d bytes exceeds max_response_length %d", len(b), h.MaxResponseLength)
+		case len(b) > n.s.MaxMessageSize:
+			phrase = fmt.Sprintf("answer of %d bytes exceeds max-message-size %d", len(b), n.s.MaxMessageSize)
+		}
+		if phrase != "" {
+			n.log.Debug("answer too large", "code", m.Code, "size", len(b))
+			em, err := wire.NewErrorMessage(nil, wire.ErrResponseTooLarge, phrase)
+			if err != nil {
+				return nil
+			}
+			return n.sendAnswer(fromID, h, em)
+		}
+	}
 	n.routeAnswer(b, m)
 	return m
 }
@@ -441,7 +462,7 @@ func (n *Node) runHandler(hd Handler, req *Request) *wire.Message {
 	}
 	if max := m.Header.MaxResponseLength; max > 0 && len(ans.Body)+64 > int(max) {
 		// RFC 6940 §6.3.2 max_response_length.
-		ans, _ = wire.NewErrorMessage(nil, wire.ErrIncompatibleWithOverlay, "answer exceeds max_response_length")
+		ans, _ = wire.NewErrorMessage(nil, wire.ErrResponseTooLarge, "answer exceeds max_response_length")
 	}
 	return ans
 }
