@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -411,7 +412,7 @@ func (s *Service) LookupAoR(ctx context.Context, aor string) ([]Registration, er
 			}
 			visited[a] = true
 			rid := kinds.UserResourceID(a)
-			res, err := s.Fetch(ctx, rid, wire.StoredDataSpecifier{Kind: wire.KindSIPRegistration})
+			res, err := s.fetchRegistrations(ctx, rid)
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err
@@ -460,6 +461,65 @@ func (s *Service) LookupAoR(ctx context.Context, aor string) ([]Registration, er
 			return nil, firstErr
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNotRegistered, start)
+	}
+	return out, nil
+}
+
+// fetchRegistrations fetches every SIP-REGISTRATION entry of rid. When the
+// whole dictionary with its signers' certificates does not fit in one
+// answer (Error_Response_Too_Large, RFC 6940 §6.3.2: an AoR with many
+// devices, each signed by its own certificate), it learns the dictionary
+// keys with a StatReq (RFC 6940 §7.4.3) and fetches them in batches,
+// halving a batch until its answer fits.
+func (s *Service) fetchRegistrations(ctx context.Context, rid wire.ResourceID) (*FetchResult, error) {
+	spec := wire.StoredDataSpecifier{Kind: wire.KindSIPRegistration, Model: wire.DataModelDictionary}
+	res, err := s.Fetch(ctx, rid, spec)
+	if err == nil || !node.IsCode(err, wire.ErrResponseTooLarge) {
+		return res, err
+	}
+	st, serr := s.Stat(ctx, rid, spec)
+	if serr != nil {
+		return nil, fmt.Errorf("%w (stat to fetch in batches: %w)", err, serr)
+	}
+	var keys [][]byte
+	for _, kr := range st.KindResponses {
+		if kr.Kind != wire.KindSIPRegistration {
+			continue
+		}
+		for _, md := range kr.Values {
+			keys = append(keys, md.MetaData.Key)
+		}
+	}
+	out := &FetchResult{}
+	var fetch func(keys [][]byte) error
+	fetch = func(keys [][]byte) error {
+		sp := spec
+		sp.Keys = keys
+		r, err := s.Fetch(ctx, rid, sp)
+		if err != nil && len(keys) > 1 && node.IsCode(err, wire.ErrResponseTooLarge) {
+			h := len(keys) / 2
+			if err := fetch(keys[:h]); err != nil {
+				return err
+			}
+			return fetch(keys[h:])
+		}
+		if err != nil {
+			return err
+		}
+		out.From = r.From
+		out.Dropped += r.Dropped
+		out.Certs = append(out.Certs, r.Certs...)
+		for _, kr := range r.Kinds {
+			if i := slices.IndexFunc(out.Kinds, func(k wire.FetchKindResponse) bool { return k.Kind == kr.Kind }); i >= 0 {
+				out.Kinds[i].Values = append(out.Kinds[i].Values, kr.Values...)
+			} else {
+				out.Kinds = append(out.Kinds, kr)
+			}
+		}
+		return nil
+	}
+	if err := fetch(keys); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
