@@ -212,6 +212,11 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 		r.Kill = ph
 		c.progress("kill: %+v", *ph)
 		// Back to N peers before churn.
+		if p.ChurnDuration <= 0 {
+			r.Drops = c.dropTotals()
+			r.TotalS = time.Since(t0).Seconds()
+			return r, nil
+		}
 		if err := c.Grow(ctx, p.N); err != nil {
 			return nil, err
 		}
