@@ -179,7 +179,13 @@ func (c *call) dial(user string) {
 	}
 	c.p.mu.Unlock()
 	if winner == nil {
-		c.end(failureReason(failures, c.ctx.Err() != nil), nil)
+		reason := failureReason(failures, c.ctx.Err() != nil)
+		if reason == "unreachable" && len(failures) > 0 {
+			// No device answered at the SIP level: say why the connections failed (e.g. a
+			// certificate without the registered Node-ID, RFC 7904 §5.1).
+			p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: fmt.Sprintf("cannot reach %s: %v", user, errors.Join(failures...))})
+		}
+		c.end(reason, nil)
 		return
 	}
 	if err := winner.media.SetAnswer(string(winAnswer)); err != nil {
