@@ -99,13 +99,14 @@ func StartXvfb(t testing.TB) string {
 
 // Proc is a running headless chordphone with its event stream.
 type Proc struct {
-	Name   string
-	Cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	events chan map[string]any
-	mu     sync.Mutex
-	all    []map[string]any
-	exited chan struct{}
+	Name    string
+	Cmd     *exec.Cmd
+	LogPath string // the process's stderr
+	stdin   io.WriteCloser
+	events  chan map[string]any
+	mu      sync.Mutex
+	all     []map[string]any
+	exited  chan struct{}
 	// ExitErr is the process's exit error once Exited is closed.
 	ExitErr error
 }
@@ -113,7 +114,18 @@ type Proc struct {
 // StartHeadless starts `chordphone --headless args...` with an isolated environment in dir.
 func StartHeadless(t testing.TB, bin, name, dir string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--headless"}, args...)...)
+	return StartHeadlessIn(t, "", bin, name, dir, args...)
+}
+
+// StartHeadlessIn is StartHeadless inside network namespace ns (`ip netns exec`, which execs
+// the program, so the process is chordphone itself); "" is the test's own namespace.
+func StartHeadlessIn(t testing.TB, ns, bin, name, dir string, args ...string) *Proc {
+	t.Helper()
+	argv := append([]string{bin, "--headless"}, args...)
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = IsolatedEnv(dir)
 	cmd.Dir = dir
 	stdin, err := cmd.StdinPipe()
@@ -124,7 +136,8 @@ func StartHeadless(t testing.TB, bin, name, dir string, args ...string) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, name+".stderr.log"))
+	logPath := filepath.Join(dir, name+".stderr.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +145,7 @@ func StartHeadless(t testing.TB, bin, name, dir string, args ...string) *Proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	p := &Proc{Name: name, Cmd: cmd, stdin: stdin, events: make(chan map[string]any, 1024), exited: make(chan struct{})}
+	p := &Proc{Name: name, Cmd: cmd, LogPath: logPath, stdin: stdin, events: make(chan map[string]any, 1024), exited: make(chan struct{})}
 	go func() { // owner: the Proc; ends when the process's stdout closes and it has exited
 		defer func() {
 			close(p.events)
@@ -156,16 +169,18 @@ func StartHeadless(t testing.TB, bin, name, dir string, args ...string) *Proc {
 		}
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s events: %v", name, p.Events())
+		}
 		_ = cmd.Process.Kill()
 		<-p.Exited()
 		logf.Close()
-		if b, err := os.ReadFile(filepath.Join(dir, name+".stderr.log")); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), "WARNING: DATA RACE") {
 			t.Errorf("%s: the race detector reported a data race:\n%s", name, tail(string(b), 6000))
 		}
 		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(dir, name+".stderr.log")); err == nil {
-				t.Logf("%s stderr (tail):\n%s", name, tail(string(b), 3000))
-			}
+			t.Logf("%s stderr (tail):\n%s", name, tail(string(b), 4000))
 		}
 	})
 	return p

@@ -6,10 +6,8 @@ package e2e
 // the public peer's relay; behind endpoint-independent NATs the same call goes direct.
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -124,66 +122,8 @@ type nsProc struct {
 // startInNetns is StartHeadless for a process in network namespace ns.
 func startInNetns(t *testing.T, ns, name, dir string, args ...string) *nsProc {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, binPath, "--headless"}, args...)...)
-	cmd.Env = IsolatedEnv(dir)
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, name+".stderr.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	p := &Proc{Name: name, Cmd: cmd, stdin: stdin, events: make(chan map[string]any, 1024), exited: make(chan struct{})}
-	go func() { // owner: the Proc; ends when the process's stdout closes and it has exited
-		defer func() {
-			close(p.events)
-			p.ExitErr = cmd.Wait()
-			close(p.exited)
-		}()
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		for sc.Scan() {
-			var e map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				e = map[string]any{"event": "_invalid_json", "line": sc.Text()}
-			}
-			p.mu.Lock()
-			p.all = append(p.all, e)
-			p.mu.Unlock()
-			select {
-			case p.events <- e:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("%s events: %v", name, p.Events())
-		}
-		_ = cmd.Process.Kill() // `ip netns exec` execs the program: this is chordphone
-		<-p.Exited()
-		logf.Close()
-		if b, err := os.ReadFile(logPath); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
-			t.Errorf("%s: the race detector reported a data race:\n%s", name, tail(string(b), 6000))
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("%s stderr (tail):\n%s", name, tail(string(b), 4000))
-			}
-		}
-	})
-	return &nsProc{Proc: p, logPath: logPath}
+	p := StartHeadlessIn(t, ns, binPath, name, dir, args...)
+	return &nsProc{Proc: p, logPath: p.LogPath}
 }
 
 func countLog(path, s string) int {
