@@ -169,23 +169,9 @@ func (l *Link) Stats() Stats {
 // while the send queue is full); the link retransmits it until acknowledged or declares
 // itself dead. Messages larger than the path MTU are fragmented (RFC 6940 §6.7).
 func (l *Link) Send(ctx context.Context, msg []byte) error {
-	if len(msg) > wire.MaxFramePayload {
-		return fmt.Errorf("link: message of %d bytes too large for a frame", len(msg))
-	}
-	var parts [][]byte
-	if l.datagram {
-		var err error
-		parts, err = fragment(msg, l.maxFragment())
-		if err != nil {
-			return fmt.Errorf("link: fragment: %w", err)
-		}
-	} else {
-		parts = [][]byte{append([]byte(nil), msg...)}
-	}
-	select {
-	case <-l.done:
-		return fmt.Errorf("link to %s: %w", l.remote, l.closedErr())
-	default:
+	parts, err := l.parts(msg)
+	if err != nil {
+		return err
 	}
 	select {
 	case l.sendq <- parts:
@@ -195,6 +181,45 @@ func (l *Link) Send(ctx context.Context, msg []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// TrySend is Send without waiting: it returns false (and no error) when the send queue
+// is full. The node uses it on a link's read path, which must never block.
+func (l *Link) TrySend(msg []byte) (bool, error) {
+	parts, err := l.parts(msg)
+	if err != nil {
+		return false, err
+	}
+	select {
+	case l.sendq <- parts:
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+// parts frames msg for sending (fragments on datagram links, RFC 6940 §6.7); it fails
+// if the link is closed.
+func (l *Link) parts(msg []byte) ([][]byte, error) {
+	if len(msg) > wire.MaxFramePayload {
+		return nil, fmt.Errorf("link: message of %d bytes too large for a frame", len(msg))
+	}
+	var parts [][]byte
+	if l.datagram {
+		var err error
+		parts, err = fragment(msg, l.maxFragment())
+		if err != nil {
+			return nil, fmt.Errorf("link: fragment: %w", err)
+		}
+	} else {
+		parts = [][]byte{append([]byte(nil), msg...)}
+	}
+	select {
+	case <-l.done:
+		return nil, fmt.Errorf("link to %s: %w", l.remote, l.closedErr())
+	default:
+	}
+	return parts, nil
 }
 
 func (l *Link) closedErr() error {

@@ -272,6 +272,9 @@ type Node struct {
 	answered map[answerKey]*answerEntry
 	dropWhy  map[string]uint64
 
+	// Also guarded by mu.
+	sendqs map[Link]*sendQueue // per-link send queues (sendq.go)
+
 	st stats
 }
 

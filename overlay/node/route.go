@@ -165,7 +165,7 @@ func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int,
 func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped, isReq bool) {
 	if fromID == n.id && !popped {
 		// Originated here: send as it is.
-		n.send(l, b)
+		n.send(l, fromID, b)
 		return
 	}
 	if fromID != n.id {
@@ -200,7 +200,7 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 		n.drop("too large after via", nil)
 		return
 	}
-	n.send(l, nb)
+	n.send(l, fromID, nb)
 }
 
 // reheader encodes h in front of rest (contents and security block).
@@ -217,15 +217,6 @@ func reheader(h *wire.ForwardingHeader, rest []byte) ([]byte, error) {
 	binary.BigEndian.PutUint32(out[16:], uint32(total))
 	h.Length = uint32(total)
 	return out, nil
-}
-
-func (n *Node) send(l Link, b []byte) {
-	n.st.sent.Add(1)
-	ctx, cancel := context.WithTimeout(n.ctx, n.s.ReliabilityTimer)
-	defer cancel()
-	if err := l.Send(ctx, b); err != nil {
-		n.log.Debug("link send", "peer", l.RemoteNodeID(), "err", err)
-	}
 }
 
 // replyError answers request header h, received from fromID, with an ErrorResponse
