@@ -90,14 +90,19 @@ func (n *Node) serveAttach(ctx context.Context, req *Request) (wire.Body, error)
 	if err := a.UnmarshalBinary(req.Message.Body); err != nil {
 		return nil, err
 	}
+	if err := n.reserveAttach(req.Origin); err != nil {
+		return nil, err
+	}
 	att, err := n.s.Connector.NewAttachment(n.ctx, req.Origin, 0, false)
 	if err != nil {
+		n.releaseAttach(req.Origin)
 		return nil, Errorf(wire.ErrInvalidMessage, "attach: %v", err)
 	}
 	remote := IceParams{Ufrag: string(a.Ufrag), Password: string(a.Password), Role: string(a.Role), Candidates: a.Candidates}
 	u, p, r, c := iceToWire(att.Local())
 	origin, sendUpdate := req.Origin, a.SendUpdate
 	if !n.Go(func(ctx context.Context) {
+		defer n.releaseAttach(origin)
 		cctx, cancel := context.WithTimeout(ctx, n.s.AttachTimeout)
 		defer cancel()
 		l, err := att.ConnectLink(cctx, remote, false)
@@ -109,6 +114,7 @@ func (n *Node) serveAttach(ctx context.Context, req *Request) (wire.Body, error)
 		n.addLink(l, sendUpdate)
 	}) {
 		att.Close()
+		n.releaseAttach(origin)
 		return nil, ErrClosed
 	}
 	return &wire.AttachReqAns{Ufrag: u, Password: p, Role: r, Candidates: c}, nil
@@ -172,8 +178,12 @@ func (n *Node) serveAppAttach(ctx context.Context, req *Request) (wire.Body, err
 	if n.s.Connector == nil {
 		return nil, Errorf(wire.ErrForbidden, "appattach not possible: no link layer")
 	}
+	if err := n.reserveAttach(req.Origin); err != nil {
+		return nil, err
+	}
 	att, err := n.s.Connector.NewAttachment(n.ctx, req.Origin, a.Application, false)
 	if err != nil {
+		n.releaseAttach(req.Origin)
 		return nil, Errorf(wire.ErrInvalidMessage, "appattach: %v", err)
 	}
 	remote := IceParams{Ufrag: string(a.Ufrag), Password: string(a.Password), Role: string(a.Role), Candidates: a.Candidates}
@@ -183,6 +193,7 @@ func (n *Node) serveAppAttach(ctx context.Context, req *Request) (wire.Body, err
 		cctx, cancel := context.WithTimeout(ctx, n.s.AttachTimeout)
 		conn, err := att.ConnectApp(cctx, remote, false)
 		cancel()
+		n.releaseAttach(origin)
 		if err != nil {
 			att.Close()
 			n.log.Debug("appattach answer: connect", "peer", origin, "err", err)
@@ -191,6 +202,7 @@ func (n *Node) serveAppAttach(ctx context.Context, req *Request) (wire.Body, err
 		h(conn, origin)
 	}) {
 		att.Close()
+		n.releaseAttach(origin)
 		return nil, ErrClosed
 	}
 	return &wire.AppAttachAns{Ufrag: u, Password: p, Application: app, Role: r, Candidates: c}, nil

@@ -273,7 +273,8 @@ type Node struct {
 	dropWhy  map[string]uint64
 
 	// Also guarded by mu.
-	sendqs map[Link]*sendQueue // per-link send queues (sendq.go)
+	sendqs    map[Link]*sendQueue // per-link send queues (sendq.go)
+	attaching attachLimits        // pending answered attachments (attachcap.go)
 
 	st stats
 }
