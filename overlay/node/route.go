@@ -163,9 +163,10 @@ func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int,
 // its via list and its TTL checked and decremented; the destination list is the one
 // left after removing this node's own entries.
 func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped, isReq bool) {
+	flow := flowOf(fromID, h, dl, isReq)
 	if fromID == n.id && !popped {
 		// Originated here: send as it is.
-		n.send(l, fromID, b)
+		n.send(l, flow, b)
 		return
 	}
 	if fromID != n.id {
@@ -200,7 +201,24 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 		n.drop("too large after via", nil)
 		return
 	}
-	n.send(l, fromID, nb)
+	n.send(l, flow, nb)
+}
+
+// flowOf names the end party a message travels for, to share a link's send queue
+// fairly (sendq.go): the originator of a request (the first via-list entry, RFC 6940
+// §6.1.2, or the previous hop), the requester an answer goes back to (the last
+// destination, §6.2.2).
+func flowOf(fromID wire.NodeID, h *wire.ForwardingHeader, dl []wire.Destination, isReq bool) wire.NodeID {
+	if isReq {
+		if len(h.ViaList) > 0 && h.ViaList[0].Type == wire.DestinationNode {
+			return h.ViaList[0].Node
+		}
+		return fromID
+	}
+	if k := len(dl); k > 0 && dl[k-1].Type == wire.DestinationNode {
+		return dl[k-1].Node
+	}
+	return fromID
 }
 
 // reheader encodes h in front of rest (contents and security block).

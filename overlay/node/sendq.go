@@ -14,9 +14,10 @@ const (
 	sendQueueLen       = 512 // messages waiting for one link
 )
 
-// sendQueue holds the messages waiting for one link, one FIFO per previous hop, served
-// round robin: a neighbour that floods fills its own FIFO and is dropped from, while
-// the messages of the other neighbours still go out after at most one of its messages.
+// sendQueue holds the messages waiting for one link, one FIFO per flow (the end party
+// a message travels for, flowOf), served round robin: a peer that floods fills its own
+// FIFO and is dropped from, while the messages of others still go out after at most
+// one of its messages.
 type sendQueue struct {
 	mu    sync.Mutex
 	fifo  map[wire.NodeID][][]byte
@@ -82,7 +83,7 @@ type trySender interface {
 	TrySend(msg []byte) (bool, error)
 }
 
-// send hands b, received from neighbour from (this node for its own messages), to l
+// send hands b, of flow from (flowOf), to l
 // without blocking: messages are received, routed and forwarded on the link's read
 // goroutine (Receive), which must keep reading (and acknowledging) even when the next
 // hop is slow. b goes straight to the link when it has room and nothing is waiting,
