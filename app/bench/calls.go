@@ -65,50 +65,23 @@ func runCalls(ctx context.Context, peers, calls int, progress io.Writer) (*Calls
 	if err := audio.SaveWAV(in, analysis.TestSignal(audio.SampleRate, audio.SampleRate, 1)); err != nil {
 		return nil, err
 	}
-	var procs []*proc
+	members := make([]member, peers)
+	for i := range members {
+		members[i] = member{name: fmt.Sprintf("peer%02d", i), ready: "joined"}
+	}
+	members[peers-2] = member{name: "bob", ready: "registered",
+		args: []string{"--user", "bob", "--auto-answer", "--audio-in", in, "--audio-out", filepath.Join(dir, "bob-out.wav")}}
+	members[peers-1] = member{name: "alice", ready: "registered",
+		args: []string{"--user", "alice", "--audio-in", in, "--audio-out", filepath.Join(dir, "alice-out.wav")}}
+	start := time.Now()
+	procs, err := startOverlay(ctx, exe, dir, "bench.test", members)
 	defer func() {
 		for _, p := range procs {
 			p.stop()
 		}
 	}()
-	start := time.Now()
-	var boot string
-	for i := 0; i < peers; i++ {
-		name := fmt.Sprintf("peer%02d", i)
-		var extra []string
-		switch i {
-		case peers - 2:
-			name, extra = "bob", []string{"--user", "bob", "--auto-answer", "--audio-in", in, "--audio-out", filepath.Join(dir, "bob-out.wav")}
-		case peers - 1:
-			name, extra = "alice", []string{"--user", "alice", "--audio-in", in, "--audio-out", filepath.Join(dir, "alice-out.wav")}
-		}
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		pdir := filepath.Join(dir, name)
-		if err := os.MkdirAll(pdir, 0o700); err != nil {
-			return nil, err
-		}
-		args := append([]string{"--profile", pdir, "--listen", addr, "--overlay", "bench.test"}, extra...)
-		if boot != "" {
-			args = append(args, "--bootstrap", boot)
-		} else {
-			boot = addr
-		}
-		p, err := startProc(ctx, exe, name, pdir, args...)
-		if err != nil {
-			return nil, err
-		}
-		procs = append(procs, p)
-		want := "joined"
-		if len(extra) > 0 {
-			want = "registered"
-		}
-		if _, _, err := p.wait(want, 60*time.Second); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	r := &CallsReport{Peers: peers, Calls: calls, JoinSeconds: time.Since(start).Seconds()}
 	fmt.Fprintf(progress, "bench calls: %d peers joined in %.1f s\n", peers, r.JoinSeconds)

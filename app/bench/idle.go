@@ -83,39 +83,19 @@ func runIdle(ctx context.Context, exe string, peers int, duration, settle time.D
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var procs []*proc
+	members := make([]member, peers)
+	for i := range members {
+		members[i] = member{name: fmt.Sprintf("peer%02d", i), ready: "joined"}
+	}
+	start := time.Now()
+	procs, err := startOverlay(ctx, exe, dir, "idle.test", members)
 	defer func() {
 		for _, p := range procs {
 			p.stop()
 		}
 	}()
-	start := time.Now()
-	var boot string
-	for i := 0; i < peers; i++ {
-		name := fmt.Sprintf("peer%02d", i)
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		pdir := filepath.Join(dir, name)
-		if err := os.MkdirAll(pdir, 0o700); err != nil {
-			return nil, err
-		}
-		args := []string{"--profile", pdir, "--listen", addr, "--overlay", "idle.test"}
-		if boot != "" {
-			args = append(args, "--bootstrap", boot)
-		} else {
-			boot = addr
-		}
-		p, err := startProc(ctx, exe, name, pdir, args...)
-		if err != nil {
-			return nil, err
-		}
-		procs = append(procs, p)
-		if _, _, err := p.wait("joined", 60*time.Second); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	r := &IdleReport{Peers: peers, JoinSeconds: time.Since(start).Seconds(), SettleSeconds: settle.Seconds(), Method: "cpu: /proc/PID/stat utime+stime; traffic: dumpcap on lo, UDP datagrams whose source port is a socket of a peer process"}
 	fmt.Fprintf(progress, "bench idle: %d peers joined in %.1f s; settling %v\n", peers, r.JoinSeconds, settle)

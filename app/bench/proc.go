@@ -104,3 +104,45 @@ func waitClosed(ch chan map[string]any) <-chan struct{} {
 	}()
 	return done
 }
+
+// member is one process of a bench overlay: its name, extra flags and the event that says it
+// is ready ("joined", or "registered" for a phone).
+type member struct {
+	name  string
+	args  []string
+	ready string
+}
+
+// startOverlay starts members in order on loopback, each with its own profile under dir: the
+// first starts the overlay, the others join through it. It returns the processes started so
+// far (to be stopped by the caller) even when one fails.
+func startOverlay(ctx context.Context, exe, dir, overlay string, members []member) ([]*proc, error) {
+	var procs []*proc
+	var boot string
+	for _, m := range members {
+		port, err := freePort()
+		if err != nil {
+			return procs, err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		pdir := filepath.Join(dir, m.name)
+		if err := os.MkdirAll(pdir, 0o700); err != nil {
+			return procs, err
+		}
+		args := append([]string{"--profile", pdir, "--listen", addr, "--overlay", overlay}, m.args...)
+		if boot != "" {
+			args = append(args, "--bootstrap", boot)
+		} else {
+			boot = addr
+		}
+		p, err := startProc(ctx, exe, m.name, pdir, args...)
+		if err != nil {
+			return procs, err
+		}
+		procs = append(procs, p)
+		if _, _, err := p.wait(m.ready, 60*time.Second); err != nil {
+			return procs, err
+		}
+	}
+	return procs, nil
+}
