@@ -15,7 +15,6 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/phone"
 )
 
@@ -431,7 +430,7 @@ func currentOverlay(pr fyne.Preferences, st phone.Status) overlayChoice {
 	if c.name != "" {
 		c.url = "" // joined by name (the phone keeps the URL it derived from it)
 	}
-	if c.local() && st.Overlay != "" && st.Overlay != peer.DefaultOverlay {
+	if c.local() && st.Overlay != "" && st.Overlay != phone.LocalOverlay {
 		c.name = st.Overlay
 	}
 	return c
