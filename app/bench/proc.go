@@ -120,20 +120,14 @@ func startOverlay(ctx context.Context, exe, dir, overlay string, members []membe
 	var procs []*proc
 	var boot string
 	for _, m := range members {
-		port, err := freePort()
-		if err != nil {
-			return procs, err
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		pdir := filepath.Join(dir, m.name)
 		if err := os.MkdirAll(pdir, 0o700); err != nil {
 			return procs, err
 		}
-		args := append([]string{"--profile", pdir, "--listen", addr, "--overlay", overlay}, m.args...)
+		// Port 0: each peer takes a free port itself; the first one's is learnt from status.
+		args := append([]string{"--profile", pdir, "--listen", "127.0.0.1:0", "--overlay", overlay}, m.args...)
 		if boot != "" {
 			args = append(args, "--bootstrap", boot)
-		} else {
-			boot = addr
 		}
 		p, err := startProc(ctx, exe, m.name, pdir, args...)
 		if err != nil {
@@ -142,6 +136,16 @@ func startOverlay(ctx context.Context, exe, dir, overlay string, members []membe
 		procs = append(procs, p)
 		if _, _, err := p.wait(m.ready, 60*time.Second); err != nil {
 			return procs, err
+		}
+		if boot == "" {
+			if err := p.send("status"); err != nil {
+				return procs, err
+			}
+			st, _, err := p.wait("status", 10*time.Second)
+			if err != nil {
+				return procs, err
+			}
+			boot, _ = st["listen"].(string)
 		}
 	}
 	return procs, nil

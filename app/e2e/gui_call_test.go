@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,9 +63,8 @@ func TestGUICallsByName(t *testing.T) {
 	if err := audio.SaveWAV(in, sig); err != nil {
 		t.Fatal(err)
 	}
-	port := freePorts(t, 1)[0]
 	cmd := exec.Command(binPath, "--profile", filepath.Join(dir, "profile"), "--user", "alice",
-		"--overlay", o.Name, "--bootstrap", o.Addrs[0], "--listen", "127.0.0.1:"+strconv.Itoa(port),
+		"--overlay", o.Name, "--bootstrap", o.Addrs[0], "--listen", "127.0.0.1:0",
 		"--audio-in", in, "--audio-out", filepath.Join(dir, "alice-out.wav"))
 	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
 	var stderr strings.Builder

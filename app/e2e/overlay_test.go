@@ -2,36 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
-	"slices"
 	"sort"
 	"testing"
 	"time"
 )
-
-// freePorts reserves n loopback ports that are free for UDP and TCP at the time of asking.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for len(ports) < n {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err != nil {
-			continue
-		}
-		l.Close()
-		if !slices.Contains(ports, port) {
-			ports = append(ports, port)
-		}
-	}
-	return ports
-}
 
 // Overlay is a set of headless peers on loopback joined through the first one.
 type Overlay struct {
@@ -46,11 +21,11 @@ type Overlay struct {
 func StartOverlay(t testing.TB, name string, n int) *Overlay {
 	t.Helper()
 	o := &Overlay{Name: name}
-	ports := freePorts(t, n)
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
-		addr := fmt.Sprintf("127.0.0.1:%d", ports[i])
-		args := []string{"--profile", filepath.Join(dir, "profile"), "--listen", addr, "--overlay", name}
+		// Port 0: the peer takes a free port itself (ports picked beforehand can be taken by
+		// another process's ICE sockets in the meantime); status says which.
+		args := []string{"--profile", filepath.Join(dir, "profile"), "--listen", "127.0.0.1:0", "--overlay", name}
 		if i > 0 {
 			args = append(args, "--bootstrap", o.Addrs[0])
 		}
@@ -59,8 +34,10 @@ func StartOverlay(t testing.TB, name string, n int) *Overlay {
 		if first, _ := j["first"].(bool); first != (i == 0) {
 			t.Fatalf("peer %d: joined with first=%v", i, j["first"])
 		}
+		p.Send(t, "status")
+		st := p.Wait(t, "status", 10*time.Second)
 		o.Peers = append(o.Peers, p)
-		o.Addrs = append(o.Addrs, addr)
+		o.Addrs = append(o.Addrs, st["listen"].(string))
 		o.IDs = append(o.IDs, j["node_id"].(string))
 	}
 	return o
@@ -69,8 +46,7 @@ func StartOverlay(t testing.TB, name string, n int) *Overlay {
 // Join starts one more headless process joining o through its first peer.
 func (o *Overlay) Join(t testing.TB, name string, args ...string) *Proc {
 	dir := t.TempDir()
-	ports := freePorts(t, 1)
-	args = append([]string{"--profile", filepath.Join(dir, "profile"), "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+	args = append([]string{"--profile", filepath.Join(dir, "profile"), "--listen", "127.0.0.1:0",
 		"--overlay", o.Name, "--bootstrap", o.Addrs[0]}, args...)
 	return StartHeadless(t, binPath, name, dir, args...)
 }
