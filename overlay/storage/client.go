@@ -309,6 +309,11 @@ func (s *Service) Find(ctx context.Context, rid wire.ResourceID, kinds ...wire.K
 // On Error_Data_Too_Old (a clock behind the stored value) it retries once
 // just after the stored storage time (RFC 6940 §7).
 func (s *Service) storeRegistration(ctx context.Context, r *registration, exists bool) error {
+	// A store this peer is responsible for completes locally without looking at ctx: an
+	// ended ctx must still end the attempt.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	cred := s.s.Credentials
 	v := wire.StoredDataValue{Model: wire.DataModelDictionary, Dictionary: wire.DictionaryEntry{Key: append([]byte(nil), s.self[:]...), Value: wire.DataValue{Exists: exists}}}
 	if exists {
