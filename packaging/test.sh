@@ -24,7 +24,14 @@ nongui=$(grep -vxF -f <(printf '%s\n' $gui $realtime) <<<"$all" || true)
 echo "== tests with the race detector (non-GUI packages)" >&2
 go test -race -timeout 20m $nongui
 echo "== real-time audio and end-to-end tests (race detector, one package at a time)" >&2
-go test -race -p 1 -timeout 20m $realtime
+nat='TestCallThroughTURNRelay|TestCallDirectBehindEIMNATs'
+go test -race -p 1 -timeout 20m -skip "$nat" $realtime
+# Calls between phones behind NATs in network namespaces (root only; they skip otherwise):
+# ICE through two NATs on a busy 2-core machine is the slowest path here, so a failure is
+# tried once more (a second failure fails the suite).
+echo "== calls through NATs (TURN relay and direct)" >&2
+go test -race -count=1 -timeout 10m -run "$nat" ./app/e2e ||
+  { echo "   NAT call tests failed once; trying again" >&2; go test -race -count=1 -timeout 10m -run "$nat" ./app/e2e; }
 echo "== calls between phones built with the race detector" >&2
 CHORDPHONE_E2E_RACE=1 go test -race -count=1 -timeout 15m -run 'TestCallByName|TestCallFailures|TestHeadless' ./app/e2e
 if [ -n "$gui" ]; then

@@ -51,6 +51,14 @@ func natCall(t *testing.T, symmetric bool) {
 	held := func() int {
 		return countLog(pub.logPath, "TURN allocation\"") - countLog(pub.logPath, "TURN allocation freed")
 	}
+	// Both have registered, but through NATs the overlay's links to the storing peers may
+	// still be forming: call once alice can find bob.
+	findBy := time.Now().Add(60 * time.Second)
+	for len(lookupAll(t, alice.Proc, []string{"bob"})) > 0 {
+		if time.Now().After(findBy) {
+			t.Fatal("alice never found bob's registration")
+		}
+	}
 	before := held()
 	start := time.Now()
 	alice.Send(t, "call bob")
