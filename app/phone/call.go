@@ -148,36 +148,41 @@ func (c *call) dial(user string) {
 	var winner *branch
 	var winAnswer []byte
 	var failures []error
-	for range regs {
+	pending := len(regs)
+	for ; pending > 0 && winner == nil; pending-- {
 		r := <-results
-		switch {
-		case r.err == nil && winner == nil:
-			winner, winAnswer = r.b, r.answer
-			c.p.mu.Lock()
-			for _, b := range c.branches {
-				if b != winner && b.out != nil {
-					b.out.Cancel()
-				}
-			}
-			c.p.mu.Unlock()
-		case r.err == nil: // a second device answered too: hang it up
-			p.spawn(func() {
-				ctx, cancel := context.WithTimeout(p.runCtx, 5*time.Second)
-				defer cancel()
-				_ = r.b.out.Bye(ctx)
-			})
-		default:
+		if r.err != nil {
 			failures = append(failures, r.err)
+			continue
 		}
-	}
-	wg.Wait()
-	c.p.mu.Lock()
-	for _, b := range c.branches {
-		if b != winner && b.media != nil {
-			b.media.Close()
+		winner, winAnswer = r.b, r.answer
+		c.p.mu.Lock()
+		for _, b := range c.branches {
+			if b != winner && b.out != nil {
+				b.out.Cancel()
+			}
 		}
+		c.p.mu.Unlock()
 	}
-	c.p.mu.Unlock()
+	// The first answer wins at once; the other branches end in the background: cancelled,
+	// or hung up if they answered too, and their media closed.
+	p.spawn(func() {
+		for ; pending > 0; pending-- {
+			if r := <-results; r.err == nil {
+				ctx, cancel := context.WithTimeout(p.runCtx, 5*time.Second)
+				_ = r.b.out.Bye(ctx)
+				cancel()
+			}
+		}
+		wg.Wait()
+		c.p.mu.Lock()
+		for _, b := range c.branches {
+			if b != winner && b.media != nil {
+				b.media.Close()
+			}
+		}
+		c.p.mu.Unlock()
+	})
 	if winner == nil {
 		reason := failureReason(failures, c.ctx.Err() != nil)
 		if reason == "unreachable" && len(failures) > 0 {
