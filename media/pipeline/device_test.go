@@ -98,7 +98,10 @@ func TestDevicePipelineUnderLossAndJitter(t *testing.T) {
 	ref := append(append([]int16(nil), sig...), sig...)
 	capC, _ := analysis.WindowCorrelations(ref, captured, audio.SampleRate/2, 0, 0)
 	cleanC, _ := analysis.WindowCorrelations(captured, clean, audio.SampleRate/2, audio.SampleRate/2, audio.SampleRate/4)
-	gotC, gotD := analysis.WindowCorrelations(captured, got, audio.SampleRate/2, audio.SampleRate, 3*audio.SampleRate)
+	// Short windows, each aligned on its own: a playback underrun on a loaded
+	// machine shifts everything after it, and only the window holding the
+	// shift may suffer for it.
+	gotC, gotD := analysis.WindowCorrelations(captured, got, audio.SampleRate/10, audio.SampleRate, audio.SampleRate)
 	js := rcv.Jitter()
 	t.Logf("recorded %d samples for %d captured; per-window corr %.2f delays %v; playback underruns %d, capture overruns %d",
 		len(got), len(captured), gotC, gotD, playDev.Underruns(), capDev.Overruns())
@@ -106,7 +109,7 @@ func TestDevicePipelineUnderLossAndJitter(t *testing.T) {
 	t.Logf("codec alone:                    median corr %.3f, SNR %.1f dB", analysis.Median(cleanC), analysis.CorrToSNR(analysis.Median(cleanC)))
 	t.Logf("devices+5%% loss+30 ms jitter:   median corr %.3f, SNR %.1f dB (windows %d; lost %d/%d, fec %d, concealed %d, late %d)",
 		analysis.Median(gotC), analysis.CorrToSNR(analysis.Median(gotC)), len(gotC), link.Lost, link.Sent, js.FECRecovered, js.Concealed, js.Late)
-	if len(gotC) < 5 || analysis.Median(gotC) < 0.8 {
+	if len(gotC) < 25 || analysis.Median(gotC) < 0.8 {
 		// compared with what was captured, so glitches of pacat feeding
 		// the microphone on a loaded machine do not count
 		t.Fatalf("speaker recording lost the signal: corr %.3f over %d windows", analysis.Median(gotC), len(gotC))
