@@ -27,7 +27,8 @@ type config struct {
 	store       *store.Store
 	prefs       fyne.Preferences // nil: kept in store's settings (or Fyne's when there is no store)
 	tickers     bool             // poll status and refresh the call timer and level meter
-	tray        bool             // a system tray exists: closing the window hides it
+	tray        bool             // show a tray icon (closeWindow decides whether closing hides)
+	trayHost    trayHost         // whether a tray shows the icon now; nil: always
 	do          func(func())     // runs UI updates on Fyne's thread; fyne.Do when nil
 	showNoFocus func(fyne.Window)
 	log         *slog.Logger
@@ -123,7 +124,7 @@ func newGUI(fa fyne.App, p Phone, cfg config) (*gui, error) {
 
 	if cfg.tray {
 		g.tray = newTray(g)
-		g.win.SetCloseIntercept(g.win.Hide)
+		g.win.SetCloseIntercept(g.closeWindow)
 	}
 
 	g.status = p.Status()
@@ -560,7 +561,7 @@ func (g *gui) showMainView() {
 // ---- events ----
 
 func (g *gui) handle(e phone.Event) {
-	defer func() { g.handled++ }()
+	defer func() { g.handled++; g.tray.update() }()
 	g.maybeAttachStore()
 	switch e.Kind {
 	case phone.EventJoined, phone.EventRegistered, phone.EventLeft, phone.EventStarted:

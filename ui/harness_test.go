@@ -173,14 +173,18 @@ type harnessOpt func(*config)
 // trayApp is the test app with a system tray (desktop.App), recording what the GUI puts there.
 type trayApp struct {
 	fyne.App
-	menu *fyne.Menu
-	icon fyne.Resource
-	win  fyne.Window
+	menu           *fyne.Menu
+	icon           fyne.Resource
+	win            fyne.Window
+	title, tooltip string
+	quits          int
 }
 
 func (a *trayApp) SetSystemTrayMenu(m *fyne.Menu)    { a.menu = m }
 func (a *trayApp) SetSystemTrayIcon(r fyne.Resource) { a.icon = r }
 func (a *trayApp) SetSystemTrayWindow(w fyne.Window) { a.win = w }
+func (a *trayApp) SetTrayText(title, tooltip string) { a.title, a.tooltip = title, tooltip }
+func (a *trayApp) Quit()                             { a.quits++ }
 
 func newHarness(t *testing.T, user string, opts ...harnessOpt) *harness {
 	t.Helper()

@@ -29,13 +29,19 @@ func Run(ctx context.Context, p *phone.Phone) error {
 
 	fa := fyneapp.NewWithID(AppID)
 	fa.SetIcon(assets.Icon)
+	nameApp(fa)
+	host := newTrayHost(log)
+	if host != nil {
+		defer host.Close()
+	}
 	// The phone owns the profile database (it records call history); the GUI uses it through
 	// StoreOwner, attaching once the phone has opened it. The GUI never opens the profile
 	// itself: bbolt allows one opener, and it does not know --profile.
 	gui, err := newGUI(fa, p, config{
 		store:       storeOf(p),
 		tickers:     true,
-		tray:        trayAvailable(),
+		tray:        host != nil,
+		trayHost:    host,
 		showNoFocus: showWithoutFocus,
 		log:         log,
 	})

@@ -529,16 +529,6 @@ func TestPreferencesLiveInProfileDatabase(t *testing.T) {
 	}
 }
 
-func TestTrayIconColours(t *testing.T) {
-	a, b := trayIcon(phone.Registered, false), trayIcon(phone.NotJoined, false)
-	if a == b || string(a.Content()) == string(b.Content()) {
-		t.Error("the tray icon does not change with the state")
-	}
-	if trayIcon(phone.Registered, false) != a {
-		t.Error("tray icons are not cached")
-	}
-}
-
 func TestHistoryDetail(t *testing.T) {
 	now := time.Date(2026, 5, 1, 18, 0, 0, 0, time.Local)
 	h := store.HistoryEntry{Direction: store.Outgoing, Start: now.Add(-time.Hour), Duration: 151 * time.Second}
@@ -645,30 +635,5 @@ func TestSettingsAudio(t *testing.T) {
 	h.g.showSettings()
 	if h.g.settings.input.Selected != "Headset" || h.g.settings.output.Selected != "System default" {
 		t.Errorf("reopened Settings shows %q %q", h.g.settings.input.Selected, h.g.settings.output.Selected)
-	}
-}
-
-func TestTrayShowsStateAndMissedCalls(t *testing.T) {
-	h := newHarness(t, "tray:alice", func(c *config) { c.tray = true })
-	ta := h.app.(*trayApp)
-	if ta.menu == nil || ta.icon == nil || ta.win != h.g.win {
-		t.Fatal("no tray menu, icon or window")
-	}
-	var labels []string
-	for _, it := range ta.menu.Items {
-		labels = append(labels, it.Label)
-	}
-	if got := strings.Join(labels, "|"); got != "Show Chordphone|State: registered||Quit" {
-		t.Errorf("tray menu %s", got)
-	}
-	registered := ta.icon
-	incoming(h)
-	h.emit(phone.Event{Kind: phone.EventHangup, CallID: "in1", Reason: "cancelled"})
-	if ta.menu.Items[1].Label != "State: registered — 1 missed call" || ta.icon == registered {
-		t.Errorf("after a missed call: %q, icon changed %v", ta.menu.Items[1].Label, ta.icon != registered)
-	}
-	ta.menu.Items[0].Action() // Show: the missed calls have been seen
-	if ta.menu.Items[1].Label != "State: registered" || ta.icon != registered {
-		t.Errorf("after Show: %q", ta.menu.Items[1].Label)
 	}
 }
