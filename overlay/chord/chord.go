@@ -56,6 +56,12 @@ type Settings struct {
 	NoPartitionCheck bool
 	// ResourceCount answers Probe num_resources (§6.4.2.5); nil answers 0.
 	ResourceCount func() uint32
+	// Client makes this node a RELOAD client (RFC 6940 §4.2, client.go): attached to the
+	// peer responsible for its Node-ID, responsible for nothing, routing for nobody.
+	Client bool
+	// ClientCheckInterval is how often a client checks with a Ping to its own Node-ID
+	// that its peer is still responsible for it (§4.2.1): DefaultClientCheckInterval.
+	ClientCheckInterval time.Duration
 }
 
 // SettingsFromConfig takes the intervals of an overlay configuration (RFC 6940 §11.1).
@@ -73,6 +79,7 @@ func (s *Settings) withDefaults() Settings {
 	def(&c.UpdateInterval, DefaultUpdateInterval)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.HoldDown, DefaultHoldDown)
+	def(&c.ClientCheckInterval, DefaultClientCheckInterval)
 	if c.Predecessors <= 0 {
 		c.Predecessors = DefaultNeighbors
 	}
@@ -161,11 +168,14 @@ type Chord struct {
 	lastNotified *Neighbors
 
 	counters Counters
+	cl       clientState // client mode (client.go)
 }
 
 // Counters count chord maintenance activity of one node.
 type Counters struct {
 	UpdatesSent, UpdatesReceived, AttachesSent, AttachFailures, FingerSearches, Joins, Leaves, Partitions int
+	// ClientAttaches counts a client's attachments to a new responsible peer (§4.2.1).
+	ClientAttaches int
 }
 
 // New returns the topology; pass it as node.Settings.Topology.
@@ -181,6 +191,7 @@ func New(s Settings) *Chord {
 		joinedCh:    make(chan struct{}),
 		kickCh:      make(chan struct{}, 1),
 		obsCh:       make(chan struct{}, 1),
+		cl:          newClientState(),
 	}
 }
 
@@ -198,6 +209,10 @@ func (c *Chord) Start(n *node.Node) error {
 	c.self = n.ID()
 	c.start = time.Now()
 	c.fingers = make([]wire.NodeID, c.s.Fingers)
+	if c.s.Client {
+		c.startClient(n)
+		return nil
+	}
 	n.Handle(wire.CodeJoinReq, node.HandlerFunc(c.serveJoin))
 	n.Handle(wire.CodeUpdateReq, node.HandlerFunc(c.serveUpdate))
 	n.Handle(wire.CodeLeaveReq, node.HandlerFunc(c.serveLeave))
@@ -246,6 +261,9 @@ func (c *Chord) ResponsibleFor(r wire.ResourceID) bool { return c.Responsible(r.
 func (c *Chord) NextHop(target wire.NodeID) (wire.NodeID, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.s.Client {
+		return c.clientNextHopLocked()
+	}
 	if len(c.ring) == 0 {
 		return wire.NodeID{}, false
 	}
@@ -292,6 +310,10 @@ type Status struct {
 	Connections int
 	Uptime      time.Duration
 	Counters    Counters
+	// Role is RolePeer or RoleClient (§4.2); ClientPeer is a client's peer, the one
+	// responsible for its Node-ID (zero when detached, and for a peer).
+	Role       string
+	ClientPeer wire.NodeID
 }
 
 // MarshalJSON renders Node-IDs as hex strings.
@@ -311,7 +333,17 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		Fingers      []string `json:"fingers"`
 		Connections  int      `json:"connections"`
 		UptimeS      float64  `json:"uptime_s"`
-	}{s.NodeID.String(), s.Joined, hex(s.Predecessors), hex(s.Successors), hex(s.Fingers), s.Connections, s.Uptime.Seconds()})
+		Role         string   `json:"role"`
+		ClientPeer   string   `json:"client_peer,omitempty"`
+	}{s.NodeID.String(), s.Joined, hex(s.Predecessors), hex(s.Successors), hex(s.Fingers), s.Connections, s.Uptime.Seconds(),
+		s.Role, clientPeerString(s.ClientPeer)})
+}
+
+func clientPeerString(id wire.NodeID) string {
+	if id.IsZero() {
+		return ""
+	}
+	return id.String()
 }
 
 // Status returns the current routing state.
@@ -323,6 +355,7 @@ func (c *Chord) Status() Status {
 		Predecessors: slices.Clone(c.preds), Successors: slices.Clone(c.succs),
 		Fingers: c.fingerListLocked(), FingerTable: slices.Clone(c.fingers),
 		Connections: len(c.connected), Uptime: time.Since(c.start), Counters: c.counters,
+		Role: c.Role(), ClientPeer: c.cl.peer,
 	}
 }
 
@@ -416,7 +449,7 @@ func (c *Chord) LinkUp(remote wire.NodeID, sendUpdate bool) {
 	}
 	c.mu.Unlock()
 	c.react(ch, false)
-	if sendUpdate {
+	if sendUpdate && !c.s.Client { // a client sends no Updates (§4.2)
 		// RFC 6940 §6.4.2.3: Attach with send_update: Update back after the connection.
 		c.n.Go(func(ctx context.Context) { c.sendUpdate(ctx, remote, wire.ChordFull) })
 	}
@@ -436,6 +469,7 @@ func (c *Chord) LinkDown(remote wire.NodeID) {
 	}
 	c.mu.Unlock()
 	c.react(ch, true)
+	c.clientLinkDown(remote)
 }
 
 func (c *Chord) departTTL() time.Duration {

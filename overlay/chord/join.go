@@ -23,6 +23,9 @@ func (c *Chord) joinAPLocked() wire.NodeID {
 // its first peer; otherwise it joins through an admitting peer (RFC 6940 §10.5). It
 // retries until joined or ctx ends.
 func (c *Chord) Join(ctx context.Context, bootstrap []node.Link) error {
+	if c.s.Client {
+		return c.joinClient(ctx, bootstrap) // RFC 6940 §4.2.1: attach, never Join
+	}
 	if len(bootstrap) == 0 {
 		c.mu.Lock()
 		if !c.joined {

@@ -163,6 +163,15 @@ func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int,
 // its via list and its TTL checked and decremented; the destination list is the one
 // left after removing this node's own entries.
 func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped, isReq bool) {
+	if fromID != n.id && n.IsClient() {
+		// RFC 6940 §4.2: a client has no routing responsibilities; it answers what is
+		// addressed to it and forwards nothing for others.
+		if isReq {
+			n.replyError(nil, fromID, h, wire.ErrForbidden, "this node is a client (RFC 6940 §4.2): it routes no messages for others")
+		}
+		n.drop("client routes nothing for others", nil)
+		return
+	}
 	flow := flowOf(fromID, h, dl, isReq)
 	if fromID == n.id && !popped {
 		// Originated here: send as it is.
