@@ -105,7 +105,7 @@ func (c *Chord) consider(via wire.NodeID, lists ...[]wire.NodeID) {
 		c.mu.Unlock()
 		if neighbor || finger {
 			id := id
-			c.n.Go(func(ctx context.Context) { c.attach(ctx, id, via, finger) })
+			c.n.Go(func(ctx context.Context) { c.attachCandidate(ctx, id, via, finger) })
 		}
 	}
 }
@@ -396,24 +396,37 @@ func (c *Chord) CheckPartition(ctx context.Context) bool {
 	if len(addrs) == 0 || c.s.NoPartitionCheck {
 		return false
 	}
+	return c.partitionCheck(ctx, addrs[rand.IntN(len(addrs))])
+}
+
+// partitionCheck is the check of §10.7.4.4 through the node at addr (CheckPartition,
+// MergeWith).
+func (c *Chord) partitionCheck(ctx context.Context, addr string) bool {
 	rt := c.n.Settings().ReliabilityTimer
 	bctx, cancel := context.WithTimeout(ctx, 3*rt)
 	defer cancel()
-	links, err := c.n.Bootstrap(bctx, []string{addrs[rand.IntN(len(addrs))]})
+	links, err := c.n.Bootstrap(bctx, []string{addr})
 	if err != nil || len(links) == 0 {
 		return false
 	}
-	b := links[0].RemoteNodeID()
-	defer links[0].Close() // a link of its own for this check; other links to b stay
+	b, bl := links[0].RemoteNodeID(), links[0]
 	resp, err := c.n.Ping(bctx, []wire.Destination{wire.NodeDestination(b), wire.ResourceDestination(wire.ResourceID(c.self[:]))})
 	if err != nil || resp.From == c.self {
+		bl.Close() // a link of its own for this check; other links to b stay
 		return false
 	}
 	c.n.Logger().Info("overlay partition detected", "answered_by", resp.From, "bootstrap", b)
 	c.mu.Lock()
 	c.counters.Partitions++
 	c.mu.Unlock()
-	if c.attach(ctx, resp.From, b, false) {
+	ok := c.attach(ctx, resp.From, b, false)
+	if resp.From != b {
+		// Closed before the Update: the neighbour changes it sets off may make b a
+		// neighbour, which must not then see its link die. When b itself answered, this
+		// link is the one to it.
+		bl.Close()
+	}
+	if ok {
 		c.sendUpdate(ctx, resp.From, wire.ChordNeighbors)
 	}
 	return true

@@ -1,0 +1,56 @@
+package chord
+
+import (
+	"context"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// MergeWith joins this peer's ring with the one the peer at addr belongs to, when they
+// differ: the partition check of RFC 6940 §10.7.4.4 through addr instead of a configured
+// bootstrap node. A Ping for our own Node-ID routed through the peer at addr is answered
+// by the peer responsible for it there; if that is not us, the rings are apart, and we
+// Attach to the answering peer and send it an Update. The Updates that follow (§10.7.3,
+// §10.7.4.1) carry each ring's peers into the other until both become one ring.
+// It reports whether it found another ring (and started the merge).
+func (c *Chord) MergeWith(ctx context.Context, addr string) bool {
+	if !c.IsJoined() {
+		return false
+	}
+	return c.partitionCheck(ctx, addr)
+}
+
+// Retries of an Attach to a would-be neighbour (attachCandidate).
+const neighborAttachTries = 4
+
+// attachCandidate attaches to a peer named in an Update (consider, §10.7.3). An Attach
+// to a would-be neighbour that fails is tried again, after 2, 4 and 8 reliability
+// timers, while the peer would still be a neighbour and nobody has connected it
+// meanwhile: each peer learns of a closer neighbour only from an Update that names
+// it, and when two rings merge that Update is sent once, in a burst of Attaches and
+// Updates, so a single lost AttachReq would otherwise leave the tables wrong until the
+// periodic Update of §10.7.4.1 (chord-update-interval, 600 s by default).
+func (c *Chord) attachCandidate(ctx context.Context, id, via wire.NodeID, finger bool) {
+	wait := 2 * c.n.Settings().ReliabilityTimer
+	for try := 1; ; try++ {
+		if c.attach(ctx, id, via, finger) || finger || try == neighborAttachTries {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jitter(wait)):
+		}
+		wait *= 2
+		c.mu.Lock()
+		again := c.joined && !c.leaving && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		c.mu.Unlock()
+		if !again {
+			return
+		}
+		if !c.n.Connected(via) {
+			via = wire.NodeID{} // route by Node-ID
+		}
+	}
+}
