@@ -312,6 +312,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		} else {
 			defer stop()
 		}
+		defer p.watchLAN(ctx, pr, pc.Overlay)() // rings formed apart merge (lanmerge.go)
 	}
 	<-ctx.Done()
 	return nil

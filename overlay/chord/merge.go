@@ -15,8 +15,8 @@ import (
 // §10.7.4.1) carry each ring's peers into the other until both become one ring.
 // It reports whether it found another ring (and started the merge).
 func (c *Chord) MergeWith(ctx context.Context, addr string) bool {
-	if !c.IsJoined() {
-		return false
+	if c.s.Client || !c.IsJoined() {
+		return false // a client has no ring of its own (§4.2)
 	}
 	return c.partitionCheck(ctx, addr)
 }

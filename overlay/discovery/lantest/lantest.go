@@ -21,6 +21,9 @@ type LAN struct {
 	Namespaces []string
 	Addrs      []netip.Addr // Addrs[i] is the address of namespace i
 	bridge     string
+	tag        string
+	hostEnds   []string // host-side veth of each namespace, a port of a bridge
+	split      []string // the bridges of Split, made on first use
 }
 
 func ip(args ...string) error {
@@ -48,7 +51,7 @@ func New(t testing.TB, n int) *LAN {
 	_, _ = rand.Read(b)
 	tag := hex.EncodeToString(b)
 	subnet := int(b[0])%200 + 20
-	l := &LAN{bridge: "lbr" + tag}
+	l := &LAN{bridge: "lbr" + tag, tag: tag}
 	if err := ip("link", "add", l.bridge, "type", "bridge"); err != nil {
 		t.Skipf("lantest: cannot create a bridge: %v", err)
 	}
@@ -79,6 +82,7 @@ func New(t testing.TB, n int) *LAN {
 			}
 		}
 		l.Namespaces = append(l.Namespaces, ns)
+		l.hostEnds = append(l.hostEnds, host)
 		l.Addrs = append(l.Addrs, addr)
 	}
 	return l
@@ -87,4 +91,46 @@ func New(t testing.TB, n int) *LAN {
 // Command returns a command that runs name with args inside host i.
 func (l *LAN) Command(i int, name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", l.Namespaces[i], name}, args...)...)
+}
+
+// Split cuts the LAN into separate networks: the hosts of each group after the first
+// move to a bridge of their own ("cables unplugged"); the first group and any host in
+// no group stay on the LAN's bridge. Addresses stay as they are (one /24), so Join
+// connects the networks again without any change inside the hosts.
+func (l *LAN) Split(t testing.TB, groups ...[]int) {
+	t.Helper()
+	for g := 1; g < len(groups); g++ {
+		for len(l.split) < g {
+			br := fmt.Sprintf("lbr%s%c", l.tag, 'a'+len(l.split))
+			if err := ip("link", "add", br, "type", "bridge"); err != nil {
+				t.Fatalf("lantest: %v", err)
+			}
+			t.Cleanup(func() { _ = ip("link", "delete", br) })
+			if err := ip("link", "set", br, "up"); err != nil {
+				t.Fatalf("lantest: %v", err)
+			}
+			l.split = append(l.split, br)
+		}
+		for _, i := range groups[g] {
+			l.attach(t, i, l.split[g-1])
+		}
+	}
+}
+
+// Join puts every host back on the LAN's bridge ("cables plugged in").
+func (l *LAN) Join(t testing.TB) {
+	t.Helper()
+	for i := range l.hostEnds {
+		l.attach(t, i, l.bridge)
+	}
+}
+
+func (l *LAN) attach(t testing.TB, i int, bridge string) {
+	t.Helper()
+	if i < 0 || i >= len(l.hostEnds) {
+		t.Fatalf("lantest: no host %d", i)
+	}
+	if err := ip("link", "set", l.hostEnds[i], "master", bridge); err != nil {
+		t.Fatalf("lantest: %v", err)
+	}
 }
