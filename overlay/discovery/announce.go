@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,23 @@ func Announce(ctx context.Context, svc Service) (stop func(), err error) {
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { cancel(); wg.Wait() }) }, nil
+}
+
+// knownAnswer reports whether the querier already holds the answer to q (RFC 6762
+// §7.1): the PTR naming this instance is in its Known-Answer list with at least half
+// its TTL left. Then this responder stays silent.
+func (s *Service) knownAnswer(q dnsmessage.Question, known []dnsmessage.Resource) bool {
+	if q.Type != dnsmessage.TypePTR || !strings.EqualFold(q.Name.String(), serviceType(s.Proto)) {
+		return false
+	}
+	for _, rr := range known {
+		ptr, ok := rr.Body.(*dnsmessage.PTRResource)
+		if ok && rr.Header.Type == dnsmessage.TypePTR && strings.EqualFold(rr.Header.Name.String(), serviceType(s.Proto)) &&
+			strings.EqualFold(ptr.PTR.String(), s.instance()) && time.Duration(rr.Header.TTL)*time.Second >= s.TTL/2 {
+			return true
+		}
+	}
+	return false
 }
 
 type announcer struct {
@@ -128,8 +146,9 @@ func (a *announcer) serve() {
 		if err != nil {
 			continue
 		}
+		known, _ := p.AllAnswers() // the Known-Answer list (RFC 6762 §7.1)
 		for _, q := range qs {
-			if !a.svc.matches(q) {
+			if !a.svc.matches(q) || a.svc.knownAnswer(q, known) {
 				continue
 			}
 			udp, _ := src.(*net.UDPAddr)

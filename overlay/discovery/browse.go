@@ -56,6 +56,8 @@ func BrowseWith(ctx context.Context, overlay string, o BrowseOptions) (<-chan Pe
 }
 
 type instState struct {
+	ptrExp         time.Time     // the PTR naming the instance: expiry
+	ptrTTL         time.Duration // and its TTL when received (Known-Answer list)
 	port           uint16
 	target         string
 	txt            map[string]string
@@ -98,17 +100,6 @@ func send(ctx context.Context, out chan<- Peer, peers []Peer) bool {
 }
 
 func (b *browser) query(ctx context.Context, maxInterval time.Duration, out chan<- Peer) {
-	name, err := dnsmessage.NewName(b.typ)
-	if err != nil {
-		return
-	}
-	bl := dnsmessage.NewBuilder(nil, dnsmessage.Header{})
-	_ = bl.StartQuestions()
-	_ = bl.Question(dnsmessage.Question{Name: name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET})
-	msg, err := bl.Finish()
-	if err != nil {
-		return
-	}
 	interval := time.Second
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -118,7 +109,12 @@ func (b *browser) query(ctx context.Context, maxInterval time.Duration, out chan
 			return
 		case <-t.C:
 		}
-		if !send(ctx, out, b.sweep(time.Now())) {
+		now := time.Now()
+		if !send(ctx, out, b.sweep(now)) {
+			return
+		}
+		msg, err := b.queryMessage(now, interval)
+		if err != nil {
 			return
 		}
 		for i := range b.c.ifaces {
@@ -127,6 +123,53 @@ func (b *browser) query(ctx context.Context, maxInterval time.Duration, out chan
 		t.Reset(interval)
 		interval = min(2*interval, maxInterval)
 	}
+}
+
+// maxKnownAnswers bounds the Known-Answer list of a query so that it fits one
+// Ethernet frame (RFC 6762 §7.2 would continue it in more packets).
+const maxKnownAnswers = 24
+
+// queryMessage is the PTR query for the service with the Known-Answer list of
+// RFC 6762 §7.1: the instances this browser knows, so that their responders stay
+// silent and a periodic query costs one packet on a settled LAN. An instance is
+// listed only while more than half its TTL remains (§7.1) and enough remains to
+// outlast the next query by a quarter of it, so that the next query omits it and
+// its answer refreshes the cache before the record expires.
+func (b *browser) queryMessage(now time.Time, next time.Duration) ([]byte, error) {
+	name, err := dnsmessage.NewName(b.typ)
+	if err != nil {
+		return nil, err
+	}
+	bl := dnsmessage.NewBuilder(nil, dnsmessage.Header{})
+	bl.EnableCompression()
+	if err := bl.StartQuestions(); err != nil {
+		return nil, err
+	}
+	if err := bl.Question(dnsmessage.Question{Name: name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET}); err != nil {
+		return nil, err
+	}
+	if err := bl.StartAnswers(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	known := 0
+	for inst, st := range b.insts {
+		left := st.ptrExp.Sub(now)
+		if st.ptrTTL > 0 && left > st.ptrTTL/2 && left > next+st.ptrTTL/4 && known < maxKnownAnswers {
+			n, err := dnsmessage.NewName(inst)
+			if err != nil {
+				continue
+			}
+			known++
+			rh := dnsmessage.ResourceHeader{Name: name, Class: dnsmessage.ClassINET, TTL: uint32(left / time.Second)}
+			if err := bl.PTRResource(rh, dnsmessage.PTRResource{PTR: n}); err != nil {
+				b.mu.Unlock()
+				return nil, err
+			}
+		}
+	}
+	b.mu.Unlock()
+	return bl.Finish()
 }
 
 func (b *browser) read(ctx context.Context, out chan<- Peer) {
@@ -190,7 +233,8 @@ records:
 				if rh.TTL == 0 {
 					gone = append(gone, inst)
 				} else {
-					b.inst(inst)
+					st := b.inst(inst)
+					st.ptrTTL, st.ptrExp = ttl(rh), now.Add(ttl(rh))
 				}
 			case dnsmessage.TypeSRV:
 				r, err := p.SRVResource()

@@ -227,7 +227,11 @@ func helperAnnounce() int {
 // helperBrowse finds the first peer of the overlay, pings it at the address
 // found, and prints the peer and the answer as JSON.
 func helperBrowse() int {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	timeout := 20 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("BROWSE_TIMEOUT")); err == nil {
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	peers, err := Browse(ctx, os.Getenv("OVERLAY"))
 	if err != nil {
@@ -261,24 +265,9 @@ func helperBrowse() int {
 func TestTwoNamespaces(t *testing.T) {
 	lan := lantest.New(t, 2)
 	id := randomID(t)
-	env := append(os.Environ(), "OVERLAY=lan.test", "NODE_ID="+id.String(), "PORT=6084")
-	ann := lan.Command(0, os.Args[0], "-test.run=^$")
-	ann.Env = append(env, "DISCOVERY_HELPER=announce")
-	stdin, _ := ann.StdinPipe()
-	stdout, _ := ann.StdoutPipe()
-	ann.Stderr = os.Stderr
-	if err := ann.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = stdin.Close(); _ = ann.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("announcer: %q %v", line, err)
-	}
-	br := lan.Command(1, os.Args[0], "-test.run=^$")
-	br.Env = append(env, "DISCOVERY_HELPER=browse")
-	br.Stderr = os.Stderr
-	out, err := br.Output()
+	stop := startAnnouncer(t, lan, 0, id)
+	defer stop()
+	out, err := browseFrom(lan, 1, "")
 	if err != nil {
 		t.Fatalf("browser: %v: %s", err, out)
 	}
@@ -296,5 +285,120 @@ func TestTwoNamespaces(t *testing.T) {
 	}
 	if got.Answer != "pong ping" {
 		t.Errorf("peer not reachable at the address found: %q", got.Answer)
+	}
+}
+
+// TestKnownAnswerSuppression: a browser's query lists the instances it knows (RFC 6762
+// §7.1) while more than half their TTL (and enough to outlast the next query) remains;
+// a responder listed with at least half its TTL stays silent, others answer.
+func TestKnownAnswerSuppression(t *testing.T) {
+	now := time.Now()
+	svc := Service{Overlay: "lan.test", NodeID: randomID(t), Port: 6084, TTL: DefaultTTL}
+	other := Service{Overlay: "lan.test", NodeID: randomID(t), Port: 6085, TTL: DefaultTTL}
+	b := newBrowser("lan.test", "")
+	ans, err := svc.response(0, false, nil, []netip.Addr{netip.MustParseAddr("10.1.1.1")}, DefaultTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.handle(ans, 1, now); len(got) != 1 {
+		t.Fatalf("answer gave %v", got)
+	}
+	parse := func(msg []byte) (dnsmessage.Question, []dnsmessage.Resource) {
+		t.Helper()
+		var p dnsmessage.Parser
+		if _, err := p.Start(msg); err != nil {
+			t.Fatal(err)
+		}
+		qs, err := p.AllQuestions()
+		if err != nil || len(qs) != 1 {
+			t.Fatalf("questions %v %v", qs, err)
+		}
+		known, err := p.AllAnswers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return qs[0], known
+	}
+	for _, c := range []struct {
+		after, next time.Duration
+		silent      bool
+	}{
+		{0, 30 * time.Second, true},
+		{30 * time.Second, 30 * time.Second, true}, // 90 s left
+		{61 * time.Second, 30 * time.Second, false}, // less than half left: answered, refreshed
+		{31 * time.Second, 60 * time.Second, false}, // would not outlast the next query by a quarter
+	} {
+		msg, err := b.queryMessage(now.Add(c.after), c.next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, known := parse(msg)
+		if !svc.matches(q) {
+			t.Fatalf("query %v does not ask for the service", q)
+		}
+		if got := svc.knownAnswer(q, known); got != c.silent {
+			t.Errorf("after %v (next query in %v): silent=%v, want %v; known %v", c.after, c.next, got, c.silent, known)
+		}
+		if other.knownAnswer(q, known) {
+			t.Errorf("an instance not in the list was silenced")
+		}
+	}
+	// A listed record with less than half the TTL does not silence the responder.
+	q, known := parse(must(b.queryMessage(now, time.Second)))
+	known[0].Header.TTL = uint32(DefaultTTL/time.Second/2) - 1
+	if svc.knownAnswer(q, known) {
+		t.Error("silenced by a known answer with less than half its TTL")
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// startAnnouncer runs the announce helper in host i of lan; stop ends it.
+func startAnnouncer(t *testing.T, lan *lantest.LAN, i int, id wire.NodeID) (stop func()) {
+	t.Helper()
+	ann := lan.Command(i, os.Args[0], "-test.run=^$")
+	ann.Env = append(os.Environ(), "OVERLAY=lan.test", "NODE_ID="+id.String(), "PORT=6084", "DISCOVERY_HELPER=announce")
+	stdin, _ := ann.StdinPipe()
+	stdout, _ := ann.StdoutPipe()
+	ann.Stderr = os.Stderr
+	if err := ann.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		_ = stdin.Close()
+		_ = ann.Wait()
+		t.Fatalf("announcer: %q %v", line, err)
+	}
+	return func() { _ = stdin.Close(); _ = ann.Wait() }
+}
+
+// browseFrom runs the browse helper in host i of lan (timeout "" = its default).
+func browseFrom(lan *lantest.LAN, i int, timeout string) ([]byte, error) {
+	br := lan.Command(i, os.Args[0], "-test.run=^$")
+	br.Env = append(os.Environ(), "OVERLAY=lan.test", "DISCOVERY_HELPER=browse", "BROWSE_TIMEOUT="+timeout)
+	br.Stderr = os.Stderr
+	return br.Output()
+}
+
+// TestSplitAndJoin: hosts moved apart by lantest's Split do not see each other by mDNS;
+// after Join (the cables plugged in again) they do, with nothing changed inside them.
+func TestSplitAndJoin(t *testing.T) {
+	lan := lantest.New(t, 2)
+	lan.Split(t, []int{0}, []int{1})
+	stop := startAnnouncer(t, lan, 0, randomID(t))
+	defer stop()
+	if out, err := browseFrom(lan, 1, "3s"); err == nil || !strings.Contains(string(out), "timeout") {
+		t.Fatalf("found a peer across split networks: %s %v", out, err)
+	}
+	lan.Join(t)
+	out, err := browseFrom(lan, 1, "")
+	if err != nil || !strings.Contains(string(out), "pong ping") {
+		t.Fatalf("peer not found after Join: %s %v", out, err)
 	}
 }
