@@ -23,5 +23,5 @@
 // drop duplicates and hold back early frames. With any other peer the RFC's rule applies
 // (every transmission takes a new sequence number; duplicates are possible and left to the
 // end-to-end layer). Chordphone peers also send an ack frame as a keepalive on idle links, so a
-// dead link is noticed within Settings.DeadAfter.
+// dead link is noticed within Settings.DeadAfter plus one Keepalive (2 s + 7 s by default).
 package link

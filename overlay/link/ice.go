@@ -55,6 +55,13 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 	disc := 3 * time.Second
 	failed := t.s.ICECheckTimeout
 	keep := time.Second
+	if app == 0 {
+		// An overlay link sends its own keepalives every Settings.Keepalive in both
+		// directions over the selected pair, which keeps it fresh; ICE sends STUN only
+		// after 15 s of silence (RFC 5245 §10, Tr) and its task loop wakes every 4 s
+		// instead of every second: most of an idle peer's CPU was these wake-ups.
+		disc, keep = 4*time.Second, 15*time.Second
+	}
 	cfg := &ice.AgentConfig{
 		Urls:             urls,
 		NetworkTypes:     []ice.NetworkType{ice.NetworkTypeUDP4, ice.NetworkTypeUDP6},
@@ -62,7 +69,7 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 		MulticastDNSMode: ice.MulticastDNSModeDisabled,
 		IncludeLoopback:  t.s.ICEIncludeLoopback,
 		InterfaceFilter:  t.s.ICEInterfaceFilter,
-		// RFC 6940 §6.5.1.10.3: STUN keepalives on the selected pair.
+		// RFC 6940 §6.5.1.10.3: STUN keepalives (RFC 5245 §10) on the selected pair.
 		KeepaliveInterval:   &keep,
 		DisconnectedTimeout: &disc,
 		FailedTimeout:       &failed,

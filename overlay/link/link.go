@@ -450,7 +450,10 @@ type flight struct {
 }
 
 func (l *Link) sendLoop() {
-	ka := time.NewTicker(l.s.Keepalive / 2)
+	// Keepalives and liveness checks run on a grid of multiples of Keepalive since the Unix
+	// epoch, so every link of a process (and of the peers on one host) wakes at the same
+	// instants: an idle peer wakes once per Keepalive, not once per link.
+	ka := time.NewTimer(untilGrid(time.Now(), l.s.Keepalive))
 	defer ka.Stop()
 	rtx := time.NewTimer(time.Hour)
 	defer rtx.Stop()
@@ -653,13 +656,24 @@ func (l *Link) sendLoop() {
 					}
 				}
 			}
-			if now.Sub(time.Unix(0, l.lastSend.Load())) >= l.s.Keepalive {
+			// Sent unless something else went out in the last half interval: the link is
+			// never silent for more than 1.5 Keepalive.
+			if now.Sub(time.Unix(0, l.lastSend.Load())) >= l.s.Keepalive/2 {
 				a := l.lastAck.Load()
 				if err := l.write(wire.AckFrame(uint32(a>>32), uint32(a))); err != nil {
 					l.fail(fmt.Errorf("%w: keepalive: %w", ErrLinkDead, err))
 					return
 				}
 			}
+			ka.Reset(untilGrid(time.Now(), l.s.Keepalive))
 		}
 	}
+}
+
+// untilGrid is the time from now to the next multiple of every since the Unix epoch.
+func untilGrid(now time.Time, every time.Duration) time.Duration {
+	if every <= 0 {
+		return time.Hour
+	}
+	return every - time.Duration(now.UnixNano()%int64(every))
 }

@@ -42,10 +42,13 @@ type Settings struct {
 	// MaxTransmissions is how many times a message is sent before the link is declared
 	// dead (RFC 6940 §6.6.3.1): 5.
 	MaxTransmissions int
-	// Keepalive is how often an idle link sends an ack frame to show it is alive: 1 s.
+	// Keepalive is how often an idle link sends an ack frame to show it is alive: 2 s.
+	// (It also keeps NAT bindings and the ICE pair fresh, so ICE's own STUN keepalives,
+	// RFC 5245 §10, are only sent on links silent for 15 s.)
 	Keepalive time.Duration
 	// DeadAfter is how long a link to a Chordphone peer may stay silent, or a TLS data
-	// frame unacknowledged, before it is declared dead: 5 s.
+	// frame unacknowledged, before it is declared dead: 7 s (three keepalives, so two
+	// lost in a row do not kill a link).
 	DeadAfter time.Duration
 	// MTU is the path MTU assumed for DTLS (datagram size): 1200 bytes.
 	MTU int
@@ -103,8 +106,8 @@ func (s *Settings) withDefaults() (Settings, error) {
 	}
 	def(&c.RTO, 500*time.Millisecond)
 	def(&c.MinRTO, 100*time.Millisecond)
-	def(&c.Keepalive, time.Second)
-	def(&c.DeadAfter, 5*time.Second)
+	def(&c.Keepalive, 2*time.Second)
+	def(&c.DeadAfter, 7*time.Second)
 	def(&c.HandshakeTimeout, 10*time.Second)
 	def(&c.ICEGatherTimeout, 3*time.Second)
 	def(&c.ICECheckTimeout, 10*time.Second)
