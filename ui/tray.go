@@ -64,7 +64,12 @@ func newTray(g *gui) *trayMenu {
 	t.quit.IsQuit = true
 	t.menu = fyne.NewMenu(version.Name, t.show, t.state, fyne.NewMenuItemSeparator(), t.quit)
 	da.SetSystemTrayMenu(t.menu)
-	da.SetSystemTrayWindow(g.win) // a click on the icon shows the window
+	da.SetSystemTrayWindow(g.win)
+	if _, test := g.fa.(trayTexter); !test {
+		// A click on the icon shows the window as Show does (Fyne's own handler would leave
+		// the missed calls counted and the window marked hidden).
+		setTrayActivate(func() { g.do(t.showWindow) })
+	}
 	t.update()
 	if t.host != nil {
 		g.goFunc(func(ctx context.Context) {
@@ -222,17 +227,18 @@ func (t *trayMenu) update() {
 		return
 	}
 	t.last = key
-	t.state.Label = v.state
-	items := []*fyne.MenuItem{t.show, t.state}
-	items = append(items, v.actions...)
-	t.menu.Items = append(items, fyne.NewMenuItemSeparator(), t.quit)
-	t.menu.Refresh()
+	// Icon and tooltip first: a panel that sees the new menu sees them too.
 	t.da.SetSystemTrayIcon(trayIcon(v.dot))
 	if tt, ok := t.g.fa.(trayTexter); ok {
 		tt.SetTrayText(version.Name, v.tooltip)
 	} else {
 		setTrayText(version.Name, v.tooltip)
 	}
+	t.state.Label = v.state
+	items := []*fyne.MenuItem{t.show, t.state}
+	items = append(items, v.actions...)
+	t.menu.Items = append(items, fyne.NewMenuItemSeparator(), t.quit)
+	t.menu.Refresh()
 }
 
 // nameApp gives the app its name when the binary was built without `fyne package` (which

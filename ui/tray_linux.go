@@ -178,3 +178,6 @@ func setTrayText(title, tooltip string) {
 	systray.SetTitle(title)
 	systray.SetTooltip(tooltip)
 }
+
+// setTrayActivate sets what a click on the icon does (StatusNotifierItem.Activate).
+func setTrayActivate(f func()) { systray.SetOnTapped(f) }

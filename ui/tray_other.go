@@ -20,3 +20,6 @@ func (alwaysTray) Close()                              {}
 
 // setTrayText sets the tray icon's tooltip (a title would show as text in macOS's menu bar).
 func setTrayText(_, tooltip string) { systray.SetTooltip(tooltip) }
+
+// setTrayActivate sets what a click on the icon does.
+func setTrayActivate(f func()) { systray.SetOnTapped(f) }

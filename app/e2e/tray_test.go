@@ -18,6 +18,9 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/prop"
+
+	"github.com/chordphone/chordphone/media/analysis"
+	"github.com/chordphone/chordphone/media/audio"
 )
 
 // The tray tests run the real GUI under Xvfb on a private session bus. On Linux the tray is a
@@ -163,13 +166,16 @@ type guiProc struct {
 	log    strings.Builder
 }
 
-// startTrayGUI starts the GUI on display with the session bus at bus, alone in a loopback
-// overlay.
-func startTrayGUI(t *testing.T, display, bus string) *guiProc {
+// startTrayGUI starts the GUI (user alice) on display with the session bus at bus, with args
+// (default: alone in a loopback overlay).
+func startTrayGUI(t *testing.T, display, bus string, args ...string) *guiProc {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(binPath, "--profile", filepath.Join(dir, "profile"), "--user", "alice",
-		"--overlay", "tray.test", "--listen", "127.0.0.1:0")
+	if len(args) == 0 {
+		args = []string{"--overlay", "tray.test"}
+	}
+	args = append([]string{"--profile", filepath.Join(dir, "profile"), "--user", "alice", "--listen", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(binPath, args...)
 	cmd.Env = IsolatedEnv(dir, "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS="+bus)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -375,18 +381,24 @@ func (c *trayClient) waitMenu(want ...string) []menuEntry {
 	}
 }
 
+// menuID is the id of the item labelled label, false when there is none.
+func menuID(es []menuEntry, label string) (int32, bool) {
+	for _, e := range es {
+		if e.Label == label {
+			return e.ID, true
+		}
+	}
+	return 0, false
+}
+
 // click clicks the menu item labelled label (dbusmenu Event "clicked") and waits for done to
-// report the outcome; a click that races a menu refresh (the ids change) is clicked again.
+// report the outcome. Each refresh of the menu gives every item a new id; when one comes
+// between reading the menu and the click (the click is lost), the item is clicked again.
 func (c *trayClient) click(label string, done <-chan error) {
 	c.t.Helper()
 	deadline := time.After(30 * time.Second)
+	id, _ := menuID(c.waitMenu(label), label)
 	for {
-		var id int32 = -1
-		for _, e := range c.waitMenu(label) {
-			if e.Label == label {
-				id = e.ID
-			}
-		}
 		err := c.conn.Object(c.svc, c.menu).Call(dbusmenuIntf+".Event", 0, id, "clicked", dbus.MakeVariant(""), uint32(0)).Err
 		if err != nil {
 			select { // Quit may end the program before it answers
@@ -398,16 +410,117 @@ func (c *trayClient) click(label string, done <-chan error) {
 			}
 			c.t.Fatalf("clicking %q: %v", label, err)
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				c.t.Fatalf("after clicking %q: %v", label, err)
+	wait:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					c.t.Fatalf("after clicking %q: %v", label, err)
+				}
+				return
+			case <-c.layoutCh:
+				es, err := readMenu(c.conn, c.svc, c.menu)
+				if err != nil { // Quit may have ended the program
+					select {
+					case e := <-done:
+						if e == nil {
+							return
+						}
+						c.t.Fatalf("after clicking %q: %v", label, e)
+					case <-time.After(5 * time.Second):
+					}
+					c.t.Fatal(err)
+				}
+				if nid, ok := menuID(es, label); ok && nid != id {
+					id = nid
+					break wait // refreshed under the click: click the new item
+				}
+			case <-deadline:
+				c.t.Fatalf("clicking %q had no effect within 30 s", label)
 			}
-			return
-		case <-c.layoutCh: // the menu changed under the click: read it again
-		case <-deadline:
-			c.t.Fatalf("clicking %q had no effect within 30 s", label)
 		}
+	}
+}
+
+// activate clicks the tray icon itself (StatusNotifierItem.Activate).
+func (c *trayClient) activate() {
+	c.t.Helper()
+	if err := c.conn.Object(c.svc, c.item).Call(itemIface+".Activate", 0, int32(0), int32(0)).Err; err != nil {
+		c.t.Fatalf("Activate: %v", err)
+	}
+}
+
+// tooltip is the item's ToolTip title.
+func (c *trayClient) tooltip() string {
+	c.t.Helper()
+	var tip struct {
+		Icon  string
+		Icons []struct {
+			W, H int32
+			Pix  []byte
+		}
+		Title, Text string
+	}
+	if v := c.prop("ToolTip"); v.Store(&tip) != nil {
+		c.t.Fatalf("tray item ToolTip %v", v)
+	}
+	return tip.Title
+}
+
+// eventSoon reports on the returned channel when p emits an event of kind want (an error
+// after timeout or when p exits). It reads p's events meanwhile: one waiter at a time.
+func eventSoon(p *Proc, want string, timeout time.Duration) <-chan error {
+	ch := make(chan error, 1)
+	go func() { // owner: the caller; ends with the event, p's exit or the timeout
+		deadline := time.After(timeout)
+		for {
+			select {
+			case e, ok := <-p.events:
+				if !ok {
+					ch <- fmt.Errorf("%s exited waiting for %q", p.Name, want)
+					return
+				}
+				if e["event"] == want {
+					ch <- nil
+					return
+				}
+			case <-deadline:
+				ch <- fmt.Errorf("%s: no %q within %v", p.Name, want, timeout)
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// windowShown reports when a Chordphone window is visible on display (until ctx ends).
+func windowShown(ctx context.Context, display string) <-chan error {
+	ch := make(chan error, 1)
+	go func() { // owner: the caller; ends when the window shows or ctx ends
+		cmd := exec.CommandContext(ctx, "xdotool", "search", "--sync", "--onlyvisible", "--name", "^Chordphone$")
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		_, err := cmd.Output()
+		ch <- err
+	}()
+	return ch
+}
+
+// closeToTray closes the window as a window manager does and checks that it is hidden and the
+// program runs on.
+func closeToTray(t *testing.T, g *guiProc, display, win string) {
+	t.Helper()
+	if err := CloseWindow(display, win); err != nil {
+		t.Fatal(err)
+	}
+	g.waitLine(t, "window hidden to the system tray", 30*time.Second)
+	if ws := visibleWindows(t, display); len(ws) != 0 {
+		t.Fatalf("after closing, windows %v are still visible", ws)
+	}
+	select {
+	case err := <-g.exited:
+		g.exited <- err
+		t.Fatalf("closing the window ended the program (%v) although a tray shows it", err)
+	default:
 	}
 }
 
@@ -458,20 +571,13 @@ func TestTrayHidesToTrayAndShows(t *testing.T) {
 	if title, _ := tc.prop("Title").Value().(string); title != "Chordphone" {
 		t.Errorf("tray item Title %q, want Chordphone", title)
 	}
-	var tip struct {
-		Icon  string
-		Icons []struct {
-			W, H int32
-			Pix  []byte
-		}
-		Title, Text string
-	}
-	if v := tc.prop("ToolTip"); v.Store(&tip) != nil || !strings.HasPrefix(tip.Title, "Chordphone — ") {
-		t.Errorf("tray item ToolTip %v: want a title saying the state", v)
+	menu := tc.waitMenu("Show Chordphone", "Quit")
+	tip := tc.tooltip()
+	if !strings.HasPrefix(tip, "Chordphone — ") {
+		t.Errorf("tray item ToolTip %q: want a title saying the state", tip)
 	}
 	iw, ih := saveIcon(t, tc.prop("IconPixmap"), filepath.Join(art, "gui-tray-icon.png"))
-	menu := tc.waitMenu("Show Chordphone", "Quit")
-	t.Logf("tray: tooltip %q, icon %dx%d, menu %s", tip.Title, iw, ih, labels(menu))
+	t.Logf("tray: tooltip %q, icon %dx%d, menu %s", tip, iw, ih, labels(menu))
 	for _, e := range menu {
 		if strings.HasPrefix(e.Label, "State: ") && e.Enabled {
 			t.Errorf("the state line %q is a clickable item", e.Label)
@@ -479,31 +585,12 @@ func TestTrayHidesToTrayAndShows(t *testing.T) {
 	}
 
 	// Close the window as a window manager does: it hides, the program runs on.
-	if err := CloseWindow(display, win); err != nil {
-		t.Fatal(err)
-	}
-	g.waitLine(t, "window hidden to the system tray", 30*time.Second)
-	if ws := visibleWindows(t, display); len(ws) != 0 {
-		t.Fatalf("after closing, windows %v are still visible", ws)
-	}
-	select {
-	case err := <-g.exited:
-		g.exited <- err
-		t.Fatalf("closing the window ended the program (%v) although a tray shows it", err)
-	default:
-	}
+	closeToTray(t, g, display, win)
 
 	// Show (from the tray's menu) brings the window back.
-	shown := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { // owner: this test; ends when the window shows or ctx ends
-		cmd := exec.CommandContext(ctx, "xdotool", "search", "--sync", "--onlyvisible", "--name", "^Chordphone$")
-		cmd.Env = append(os.Environ(), "DISPLAY="+display)
-		_, err := cmd.Output()
-		shown <- err
-	}()
-	tc.click("Show Chordphone", shown)
+	tc.click("Show Chordphone", windowShown(ctx, display))
 	win = waitWindow(t, display, "Chordphone", 10*time.Second)
 	shot := filepath.Join(art, "gui-tray-shown-again.png")
 	deadline := time.Now().Add(30 * time.Second)
@@ -521,6 +608,19 @@ func TestTrayHidesToTrayAndShows(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // the next frame
 	}
 
+	// So does a click on the icon itself.
+	closeToTray(t, g, display, win)
+	shown := windowShown(ctx, display)
+	tc.activate()
+	select {
+	case err := <-shown:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a click on the tray icon did not show the window")
+	}
+
 	// Quit from the tray ends the program with status 0.
 	quit := make(chan error, 1)
 	go func() { // owner: this test; ends when the GUI exits
@@ -530,6 +630,73 @@ func TestTrayHidesToTrayAndShows(t *testing.T) {
 	}()
 	tc.click("Quit", quit)
 	g.waitExit(t, "Quit from the tray")
+}
+
+// TestTrayCallActions: while the window is hidden in the tray, an incoming call shows in the
+// tray (tooltip, icon, Answer), is answered from it, hung up from it, and the last peer is
+// called back from it.
+func TestTrayCallActions(t *testing.T) {
+	bus := startSessionBus(t)
+	watcher := startWatcher(t, bus, true)
+	display := StartXvfb(t)
+	art := ArtifactsDir(t)
+	o := StartOverlay(t, "traycall.test", 2)
+	bob := startPhone(t, o, "bob", 2)
+	dir := t.TempDir()
+	sig := analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, 1)
+	in := filepath.Join(dir, "alice-in.wav")
+	if err := audio.SaveWAV(in, sig); err != nil {
+		t.Fatal(err)
+	}
+	g := startTrayGUI(t, display, bus, "--overlay", o.Name, "--bootstrap", o.Addrs[0],
+		"--audio-in", in, "--audio-out", filepath.Join(dir, "alice-out.wav"))
+	win := waitWindow(t, display, "Chordphone", 60*time.Second)
+	svc, item := watcher.waitItem(t, g)
+	tc := newTrayClient(t, bus, svc, item)
+	idle := tc.prop("IconPixmap")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(lookupAll(t, bob.Proc, []string{"alice"})) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the GUI's user alice never became reachable")
+		}
+	}
+	closeToTray(t, g, display, win)
+
+	// bob calls: the tray says so and answers.
+	bob.Send(t, "call alice")
+	tc.waitMenu("Answer bob", "Decline")
+	if tip := tc.tooltip(); tip != "Chordphone — bob is calling" {
+		t.Errorf("tooltip while ringing %q", tip)
+	}
+	ringing := tc.prop("IconPixmap")
+	if fmt.Sprint(ringing.Value()) == fmt.Sprint(idle.Value()) {
+		t.Error("the tray icon is the same while ringing")
+	}
+	saveIcon(t, ringing, filepath.Join(art, "gui-tray-icon-ringing.png"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	shown := windowShown(ctx, display)
+	tc.click("Answer bob", eventSoon(bob.Proc, "answered", 30*time.Second))
+	select { // answering shows the in-call view
+	case err := <-shown:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("answering from the tray did not show the window")
+	}
+
+	// In the call: the tray hangs up.
+	tc.waitMenu("Hang up bob")
+	if tip := tc.tooltip(); tip != "Chordphone — in a call with bob" {
+		t.Errorf("tooltip in a call %q", tip)
+	}
+	tc.click("Hang up bob", eventSoon(bob.Proc, "hangup", 30*time.Second))
+
+	// Idle again: Call bob calls the last peer.
+	tc.click("Call bob", eventSoon(bob.Proc, "incoming", 30*time.Second))
+	bob.Send(t, "decline")
+	tc.waitMenu("Show Chordphone", "Call bob")
 }
 
 // TestTrayCloseQuitsWithoutTray: with no tray to hide in — no watcher on the session bus, or
