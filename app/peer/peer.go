@@ -60,6 +60,11 @@ type Config struct {
 	Relay RelaySettings
 	// StorageLimit bounds the bytes stored for others (0: the storage defaults).
 	StorageLimit int64
+	// Client runs a RELOAD client instead of a storing peer (RFC 6940 §4.2): attached to
+	// the peer responsible for its Node-ID, it stores nothing for others, routes nothing
+	// and serves no TURN. An overlay whose configuration says clients-permitted false
+	// (§11.1), or one with no peer to attach to (first peer), gets a peer instead.
+	Client bool
 	// KeyLog receives NSS key log lines of every DTLS/TLS session.
 	KeyLog io.Writer
 	Logger *slog.Logger
@@ -76,14 +81,20 @@ type Peer struct {
 	chord   *chord.Chord
 	storage *storage.Service
 	first   bool
+	client  bool   // a RELOAD client (Config.Client)
 	relay   relays // TURN (turn.go)
 }
 
 // Status is the peer as the status line shows it.
 type Status struct {
-	NodeID        string
-	Overlay       string
-	Listen        string
+	NodeID  string
+	Overlay string
+	Listen  string
+	// Role is "peer" or "client" (RFC 6940 §4.2); ClientPeer is a client's peer, the one
+	// responsible for its Node-ID ("" when detached, and for a peer).
+	Role       string
+	ClientPeer string
+	// Joined: a peer has joined the ring; a client is attached to its peer.
 	Joined        bool
 	Predecessors  []string
 	Successors    []string
@@ -143,7 +154,23 @@ func New(cfg Config) (*Peer, error) {
 	if doc.MaxMessageSize > 0 {
 		ls.MaxMessageSize = doc.MaxMessageSize
 	}
-	p.chord = chord.New(chord.SettingsFromConfig(doc))
+	p.client = cfg.Client
+	switch {
+	case p.client && !doc.ClientsPermitted:
+		// RFC 6940 §11.1 clients-permitted false: every node must be a peer.
+		cfg.Logger.Warn("this overlay does not permit clients (clients-permitted false): running as a storing peer", "overlay", cfg.Overlay)
+		p.client = false
+	case p.client && len(boot) == 0:
+		cfg.Logger.Warn("no peer to attach to as a client: starting the overlay as a storing peer", "overlay", cfg.Overlay)
+		p.client = false
+	}
+	if p.client {
+		// A client serves no TURN (RFC 6940 §9 relays are peers); it may use the overlay's.
+		p.cfg.Relay.Mode = RelayOff
+	}
+	cs := chord.SettingsFromConfig(doc)
+	cs.Client = p.client
+	p.chord = chord.New(cs)
 	// The link layer needs its receiver (the node) when it starts, and the node needs its
 	// link layer: links deliver through recv, which is pointed at the node once it exists.
 	recv := &receiver{}
@@ -201,6 +228,17 @@ func New(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("starting the storing peer: %w", err)
 	}
 	p.storage = st
+	if p.client {
+		// A client stores nothing and serves no Fetch (RFC 6940 §4.2): nobody should ask
+		// it, and what reaches it anyway is refused.
+		refuse := node.HandlerFunc(func(context.Context, *node.Request) (wire.Body, error) {
+			return nil, node.Errorf(wire.ErrForbidden, "this node is a client (RFC 6940 §4.2): it stores nothing")
+		})
+		for _, code := range []wire.MessageCode{wire.CodeStoreReq, wire.CodeFetchReq, wire.CodeStatReq, wire.CodeFindReq} {
+			n.Handle(code, refuse)
+		}
+		cfg.Logger.Info("running as a RELOAD client: storing nothing for others", "overlay", cfg.Overlay)
+	}
 	return p, nil
 }
 
@@ -331,6 +369,9 @@ func (p *Peer) User() string { return p.id.User() }
 // Overlay is the overlay name.
 func (p *Peer) Overlay() string { return p.cfg.Overlay }
 
+// Role is "client" for a RELOAD client (Config.Client, RFC 6940 §4.2), else "peer".
+func (p *Peer) Role() string { return p.chord.Role() }
+
 // First reports whether this peer starts the overlay (no bootstrap peer).
 func (p *Peer) First() bool { return p.first }
 
@@ -394,13 +435,26 @@ func (p *Peer) Status() Status {
 		NodeID:        p.id.NodeID().String(),
 		Overlay:       p.cfg.Overlay,
 		Listen:        p.link.Addr().String(),
-		Joined:        p.chord.IsJoined(),
+		Role:          cs.Role,
+		Joined:        p.joined(),
 		Predecessors:  ids(p.chord.Predecessors()),
 		Successors:    ids(p.chord.Successors()),
 		Fingers:       ids(cs.Fingers),
 		StoredRecords: p.storage.Engine().Stats().Records,
 	}
+	if !cs.ClientPeer.IsZero() {
+		s.ClientPeer = cs.ClientPeer.String()
+	}
 	return s
+}
+
+// joined reports whether a peer has joined the ring, or a client is attached to its peer.
+func (p *Peer) joined() bool {
+	if p.client {
+		cp, _ := p.chord.ClientPeer()
+		return !cp.IsZero()
+	}
+	return p.chord.IsJoined()
 }
 
 func ids(in []wire.NodeID) []string {
@@ -418,7 +472,7 @@ func (p *Peer) Close(ctx context.Context) error {
 	if err := p.stopRelays(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("stopping TURN: %w", err))
 	}
-	if p.chord.IsJoined() {
+	if p.joined() {
 		if err := p.storage.UnregisterAll(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, fmt.Errorf("removing registrations: %w", err))
 		}

@@ -142,6 +142,9 @@ func (p *Peer) startRelays(ctx context.Context) {
 // SetRelayServing starts or stops serving TURN while running (the user's setting): stopping
 // withdraws the TURN-SERVICE records and frees every allocation.
 func (p *Peer) SetRelayServing(ctx context.Context, on bool) error {
+	if on && p.client {
+		return errors.New("a RELOAD client serves no TURN (RFC 6940 §4.2); run as a storing peer to relay")
+	}
 	p.relay.mu.Lock()
 	if on {
 		p.relay.settings.Mode = RelayOn

@@ -88,11 +88,18 @@ func (c *Chord) joinClient(ctx context.Context, bootstrap []node.Link) error {
 	if len(bootstrap) == 0 {
 		return errors.New("chord: a client cannot start an overlay: it needs a peer to attach to (RFC 6940 §4.2.1)")
 	}
-	c.mu.Lock()
+	// One way in is enough. The others are closed before any message crosses them: a
+	// bootstrap peer enters a link into its table only with the first message over it,
+	// so no peer is left routing to us over a link we close.
+	keep := bootstrap[rand.IntN(len(bootstrap))]
 	for _, l := range bootstrap {
-		c.connected[l.RemoteNodeID()] = true
-		c.cl.links[l.RemoteNodeID()] = l
+		if l != keep {
+			l.Close()
+		}
 	}
+	c.mu.Lock()
+	c.connected[keep.RemoteNodeID()] = true
+	c.cl.links[keep.RemoteNodeID()] = keep
 	c.mu.Unlock()
 	rt := c.n.Settings().ReliabilityTimer
 	backoff := rt / 4
@@ -139,7 +146,16 @@ func (c *Chord) clientAttach(ctx context.Context) error {
 	if same && c.n.Connected(r) {
 		return nil
 	}
-	if !c.n.Connected(r) {
+	if c.n.Connected(r) {
+		// A link we made by bootstrapping enters the peer's table only with the first
+		// message over it: make sure there is one, so the peer can route to us.
+		pctx, cancel := context.WithTimeout(ctx, 3*rt)
+		_, err := c.n.Ping(pctx, []wire.Destination{wire.NodeDestination(r)})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ping to responsible peer %s: %w", r, err)
+		}
+	} else {
 		actx, cancel := context.WithTimeout(ctx, 3*rt)
 		l, err := c.n.Attach(actx, []wire.Destination{wire.NodeDestination(r)}, r, false)
 		cancel()
@@ -272,21 +288,55 @@ func (c *Chord) clientCheck(ctx context.Context) error {
 		if len(addrs) == 0 {
 			return errors.New("no link left and no bootstrap address")
 		}
-		rt := c.n.Settings().ReliabilityTimer
-		bctx, cancel := context.WithTimeout(ctx, 3*rt)
-		links, err := c.n.Bootstrap(bctx, addrs)
-		cancel()
+		l, err := c.bootstrapAny(ctx, addrs)
 		if err != nil {
 			return fmt.Errorf("bootstrapping again: %w", err)
 		}
 		c.mu.Lock()
-		for _, l := range links {
-			c.connected[l.RemoteNodeID()] = true
-			c.cl.links[l.RemoteNodeID()] = l
-		}
+		c.connected[l.RemoteNodeID()] = true
+		c.cl.links[l.RemoteNodeID()] = l
 		c.mu.Unlock()
 	}
 	return c.clientAttach(ctx)
+}
+
+// bootstrapAny connects to the bootstrap addresses at once and keeps the first link
+// made: one dead bootstrap peer (maybe the peer just lost) must not hold the others up.
+func (c *Chord) bootstrapAny(ctx context.Context, addrs []string) (node.Link, error) {
+	bctx, cancel := context.WithTimeout(ctx, 3*c.n.Settings().ReliabilityTimer)
+	defer cancel()
+	type result struct {
+		links []node.Link
+		err   error
+	}
+	res := make(chan result, len(addrs))
+	for _, a := range addrs {
+		go func() { // owner: bootstrapAny, which collects every result
+			links, err := c.n.Bootstrap(bctx, []string{a})
+			res <- result{links, err}
+		}()
+	}
+	var first node.Link
+	var errs []error
+	for range addrs {
+		r := <-res
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		for _, l := range r.links {
+			if first == nil {
+				first = l
+				cancel() // the others need not finish
+			} else {
+				l.Close()
+			}
+		}
+	}
+	if first == nil {
+		return nil, errors.Join(errs...)
+	}
+	return first, nil
 }
 
 // serveClientUpdate processes an Update at a client (RFC 6940 §4.2.1, §6.4.2.3): when its
