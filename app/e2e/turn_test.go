@@ -6,19 +6,15 @@ package e2e
 // the public peer's relay; behind endpoint-independent NATs the same call goes direct.
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chordphone/chordphone/media/analysis"
 	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/overlay/link/nattest"
 )
 
 // TestCallThroughTURNRelay: behind symmetric NATs neither host nor server-reflexive
@@ -34,16 +30,16 @@ func natCall(t *testing.T, symmetric bool) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	n := newTURNNet(t, symmetric)
+	n := nattest.New(t, symmetric) // phone H1 -- NAT 1 -- public peer -- NAT 2 -- phone H2
 	const overlay = "turn.e2e"
 	sdir := t.TempDir()
-	pub := startInNetns(t, n.pub, "public", sdir, "--profile", filepath.Join(sdir, "profile"),
+	pub := startInNetns(t, n.Pub, "public", sdir, "--profile", filepath.Join(sdir, "profile"),
 		"--listen", "0.0.0.0:7000", "--overlay", overlay, "--log-level", "debug")
 	pub.Wait(t, "joined", 60*time.Second)
 	waitLog(t, pub.logPath, "serving TURN to the overlay", 30*time.Second)
 
-	alice := startNATPhone(t, n.h1, "alice", 1, overlay, n.pubAddr1+":7000")
-	bob := startNATPhone(t, n.h2, "bob", 2, overlay, n.pubAddr2+":7000", "--auto-answer")
+	alice := startNATPhone(t, n.H1, "alice", 1, overlay, n.PubAddr1+":7000")
+	bob := startNATPhone(t, n.H2, "bob", 2, overlay, n.PubAddr2+":7000", "--auto-answer")
 	for _, p := range []*natPhone{alice, bob} {
 		waitLog(t, p.logPath, "using TURN relays from the overlay", 60*time.Second)
 	}
@@ -150,103 +146,4 @@ func waitLog(t *testing.T, path, s string, timeout time.Duration) {
 		}
 		time.Sleep(200 * time.Millisecond) // polling a file
 	}
-}
-
-type turnNet struct {
-	pub, h1, h2        string // namespaces of the public peer and the two phones
-	pubAddr1, pubAddr2 string // the public peer's addresses facing NAT 1 and NAT 2
-}
-
-var nsName = regexp.MustCompile(`^[a-z0-9]+$`)
-
-// newTURNNet builds: phone h1 -- NAT 1 -- public peer -- NAT 2 -- phone h2. The public side
-// uses 198.18.0.0/15 (not private, so the public peer may serve TURN, RFC 6940 §9); the
-// phones sit in 192.168.0.0/16. symmetric makes the NATs map every destination to a new
-// random port (masquerade --random); otherwise they keep the source port (endpoint-
-// independent mapping). Both drop unsolicited packets, like home routers.
-func newTURNNet(t *testing.T, symmetric bool) *turnNet {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	for _, c := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("no %s command", c)
-		}
-	}
-	b := make([]byte, 2)
-	_, _ = rand.Read(b)
-	tag := hex.EncodeToString(b)
-	s := int(b[0])%100 + 100
-	n := &turnNet{pub: "tpub" + tag, h1: "th1" + tag, h2: "th2" + tag,
-		pubAddr1: fmt.Sprintf("198.18.%d.1", s), pubAddr2: fmt.Sprintf("198.19.%d.1", s)}
-	nat1, nat2 := "tn1"+tag, "tn2"+tag
-	run := func(args ...string) error {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}
-	for _, ns := range []string{n.pub, nat1, nat2, n.h1, n.h2} {
-		if !nsName.MatchString(ns) {
-			t.Fatalf("bad namespace name %q", ns)
-		}
-		if err := run("ip", "netns", "add", ns); err != nil {
-			t.Skipf("cannot create network namespaces: %v", err)
-		}
-		ns := ns
-		t.Cleanup(func() { _ = run("ip", "netns", "delete", ns) })
-		if err := run("ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	veth := func(a, an, aa, b, bn, ba string) {
-		tmpA, tmpB := "ta"+tag+an, "tb"+tag+bn
-		for _, c := range [][]string{
-			{"ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB},
-			{"ip", "link", "set", tmpA, "netns", a},
-			{"ip", "link", "set", tmpB, "netns", b},
-			{"ip", "-n", a, "link", "set", tmpA, "name", an},
-			{"ip", "-n", b, "link", "set", tmpB, "name", bn},
-			{"ip", "-n", a, "addr", "add", aa, "dev", an},
-			{"ip", "-n", b, "addr", "add", ba, "dev", bn},
-			{"ip", "-n", a, "link", "set", an, "up"},
-			{"ip", "-n", b, "link", "set", bn, "up"},
-		} {
-			if err := run(c...); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	veth(n.pub, "p1", n.pubAddr1+"/24", nat1, "wan", fmt.Sprintf("198.18.%d.2/24", s))
-	veth(n.pub, "p2", n.pubAddr2+"/24", nat2, "wan", fmt.Sprintf("198.19.%d.2/24", s))
-	veth(nat1, "lan", fmt.Sprintf("192.168.%d.1/24", s), n.h1, "eth0", fmt.Sprintf("192.168.%d.2/24", s))
-	veth(nat2, "lan", fmt.Sprintf("192.168.%d.1/24", s+1), n.h2, "eth0", fmt.Sprintf("192.168.%d.2/24", s+1))
-	for _, c := range [][]string{
-		{"ip", "netns", "exec", n.pub, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"ip", "netns", "exec", nat1, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"ip", "netns", "exec", nat2, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"ip", "-n", nat1, "route", "add", "default", "via", n.pubAddr1},
-		{"ip", "-n", nat2, "route", "add", "default", "via", n.pubAddr2},
-		{"ip", "-n", n.h1, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", s)},
-		{"ip", "-n", n.h2, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", s+1)},
-	} {
-		if err := run(c...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ns := range []string{nat1, nat2} {
-		masq := []string{"ip", "netns", "exec", ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"}
-		if symmetric {
-			masq = append(masq, "--random")
-		}
-		if err := run(masq...); err != nil {
-			t.Skipf("cannot set up NAT: %v", err)
-		}
-		if err := run("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"); err != nil {
-			t.Skipf("cannot set up the NAT's firewall: %v", err)
-		}
-	}
-	return n
 }

@@ -3,8 +3,6 @@ package link
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/pion/logging"
 
+	"github.com/chordphone/chordphone/overlay/link/nattest"
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -30,16 +29,16 @@ func TestICEThroughNATs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	net := newNATNet(t)
-	pub := startHelper(t, net.pub, "public", "0.0.0.0:0", "")
+	net := nattest.New(t, false)
+	pub := startHelper(t, net.Pub, "public", "0.0.0.0:0", "")
 	ap, err := netip.ParseAddrPort(pub.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := fmt.Sprint(ap.Port())
-	pub1, pub2 := net.pubAddr1+":"+port, net.pubAddr2+":"+port
-	h1 := startHelper(t, net.h1, "h1", "0.0.0.0:0", pub1)
-	h2 := startHelper(t, net.h2, "h2", "0.0.0.0:0", pub2)
+	pub1, pub2 := net.PubAddr1+":"+port, net.PubAddr2+":"+port
+	h1 := startHelper(t, net.H1, "h1", "0.0.0.0:0", pub1)
+	h2 := startHelper(t, net.H2, "h2", "0.0.0.0:0", pub2)
 
 	for _, h := range []struct {
 		p    *helper
@@ -58,7 +57,7 @@ func TestICEThroughNATs(t *testing.T) {
 	for _, a := range []struct {
 		r   helperResp
 		nat string
-	}{{a1, net.nat1Public}, {a2, net.nat2Public}} {
+	}{{a1, net.NAT1Public}, {a2, net.NAT2Public}} {
 		found := false
 		for _, c := range a.r.Ice.Candidates {
 			t.Logf("candidate %v type %d", c.AddrPort, c.Type)
@@ -78,7 +77,7 @@ func TestICEThroughNATs(t *testing.T) {
 		t.Fatalf("connect: %s / %s", c1.Err, c2.Err)
 	}
 	t.Logf("h1 %s -> %s; h2 %s -> %s", c1.Local, c1.Remote, c2.Local, c2.Remote)
-	if !strings.HasPrefix(c1.Remote, net.nat2Public+":") || !strings.HasPrefix(c2.Remote, net.nat1Public+":") {
+	if !strings.HasPrefix(c1.Remote, net.NAT2Public+":") || !strings.HasPrefix(c2.Remote, net.NAT1Public+":") {
 		t.Fatalf("link does not run between the two NATs' public addresses: %s / %s", c1.Remote, c2.Remote)
 	}
 	if c1.Received != helperMessages || c2.Received != helperMessages {
@@ -87,99 +86,6 @@ func TestICEThroughNATs(t *testing.T) {
 }
 
 const helperMessages = 20
-
-type natNet struct {
-	pub, h1, h2            string // namespaces the peers run in
-	pubAddr1, pubAddr2     string // the public peer's addresses facing NAT 1 and NAT 2
-	nat1Public, nat2Public string
-}
-
-func newNATNet(t *testing.T) *natNet {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	for _, c := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("no %s command", c)
-		}
-	}
-	b := make([]byte, 2)
-	_, _ = rand.Read(b)
-	tag := hex.EncodeToString(b)
-	s := int(b[0])%100 + 100
-	n := &natNet{
-		pub: "npub" + tag, h1: "nh1" + tag, h2: "nh2" + tag,
-		pubAddr1: fmt.Sprintf("10.%d.1.1", s), pubAddr2: fmt.Sprintf("10.%d.2.1", s),
-		nat1Public: fmt.Sprintf("10.%d.1.2", s), nat2Public: fmt.Sprintf("10.%d.2.2", s),
-	}
-	nat1, nat2 := "nn1"+tag, "nn2"+tag
-	run := func(args ...string) error {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}
-	for _, ns := range []string{n.pub, nat1, nat2, n.h1, n.h2} {
-		if err := run("ip", "netns", "add", ns); err != nil {
-			t.Skipf("cannot create network namespaces: %v", err)
-		}
-		ns := ns
-		t.Cleanup(func() { _ = run("ip", "netns", "delete", ns) })
-		if err := run("ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// veth connects namespace a (interface an, address aa) with b (bn, ba).
-	veth := func(a, an, aa, b, bn, ba string) {
-		tmpA, tmpB := "va"+tag+an, "vb"+tag+bn
-		for _, c := range [][]string{
-			{"ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB},
-			{"ip", "link", "set", tmpA, "netns", a},
-			{"ip", "link", "set", tmpB, "netns", b},
-			{"ip", "-n", a, "link", "set", tmpA, "name", an},
-			{"ip", "-n", b, "link", "set", tmpB, "name", bn},
-			{"ip", "-n", a, "addr", "add", aa, "dev", an},
-			{"ip", "-n", b, "addr", "add", ba, "dev", bn},
-			{"ip", "-n", a, "link", "set", an, "up"},
-			{"ip", "-n", b, "link", "set", bn, "up"},
-		} {
-			if err := run(c...); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	veth(n.pub, "p1", n.pubAddr1+"/24", nat1, "wan", n.nat1Public+"/24")
-	veth(n.pub, "p2", n.pubAddr2+"/24", nat2, "wan", n.nat2Public+"/24")
-	veth(nat1, "lan", fmt.Sprintf("192.168.%d.1/24", s), n.h1, "eth0", fmt.Sprintf("192.168.%d.2/24", s))
-	veth(nat2, "lan", fmt.Sprintf("192.168.%d.1/24", s+1), n.h2, "eth0", fmt.Sprintf("192.168.%d.2/24", s+1))
-	for _, c := range [][]string{
-		{"ip", "netns", "exec", n.pub, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"ip", "netns", "exec", nat1, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"ip", "netns", "exec", nat2, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"ip", "-n", nat1, "route", "add", "default", "via", n.pubAddr1},
-		{"ip", "-n", nat2, "route", "add", "default", "via", n.pubAddr2},
-		{"ip", "-n", n.h1, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", s)},
-		{"ip", "-n", n.h2, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", s+1)},
-	} {
-		if err := run(c...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ns := range []string{nat1, nat2} {
-		if err := run("ip", "netns", "exec", ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"); err != nil {
-			t.Skipf("cannot set up NAT: %v", err)
-		}
-		// Like a home router, drop unsolicited packets from outside. (Otherwise a check that
-		// arrives before the peer's own first check leaves a conntrack entry for the NAT
-		// itself, and the masquerade then picks another port for the peer.)
-		if err := run("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"); err != nil {
-			t.Skipf("cannot set up the NAT's firewall: %v", err)
-		}
-	}
-	return n
-}
 
 // ---- helper processes
 
