@@ -556,8 +556,8 @@ func saveIcon(t *testing.T, v dbus.Variant, path string) (w, h int32) {
 
 // TestTrayHidesToTrayAndShows: with a tray (a StatusNotifierWatcher with a host), the GUI's
 // item registers with a title, a tooltip saying who is joined, an icon and a menu; closing
-// the window hides it (the process runs on), the menu's Show brings it back, Quit ends the
-// program with status 0.
+// the window hides it (the process runs on), the menu's Show or a click on the icon brings it
+// back, and so does the tray going away; Quit ends the program with status 0.
 func TestTrayHidesToTrayAndShows(t *testing.T) {
 	bus := startSessionBus(t)
 	watcher := startWatcher(t, bus, true)
@@ -619,6 +619,21 @@ func TestTrayHidesToTrayAndShows(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("a click on the tray icon did not show the window")
+	}
+
+	// When the tray goes away (the panel quits) while the window is hidden, the window comes back.
+	closeToTray(t, g, display, win)
+	shown = windowShown(ctx, display)
+	if _, err := watcher.conn.ReleaseName(watcherName); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-shown:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the window stayed hidden after the tray went away")
 	}
 
 	// Quit from the tray ends the program with status 0.
