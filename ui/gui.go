@@ -352,6 +352,9 @@ func statusLine(s phone.Status) string {
 		ov = "local network"
 	}
 	parts = append(parts, "overlay "+ov)
+	if s.Role == "client" { // RFC 6940 §4.2: no neighbours, nothing stored for others
+		return strings.Join(append(parts, "client, storing nothing for others"), " · ")
+	}
 	if s.State != phone.NotJoined {
 		parts = append(parts, plural(neighbours(s), "neighbour", "neighbours"))
 	}

@@ -36,6 +36,8 @@ type fakePhone struct {
 	joins    []string
 	level    float64
 	joinErr  error
+	// storeOthers records SetStoreForOthers calls.
+	storeOthers []bool
 	// storeLater: Store() is nil until the test clears it (the real phone opens it in Run).
 	storeLater bool
 
@@ -148,6 +150,12 @@ func (f *fakePhone) SetAudioDevices(in, out string) error {
 	return f.st.SetSettings(map[string]string{"audio.input": in, "audio.output": out})
 }
 func (f *fakePhone) PlayTestTone(context.Context) error { f.act("tone"); return nil }
+func (f *fakePhone) SetStoreForOthers(on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.storeOthers = append(f.storeOthers, on)
+	return nil
+}
 func (f *fakePhone) Ring(on bool) {
 	f.mu.Lock()
 	f.rings = append(f.rings, on)

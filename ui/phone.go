@@ -43,6 +43,12 @@ type OverlayJoiner interface {
 	JoinOverlay(ctx context.Context, overlay, configURL, user, password string) error
 }
 
+// StoreForOthersSetter chooses between a storing peer (on) and a RELOAD client that stores
+// nothing for others (Settings → Peer); the phone rejoins in the new role.
+type StoreForOthersSetter interface {
+	SetStoreForOthers(on bool) error
+}
+
 // AudioDeviceLister lists sound devices and selects the ones the phone uses.
 type AudioDeviceLister interface {
 	AudioDevices() (inputs, outputs []string, err error)

@@ -390,6 +390,17 @@ func (s *settingsDialog) doSave() {
 	}
 	pr.SetInt(PrefListenPort, port)
 	limit, _ := strconv.Atoi(strings.TrimSpace(s.limit.Text))
+	if on := s.storeForOthers.Checked; on != pr.BoolWithFallback(PrefStoreForOthers, true) {
+		if ss, ok := g.p.(StoreForOthersSetter); ok {
+			if err := ss.SetStoreForOthers(on); err != nil {
+				s.errLabel.SetText("Peer: " + errorText(err))
+				s.errLabel.Show()
+				return
+			}
+		} else {
+			later = append(later, "storing choice")
+		}
+	}
 	pr.SetBool(PrefStoreForOthers, s.storeForOthers.Checked)
 	pr.SetInt(PrefStorageLimitMB, limit)
 

@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -322,6 +323,9 @@ func TestStatusLine(t *testing.T) {
 	if h.g.bottomInfo.Text != "overlay example.org · 3 neighbours · storing 132 records for others" {
 		t.Errorf("bottom line %q", h.g.bottomInfo.Text)
 	}
+	if l := statusLine(phone.Status{Overlay: "example.org", State: phone.Registered, Role: "client"}); l != "overlay example.org · client, storing nothing for others" {
+		t.Errorf("client's bottom line %q", l)
+	}
 	if n := neighbours(phone.Status{Predecessors: []string{"x"}, Successors: []string{"x"}}); n != 1 {
 		t.Errorf("one peer both predecessor and successor counts as %d neighbours", n)
 	}
@@ -456,6 +460,11 @@ func TestSettingsValidation(t *testing.T) {
 	if s.errLabel.Visible() {
 		t.Fatalf("still invalid: %q", s.errLabel.Text)
 	}
+	h.p.mu.Lock()
+	if !slices.Equal(h.p.storeOthers, []bool{false}) {
+		t.Errorf("phone asked to store for others %v, want [false]", h.p.storeOthers)
+	}
+	h.p.mu.Unlock()
 	want := map[string]string{PrefListenPort: "5060", PrefStorageLimitMB: "128", PrefStoreForOthers: "false",
 		PrefAudioIn: ""}
 	for k, v := range want {

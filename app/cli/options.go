@@ -26,6 +26,7 @@ type Options struct {
 	AudioIn    string
 	AudioOut   string
 	AutoAnswer bool
+	Client     bool
 	KeyLog     string
 	LogLevel   string
 }
@@ -59,6 +60,7 @@ func Parse(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.AudioIn, "audio-in", "", "microphone from `FILE.wav` instead of a sound device")
 	fs.StringVar(&o.AudioOut, "audio-out", "", "speaker to `FILE.wav` instead of a sound device")
 	fs.BoolVar(&o.AutoAnswer, "auto-answer", false, "answer incoming calls")
+	fs.BoolVar(&o.Client, "client", false, "run as a RELOAD client (RFC 6940 §4.2): store and route nothing for others")
 	fs.StringVar(&o.KeyLog, "keylog", "", "write an NSS key log of every DTLS/TLS session to `FILE`")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `LEVEL` on stderr: debug, info, warn, error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -10,11 +10,11 @@ import (
 func TestParseFlags(t *testing.T) {
 	var out bytes.Buffer
 	o, err := Parse([]string{"--headless", "--profile", "/tmp/p", "--user", "alice", "--overlay", "example.org",
-		"--bootstrap", "127.0.0.1:1, 127.0.0.1:2", "--listen", "127.0.0.1:0", "--auto-answer"}, &out)
+		"--bootstrap", "127.0.0.1:1, 127.0.0.1:2", "--listen", "127.0.0.1:0", "--auto-answer", "--client"}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.Headless || o.Profile != "/tmp/p" || o.User != "alice" || o.Overlay != "example.org" || !o.AutoAnswer {
+	if !o.Headless || o.Profile != "/tmp/p" || o.User != "alice" || o.Overlay != "example.org" || !o.AutoAnswer || !o.Client {
 		t.Fatalf("unexpected options %+v", o)
 	}
 	if len(o.Bootstrap) != 2 || o.Bootstrap[1] != "127.0.0.1:2" {

@@ -369,6 +369,12 @@ func (p *Peer) User() string { return p.id.User() }
 // Overlay is the overlay name.
 func (p *Peer) Overlay() string { return p.cfg.Overlay }
 
+// Roles as Role and Status report them.
+const (
+	RolePeer   = chord.RolePeer   // a storing peer
+	RoleClient = chord.RoleClient // a RELOAD client (RFC 6940 §4.2)
+)
+
 // Role is "client" for a RELOAD client (Config.Client, RFC 6940 §4.2), else "peer".
 func (p *Peer) Role() string { return p.chord.Role() }
 

@@ -32,6 +32,7 @@ type Event struct {
 	Version string    `json:"version,omitempty"`
 	NodeID  string    `json:"node_id,omitempty"`
 	First   *bool     `json:"first,omitempty"`
+	Role    string    `json:"role,omitempty"` // joined: "peer" or "client"
 	AoR     string    `json:"aor,omitempty"`
 	CallID  string    `json:"call_id,omitempty"`
 	Peer    string    `json:"peer,omitempty"`

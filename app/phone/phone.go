@@ -40,8 +40,11 @@ type Config struct {
 	AudioIn    string
 	AudioOut   string
 	AutoAnswer bool
-	KeyLog     string
-	Logger     *slog.Logger
+	// Client runs the phone as a RELOAD client (RFC 6940 §4.2) whatever the setting
+	// "peer.store_for_others" says (--client).
+	Client bool
+	KeyLog string
+	Logger *slog.Logger
 }
 
 // Errors a caller can test for.
@@ -81,8 +84,9 @@ type Phone struct {
 	pins       *identity.PinStore
 	certs      map[string]*x509.Certificate // certificates of incoming SIP connections, by Node-ID
 	keylog     io.Writer
-	restartReq chan struct{} // SetUser, JoinOverlay -> runPeer
+	restartReq chan struct{} // SetUser, JoinOverlay, SetStoreForOthers -> runPeer
 	restart    chan struct{} // runPeer -> Run: the peer ended for a restart
+	runClient  bool          // the running peer was asked to be a client (guarded by mu)
 }
 
 // New makes a phone from cfg. It does not touch the network until Run.
@@ -237,6 +241,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		Profile: cfg.Profile, User: cfg.User, Overlay: cfg.Overlay, Listen: cfg.Listen,
 		Bootstrap: cfg.Bootstrap, KeyLog: p.keylog, Logger: p.log,
 		StorageLimit: int64(p.intSetting(settingStorageMB)) << 20,
+		Client:       p.wantClient(),
 	}
 	if port := p.intSetting(settingListenPort); pc.Listen == "" && port > 0 && port < 65536 {
 		pc.Listen = fmt.Sprintf("0.0.0.0:%d", port)
@@ -280,7 +285,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		})
 	}
 	p.mu.Lock()
-	p.peer, p.ep, p.runCtx = pr, ep, runCtx
+	p.peer, p.ep, p.runCtx, p.runClient = pr, ep, runCtx, pc.Client
 	p.mu.Unlock()
 	defer func() {
 		// Calls first (BYE to the peer), then registrations and the overlay.
@@ -303,7 +308,8 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		if ctx.Err() == nil {
 			p.emit(Event{Kind: EventError, Message: err.Error()})
 		}
-	} else if pc.Overlay == peer.DefaultOverlay {
+	} else if pc.Overlay == peer.DefaultOverlay && pr.Role() == peer.RolePeer {
+		// Only peers are announced: a client routes nothing, so nobody can join through it.
 		stop, err := discovery.Announce(ctx, discovery.Service{
 			Overlay: pc.Overlay, NodeID: pr.NodeID(), User: pr.User(), Port: int(pr.Addr().Port()),
 		})
@@ -357,7 +363,7 @@ func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
 	}
 	first := pr.First()
 	p.setState(Joined)
-	p.emit(Event{Kind: EventJoined, NodeID: pr.NodeID().String(), First: &first})
+	p.emit(Event{Kind: EventJoined, NodeID: pr.NodeID().String(), First: &first, Role: pr.Role()})
 	if p.currentUser() == "" {
 		return nil
 	}
@@ -415,10 +421,14 @@ func (p *Phone) Status() Status {
 		Successors:   []string{},
 		Fingers:      []string{},
 		Calls:        []CallInfo{},
+		Role:         peer.RolePeer,
+	}
+	if p.runClient {
+		s.Role = peer.RoleClient
 	}
 	if pr := p.peer; pr != nil {
 		ps := pr.Status()
-		s.Overlay, s.NodeID, s.Listen = ps.Overlay, ps.NodeID, ps.Listen
+		s.Overlay, s.NodeID, s.Listen, s.Role = ps.Overlay, ps.NodeID, ps.Listen, ps.Role
 		s.Predecessors, s.Successors, s.Fingers = ps.Predecessors, ps.Successors, ps.Fingers
 		s.StoredRecords = ps.StoredRecords
 		rs := pr.RelayStatus()

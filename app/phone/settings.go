@@ -25,6 +25,7 @@ const (
 	settingNoiseSuppress = "audio.noise_suppression" // bool, default true
 	settingListenPort    = "network.listen_port"     // int; 0: the default
 	settingStorageMB     = "peer.storage_limit_mb"   // int; 0: no limit but the defaults
+	settingStoreOthers   = "peer.store_for_others"   // bool, default true; false: a RELOAD client
 )
 
 // LocalOverlay is the name of the local network's overlay, joined when none is chosen.
@@ -46,6 +47,32 @@ func (p *Phone) intSetting(key string) int {
 		}
 	}
 	return 0
+}
+
+// wantClient reports whether the phone should run as a RELOAD client: --client, or the
+// setting "peer.store_for_others" turned off.
+func (p *Phone) wantClient() bool {
+	p.mu.Lock()
+	forced := p.cfg.Client
+	p.mu.Unlock()
+	return forced || !p.boolSetting(settingStoreOthers, true)
+}
+
+// SetStoreForOthers chooses whether this phone is a storing peer (on, the default) or a
+// RELOAD client that stores and routes nothing for others (RFC 6940 §4.2): it is kept in
+// the profile, and the phone rejoins in the new role when that changes what it runs as.
+func (p *Phone) SetStoreForOthers(on bool) error {
+	if err := p.store.SetSetting(settingStoreOthers, strconv.FormatBool(on)); err != nil {
+		return fmt.Errorf("saving the storing choice: %w", err)
+	}
+	want := p.wantClient()
+	p.mu.Lock()
+	running := p.peer != nil && p.runClient != want
+	p.mu.Unlock()
+	if running {
+		p.requestRestart()
+	}
+	return nil
 }
 
 // Store is the profile's database: contacts, call history, settings.

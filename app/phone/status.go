@@ -18,17 +18,20 @@ const (
 
 // Status is a snapshot of the phone as a peer and as a phone.
 type Status struct {
-	Version       string    `json:"version"`
-	User          string    `json:"user,omitempty"`
-	AoR           string    `json:"aor,omitempty"`
-	Overlay       string    `json:"overlay,omitempty"`
-	State         PeerState `json:"state"`
-	NodeID        string    `json:"node_id,omitempty"`
-	Listen        string    `json:"listen,omitempty"`
-	Predecessors  []string  `json:"predecessors"`
-	Successors    []string  `json:"successors"`
-	Fingers       []string  `json:"fingers"`
-	StoredRecords int       `json:"stored_records"`
+	Version string    `json:"version"`
+	User    string    `json:"user,omitempty"`
+	AoR     string    `json:"aor,omitempty"`
+	Overlay string    `json:"overlay,omitempty"`
+	State   PeerState `json:"state"`
+	// Role is "peer" (storing for others) or "client" (RFC 6940 §4.2: stores and routes
+	// nothing; setting "peer.store_for_others" false, or --client).
+	Role          string   `json:"role"`
+	NodeID        string   `json:"node_id,omitempty"`
+	Listen        string   `json:"listen,omitempty"`
+	Predecessors  []string `json:"predecessors"`
+	Successors    []string `json:"successors"`
+	Fingers       []string `json:"fingers"`
+	StoredRecords int      `json:"stored_records"`
 	// Relay is what this peer serves as a TURN relay and which relays it uses (RFC 6940 §9).
 	Relay *peer.RelayStatus `json:"relay,omitempty"`
 	Calls []CallInfo        `json:"calls"`
