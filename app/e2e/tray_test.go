@@ -714,15 +714,18 @@ func TestTrayCallActions(t *testing.T) {
 	tc.waitMenu("Show Chordphone", "Call bob")
 }
 
-// TestTrayCloseQuitsWithoutTray: with no tray to hide in — no watcher on the session bus, or
-// a watcher without a host (nothing shows the icon) — closing the window quits.
+// TestTrayCloseQuitsWithoutTray: with no tray to hide in — no session bus, no watcher on it,
+// or a watcher without a host (nothing shows the icon) — closing the window quits.
 func TestTrayCloseQuitsWithoutTray(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		watcher bool
-	}{{"no watcher", false}, {"watcher without host", true}} {
+		name         string
+		bus, watcher bool
+	}{{"no session bus", false, false}, {"no watcher", true, false}, {"watcher without host", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			bus := startSessionBus(t)
+			bus := "" // none: the GUI finds no session bus (and starts none)
+			if tc.bus {
+				bus = startSessionBus(t)
+			}
 			var w *snWatcher
 			if tc.watcher {
 				w = startWatcher(t, bus, false)
