@@ -161,9 +161,10 @@ func (w *snWatcher) waitItem(t *testing.T, g *guiProc) (string, dbus.ObjectPath)
 type guiProc struct {
 	cmd    *exec.Cmd
 	exited chan error
-	lines  chan string
+	line   chan struct{} // a new line is in log
 	mu     sync.Mutex
 	log    strings.Builder
+	seen   int // waitLine has looked at log up to here
 }
 
 // startTrayGUI starts the GUI (user alice) on display with the session bus at bus, with args
@@ -181,7 +182,7 @@ func startTrayGUI(t *testing.T, display, bus string, args ...string) *guiProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &guiProc{cmd: cmd, exited: make(chan error, 1), lines: make(chan string, 1024)}
+	g := &guiProc{cmd: cmd, exited: make(chan error, 1), line: make(chan struct{}, 1)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func startTrayGUI(t *testing.T, display, bus string, args ...string) *guiProc {
 			g.log.WriteString(sc.Text() + "\n")
 			g.mu.Unlock()
 			select {
-			case g.lines <- sc.Text():
+			case g.line <- struct{}{}:
 			default:
 			}
 		}
@@ -215,16 +216,23 @@ func startTrayGUI(t *testing.T, display, bus string, args ...string) *guiProc {
 	return g
 }
 
-// waitLine waits for a stderr line containing s.
+// waitLine waits for a stderr line containing s, after those an earlier waitLine found.
 func (g *guiProc) waitLine(t *testing.T, s string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
+		g.mu.Lock()
+		log := g.log.String()
+		i := strings.Index(log[g.seen:], s)
+		if i >= 0 {
+			g.seen += i + len(s)
+		}
+		g.mu.Unlock()
+		if i >= 0 {
+			return
+		}
 		select {
-		case l := <-g.lines:
-			if strings.Contains(l, s) {
-				return
-			}
+		case <-g.line:
 		case err := <-g.exited:
 			g.exited <- err
 			t.Fatalf("the GUI exited (%v) while waiting for %q in its log", err, s)
