@@ -378,6 +378,16 @@ const (
 // Role is "client" for a RELOAD client (Config.Client, RFC 6940 §4.2), else "peer".
 func (p *Peer) Role() string { return p.chord.Role() }
 
+// ClientPeer returns the Node-ID of the peer a client is attached to (RFC 6940 §4.2.1;
+// "" while detached, and always for a peer) and a channel closed when that changes.
+func (p *Peer) ClientPeer() (string, <-chan struct{}) {
+	id, changed := p.chord.ClientPeer()
+	if id.IsZero() {
+		return "", changed
+	}
+	return id.String(), changed
+}
+
 // First reports whether this peer starts the overlay (no bootstrap peer).
 func (p *Peer) First() bool { return p.first }
 

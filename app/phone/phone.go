@@ -320,6 +320,9 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		}
 		defer p.watchLAN(ctx, pr, pc.Overlay)() // rings formed apart merge (lanmerge.go)
 	}
+	if pr.Role() == peer.RoleClient {
+		defer p.watchClient(ctx, pr)() // a client cut off for long starts again (client.go)
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -108,3 +108,55 @@ func TestStoreForOthersSelectsRole(t *testing.T) {
 		t.Logf("erin found as %s after %v", tc.role, time.Since(start))
 	}
 }
+
+// TestClientStartsAgainWhenCutOff: a client phone whose only peer goes away keeps no way
+// into the overlay; after clientDetachedLimit the phone starts again, and it attaches once
+// a peer answers at its bootstrap address.
+func TestClientStartsAgainWhenCutOff(t *testing.T) {
+	old := clientDetachedLimit
+	clientDetachedLimit = 500 * time.Millisecond
+	defer func() { clientDetachedLimit = old }()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	startBoot := func(listen string) *peer.Peer {
+		b, err := peer.New(peer.Config{Profile: t.TempDir(), Overlay: "cutoff.test", Listen: listen, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := b.Join(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	boot := startBoot("127.0.0.1:0")
+	addr := boot.Addr().String()
+
+	p, err := New(Config{Profile: t.TempDir(), User: "frank", Overlay: "cutoff.test", Listen: "127.0.0.1:0",
+		Bootstrap: []string{addr}, Client: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, unsubscribe := p.Subscribe(64)
+	defer unsubscribe()
+	ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }() // owner: this test; ends with stop
+	defer func() {
+		stop()
+		<-done
+	}()
+	if j := waitEvent(t, events, EventJoined); j.Role != peer.RoleClient {
+		t.Fatalf("joined as %q", j.Role)
+	}
+	waitEvent(t, events, EventRegistered)
+
+	boot.Close(context.Background())
+	waitEvent(t, events, EventLeft) // the phone starts again
+	boot = startBoot(addr)          // a peer at the same address again
+	defer boot.Close(context.Background())
+	if j := waitEvent(t, events, EventJoined); j.Role != peer.RoleClient {
+		t.Fatalf("joined again as %q", j.Role)
+	}
+	waitEvent(t, events, EventRegistered)
+}
