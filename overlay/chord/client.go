@@ -192,7 +192,16 @@ func (c *Chord) setClientPeer(r wire.NodeID) {
 		c.cl.changed = make(chan struct{})
 		c.counters.ClientAttaches++
 	}
+	lost := !c.connected[r] // the link died before we got here: LinkDown did not see r
+	if lost {
+		c.cl.peer = wire.NodeID{}
+		close(c.cl.changed)
+		c.cl.changed = make(chan struct{})
+	}
 	c.mu.Unlock()
+	if lost {
+		c.kickClient()
+	}
 	for _, l := range stale {
 		l.Close()
 	}
