@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -67,4 +69,51 @@ func TestClientPhoneCalls(t *testing.T) {
 			}
 		}
 	}
+}
+
+// clientPeer polls a phone's status for its client_peer until cond holds.
+func clientPeer(t *testing.T, p *Proc, cond func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p.Send(t, "status")
+		st := p.Wait(t, "status", 10*time.Second)
+		if cp, _ := st["client_peer"].(string); cond(cp) {
+			return cp
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: client_peer in %v", p.Name, st)
+		}
+		time.Sleep(200 * time.Millisecond) // status polling interval; the move has no event
+	}
+}
+
+// TestClientFollowsItsPeer (RFC 6940 §4.2.1): when the storing peer a client phone is
+// attached to is killed, the client attaches to the peer that takes over its Node-ID and
+// can still call and be called by name.
+func TestClientFollowsItsPeer(t *testing.T) {
+	o := StartOverlay(t, "follow.test", 4)
+	all := strings.Join(o.Addrs, ",")
+	carol := startPhone(t, o, "carol", 3, "--client", "--auto-answer", "--bootstrap", all)
+	dave := startPhone(t, o, "dave", 4, "--client", "--auto-answer", "--bootstrap", all)
+
+	first := clientPeer(t, carol.Proc, func(s string) bool { return s != "" })
+	killed := -1
+	for i, id := range o.IDs {
+		if id == first {
+			killed = i
+		}
+	}
+	if killed < 0 {
+		t.Fatalf("carol's peer %s is none of the storing peers %v", first, o.IDs)
+	}
+	if err := o.Peers[killed].Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-o.Peers[killed].Exited()
+	start := time.Now()
+	next := clientPeer(t, carol.Proc, func(s string) bool { return s != "" && s != first })
+	t.Logf("carol moved from %s to %s in %v", first[:8], next[:8], time.Since(start).Round(time.Millisecond))
+	callAnswered(t, dave, carol, "carol")
+	callAnswered(t, carol, dave, "dave")
 }

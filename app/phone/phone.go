@@ -431,7 +431,7 @@ func (p *Phone) Status() Status {
 	}
 	if pr := p.peer; pr != nil {
 		ps := pr.Status()
-		s.Overlay, s.NodeID, s.Listen, s.Role = ps.Overlay, ps.NodeID, ps.Listen, ps.Role
+		s.Overlay, s.NodeID, s.Listen, s.Role, s.ClientPeer = ps.Overlay, ps.NodeID, ps.Listen, ps.Role, ps.ClientPeer
 		s.Predecessors, s.Successors, s.Fingers = ps.Predecessors, ps.Successors, ps.Fingers
 		s.StoredRecords = ps.StoredRecords
 		rs := pr.RelayStatus()

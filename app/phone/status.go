@@ -25,7 +25,10 @@ type Status struct {
 	State   PeerState `json:"state"`
 	// Role is "peer" (storing for others) or "client" (RFC 6940 §4.2: stores and routes
 	// nothing; setting "peer.store_for_others" false, or --client).
-	Role          string   `json:"role"`
+	Role string `json:"role"`
+	// ClientPeer is a client's peer: the Node-ID of the peer responsible for its own
+	// (RFC 6940 §4.2.1), "" while detached and for a peer.
+	ClientPeer    string   `json:"client_peer,omitempty"`
 	NodeID        string   `json:"node_id,omitempty"`
 	Listen        string   `json:"listen,omitempty"`
 	Predecessors  []string `json:"predecessors"`

@@ -280,7 +280,7 @@ func (c *Chord) clientLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			backoff = min(max(2*backoff, rt/4), 4*rt, c.s.ClientCheckInterval)
+			backoff = min(max(2*backoff, rt/4), rt, c.s.ClientCheckInterval) // one Ping a try: cheap
 			c.n.Logger().Debug("client: attaching to the responsible peer failed", "err", err, "retry_in", backoff)
 			t.Reset(backoff + rand.N(backoff/2+1))
 			continue
