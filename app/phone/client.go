@@ -15,8 +15,9 @@ var clientDetachedLimit = 30 * time.Second
 // watchClient restarts the peer loop when a RELOAD client (RFC 6940 §4.2) has had no peer
 // to attach to for clientDetachedLimit: the overlay layer keeps trying its bootstrap
 // addresses, but those may all be gone (phones of the local network come and go); a new
-// start finds the overlay's peers again (mDNS, the configuration document). It returns a
-// function that waits for the watch to end (with ctx).
+// start finds the overlay's peers again (mDNS, the configuration document). A call in
+// progress is not cut for this. It returns a function that waits for the watch to end
+// (with ctx).
 func (p *Phone) watchClient(ctx context.Context, pr *peer.Peer) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -34,6 +35,12 @@ func (p *Phone) watchClient(ctx context.Context, pr *peer.Peer) (wait func()) {
 			case <-ctx.Done():
 			case <-changed:
 			case <-expired:
+				p.mu.Lock()
+				inCall := p.call != nil
+				p.mu.Unlock()
+				if inCall {
+					continue // a call's media goes straight between the phones: keep it
+				}
 				p.log.Warn("no peer to attach to as a client; starting again to find the overlay's peers", "after", clientDetachedLimit)
 				p.requestRestart()
 				return
