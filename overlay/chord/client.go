@@ -360,7 +360,7 @@ func (c *Chord) serveClientUpdate(ctx context.Context, req *node.Request) (wire.
 	c.counters.UpdatesReceived++
 	peer := c.cl.peer
 	c.mu.Unlock()
-	if req.Origin == peer && u.Type != wire.ChordPeerReady && len(u.Predecessors) > 0 &&
+	if req.Origin == peer && req.SignedBy(peer) && u.Type != wire.ChordPeerReady && len(u.Predecessors) > 0 &&
 		!Between(c.self, u.Predecessors[0], peer) {
 		c.n.Logger().Info("our peer is no longer responsible for our Node-ID; attaching again", "peer", peer, "its_predecessor", u.Predecessors[0])
 		c.kickClient()
