@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -160,4 +161,40 @@ func TestAppAttach(t *testing.T) {
 	if _, err := ra.conn.Read(buf); !errors.Is(err, io.EOF) && err == nil {
 		t.Fatalf("read after peer close: %v", err)
 	}
+}
+
+// TestDeadSTUNServerLeftOut: a configured STUN server (a bootstrap address) whose bootstrap
+// handshake timed out is left out of gathering, so it does not hold every Attach until the
+// gather timeout; a cancelled handshake says nothing about the server and leaves it in.
+func TestDeadSTUNServerLeftOut(t *testing.T) {
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0") // bound, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	dead := hole.LocalAddr().String()
+	b := newPeer(t, "bob", nil)
+	a := newPeer(t, "alice", func(s *Settings) { s.STUNServers = []string{dead, addrOf(b)} })
+	if got := a.t.stunServers(); !slices.Equal(got, []string{dead, addrOf(b)}) {
+		t.Fatalf("STUN servers %v", got)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.t.Bootstrap(cctx, dead); err == nil {
+		t.Fatal("bootstrap with a cancelled context succeeded")
+	}
+	if got := a.t.stunServers(); !slices.Contains(got, dead) {
+		t.Fatalf("a cancelled handshake took %s out: %v", dead, got)
+	}
+	if _, err := a.t.Bootstrap(ctxT(t, 500*time.Millisecond), dead); err == nil {
+		t.Fatal("bootstrap to a silent address succeeded")
+	}
+	if got := a.t.stunServers(); !slices.Equal(got, []string{addrOf(b)}) {
+		t.Fatalf("after the failed handshake, STUN servers %v, want only %s", got, addrOf(b))
+	}
+	at, err := a.t.NewAttachment(ctxT(t, 10*time.Second), b.id.NodeID(), 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Close()
 }

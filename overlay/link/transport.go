@@ -42,6 +42,10 @@ type Transport struct {
 	links  map[*Link]struct{}
 	agents map[*attachment]struct{}
 	stun   []string
+	// stunDown holds STUN servers whose bootstrap handshake failed lately: ICE skips them
+	// until then, so that one dead bootstrap address does not hold every gathering until
+	// its timeout.
+	stunDown map[string]time.Time
 	turn   []*stun.URI
 	closed bool
 	onLink func(node.Link)
@@ -156,7 +160,26 @@ func (t *Transport) turnServers() []*stun.URI {
 func (t *Transport) stunServers() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]string(nil), t.stun...)
+	now := time.Now()
+	out := make([]string, 0, len(t.stun))
+	for _, a := range t.stun {
+		if until, down := t.stunDown[a]; down && now.Before(until) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// stunServerDown notes that addr did not answer a bootstrap handshake: gathering leaves it
+// out for a minute (or until a handshake with it succeeds).
+func (t *Transport) stunServerDown(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stunDown == nil {
+		t.stunDown = map[string]time.Time{}
+	}
+	t.stunDown[addr] = time.Now().Add(time.Minute)
 }
 
 // Links returns the links that are up.
@@ -430,6 +453,9 @@ func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (
 		if onClose != nil {
 			onClose()
 		}
+		if !errors.Is(err, context.Canceled) && !errors.Is(ctx.Err(), context.Canceled) {
+			t.stunServerDown(ua.String())
+		}
 		_ = conn.Close()
 		return nil, fmt.Errorf("link: bootstrap DTLS %s: %w", addr, err)
 	}
@@ -443,6 +469,9 @@ func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (
 	// The bootstrap node answers STUN on this address (RFC 6940 §6.5.1.4); it stops being a
 	// STUN server when the connection to it is lost.
 	t.AddSTUNServer(ua.String())
+	t.mu.Lock()
+	delete(t.stunDown, ua.String())
+	t.mu.Unlock()
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
