@@ -56,7 +56,18 @@ func NormalizeAoR(aor string) (string, error) {
 	if !ok || user == "" || domain == "" || strings.Contains(domain, "@") {
 		return "", fmt.Errorf("kinds: AoR %q is not user@domain", aor)
 	}
+	// RFC 3261 §25.1: neither part holds white space or controls, nor the delimiters of a
+	// SIP URI; a user holds no ':' (that would start a password). Without this the
+	// normalized form would parse differently again ("sip:sip: @x" -> "sip: @x" -> " @x").
+	if strings.ContainsFunc(user, badAoRRune(":<>;?")) || strings.ContainsFunc(domain, badAoRRune("<>;?")) {
+		return "", fmt.Errorf("kinds: AoR %q has characters a SIP user or domain cannot hold", aor)
+	}
 	return user + "@" + strings.ToLower(domain), nil
+}
+
+// badAoRRune reports white space, controls and the runes in delims.
+func badAoRRune(delims string) func(rune) bool {
+	return func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune(delims, r) }
 }
 
 // AoRResourceID is the Resource-ID of the SIP-REGISTRATION of an AoR
