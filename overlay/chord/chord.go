@@ -458,6 +458,13 @@ func (c *Chord) LinkUp(remote wire.NodeID, sendUpdate bool) {
 // LinkDown implements node.Topology: the peer is removed from every table and replaced
 // from the routing table (RFC 6940 §10.7.1, §10.7.2).
 func (c *Chord) LinkDown(remote wire.NodeID) {
+	if c.n.Connected(remote) {
+		// The node reports a link's end after it has let go of its lock, so a new link to
+		// remote (both sides attaching at once, as when rings merge) can have come up and
+		// been reported in between: this report is stale, and heeding it would leave
+		// remote out of the tables while a link to it stays up.
+		return
+	}
 	c.mu.Lock()
 	delete(c.connected, remote)
 	wasReady := c.ready[remote]

@@ -2,6 +2,7 @@ package chord
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -21,11 +22,15 @@ func (c *Chord) MergeWith(ctx context.Context, addr string) bool {
 	return c.partitionCheck(ctx, addr)
 }
 
-// Retries of an Attach to a would-be neighbour (attachCandidate).
-const neighborAttachTries = 4
+// Tries of an Attach to a would-be neighbour (attachCandidate) and of a reactive Update
+// to a neighbour (sendNeighborUpdate).
+const (
+	neighborAttachTries = 5
+	neighborUpdateTries = 3
+)
 
 // attachCandidate attaches to a peer named in an Update (consider, §10.7.3). An Attach
-// to a would-be neighbour that fails is tried again, after 2, 4 and 8 reliability
+// to a would-be neighbour that fails is tried again, after 2, 4, 8 and 16 reliability
 // timers, while the peer would still be a neighbour and nobody has connected it
 // meanwhile: each peer learns of a closer neighbour only from an Update that names
 // it, and when two rings merge that Update is sent once, in a burst of Attaches and
@@ -51,6 +56,32 @@ func (c *Chord) attachCandidate(ctx context.Context, id, via wire.NodeID, finger
 		}
 		if !c.n.Connected(via) {
 			via = wire.NodeID{} // route by Node-ID
+		}
+	}
+}
+
+// sendNeighborUpdate sends the reactive Update of §10.7.1/§10.7.3 to peer id. One that is
+// not answered is sent again, with the table as it is then, after 2 and 4 reliability
+// timers while id is still a connected neighbour: the peers it names may be ones id
+// learns of only from this Update (a merge of two rings sends each such Update once in a
+// burst, and under load transactions time out).
+func (c *Chord) sendNeighborUpdate(ctx context.Context, id wire.NodeID) {
+	wait := 2 * c.n.Settings().ReliabilityTimer
+	for try := 1; ; try++ {
+		if c.sendUpdate(ctx, id, wire.ChordNeighbors) || try == neighborUpdateTries {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jitter(wait)):
+		}
+		wait *= 2
+		c.mu.Lock()
+		again := c.joined && !c.leaving && c.connected[id] && (slices.Contains(c.preds, id) || slices.Contains(c.succs, id))
+		c.mu.Unlock()
+		if !again {
+			return
 		}
 	}
 }

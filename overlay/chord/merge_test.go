@@ -18,6 +18,7 @@ import (
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/sim"
 	"github.com/chordphone/chordphone/overlay/storage"
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 const mergeOverlay = "merge.example"
@@ -118,7 +119,7 @@ func waitRing(t *testing.T, peers []*sim.Peer, timeout time.Duration) time.Durat
 		}
 		if time.Since(t0) > timeout {
 			t.Fatalf("%d of %d peers still have a wrong neighbour table after %v: %s", wrong, len(peers), timeout,
-				strings.Join(sim.Diagnose(peers, 6), " | "))
+				strings.Join(diagnose(peers, chord.DefaultNeighbors, 6), " | "))
 		}
 		time.Sleep(5 * time.Millisecond) // polling the tables; there is no event for "the ring is right"
 	}
@@ -159,6 +160,22 @@ func TestMergeTwoRings(t *testing.T) {
 		t.Fatal("MergeWith did not find the other ring")
 	}
 	all := sorted(a, b)
+	defer func() {
+		drops := map[string]uint64{}
+		var af, us, ur int
+		var rt uint64
+		for _, p := range all {
+			for k, v := range p.Node.Stats().DropReasons {
+				drops[k] += v
+			}
+			rt += p.Node.Stats().Retransmissions
+			c := p.Chord.Status().Counters
+			af += c.AttachFailures
+			us += c.UpdatesSent
+			ur += c.UpdatesReceived
+		}
+		t.Logf("merge traffic of all peers: %d Updates sent, %d received, %d Attach failures, %d retransmissions, drops %v", us, ur, af, rt, drops)
+	}()
 	waitRing(t, all, time.Minute)
 	t.Logf("neighbour tables right for the union of %d+%d peers %v after MergeWith", na, nb, time.Since(t0))
 
@@ -204,4 +221,30 @@ func TestMergeTwoRings(t *testing.T) {
 			t.Fatalf("the peer responsible for %s does not hold it", p.user)
 		}
 	}
+}
+
+// diagnose describes up to max peers whose neighbour table differs from the ring's: the
+// entries missing and what the peer knows of them.
+func diagnose(sorted []*sim.Peer, k, max int) []string {
+	var out []string
+	n := len(sorted)
+	for i, p := range sorted {
+		if len(out) >= max {
+			break
+		}
+		succs, preds := p.Chord.Successors(), p.Chord.Predecessors()
+		var missing []string
+		for j := 1; j <= min(k, n-1); j++ {
+			for _, w := range []wire.NodeID{sorted[(i+j)%n].ID, sorted[(i+n-j)%n].ID} {
+				if !slices.Contains(succs, w) && !slices.Contains(preds, w) {
+					cn, rd, dp := p.Chord.PeerState(w)
+					missing = append(missing, fmt.Sprintf("%s(conn=%v ready=%v departed=%v)", w.String()[:8], cn, rd, dp))
+				}
+			}
+		}
+		if len(missing) > 0 {
+			out = append(out, fmt.Sprintf("peer %s misses %v; counters %+v", p.ID.String()[:8], missing, p.Chord.Status().Counters))
+		}
+	}
+	return out
 }

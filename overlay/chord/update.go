@@ -125,8 +125,9 @@ func (c *Chord) fillsFingerLocked(id wire.NodeID) bool {
 	return i >= 1 && i <= len(c.fingers) && c.fingers[i-1].IsZero() && !c.searching[i]
 }
 
-// sendUpdate sends one Update of type typ to peer id (§10.7).
-func (c *Chord) sendUpdate(ctx context.Context, id wire.NodeID, typ wire.ChordUpdateType) {
+// sendUpdate sends one Update of type typ to peer id (§10.7) and reports whether it was
+// answered.
+func (c *Chord) sendUpdate(ctx context.Context, id wire.NodeID, typ wire.ChordUpdateType) bool {
 	c.mu.Lock()
 	u := &wire.ChordUpdate{Uptime: uint32(time.Since(c.start) / time.Second), Type: typ}
 	if typ != wire.ChordPeerReady {
@@ -142,7 +143,9 @@ func (c *Chord) sendUpdate(ctx context.Context, id wire.NodeID, typ wire.ChordUp
 	defer cancel()
 	if _, err := c.n.Call(rctx, []wire.Destination{wire.NodeDestination(id)}, wire.CodeUpdateReq, u, &wire.UpdateAns{}); err != nil {
 		c.n.Logger().Debug("update", "peer", id, "err", err)
+		return false
 	}
+	return true
 }
 
 // flushUpdates sends the Updates asked for by kick: neighbours always, every connection
@@ -165,7 +168,7 @@ func (c *Chord) flushUpdates() {
 	}
 	c.mu.Unlock()
 	for _, id := range targets {
-		c.n.Go(func(ctx context.Context) { c.sendUpdate(ctx, id, wire.ChordNeighbors) })
+		c.n.Go(func(ctx context.Context) { c.sendNeighborUpdate(ctx, id) })
 	}
 }
 
