@@ -143,6 +143,9 @@ type Chord struct {
 	connected   map[wire.NodeID]bool
 	ready       map[wire.NodeID]bool
 	departed    map[wire.NodeID]time.Time // failed or left: not re-adopted for a while
+	// left holds peers that sent us a Leave: an Update they sent before it (handled
+	// after it) must not make them ready again; only a peer_ready (they joined again) does.
+	left map[wire.NodeID]time.Time
 	ring        []ringEntry               // routing candidates by clockwise distance
 	preds       []wire.NodeID
 	succs       []wire.NodeID
@@ -185,6 +188,7 @@ func New(s Settings) *Chord {
 		connected:   map[wire.NodeID]bool{},
 		ready:       map[wire.NodeID]bool{},
 		departed:    map[wire.NodeID]time.Time{},
+		left:        map[wire.NodeID]time.Time{},
 		attaching:   map[wire.NodeID]bool{},
 		searching:   map[int]bool{},
 		lastCorrect: map[wire.NodeID]time.Time{},

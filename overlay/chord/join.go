@@ -259,6 +259,7 @@ func (c *Chord) serveJoin(ctx context.Context, req *node.Request) (wire.Body, er
 		c.mu.Lock()
 		c.ready[jn] = true
 		delete(c.departed, jn)
+		delete(c.left, jn)
 		ch := c.recomputeLocked()
 		c.mu.Unlock()
 		c.react(ch, false)

@@ -30,12 +30,28 @@ func (c *Chord) serveUpdate(ctx context.Context, req *node.Request) (wire.Body, 
 	}
 	c.mu.Unlock()
 	// Only peers send Updates: the sender may be routed through (peer_ready, §10.7).
-	if c.n.Connected(origin) {
+	if c.n.Connected(origin) && c.readyAgain(origin, u.Type) {
 		c.markReady(origin)
 	}
 	c.consider(origin, u.Predecessors, u.Successors, u.Fingers)
 	c.correct(origin, &u)
 	return &wire.UpdateAns{}, nil
+}
+
+// readyAgain reports whether an Update of type typ from origin shows it is a joined peer.
+// Handlers run concurrently, so an Update that a leaving peer sent just before its Leave
+// may be handled after it: a peer that left is ready again only when it says it joined
+// again (peer_ready, RFC 6940 §10.5) or joined through us.
+func (c *Chord) readyAgain(origin wire.NodeID, typ wire.ChordUpdateType) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.left[origin]; ok && time.Now().Before(t) {
+		if typ != wire.ChordPeerReady {
+			return false
+		}
+	}
+	delete(c.left, origin)
+	return true
 }
 
 // correct answers an Update from a peer that counts this peer among its neighbours
@@ -220,6 +236,11 @@ func (c *Chord) periodic() {
 			delete(c.departed, id)
 		}
 	}
+	for id, t := range c.left {
+		if now.After(t) {
+			delete(c.left, id)
+		}
+	}
 	ok := c.joined && !c.leaving
 	c.mu.Unlock()
 	if !ok {
@@ -315,6 +336,7 @@ func (c *Chord) serveLeave(ctx context.Context, req *node.Request) (wire.Body, e
 	c.mu.Lock()
 	delete(c.ready, id)
 	c.departed[id] = time.Now().Add(c.departTTL())
+	c.left[id] = c.departed[id]
 	ch := c.recomputeLocked()
 	c.mu.Unlock()
 	c.react(ch, true)
