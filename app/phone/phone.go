@@ -276,11 +276,20 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		}
 		ep.OnInvite(p.incoming)
 		pr.HandleSIP(func(conn net.Conn, remote wire.NodeID) {
+			key, cert := remote.String(), peer.PeerCertificate(conn)
 			p.mu.Lock()
-			p.certs[remote.String()] = peer.PeerCertificate(conn)
+			p.certs[key] = cert
 			p.mu.Unlock()
+			conn = &certConn{Conn: conn, forget: func() {
+				p.mu.Lock()
+				if p.certs[key] == cert {
+					delete(p.certs, key)
+				}
+				p.mu.Unlock()
+			}}
 			if err := ep.Serve(conn, remote.String()); err != nil {
 				p.log.Info("incoming SIP connection refused", "peer", remote, "err", err)
+				_ = conn.Close()
 			}
 		})
 	}
@@ -448,4 +457,17 @@ func (p *Phone) Status() Status {
 		s.Calls = append(s.Calls, info)
 	}
 	return s
+}
+
+// certConn is an incoming SIP connection whose peer certificate is forgotten when the
+// connection closes, so that the phone holds certificates of live connections only.
+type certConn struct {
+	net.Conn
+	once   sync.Once
+	forget func()
+}
+
+func (c *certConn) Close() error {
+	c.once.Do(c.forget)
+	return c.Conn.Close()
 }
