@@ -139,14 +139,14 @@ type Chord struct {
 	self  wire.NodeID
 	start time.Time
 
-	mu          sync.Mutex
-	connected   map[wire.NodeID]bool
-	ready       map[wire.NodeID]bool
-	departed    map[wire.NodeID]time.Time // failed or left: not re-adopted for a while
+	mu        sync.Mutex
+	connected map[wire.NodeID]bool
+	ready     map[wire.NodeID]bool
+	departed  map[wire.NodeID]time.Time // failed or left: not re-adopted for a while
 	// left holds peers that sent us a Leave: an Update they sent before it (handled
 	// after it) must not make them ready again; only a peer_ready (they joined again) does.
-	left map[wire.NodeID]time.Time
-	ring        []ringEntry               // routing candidates by clockwise distance
+	left        map[wire.NodeID]time.Time
+	ring        []ringEntry // routing candidates by clockwise distance
 	preds       []wire.NodeID
 	succs       []wire.NodeID
 	fingers     []wire.NodeID // fingers[i-1] is finger i; zero = invalid
@@ -171,7 +171,8 @@ type Chord struct {
 	lastNotified *Neighbors
 
 	counters Counters
-	cl       clientState // client mode (client.go)
+	held     map[wire.NodeID]bool // departed peers to try when their hold ends (merge.go)
+	cl       clientState          // client mode (client.go)
 }
 
 // Counters count chord maintenance activity of one node.

@@ -85,3 +85,57 @@ func (c *Chord) sendNeighborUpdate(ctx context.Context, id wire.NodeID) {
 		}
 	}
 }
+
+// tryAfterHoldLocked reports whether a peer named in an Update while it is held back as
+// departed (it failed or left not long ago, §10.7.1) should be tried later: when it
+// would be a neighbour and no such try is pending. The hold keeps stale tables from
+// bringing back a dead peer; but when a partitioned ring heals (a switch that came back),
+// the peers of the other side are alive and named once, while still held, so without
+// this they would stay out of the neighbour tables until the periodic Update of
+// §10.7.4.1.
+func (c *Chord) tryAfterHoldLocked(id wire.NodeID) bool {
+	if !c.joined || c.leaving || c.held[id] || !c.wouldBeNeighborLocked(id) {
+		return false
+	}
+	if c.held == nil {
+		c.held = map[wire.NodeID]bool{}
+	}
+	c.held[id] = true
+	return true
+}
+
+// attachAfterHold attaches to id (attachCandidate) once it has been held back for four
+// reliability timers (or the whole hold, if shorter) if it still would be a neighbour
+// and nobody has connected it: by then the links to a peer that really failed have
+// timed out everywhere (link keepalives), so a neighbour that still names it has a link
+// to it, and an Attach that fails all the same costs one AttachReq.
+func (c *Chord) attachAfterHold(ctx context.Context, id, via wire.NodeID) {
+	defer func() {
+		c.mu.Lock()
+		delete(c.held, id)
+		c.mu.Unlock()
+	}()
+	hold := min(c.departTTL(), 4*c.n.Settings().ReliabilityTimer)
+	for {
+		c.mu.Lock()
+		until, held := c.departed[id]
+		again := c.joined && !c.leaving && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		c.mu.Unlock()
+		if !again {
+			return
+		}
+		wait := time.Until(until.Add(-c.departTTL()).Add(hold)) // marked at until - departTTL
+		if !held || wait <= 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait + jitter(c.n.Settings().ReliabilityTimer)):
+		}
+	}
+	if !c.n.Connected(via) {
+		via = wire.NodeID{}
+	}
+	c.attachCandidate(ctx, id, via, false)
+}

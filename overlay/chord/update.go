@@ -101,7 +101,11 @@ func (c *Chord) consider(via wire.NodeID, lists ...[]wire.NodeID) {
 		}
 		c.mu.Lock()
 		if t, ok := c.departed[id]; ok && now.Before(t) {
+			later := c.tryAfterHoldLocked(id)
 			c.mu.Unlock()
+			if later {
+				c.n.Go(func(ctx context.Context) { c.attachAfterHold(ctx, id, via) })
+			}
 			continue
 		}
 		if c.connected[id] {
