@@ -94,6 +94,9 @@ func (c *Chord) sendNeighborUpdate(ctx context.Context, id wire.NodeID) {
 // this they would stay out of the neighbour tables until the periodic Update of
 // §10.7.4.1.
 func (c *Chord) tryAfterHoldLocked(id wire.NodeID) bool {
+	if t, ok := c.left[id]; ok && time.Now().Before(t) {
+		return false // it said it left (§10.9): it comes back by joining again
+	}
 	if !c.joined || c.leaving || c.held[id] || !c.wouldBeNeighborLocked(id) {
 		return false
 	}
@@ -119,7 +122,8 @@ func (c *Chord) attachAfterHold(ctx context.Context, id, via wire.NodeID) {
 	for {
 		c.mu.Lock()
 		until, held := c.departed[id]
-		again := c.joined && !c.leaving && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		_, left := c.left[id]
+		again := c.joined && !c.leaving && !left && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
 		c.mu.Unlock()
 		if !again {
 			return
