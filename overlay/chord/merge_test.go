@@ -248,3 +248,25 @@ func diagnose(sorted []*sim.Peer, k, max int) []string {
 	}
 	return out
 }
+
+// TestMergeHealsIsolatedPeerReactively: a peer cut off from the ring (every link lost,
+// so the others hold it back as failed and it holds them back) comes back through
+// MergeWith while those holds last; with no periodic Update in the test's time
+// (chord-update-interval 600 s), the peers named to each other while held back are
+// attached once held four reliability timers, and every neighbour table ends right.
+func TestMergeHealsIsolatedPeerReactively(t *testing.T) {
+	c := grow(t, sim.Params{N: 12, Seed: 23, TimeScale: 1})
+	ps := c.Peers()
+	p, other := ps[4], ps[9]
+	c.Isolate(p)
+	for len(p.Chord.Successors()) > 0 || slices.ContainsFunc(ps, func(q *sim.Peer) bool {
+		return q != p && (slices.Contains(q.Chord.Successors(), p.ID) || slices.Contains(q.Chord.Predecessors(), p.ID))
+	}) {
+		time.Sleep(time.Millisecond) // until every side has noticed the lost links
+	}
+	ctx := testCtx(t)
+	if !p.Chord.MergeWith(ctx, other.Addr) {
+		t.Fatal("MergeWith did not find the ring")
+	}
+	waitRing(t, c.Peers(), time.Minute)
+}
