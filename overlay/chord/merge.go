@@ -49,7 +49,8 @@ func (c *Chord) attachCandidate(ctx context.Context, id, via wire.NodeID, finger
 		}
 		wait *= 2
 		c.mu.Lock()
-		again := c.joined && !c.leaving && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		_, left := c.left[id] // it said it left (§10.9) meanwhile
+		again := c.joined && !c.leaving && !left && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
 		c.mu.Unlock()
 		if !again {
 			return
