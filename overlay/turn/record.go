@@ -52,7 +52,9 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 	case typ == 1 && n == 6:
 		a = netip.AddrFrom4([4]byte(body[:4]))
 	case typ == 2 && n == 18:
-		a = netip.AddrFrom16([16]byte(body[:16]))
+		// An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 §2.5.5.2); it is
+		// kept in that form, which is how it is encoded again.
+		a = netip.AddrFrom16([16]byte(body[:16])).Unmap()
 	default:
 		return fmt.Errorf("turn: record: address type %d with length %d", typ, n)
 	}
