@@ -96,11 +96,23 @@ func (p *Phone) mergeRound(ctx context.Context, pr *peer.Peer, known map[wire.No
 		}
 	}
 	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	for _, dp := range cands[:min(len(cands), lanChecksPerRound)] {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		in := pr.InOverlay(cctx, dp.NodeID)
-		cancel()
-		if in || ctx.Err() != nil {
+	cands = cands[:min(len(cands), lanChecksPerRound)]
+	// The Pings go out together: one to a peer that cannot be reached (the networks were
+	// cut apart again) only times out.
+	outside := make([]bool, len(cands))
+	var wg sync.WaitGroup
+	for i, dp := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			outside[i] = !pr.InOverlay(cctx, dp.NodeID)
+		}()
+	}
+	wg.Wait()
+	for i, dp := range cands {
+		if !outside[i] || ctx.Err() != nil {
 			continue
 		}
 		addr := dp.Addrs[rand.IntN(len(dp.Addrs))].String()

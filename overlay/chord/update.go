@@ -438,23 +438,20 @@ func (c *Chord) partitionCheck(ctx context.Context, addr string) bool {
 	if err != nil || len(links) == 0 {
 		return false
 	}
-	b, bl := links[0].RemoteNodeID(), links[0]
+	b := links[0].RemoteNodeID()
 	resp, err := c.n.Ping(bctx, []wire.Destination{wire.NodeDestination(b), wire.ResourceDestination(wire.ResourceID(c.self[:]))})
 	if err != nil || resp.From == c.self {
-		bl.Close() // a link of its own for this check; other links to b stay
+		links[0].Close() // a link of its own for this check; other links to b stay
 		return false
 	}
 	c.n.Logger().Info("overlay partition detected", "answered_by", resp.From, "bootstrap", b)
 	c.mu.Lock()
 	c.counters.Partitions++
 	c.mu.Unlock()
+	// The link to b stays: the Updates that follow reach b's ring, which may soon route
+	// through us over it, and a link closed now would look failed there (held back as
+	// departed, §10.7.1) if the close got lost. When b itself answered, it is the link to S'.
 	ok := c.attach(ctx, resp.From, b, false)
-	if resp.From != b {
-		// Closed before the Update: the neighbour changes it sets off may make b a
-		// neighbour, which must not then see its link die. When b itself answered, this
-		// link is the one to it.
-		bl.Close()
-	}
 	if ok {
 		c.sendUpdate(ctx, resp.From, wire.ChordNeighbors)
 	}
