@@ -324,7 +324,7 @@ func TestKnownAnswerSuppression(t *testing.T) {
 		silent      bool
 	}{
 		{0, 30 * time.Second, true},
-		{30 * time.Second, 30 * time.Second, true}, // 90 s left
+		{30 * time.Second, 30 * time.Second, true},  // 90 s left
 		{61 * time.Second, 30 * time.Second, false}, // less than half left: answered, refreshed
 		{31 * time.Second, 60 * time.Second, false}, // would not outlast the next query by a quarter
 	} {
