@@ -137,39 +137,49 @@ func (a *announcer) serve() {
 		if ifi == nil {
 			continue
 		}
-		var p dnsmessage.Parser
-		h, err := p.Start(buf[:n])
-		if err != nil || h.Response {
+		h, q, ok := a.svc.toAnswer(buf[:n])
+		if !ok {
 			continue
 		}
-		qs, err := p.AllQuestions()
+		udp, _ := src.(*net.UDPAddr)
+		legacy := udp != nil && udp.Port != 5353
+		unicastQ := q.Class&0x8000 != 0 // QU bit (RFC 6762 §5.4)
+		id := uint16(0)
+		if legacy {
+			id = h.ID
+		}
+		q.Class &^= 0x8000
+		b, err := a.svc.response(id, legacy, &q, a.addrs(ifi), a.svc.TTL)
 		if err != nil {
 			continue
 		}
-		known, _ := p.AllAnswers() // the Known-Answer list (RFC 6762 §7.1)
-		for _, q := range qs {
-			if !a.svc.matches(q) || a.svc.knownAnswer(q, known) {
-				continue
-			}
-			udp, _ := src.(*net.UDPAddr)
-			legacy := udp != nil && udp.Port != 5353
-			unicastQ := q.Class&0x8000 != 0 // QU bit (RFC 6762 §5.4)
-			id := uint16(0)
-			if legacy {
-				id = h.ID
-			}
-			q.Class &^= 0x8000
-			b, err := a.svc.response(id, legacy, &q, a.addrs(ifi), a.svc.TTL)
-			if err != nil {
-				break
-			}
-			switch {
-			case legacy || unicastQ:
-				_ = a.c.unicast(b, src)
-			case a.mayMulticast(ifi.Index, false):
-				_ = a.c.multicast(b, ifi)
-			}
-			break // one answer per packet
+		switch {
+		case legacy || unicastQ:
+			_ = a.c.unicast(b, src)
+		case a.mayMulticast(ifi.Index, false):
+			_ = a.c.multicast(b, ifi)
 		}
 	}
+}
+
+// toAnswer parses a received mDNS message and returns the first question of a query
+// that this service answers (one answer per packet), unless the querier's Known-Answer
+// list holds the answer already (RFC 6762 §7.1).
+func (s *Service) toAnswer(msg []byte) (dnsmessage.Header, dnsmessage.Question, bool) {
+	var p dnsmessage.Parser
+	h, err := p.Start(msg)
+	if err != nil || h.Response {
+		return h, dnsmessage.Question{}, false
+	}
+	qs, err := p.AllQuestions()
+	if err != nil {
+		return h, dnsmessage.Question{}, false
+	}
+	known, _ := p.AllAnswers() // the Known-Answer list; a bad one is no list
+	for _, q := range qs {
+		if s.matches(q) && !s.knownAnswer(q, known) {
+			return h, q, true
+		}
+	}
+	return h, dnsmessage.Question{}, false
 }
