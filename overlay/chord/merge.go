@@ -50,7 +50,7 @@ func (c *Chord) attachCandidate(ctx context.Context, id, via wire.NodeID, finger
 		wait *= 2
 		c.mu.Lock()
 		_, left := c.left[id] // it said it left (§10.9) meanwhile
-		again := c.joined && !c.leaving && !left && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		again := c.joined && !c.leaving && !left && !c.ready[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
 		c.mu.Unlock()
 		if !again {
 			return
@@ -110,7 +110,8 @@ func (c *Chord) tryAfterHoldLocked(id wire.NodeID) bool {
 
 // attachAfterHold attaches to id (attachCandidate) once it has been held back for four
 // reliability timers (or the whole hold, if shorter) if it still would be a neighbour
-// and nobody has connected it: by then the links to a peer that really failed have
+// and is not a routing peer yet (when a link to it is up, e.g. the one a partition
+// check made, that link only makes it one): by then the links to a peer that really failed have
 // timed out everywhere (link keepalives), so a neighbour that still names it has a link
 // to it, and an Attach that fails all the same costs one AttachReq.
 func (c *Chord) attachAfterHold(ctx context.Context, id, via wire.NodeID) {
@@ -124,7 +125,7 @@ func (c *Chord) attachAfterHold(ctx context.Context, id, via wire.NodeID) {
 		c.mu.Lock()
 		until, held := c.departed[id]
 		_, left := c.left[id]
-		again := c.joined && !c.leaving && !left && !c.connected[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		again := c.joined && !c.leaving && !left && !c.ready[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
 		c.mu.Unlock()
 		if !again {
 			return
