@@ -151,6 +151,9 @@ func (t *trayMenu) view() trayView {
 	default:
 		v.tooltip = fmt.Sprintf("%s — not connected", version.Name)
 	}
+	if s.Role == "client" && s.State != phone.NotJoined {
+		v.tooltip += " as a client" // RFC 6940 §4.2: storing nothing for others
+	}
 	if g.missed > 0 {
 		m := plural(g.missed, "missed call", "missed calls")
 		v.state += " — " + m

@@ -103,6 +103,14 @@ func TestTrayShowsStateAndMissedCalls(t *testing.T) {
 	if ta.menu.Items[1].Label != "State: registered" || ta.icon != registered {
 		t.Errorf("after Show: %q", ta.menu.Items[1].Label)
 	}
+	// Settings → Peer off: the phone rejoins as a RELOAD client, and the tray says so.
+	h.p.mu.Lock()
+	h.p.status.Role = "client"
+	h.p.mu.Unlock()
+	h.emit(phone.Event{Kind: phone.EventJoined, Role: "client"})
+	if ta.tooltip != "Chordphone — alice, registered in example.org as a client" {
+		t.Errorf("as a client: tooltip %q", ta.tooltip)
+	}
 }
 
 // The tray answers and declines an incoming call, and hangs up the call in progress.
