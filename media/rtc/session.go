@@ -185,6 +185,9 @@ type Session struct {
 	remoteLost atomic.Int64
 	remoteFrac atomic.Uint64 // float64 bits
 	lossPct    atomic.Int32  // peer-reported loss, to retune FEC
+	// pair is the selected ICE candidate pair, as ICE reports it: pion's
+	// ICETransport.GetSelectedCandidatePair reads fields that Start writes without a lock.
+	pair atomic.Pointer[webrtc.ICECandidatePair]
 }
 
 // NewSession creates the peer connection with one audio transceiver.
@@ -283,6 +286,9 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	pc.OnTrack(s.onTrack)
 	pc.OnConnectionStateChange(s.onState)
+	if t := s.tr.Sender().Transport(); t != nil {
+		t.ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) { s.pair.Store(p) })
+	}
 
 	sender := s.tr.Sender()
 	s.wg.Add(1)
@@ -748,12 +754,10 @@ func (s *Session) Stats() Stats {
 	st.Held = s.hold
 	st.RemoteHeld = s.haveRemote && !s.remoteDir.Receives()
 	s.mu.Unlock()
-	if t := s.tr.Sender().Transport(); t != nil {
-		if pair, err := t.ICETransport().GetSelectedCandidatePair(); err == nil && pair != nil {
-			st.Relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
-			st.LocalCandidate = fmt.Sprintf("%s %s:%d", pair.Local.Typ, pair.Local.Address, pair.Local.Port)
-			st.RemoteCandidate = fmt.Sprintf("%s %s:%d", pair.Remote.Typ, pair.Remote.Address, pair.Remote.Port)
-		}
+	if pair := s.pair.Load(); pair != nil && pair.Local != nil && pair.Remote != nil {
+		st.Relayed = pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay
+		st.LocalCandidate = fmt.Sprintf("%s %s:%d", pair.Local.Typ, pair.Local.Address, pair.Local.Port)
+		st.RemoteCandidate = fmt.Sprintf("%s %s:%d", pair.Remote.Typ, pair.Remote.Address, pair.Remote.Port)
 	}
 	return st
 }
