@@ -37,6 +37,7 @@ type call struct {
 	dialog   *sipcall.Call
 	in       *sipcall.Incoming
 	branches []*branch
+	won      *branch // the branch answered first; every other branch is cancelled
 	media    *rtc.Session
 	ended    bool
 
@@ -157,6 +158,7 @@ func (c *call) dial(user string) {
 		}
 		winner, winAnswer = r.b, r.answer
 		c.p.mu.Lock()
+		c.won = winner // a branch still sending its INVITE cancels itself (see branch)
 		for _, b := range c.branches {
 			if b != winner && b.out != nil {
 				b.out.Cancel()
@@ -292,7 +294,7 @@ func (c *call) branch(reg storage.Registration, onRinging func()) (*branch, []by
 	}
 	b.media = m
 	c.p.mu.Lock()
-	if c.ended || c.ctx.Err() != nil {
+	if c.ended || c.ctx.Err() != nil || c.won != nil {
 		c.p.mu.Unlock()
 		conn.Close()
 		m.Close()
@@ -311,7 +313,9 @@ func (c *call) branch(reg storage.Registration, onRinging func()) (*branch, []by
 	}
 	c.p.mu.Lock()
 	b.out = out
-	cancelled := c.ended || c.ctx.Err() != nil
+	// Another device answered while this INVITE was being sent: CANCEL it too (RFC 3261
+	// §16.7 step 10 asks the same of a forking proxy).
+	cancelled := c.ended || c.ctx.Err() != nil || c.won != nil && c.won != b
 	c.p.mu.Unlock()
 	if cancelled {
 		out.Cancel()
