@@ -86,6 +86,10 @@ func TestBootstrapDTLS(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("peer did not notice close")
 	}
+	// It was told (close_notify), not left to find the link silent.
+	if err := lb.(*Link).Err(); !errors.Is(err, ErrLinkClosed) {
+		t.Fatalf("peer saw the close as %v, want %v", err, ErrLinkClosed)
+	}
 	if err := la.Send(ctxT(t, time.Second), testMessage(t, 1, 0)); !errors.Is(err, ErrLinkClosed) {
 		t.Fatalf("send on closed link: %v", err)
 	}
