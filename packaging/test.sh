@@ -11,7 +11,12 @@ export CHORDPHONE_ARTIFACTS="$PWD/build/artifacts"
 mkdir -p "$CHORDPHONE_ARTIFACTS"
 fuzztime="${FUZZTIME:-5s}"
 
-echo "== go vet" >&2
+echo "== gofmt and go vet" >&2
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './build/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" $unformatted >&2
+  exit 1
+fi
 go vet ./...
 
 all=$(go list ./...)

@@ -46,9 +46,9 @@ type Transport struct {
 	// until then, so that one dead bootstrap address does not hold every gathering until
 	// its timeout.
 	stunDown map[string]time.Time
-	turn   []*stun.URI
-	closed bool
-	onLink func(node.Link)
+	turn     []*stun.URI
+	closed   bool
+	onLink   func(node.Link)
 }
 
 var _ node.Connector = (*Transport)(nil)
