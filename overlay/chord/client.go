@@ -187,16 +187,12 @@ func (c *Chord) setClientPeer(r wire.NodeID) {
 		}
 	}
 	if old != r {
-		c.cl.peer = r
-		close(c.cl.changed)
-		c.cl.changed = make(chan struct{})
+		c.setPeerLocked(r)
 		c.counters.ClientAttaches++
 	}
 	lost := !c.connected[r] // the link died before we got here: LinkDown did not see r
 	if lost {
-		c.cl.peer = wire.NodeID{}
-		close(c.cl.changed)
-		c.cl.changed = make(chan struct{})
+		c.setPeerLocked(wire.NodeID{})
 	}
 	c.mu.Unlock()
 	if lost {
@@ -208,6 +204,13 @@ func (c *Chord) setClientPeer(r wire.NodeID) {
 	if old != r {
 		c.n.Logger().Info("attached as a client to the peer responsible for our Node-ID", "peer", r, "previous", old)
 	}
+}
+
+// setPeerLocked makes id the client's peer (zero: detached) and wakes ClientPeer's waiters.
+func (c *Chord) setPeerLocked(id wire.NodeID) {
+	c.cl.peer = id
+	close(c.cl.changed)
+	c.cl.changed = make(chan struct{})
 }
 
 // clientNextHopLocked is a client's route for everything: its peer, or while it has
@@ -235,9 +238,7 @@ func (c *Chord) clientLinkDown(remote wire.NodeID) {
 	c.mu.Lock()
 	lost := remote == c.cl.peer
 	if lost {
-		c.cl.peer = wire.NodeID{}
-		close(c.cl.changed)
-		c.cl.changed = make(chan struct{})
+		c.setPeerLocked(wire.NodeID{})
 	}
 	c.mu.Unlock()
 	if lost {
@@ -371,12 +372,9 @@ func (c *Chord) serveClientUpdate(ctx context.Context, req *node.Request) (wire.
 // serveClientLeave acknowledges a Leave (RFC 6940 §6.4.2.2); when it comes from the
 // client's peer, the client attaches to the peer that takes over.
 func (c *Chord) serveClientLeave(ctx context.Context, req *node.Request) (wire.Body, error) {
-	var l wire.LeaveReq
-	if err := l.UnmarshalBinary(req.Message.Body); err != nil {
+	l, err := leaveRequest(req)
+	if err != nil {
 		return nil, err
-	}
-	if !req.Direct || req.From != l.LeavingPeerID || !req.SignedBy(l.LeavingPeerID) {
-		return nil, node.Errorf(wire.ErrForbidden, "leave must come from %s over its own link", l.LeavingPeerID)
 	}
 	c.mu.Lock()
 	peer := c.cl.peer

@@ -37,28 +37,21 @@ const (
 // Updates, so a single lost AttachReq would otherwise leave the tables wrong until the
 // periodic Update of §10.7.4.1 (chord-update-interval, 600 s by default).
 func (c *Chord) attachCandidate(ctx context.Context, id, via wire.NodeID, finger bool) {
-	wait := 2 * c.n.Settings().ReliabilityTimer
-	for try := 1; ; try++ {
-		if c.attach(ctx, id, via, finger) || finger || try == neighborAttachTries {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(jitter(wait)):
-		}
-		wait *= 2
+	if c.attach(ctx, id, via, finger) || finger {
+		return
+	}
+	c.retry(ctx, neighborAttachTries, func() bool {
 		c.mu.Lock()
-		_, left := c.left[id] // it said it left (§10.9) meanwhile
-		again := c.joined && !c.leaving && !left && !c.ready[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		again := c.wantNeighborLocked(id)
 		c.mu.Unlock()
 		if !again {
-			return
+			return true
 		}
 		if !c.n.Connected(via) {
 			via = wire.NodeID{} // route by Node-ID
 		}
-	}
+		return c.attach(ctx, id, via, false)
+	})
 }
 
 // sendNeighborUpdate sends the reactive Update of §10.7.1/§10.7.3 to peer id. One that is
@@ -67,24 +60,38 @@ func (c *Chord) attachCandidate(ctx context.Context, id, via wire.NodeID, finger
 // learns of only from this Update (a merge of two rings sends each such Update once in a
 // burst, and under load transactions time out).
 func (c *Chord) sendNeighborUpdate(ctx context.Context, id wire.NodeID) {
+	if c.sendUpdate(ctx, id, wire.ChordNeighbors) {
+		return
+	}
+	c.retry(ctx, neighborUpdateTries, func() bool {
+		c.mu.Lock()
+		again := c.joined && !c.leaving && c.connected[id] && (slices.Contains(c.preds, id) || slices.Contains(c.succs, id))
+		c.mu.Unlock()
+		return !again || c.sendUpdate(ctx, id, wire.ChordNeighbors)
+	})
+}
+
+// retry calls try after 2, 4, 8, ... reliability timers (jittered) until it reports done,
+// tries calls in all (counting the first, made by the caller) were made, or ctx ends.
+func (c *Chord) retry(ctx context.Context, tries int, try func() (done bool)) {
 	wait := 2 * c.n.Settings().ReliabilityTimer
-	for try := 1; ; try++ {
-		if c.sendUpdate(ctx, id, wire.ChordNeighbors) || try == neighborUpdateTries {
-			return
-		}
+	for n := 1; n < tries; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(jitter(wait)):
 		}
-		wait *= 2
-		c.mu.Lock()
-		again := c.joined && !c.leaving && c.connected[id] && (slices.Contains(c.preds, id) || slices.Contains(c.succs, id))
-		c.mu.Unlock()
-		if !again {
+		if try() {
 			return
 		}
+		wait *= 2
 	}
+}
+
+// wantNeighborLocked reports whether id, not yet a routing peer nor being attached, would
+// be a neighbour and has not said it left (§10.9): worth an Attach.
+func (c *Chord) wantNeighborLocked(id wire.NodeID) bool {
+	return c.joined && !c.leaving && !c.leftLocked(id) && !c.ready[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
 }
 
 // tryAfterHoldLocked reports whether a peer named in an Update while it is held back as
@@ -95,7 +102,7 @@ func (c *Chord) sendNeighborUpdate(ctx context.Context, id wire.NodeID) {
 // this they would stay out of the neighbour tables until the periodic Update of
 // §10.7.4.1.
 func (c *Chord) tryAfterHoldLocked(id wire.NodeID) bool {
-	if t, ok := c.left[id]; ok && time.Now().Before(t) {
+	if c.leftLocked(id) {
 		return false // it said it left (§10.9): it comes back by joining again
 	}
 	if !c.joined || c.leaving || c.held[id] || !c.wouldBeNeighborLocked(id) {
@@ -124,8 +131,7 @@ func (c *Chord) attachAfterHold(ctx context.Context, id, via wire.NodeID) {
 	for {
 		c.mu.Lock()
 		until, held := c.departed[id]
-		_, left := c.left[id]
-		again := c.joined && !c.leaving && !left && !c.ready[id] && !c.attaching[id] && c.wouldBeNeighborLocked(id)
+		again := c.wantNeighborLocked(id)
 		c.mu.Unlock()
 		if !again {
 			return

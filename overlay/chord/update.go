@@ -45,13 +45,17 @@ func (c *Chord) serveUpdate(ctx context.Context, req *node.Request) (wire.Body, 
 func (c *Chord) readyAgain(origin wire.NodeID, typ wire.ChordUpdateType) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t, ok := c.left[origin]; ok && time.Now().Before(t) {
-		if typ != wire.ChordPeerReady {
-			return false
-		}
+	if c.leftLocked(origin) && typ != wire.ChordPeerReady {
+		return false
 	}
 	delete(c.left, origin)
 	return true
+}
+
+// leftLocked reports whether id sent us a Leave (§10.9) that still holds it back.
+func (c *Chord) leftLocked(id wire.NodeID) bool {
+	t, ok := c.left[id]
+	return ok && time.Now().Before(t)
 }
 
 // correct answers an Update from a peer that counts this peer among its neighbours
@@ -322,13 +326,9 @@ func (c *Chord) Leave(ctx context.Context) error {
 // serveLeave treats a leaving neighbour as failed (RFC 6940 §10.9, §10.7.1) and adopts
 // the peers its Leave names.
 func (c *Chord) serveLeave(ctx context.Context, req *node.Request) (wire.Body, error) {
-	var l wire.LeaveReq
-	if err := l.UnmarshalBinary(req.Message.Body); err != nil {
+	l, err := leaveRequest(req)
+	if err != nil {
 		return nil, err
-	}
-	// §6.4.2.2: the leaving Node-ID must be the signer's and the link's.
-	if !req.Direct || req.From != l.LeavingPeerID || !req.SignedBy(l.LeavingPeerID) {
-		return nil, node.Errorf(wire.ErrForbidden, "leave must come from %s over its own link", l.LeavingPeerID)
 	}
 	var d wire.ChordLeaveData
 	if len(l.OverlaySpecificData) > 0 {
@@ -346,6 +346,19 @@ func (c *Chord) serveLeave(ctx context.Context, req *node.Request) (wire.Body, e
 	c.react(ch, true)
 	c.consider(wire.NodeID{}, d.Successors, d.Predecessors)
 	return &wire.LeaveAns{}, nil
+}
+
+// leaveRequest decodes a Leave and checks that the leaving Node-ID is the signer's and
+// the link's (RFC 6940 §6.4.2.2).
+func leaveRequest(req *node.Request) (*wire.LeaveReq, error) {
+	var l wire.LeaveReq
+	if err := l.UnmarshalBinary(req.Message.Body); err != nil {
+		return nil, err
+	}
+	if !req.Direct || req.From != l.LeavingPeerID || !req.SignedBy(l.LeavingPeerID) {
+		return nil, node.Errorf(wire.ErrForbidden, "leave must come from %s over its own link", l.LeavingPeerID)
+	}
+	return &l, nil
 }
 
 // serveRouteQuery answers with the next hop for the destination (RFC 6940 §10.8) and,
