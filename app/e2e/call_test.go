@@ -17,15 +17,21 @@ type phoneProc struct {
 	outWAV string
 }
 
-func startPhone(t *testing.T, o *Overlay, user string, seed uint32, extra ...string) *phoneProc {
+// audioFiles writes a 2 s test signal (seed) to dir as user's microphone and names the
+// WAV file the phone writes what it hears to: the --audio-in and --audio-out of a phone.
+func audioFiles(t *testing.T, dir, user string, seed uint32) (sig []int16, in, out string) {
 	t.Helper()
-	dir := t.TempDir()
-	sig := analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)
-	in := filepath.Join(dir, user+"-in.wav")
+	sig = analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)
+	in = filepath.Join(dir, user+"-in.wav")
 	if err := audio.SaveWAV(in, sig); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, user+"-out.wav")
+	return sig, in, filepath.Join(dir, user+"-out.wav")
+}
+
+func startPhone(t *testing.T, o *Overlay, user string, seed uint32, extra ...string) *phoneProc {
+	t.Helper()
+	sig, in, out := audioFiles(t, t.TempDir(), user, seed)
 	args := append([]string{"--user", user, "--audio-in", in, "--audio-out", out}, extra...)
 	p := o.Join(t, user, args...)
 	p.Wait(t, "registered", 60*time.Second)

@@ -10,9 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/chordphone/chordphone/media/analysis"
-	"github.com/chordphone/chordphone/media/audio"
 )
 
 // xdo runs xdotool on display.
@@ -58,14 +55,10 @@ func TestGUICallsByName(t *testing.T) {
 	bob := startPhone(t, o, "bob", 2, "--auto-answer")
 
 	dir := t.TempDir()
-	sig := analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, 1)
-	in := filepath.Join(dir, "alice-in.wav")
-	if err := audio.SaveWAV(in, sig); err != nil {
-		t.Fatal(err)
-	}
+	_, in, outWAV := audioFiles(t, dir, "alice", 1)
 	cmd := exec.Command(binPath, "--profile", filepath.Join(dir, "profile"), "--user", "alice",
 		"--overlay", o.Name, "--bootstrap", o.Addrs[0], "--listen", "127.0.0.1:0",
-		"--audio-in", in, "--audio-out", filepath.Join(dir, "alice-out.wav"))
+		"--audio-in", in, "--audio-out", outWAV)
 	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/chordphone/chordphone/app/phone"
-	"github.com/chordphone/chordphone/media/analysis"
-	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/overlay/discovery/lantest"
 )
 
@@ -33,12 +31,9 @@ func TestLANRingsMerge(t *testing.T) {
 	t.Setenv(phone.LANMergeIntervalEnv, interval.String())
 	start := func(i int, user string, extra ...string) *Proc {
 		dir := t.TempDir()
-		in := filepath.Join(dir, "in.wav")
-		if err := audio.SaveWAV(in, analysis.TestSignal(audio.SampleRate, audio.SampleRate, uint32(i+1))); err != nil {
-			t.Fatal(err)
-		}
+		_, in, out := audioFiles(t, dir, user, uint32(i+1))
 		args := append([]string{"--profile", filepath.Join(dir, "profile"), "--user", user,
-			"--audio-in", in, "--audio-out", filepath.Join(dir, "out.wav")}, extra...)
+			"--audio-in", in, "--audio-out", out}, extra...)
 		return StartHeadlessIn(t, lan.Namespaces[i], binPath, user, dir, args...)
 	}
 	joined := func(p *Proc, first bool) string {

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chordphone/chordphone/media/analysis"
-	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/overlay/discovery/lantest"
 )
 
@@ -17,12 +15,9 @@ func TestLANPhonesCallWithNoSetup(t *testing.T) {
 	lan := lantest.New(t, 2) // skips without root or ip
 	start := func(i int, user string, seed uint32, extra ...string) *Proc {
 		dir := t.TempDir()
-		in := filepath.Join(dir, "in.wav")
-		if err := audio.SaveWAV(in, analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)); err != nil {
-			t.Fatal(err)
-		}
+		_, in, out := audioFiles(t, dir, user, seed)
 		args := append([]string{"--profile", filepath.Join(dir, "profile"), "--user", user,
-			"--audio-in", in, "--audio-out", filepath.Join(dir, "out.wav")}, extra...)
+			"--audio-in", in, "--audio-out", out}, extra...)
 		return StartHeadlessIn(t, lan.Namespaces[i], binPath, user, dir, args...)
 	}
 	alice := start(0, "alice", 1)

@@ -18,9 +18,6 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/prop"
-
-	"github.com/chordphone/chordphone/media/analysis"
-	"github.com/chordphone/chordphone/media/audio"
 )
 
 // The tray tests run the real GUI under Xvfb on a private session bus. On Linux the tray is a
@@ -666,13 +663,9 @@ func TestTrayCallActions(t *testing.T) {
 	o := StartOverlay(t, "traycall.test", 2)
 	bob := startPhone(t, o, "bob", 2)
 	dir := t.TempDir()
-	sig := analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, 1)
-	in := filepath.Join(dir, "alice-in.wav")
-	if err := audio.SaveWAV(in, sig); err != nil {
-		t.Fatal(err)
-	}
+	_, in, outWAV := audioFiles(t, dir, "alice", 1)
 	g := startTrayGUI(t, display, bus, "--overlay", o.Name, "--bootstrap", o.Addrs[0],
-		"--audio-in", in, "--audio-out", filepath.Join(dir, "alice-out.wav"))
+		"--audio-in", in, "--audio-out", outWAV)
 	win := waitWindow(t, display, "Chordphone", 60*time.Second)
 	svc, item := watcher.waitItem(t, g)
 	tc := newTrayClient(t, bus, svc, item)

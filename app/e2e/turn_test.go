@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chordphone/chordphone/media/analysis"
-	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/overlay/link/nattest"
 )
 
@@ -104,12 +102,7 @@ type natPhone struct {
 func startNATPhone(t *testing.T, ns, user string, seed uint32, overlay, boot string, extra ...string) *natPhone {
 	t.Helper()
 	dir := t.TempDir()
-	sig := analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)
-	in := filepath.Join(dir, user+"-in.wav")
-	if err := audio.SaveWAV(in, sig); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, user+"-out.wav")
+	sig, in, out := audioFiles(t, dir, user, seed)
 	args := append([]string{"--profile", filepath.Join(dir, "profile"), "--listen", "0.0.0.0:7000", "--overlay", overlay,
 		"--bootstrap", boot, "--user", user, "--audio-in", in, "--audio-out", out, "--log-level", "debug"}, extra...)
 	p := startInNetns(t, ns, user, dir, args...)
