@@ -20,6 +20,7 @@ const (
 	EventDTMF       EventKind = "dtmf"
 	EventStatus     EventKind = "status"
 	EventError      EventKind = "error"
+	EventWarning    EventKind = "warning" // trouble the phone works around (e.g. no sound device)
 	EventLeft       EventKind = "left"
 	EventLookup     EventKind = "lookup"
 )
@@ -42,8 +43,11 @@ type Event struct {
 	RTP     *RTPStats `json:"rtp,omitempty"`
 	Digits  string    `json:"digits,omitempty"`
 	Devices []string  `json:"devices,omitempty"`
-	Message string    `json:"message,omitempty"`
-	Status  *Status   `json:"-"`
+	// Code is a stable machine-readable name of an error or warning (snake_case, e.g.
+	// "no_capture_device"); Message is the sentence a person reads.
+	Code    string  `json:"code,omitempty"`
+	Message string  `json:"message,omitempty"`
+	Status  *Status `json:"-"`
 }
 
 // RTPStats summarises a call's media (RTP/RTCP) statistics.
