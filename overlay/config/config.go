@@ -22,6 +22,11 @@ import (
 const (
 	NSBase  = "urn:ietf:params:xml:ns:p2p:config-base"
 	NSChord = "urn:ietf:params:xml:ns:p2p:config-chord"
+	// NSSIP is the namespace of RFC 7904 §3.4's domain restriction.
+	NSSIP = "urn:ietf:params:xml:ns:p2p:config-base:sip"
+	// NSChordphone holds Chordphone's own, non-mandatory extension elements
+	// (identity-key); other implementations ignore them (§11.1).
+	NSChordphone = "urn:chordphone:config"
 )
 
 // ContentType is the MIME type of a configuration document (RFC 6940 §11.1).
@@ -90,6 +95,14 @@ type Config struct {
 	BadNodes                []string // Node-IDs, lower-case hex
 	MandatoryExtensions     []string
 	Kinds                   []Kind
+	// DomainRestriction is RFC 7904 §3.4's <sip:domain-restriction>: nil
+	// when absent (any AoR domain is accepted).
+	DomainRestriction *DomainRestriction
+	// IdentityKey is the key type the overlay's certificates use
+	// (identity.KeyNameRSA2048 or KeyNameECDSAP256; "" for any): phones
+	// enrolling make a key of this type and the enrollment server issues
+	// only for it. A Chordphone extension element (NSChordphone).
+	IdentityKey string
 
 	// Raw is the configuration element exactly as in the document, from
 	// "<configuration" to "</configuration>": the bytes the signature covers.
@@ -103,6 +116,14 @@ type Config struct {
 	// gives this configuration back, and it is the VerifyOptions.Previous
 	// of the next fetch.
 	Document []byte
+}
+
+// DomainRestriction is the AoR domain restriction of RFC 7904 §3.4.
+type DomainRestriction struct {
+	// Enable true: AoRs must match one of Patterns (POSIX extended regular
+	// expressions over the domain); false: only the overlay's own domain.
+	Enable   bool
+	Patterns []string
 }
 
 // New returns a configuration for overlay name with every default of RFC

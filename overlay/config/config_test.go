@@ -210,3 +210,39 @@ func TestByteOrderMark(t *testing.T) {
 		t.Errorf("signature over a document with a BOM: %v", err)
 	}
 }
+
+// TestDomainRestrictionAndIdentityKey: RFC 7904 §3.4's <sip:domain-restriction> is read as a
+// Kind-parameter of SIP-REGISTRATION (the RELAX NG grammar) and at the configuration level
+// (the prose), survives encoding, and a bad POSIX pattern is a configuration error; the
+// identity-key extension names the overlay's key type.
+func TestDomainRestrictionAndIdentityKey(t *testing.T) {
+	c := New("dr.test")
+	c.Kinds = []Kind{{Name: "SIP-REGISTRATION", DataModel: "DICTIONARY", AccessControl: "USER-NODE-MATCH", MaxCount: 16, MaxSize: 2000}}
+	c.DomainRestriction = &DomainRestriction{Enable: true, Patterns: []string{`dht\.example\.com`, `.*\.my\.example`}}
+	c.IdentityKey = identity.KeyNameRSA2048
+	doc, err := Encode(nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseOverlay(doc, "dr.test")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	if d := got.DomainRestriction; d == nil || !d.Enable || len(d.Patterns) != 2 || d.Patterns[1] != `.*\.my\.example` {
+		t.Fatalf("domain restriction in the kind: %+v\n%s", got.DomainRestriction, doc)
+	}
+	if got.IdentityKey != identity.KeyNameRSA2048 {
+		t.Fatalf("identity-key %q", got.IdentityKey)
+	}
+	top := `<overlay xmlns="urn:ietf:params:xml:ns:p2p:config-base" xmlns:sip="urn:ietf:params:xml:ns:p2p:config-base:sip">
+<configuration instance-name="dr.test" sequence="3"><topology-plugin>CHORD-RELOAD</topology-plugin>
+<sip:domain-restriction enable="false"/></configuration></overlay>`
+	got, err = ParseOverlay([]byte(top), "dr.test")
+	if err != nil || got.DomainRestriction == nil || got.DomainRestriction.Enable {
+		t.Fatalf("configuration-level restriction: %+v, %v", got, err)
+	}
+	bad := strings.Replace(top, `enable="false"/>`, `enable="true"><sip:pattern>a(b</sip:pattern></sip:domain-restriction>`, 1)
+	if _, err := ParseOverlay([]byte(bad), "dr.test"); err == nil {
+		t.Fatal("a bad pattern was accepted")
+	}
+}

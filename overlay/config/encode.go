@@ -21,7 +21,7 @@ import (
 func Encode(signer *identity.Identity, cfgs ...*Config) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	fmt.Fprintf(&b, "<overlay xmlns=%q xmlns:chord=%q>\n", NSBase, NSChord)
+	fmt.Fprintf(&b, "<overlay xmlns=%q xmlns:chord=%q xmlns:sip=%q xmlns:cp=%q>\n", NSBase, NSChord, NSSIP, NSChordphone)
 	for _, c := range cfgs {
 		if signer != nil {
 			sid := signer.NodeID()
@@ -152,6 +152,18 @@ func (c *Config) encodeConfiguration(signer *identity.Identity) ([]byte, error) 
 	for _, s := range c.MandatoryExtensions {
 		w.elem("mandatory-extension", s)
 	}
+	if c.IdentityKey != "" {
+		w.elem("cp:identity-key", c.IdentityKey)
+	}
+	drInKind := false
+	for _, k := range c.Kinds {
+		drInKind = drInKind || k.Name == "SIP-REGISTRATION"
+	}
+	if c.DomainRestriction != nil && !drInKind {
+		w.WriteString("  ")
+		w.Write(c.DomainRestriction.encode())
+		w.WriteString("\n")
+	}
 	if len(c.Kinds) > 0 {
 		w.WriteString("  <required-kinds>\n")
 		for i := range c.Kinds {
@@ -170,6 +182,12 @@ func (c *Config) encodeConfiguration(signer *identity.Identity) ([]byte, error) 
 			kw.elem("max-size", strconv.Itoa(k.MaxSize))
 			if k.MaxNodeMultiple > 0 {
 				kw.elem("max-node-multiple", strconv.Itoa(k.MaxNodeMultiple))
+			}
+			if k.Name == "SIP-REGISTRATION" && c.DomainRestriction != nil {
+				// RFC 7904 §3.4: a Kind-parameter of the SIP-REGISTRATION kind.
+				kw.WriteString("  ")
+				kw.Write(c.DomainRestriction.encode())
+				kw.WriteString("\n")
 			}
 			kw.WriteString("</kind>")
 			k.Raw = append([]byte(nil), kw.Bytes()...)
@@ -190,4 +208,17 @@ func (c *Config) encodeConfiguration(signer *identity.Identity) ([]byte, error) 
 	}
 	w.WriteString("</configuration>")
 	return w.Bytes(), nil
+}
+
+// encode writes the <sip:domain-restriction> element (RFC 7904 §3.4).
+func (d *DomainRestriction) encode() []byte {
+	w := &xw{}
+	fmt.Fprintf(w, "<sip:domain-restriction enable=\"%t\">", d.Enable)
+	for _, p := range d.Patterns {
+		w.WriteString("<sip:pattern>")
+		w.text(p)
+		w.WriteString("</sip:pattern>")
+	}
+	w.WriteString("</sip:domain-restriction>")
+	return w.Bytes()
 }

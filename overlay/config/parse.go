@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -273,6 +274,28 @@ func parseConfiguration(e *elem, data []byte) (*Config, error) {
 			}
 			continue
 		}
+		if k.name.Space == NSSIP && (el == "domain-restriction" || el == "domain-restrictions") {
+			if err := single("sip:domain-restriction"); err != nil {
+				return nil, err
+			}
+			d, err := parseDomainRestriction(k)
+			if err != nil {
+				return nil, err
+			}
+			c.DomainRestriction = d
+			continue
+		}
+		if k.name.Space == NSChordphone && el == "identity-key" {
+			if err := single("identity-key"); err != nil {
+				return nil, err
+			}
+			kt, err := identity.ParseKeyType(val)
+			if err != nil {
+				return nil, &Error{Element: "identity-key", Value: val, Msg: "unknown key type", Err: err}
+			}
+			c.IdentityKey = kt.String()
+			continue
+		}
 		if k.name.Space != NSBase {
 			if k.name.Space == "" {
 				return nil, &Error{Element: el, Msg: "element has no namespace"}
@@ -408,9 +431,15 @@ func parseConfiguration(e *elem, data []byte) (*Config, error) {
 					}
 					continue
 				}
-				kind, err := parseKindBlock(kb, data)
+				kind, dr, err := parseKindBlock(kb, data)
 				if err != nil {
 					return nil, err
+				}
+				if dr != nil {
+					if err := single("sip:domain-restriction"); err != nil {
+						return nil, err
+					}
+					c.DomainRestriction = dr
 				}
 				c.Kinds = append(c.Kinds, kind)
 			}
@@ -424,8 +453,38 @@ func parseConfiguration(e *elem, data []byte) (*Config, error) {
 	return c, nil
 }
 
-func parseKindBlock(kb *elem, data []byte) (Kind, error) {
-	var k Kind
+// parseDomainRestriction reads RFC 7904 §3.4's element: attribute enable
+// and <sip:pattern> children (POSIX ERE, checked here so that a bad one is
+// a configuration error, not a store that fails later).
+func parseDomainRestriction(e *elem) (*DomainRestriction, error) {
+	d := &DomainRestriction{}
+	if v, ok := e.attrVal("enable"); ok {
+		b, err := parseBool("sip:domain-restriction enable", v)
+		if err != nil {
+			return nil, err
+		}
+		d.Enable = b
+	}
+	for _, p := range e.kids {
+		if p.name.Space != NSSIP || p.name.Local != "pattern" {
+			return nil, &Error{Element: "sip:domain-restriction/" + p.name.Local, Msg: "unknown element (want sip:pattern)"}
+		}
+		pat := strings.TrimSpace(p.text.String())
+		if _, err := regexp.CompilePOSIX("^(" + pat + ")$"); err != nil {
+			return nil, &Error{Element: "sip:pattern", Value: pat, Msg: "not a POSIX extended regular expression", Err: err}
+		}
+		d.Patterns = append(d.Patterns, pat)
+	}
+	if !d.Enable && len(d.Patterns) > 0 {
+		// RFC 7904 §3.4: "A <pattern> element MAY be present if the enable attribute ... is set to true".
+		return nil, &Error{Element: "sip:domain-restriction", Msg: "patterns given but enable is not true"}
+	}
+	return d, nil
+}
+
+// parseKindBlock reads a kind-block; for SIP-REGISTRATION it also returns
+// the RFC 7904 §3.4 domain restriction, a Kind-parameter of that kind.
+func parseKindBlock(kb *elem, data []byte) (k Kind, dr *DomainRestriction, err error) {
 	var kindEl *elem
 	for _, x := range kb.kids {
 		if x.name.Space != NSBase {
@@ -434,53 +493,59 @@ func parseKindBlock(kb *elem, data []byte) (Kind, error) {
 		switch x.name.Local {
 		case "kind":
 			if kindEl != nil {
-				return k, &Error{Element: "kind-block", Msg: "more than one <kind>"}
+				return k, nil, &Error{Element: "kind-block", Msg: "more than one <kind>"}
 			}
 			kindEl = x
 		case "kind-signature":
 			sig, err := decodeB64(x.text.String())
 			if err != nil {
-				return k, &Error{Element: "kind-signature", Value: x.text.String(), Msg: "not base64", Err: err}
+				return k, nil, &Error{Element: "kind-signature", Value: x.text.String(), Msg: "not base64", Err: err}
 			}
 			k.Signature = sig
 			k.SignatureAlgorithm, _ = x.attrVal("algorithm")
 		default:
-			return k, &Error{Element: "kind-block/" + x.name.Local, Msg: "unknown element"}
+			return k, nil, &Error{Element: "kind-block/" + x.name.Local, Msg: "unknown element"}
 		}
 	}
 	if kindEl == nil {
-		return k, &Error{Element: "kind-block", Msg: "missing <kind>"}
+		return k, nil, &Error{Element: "kind-block", Msg: "missing <kind>"}
 	}
 	label := "kind"
 	name, hasName := kindEl.attrVal("name")
 	id, hasID := kindEl.attrVal("id")
 	switch {
 	case hasName && hasID:
-		return k, &Error{Element: "kind", Msg: "has both name and id attributes"}
+		return k, nil, &Error{Element: "kind", Msg: "has both name and id attributes"}
 	case hasName:
 		k.Name = strings.TrimSpace(name)
 		if k.Name == "" {
-			return k, &Error{Element: "kind", Msg: "empty name attribute"}
+			return k, nil, &Error{Element: "kind", Msg: "empty name attribute"}
 		}
 		label = fmt.Sprintf("kind name=%q", k.Name)
 	case hasID:
 		v, err := parseInt("kind id", id, 1, 1<<32-1)
 		if err != nil {
-			return k, err
+			return k, nil, err
 		}
 		k.ID = uint32(v)
 		label = fmt.Sprintf("kind id=%q", id)
 	default:
-		return k, &Error{Element: "kind", Msg: "needs a name or an id attribute"}
+		return k, nil, &Error{Element: "kind", Msg: "needs a name or an id attribute"}
 	}
 	seen := map[string]bool{}
 	for _, x := range kindEl.kids {
+		if x.name.Space == NSSIP && (x.name.Local == "domain-restriction" || x.name.Local == "domain-restrictions") {
+			if dr, err = parseDomainRestriction(x); err != nil {
+				return k, nil, err
+			}
+			continue
+		}
 		if x.name.Space != NSBase {
 			continue // kind extension
 		}
 		el := label + "/" + x.name.Local
 		if seen[x.name.Local] {
-			return k, &Error{Element: el, Msg: "may appear only once"}
+			return k, nil, &Error{Element: el, Msg: "may appear only once"}
 		}
 		seen[x.name.Local] = true
 		txt := x.text.String()
@@ -492,7 +557,7 @@ func parseKindBlock(kb *elem, data []byte) (Kind, error) {
 		case "max-count", "max-size", "max-node-multiple":
 			v, err := parseInt(el, txt, 0, 1<<31-1)
 			if err != nil {
-				return k, err
+				return k, nil, err
 			}
 			switch x.name.Local {
 			case "max-count":
@@ -501,23 +566,23 @@ func parseKindBlock(kb *elem, data []byte) (Kind, error) {
 				k.MaxSize = int(v)
 			default:
 				if v < 1 {
-					return k, &Error{Element: el, Value: txt, Msg: "must be greater than 0"}
+					return k, nil, &Error{Element: el, Value: txt, Msg: "must be greater than 0"}
 				}
 				k.MaxNodeMultiple = int(v)
 			}
 		default:
-			return k, &Error{Element: el, Msg: "unknown element"}
+			return k, nil, &Error{Element: el, Msg: "unknown element"}
 		}
 	}
 	// RFC 6940 §11.1: "the kind element MUST contain" these.
 	for _, req := range []string{"data-model", "access-control", "max-count", "max-size"} {
 		if !seen[req] {
-			return k, &Error{Element: label, Msg: "missing <" + req + ">"}
+			return k, nil, &Error{Element: label, Msg: "missing <" + req + ">"}
 		}
 	}
 	if k.AccessControl == "NODE-MULTIPLE" && k.MaxNodeMultiple == 0 {
-		return k, &Error{Element: label, Msg: "NODE-MULTIPLE needs <max-node-multiple>"}
+		return k, nil, &Error{Element: label, Msg: "NODE-MULTIPLE needs <max-node-multiple>"}
 	}
 	k.Raw = append([]byte(nil), data[kindEl.start:kindEl.end]...)
-	return k, nil
+	return k, dr, nil
 }

@@ -22,9 +22,9 @@ type CA struct {
 	Cert *x509.Certificate
 }
 
-// NewCA makes a CA for overlay, valid for ten years.
-func NewCA(overlay string) (*CA, error) {
-	key, err := identity.GenerateKey(identity.KeyECDSAP256)
+// NewCA makes a CA for overlay with a key of type kt, valid for ten years.
+func NewCA(overlay string, kt identity.KeyType) (*CA, error) {
+	key, err := identity.GenerateKey(kt)
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +75,11 @@ func (ca *CA) Issue(pub crypto.PublicKey, ids []wire.NodeID, user, overlay strin
 }
 
 // IssueIdentity makes a new key and certificate with one random Node-ID,
-// for the server's own peers (configuration signer, bootstrap peer).
+// for the server's own peers (configuration signer, bootstrap peer). The key
+// is of the CA's type, so that the overlay's signatures all use one algorithm.
 func (ca *CA) IssueIdentity(user, overlay string, validFor time.Duration) (*identity.Identity, error) {
-	key, err := identity.GenerateKey(identity.KeyECDSAP256)
+	kt, _ := identity.KeyTypeOf(ca.Key.Public())
+	key, err := identity.GenerateKey(kt)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,8 @@ type Request struct {
 	User string
 	// NodeIDs is how many Node-IDs to ask for; default 1.
 	NodeIDs int
-	// KeyType of a new key (default ECDSA P-256).
+	// KeyType of a new key (default ECDSA P-256) when the overlay's
+	// configuration names none (identity-key); the overlay's choice wins.
 	KeyType identity.KeyType
 	// HTTPClient makes the requests; nil uses one with a 30 s timeout and
 	// the system roots.
@@ -72,10 +73,14 @@ func Enroll(ctx context.Context, dir string, req Request) (*identity.Identity, e
 	if n == 0 {
 		n = 1
 	}
+	kt, err := keyTypeFor(cfg, req.KeyType)
+	if err != nil {
+		return nil, err
+	}
 	var key crypto.Signer
-	if old, err := identity.Load(dir); err == nil && strings.EqualFold(old.Overlay(), cfg.InstanceName) {
+	if old, err := identity.Load(dir); err == nil && strings.EqualFold(old.Overlay(), cfg.InstanceName) && keyIs(old.Key, kt) {
 		key = old.Key
-	} else if key, err = identity.GenerateKey(req.KeyType); err != nil {
+	} else if key, err = identity.GenerateKey(kt); err != nil {
 		return nil, fmt.Errorf("generate key: %w", err)
 	}
 	csr, err := identity.NewCSR(key, user)
@@ -220,4 +225,18 @@ func parseCerts(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no certificate in answer")
 	}
 	return out, nil
+}
+
+// keyTypeFor is the key type a phone makes for overlay cfg: the one its
+// identity-key element asks for, else def.
+func keyTypeFor(cfg *config.Config, def identity.KeyType) (identity.KeyType, error) {
+	if cfg.IdentityKey == "" {
+		return def, nil
+	}
+	return identity.ParseKeyType(cfg.IdentityKey)
+}
+
+func keyIs(key crypto.Signer, kt identity.KeyType) bool {
+	t, ok := identity.KeyTypeOf(key.Public())
+	return ok && t == kt
 }

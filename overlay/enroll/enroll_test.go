@@ -37,8 +37,13 @@ type testOverlay struct {
 // "chordphone overlay-server" does.
 func startOverlay(t *testing.T, open bool) *testOverlay {
 	t.Helper()
+	return startOverlayKeys(t, open, identity.KeyNameECDSAP256) // fast keys; RSA: TestOverlayIssuesItsKeyType
+}
+
+func startOverlayKeys(t *testing.T, open bool, keyName string) *testOverlay {
+	t.Helper()
 	dir := t.TempDir()
-	if _, err := initDir(dir, overlayName); err != nil {
+	if _, err := initDir(dir, overlayName, keyName); err != nil {
 		t.Fatal(err)
 	}
 	srv, _, err := LoadServer(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -308,5 +313,40 @@ func TestFailedLoginLimit(t *testing.T) {
 	_, err := Enroll(ctx, t.TempDir(), Request{Config: cfg, Username: "alice", Password: "alice-password", HTTPClient: o.client})
 	if !errors.Is(err, ErrTooManyAttempts) || !strings.Contains(err.Error(), "Wait ten minutes") {
 		t.Errorf("after 3 failures: %v", err)
+	}
+}
+
+// TestOverlayIssuesItsKeyType: a new overlay's document asks for RSA-2048 identities
+// (identity-key; RSASSA-PKCS1-v1_5/SHA-256 is the algorithm every RELOAD implementation
+// supports, RFC 6940 §6.3.4), its CA and signer use it, a phone enrolling makes that kind of
+// key even when it would default to ECDSA, and a CSR with another kind of key is refused.
+func TestOverlayIssuesItsKeyType(t *testing.T) {
+	o := startOverlayKeys(t, true, "")
+	cfg := o.fetch(t)
+	if cfg.IdentityKey != identity.KeyNameRSA2048 {
+		t.Fatalf("document identity-key %q, want %s", cfg.IdentityKey, identity.KeyNameRSA2048)
+	}
+	if kt, _ := identity.KeyTypeOf(o.srv.CA.Cert.PublicKey); kt != identity.KeyRSA2048 {
+		t.Fatalf("CA key %v", kt)
+	}
+	id, err := Enroll(context.Background(), t.TempDir(), Request{Config: cfg, Username: "carol", Password: "carol-password",
+		KeyType: identity.KeyECDSAP256, HTTPClient: o.client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kt, _ := identity.KeyTypeOf(id.Cert().PublicKey); kt != identity.KeyRSA2048 {
+		t.Fatalf("enrolled key %v, want rsa-2048", kt)
+	}
+	// A phone that ignores identity-key: refused.
+	key, _ := identity.GenerateKey(identity.KeyECDSAP256)
+	csr, err := identity.NewCSR(key, "dave@"+overlayName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = post(context.Background(), Request{Config: cfg, Username: "dave", Password: "dave-password", HTTPClient: o.client},
+		cfg.EnrollmentServers[0], csr, 1)
+	var ee *Error
+	if !errors.As(err, &ee) || ee.Token != TokenBadCSR {
+		t.Fatalf("ECDSA CSR in an RSA overlay: %v, want %s", err, TokenBadCSR)
 	}
 }

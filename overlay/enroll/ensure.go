@@ -39,11 +39,15 @@ func Ensure(ctx context.Context, dir string, cfg *config.Config, user string, re
 		}
 	}
 	if cfg.SelfSignedPermitted {
+		kt, err := keyTypeFor(cfg, req.KeyType)
+		if err != nil {
+			return nil, err
+		}
 		var id *identity.Identity
-		if old != nil {
+		if old != nil && (cfg.IdentityKey == "" || keyIs(old.Key, kt)) {
 			id, err = identity.NewSelfSigned(old.Key, name, cfg.InstanceName, cfg.SelfSignedDigest)
 		} else {
-			key, kerr := identity.GenerateKey(req.KeyType)
+			key, kerr := identity.GenerateKey(kt)
 			if kerr != nil {
 				return nil, kerr
 			}

@@ -46,7 +46,18 @@ type Settings struct {
 	Sequence  int      `json:"sequence"`            // configuration sequence, bumped on change
 	Open      bool     `json:"open,omitempty"`      // open registration
 	TLSHosts  []string `json:"tls_hosts,omitempty"` // extra names/IPs for the HTTPS certificate
+	// IdentityKey is the key type of the overlay's certificates (identity-key in the
+	// document): "rsa-2048" (default) or "ecdsa-p256"; "" in directories made before it.
+	IdentityKey string `json:"identity_key,omitempty"`
+	// Kinds overrides the default kind-blocks' limits (kind-limit command).
+	Kinds []config.Kind `json:"kinds,omitempty"`
 }
+
+// DefaultIdentityKey is the key type of a new overlay's certificates: RSA-2048, because
+// RSASSA-PKCS1-v1_5 with SHA-256 is the one signature algorithm every RELOAD
+// implementation must support (RFC 6940 §6.3.4); ECDSA P-256 is faster to sign and
+// smaller but optional, for overlays of Chordphones only (--identity-key ecdsa-p256).
+const DefaultIdentityKey = identity.KeyNameRSA2048
 
 // Operator runs the overlay-server command. The app wires StartPeer to run
 // the bootstrap peer in the same process.
@@ -133,6 +144,7 @@ type opFlags struct {
 	open                bool
 	tlsCert, tlsKey     string
 	peerListen          string
+	identityKey         string
 }
 
 func (o *Operator) flags(cmd string) *opFlags {
@@ -152,6 +164,7 @@ func (o *Operator) flags(cmd string) *opFlags {
 	f.fs.StringVar(&f.tlsCert, "tls-cert", "", "HTTPS certificate chain (PEM), e.g. from a public CA")
 	f.fs.StringVar(&f.tlsKey, "tls-key", "", "HTTPS private key (PEM)")
 	f.fs.StringVar(&f.peerListen, "peer-listen", "", "run the bootstrap peer on this link address")
+	f.fs.StringVar(&f.identityKey, "identity-key", DefaultIdentityKey, "key type of the overlay's certificates, at init: rsa-2048 or ecdsa-p256")
 	return f
 }
 
@@ -195,14 +208,21 @@ func writeSettings(dir string, s *Settings) error {
 }
 
 // initDir creates the operator directory state for overlay.
-func initDir(dir, overlay string) (*Settings, error) {
+func initDir(dir, overlay, keyName string) (*Settings, error) {
 	if err := identity.ValidOverlayName(overlay); err != nil {
 		return nil, err
+	}
+	if keyName == "" {
+		keyName = DefaultIdentityKey
+	}
+	kt, err := identity.ParseKeyType(keyName)
+	if err != nil {
+		return nil, usageError("--identity-key: " + err.Error())
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ca, err := NewCA(overlay)
+	ca, err := NewCA(overlay, kt)
 	if err != nil {
 		return nil, err
 	}
@@ -227,8 +247,15 @@ func initDir(dir, overlay string) (*Settings, error) {
 			return nil, err
 		}
 	}
-	s := &Settings{Overlay: overlay, Sequence: 1}
+	s := &Settings{Overlay: overlay, Sequence: 1, IdentityKey: kt.String()}
 	return s, writeSettings(dir, s)
+}
+
+func firstOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func loadPEMIdentity(dir, name string) (*identity.Identity, error) {
@@ -267,6 +294,10 @@ func LoadServer(dir string, logger *slog.Logger) (*Server, *Settings, error) {
 	}
 	base := config.New(s.Overlay)
 	base.Sequence = s.Sequence
+	base.IdentityKey = s.IdentityKey
+	if len(s.Kinds) > 0 {
+		base.Kinds = s.Kinds
+	}
 	for _, b := range s.Bootstrap {
 		ap, err := netip.ParseAddrPort(b)
 		if err != nil {
@@ -303,7 +334,7 @@ func (o *Operator) serve(ctx context.Context, args []string, initOnly bool) erro
 		if f.name == "" {
 			return usageError("--name is required to set up a new overlay")
 		}
-		if s, err = initDir(f.dir, f.name); err != nil {
+		if s, err = initDir(f.dir, f.name, f.identityKey); err != nil {
 			return fmt.Errorf("set up overlay: %w", err)
 		}
 		fmt.Fprintf(o.Stdout, "created overlay %s in %s\n", f.name, f.dir)
@@ -313,6 +344,8 @@ func (o *Operator) serve(ctx context.Context, args []string, initOnly bool) erro
 		return fmt.Errorf("%s holds overlay %s, not %s", f.dir, s.Overlay, f.name)
 	case initOnly:
 		return fmt.Errorf("%s already holds overlay %s", f.dir, s.Overlay)
+	case f.set("identity-key") && !strings.EqualFold(f.identityKey, s.IdentityKey):
+		return fmt.Errorf("%s holds overlay %s with %s keys; the key type is chosen at init", f.dir, s.Overlay, firstOr(s.IdentityKey, "any"))
 	}
 	// Settings given on the command line are kept; a change bumps the
 	// configuration sequence (RFC 6940 §11.1).

@@ -214,6 +214,16 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The overlay's key type (its identity-key): RSA-2048 keys sign with
+	// RSASSA-PKCS1-v1_5/SHA-256, which every RELOAD peer verifies (RFC 6940 §6.3.4).
+	if want := s.Base.IdentityKey; want != "" {
+		if kt, ok := identity.KeyTypeOf(csr.PublicKey); !ok || kt.String() != want {
+			log.Info("enrollment refused: key type", "want", want)
+			refuse(w, TokenBadCSR)
+			return
+		}
+	}
+
 	// Authenticate (RFC 6940 §11.3), creating the account in open mode.
 	switch err := s.Users.Authenticate(username, password); {
 	case err == nil:

@@ -46,6 +46,47 @@ const (
 	KeyRSA2048
 )
 
+// Names of the key types, as the configuration document's identity-key
+// element and the operator's --identity-key flag spell them.
+const (
+	KeyNameECDSAP256 = "ecdsa-p256"
+	KeyNameRSA2048   = "rsa-2048"
+)
+
+// String returns the key type's name.
+func (kt KeyType) String() string {
+	switch kt {
+	case KeyECDSAP256:
+		return KeyNameECDSAP256
+	case KeyRSA2048:
+		return KeyNameRSA2048
+	}
+	return fmt.Sprintf("key-type-%d", int(kt))
+}
+
+// ParseKeyType returns the key type named s ("rsa-2048" or "ecdsa-p256").
+func ParseKeyType(s string) (KeyType, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case KeyNameECDSAP256:
+		return KeyECDSAP256, nil
+	case KeyNameRSA2048:
+		return KeyRSA2048, nil
+	}
+	return 0, fmt.Errorf("unknown identity key type %q (want %s or %s)", s, KeyNameRSA2048, KeyNameECDSAP256)
+}
+
+// KeyTypeOf returns the key type of a public key, and false for keys
+// Chordphone cannot make (RFC 6940 §6.3.4 needs RSA; P-256 is optional).
+func KeyTypeOf(pub crypto.PublicKey) (KeyType, bool) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return KeyRSA2048, k.N.BitLen() >= 2048
+	case *ecdsa.PublicKey:
+		return KeyECDSAP256, k.Curve == elliptic.P256()
+	}
+	return 0, false
+}
+
 // ErrNoIdentity is returned by Load when the directory has no identity yet.
 var ErrNoIdentity = errors.New("no identity in profile")
 

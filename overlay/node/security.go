@@ -32,8 +32,7 @@ func (NoSecurity) Sign(m *wire.Message) error {
 // Verify accepts every message.
 func (NoSecurity) Verify(*wire.Message) ([]wire.NodeID, error) { return nil, nil }
 
-// CertSecurity signs with the node's key and certificate (identity cert_hash_node_id)
-// and verifies with the certificate carried in the security block (RFC 6940 §6.3.4).
+// CertSecurity signs with the node's key and certificate and verifies with the certificate carried in the security block (RFC 6940 §6.3.4).
 type CertSecurity struct {
 	NodeID wire.NodeID
 	Key    crypto.Signer
@@ -54,7 +53,18 @@ func (c *CertSecurity) Sign(m *wire.Message) error {
 	for _, cert := range c.Chain {
 		m.Security.Certificates = append(m.Security.Certificates, wire.GenericCertificate{Type: wire.CertificateX509, Certificate: cert.Raw})
 	}
-	return wire.Sign(m, c.Key, wire.CertHashNodeIDIdentity(c.NodeID, c.Chain[0]))
+	return wire.Sign(m, c.Key, SignerIdentity(c.NodeID, c.Chain[0]))
+}
+
+// SignerIdentity names cert in a signature by node (RFC 6940 §6.3.4): "cert_hash_node_id"
+// only when the certificate carries several Node-IDs, so that the identity says which one
+// signs; a certificate with a single Node-ID is named by "cert_hash", as other
+// implementations expect.
+func SignerIdentity(node wire.NodeID, cert *x509.Certificate) wire.SignerIdentity {
+	if len(wire.NodeIDsFromCert(cert)) > 1 {
+		return wire.CertHashNodeIDIdentity(node, cert)
+	}
+	return wire.CertHashIdentity(cert)
 }
 
 // Verify checks m's signature against the certificate its signer identity names.

@@ -1,7 +1,10 @@
 package node_test
 
 import (
+	"crypto/rand"
+	"crypto/x509"
 	"testing"
+	"time"
 
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/node"
@@ -62,5 +65,75 @@ func TestCertSecurity(t *testing.T) {
 	_, err = n.Ping(ctx(t), []wire.Destination{wire.NodeDestination(r.peers[0].n.ID())})
 	if !node.IsCode(err, wire.ErrForbidden) {
 		t.Fatalf("badly signed ping: got %v, want Error_Forbidden", err)
+	}
+}
+
+// TestSignerIdentityInteroperates: a certificate with one Node-ID signs with cert_hash, the
+// identity other RELOAD implementations look up; only a certificate with several Node-IDs
+// uses cert_hash_node_id, naming the one that signs (RFC 6940 §6.3.4). A ring of RSA-2048
+// (RSASSA-PKCS1-v1_5 with SHA-256, which every implementation must support) and ECDSA P-256
+// peers verifies each other's messages.
+func TestSignerIdentityInteroperates(t *testing.T) {
+	single := newIdentity(t)
+	m, err := wire.NewMessage(wire.CodePingReq, &wire.PingReq{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := &node.CertSecurity{NodeID: single.NodeID(), Key: single.Key, Chain: single.Chain}
+	if err := sec.Sign(m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Security.Signature.Identity.Type; got != wire.IdentityCertHash {
+		t.Fatalf("single-Node-ID certificate signs with identity type %d, want cert_hash (%d)", got, wire.IdentityCertHash)
+	}
+	if _, err := sec.Verify(m); err != nil {
+		t.Fatalf("cert_hash signature: %v", err)
+	}
+	// A certificate with two Node-IDs (as an enrollment server may issue).
+	key, _ := identity.GenerateKey(identity.KeyECDSAP256)
+	ids := []wire.NodeID{{1, 2, 3}, {4, 5, 6}}
+	tmpl, err := identity.CertTemplate(ids, "multi@test", "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	multi := &node.CertSecurity{NodeID: ids[1], Key: key, Chain: []*x509.Certificate{cert}}
+	m2, _ := wire.NewMessage(wire.CodePingReq, &wire.PingReq{})
+	if err := multi.Sign(m2); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m2.Security.Signature.Identity, wire.CertHashNodeIDIdentity(ids[1], cert); got.Type != want.Type || string(got.Hash) != string(want.Hash) {
+		t.Fatalf("multi-Node-ID certificate: identity %+v, want cert_hash_node_id of the signing Node-ID", got)
+	}
+	if _, err := multi.Verify(m2); err != nil {
+		t.Fatalf("cert_hash_node_id signature: %v", err)
+	}
+
+	// Mixed ring: RSA-2048 and ECDSA P-256.
+	r := &ring{t: t, nw: newNet()}
+	t.Cleanup(r.close)
+	for i, kt := range []identity.KeyType{identity.KeyRSA2048, identity.KeyECDSAP256, identity.KeyRSA2048} {
+		k, err := identity.GenerateKey(kt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := identity.NewSelfSigned(k, "u", "test", identity.DigestSHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec := &node.CertSecurity{NodeID: id.NodeID(), Key: id.Key, Chain: id.Chain}
+		r.add(id.NodeID(), func(_ int, s *node.Settings) { s.Security = sec }, i)
+	}
+	for _, p := range r.peers {
+		for _, q := range r.peers {
+			resp, err := p.n.Ping(ctx(t), []wire.Destination{wire.NodeDestination(q.n.ID())})
+			if err != nil || resp.From != q.n.ID() {
+				t.Fatalf("signed ping between RSA and ECDSA peers: %v", err)
+			}
+		}
 	}
 }

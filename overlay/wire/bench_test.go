@@ -88,3 +88,40 @@ func BenchmarkDecodeHeader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSign and BenchmarkVerify are the cost of the message signature of a typical
+// StoreReq (RFC 6940 §6.3.4) with each identity kind: RSA-2048 (RSASSA-PKCS1-v1_5/SHA-256,
+// mandatory to implement) and ECDSA P-256 (SHA-256), cert_hash identity.
+func BenchmarkSign(b *testing.B) {
+	for _, kind := range []string{"rsa", "ecdsa"} {
+		b.Run(kind, func(b *testing.B) {
+			k := testKeys(b)[kind]
+			store, _ := typicalMessages(b)
+			id := CertHashIdentity(k.cert)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Sign(store, k.signer, id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	for _, kind := range []string{"rsa", "ecdsa"} {
+		b.Run(kind, func(b *testing.B) {
+			k := testKeys(b)[kind]
+			store, _ := typicalMessages(b)
+			if err := Sign(store, k.signer, CertHashIdentity(k.cert)); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Verify(store, k.cert); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
