@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chordphone/chordphone/app/peer"
+	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/kinds"
 	"github.com/chordphone/chordphone/overlay/link"
@@ -35,6 +36,12 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 // starting it, and returns when all have joined.
 func startPeers(t *testing.T, n int) []*peer.Peer {
 	t.Helper()
+	return startPeersDoc(t, n, nil)
+}
+
+// startPeersDoc is startPeers in an overlay configured by doc (nil: self-signed, defaults).
+func startPeersDoc(t *testing.T, n int, doc *config.Config) []*peer.Peer {
+	t.Helper()
 	ctx := testCtx(t, 60*time.Second)
 	var ps []*peer.Peer
 	for i := 0; i < n; i++ {
@@ -42,7 +49,7 @@ func startPeers(t *testing.T, n int) []*peer.Peer {
 		if i > 0 {
 			boot = []string{ps[0].Addr().String()}
 		}
-		p, err := peer.New(peer.Config{Profile: t.TempDir(), Overlay: overlayName, Listen: "127.0.0.1:0", Bootstrap: boot, Logger: quiet()})
+		p, err := peer.New(peer.Config{Profile: t.TempDir(), Overlay: overlayName, Document: doc, Listen: "127.0.0.1:0", Bootstrap: boot, Logger: quiet()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,6 +99,13 @@ type user struct {
 
 func newUser(t *testing.T, name string) *user {
 	t.Helper()
+	return newUserDoc(t, name, nil)
+}
+
+// newUserDoc is newUser in an overlay configured by doc (its configuration sequence in every
+// header); name may carry a domain ("mallory@elsewhere.example").
+func newUserDoc(t *testing.T, name string, doc *config.Config) *user {
+	t.Helper()
 	id, err := identity.NewSelfSigned(mustKey(t), name, overlayName, identity.DigestSHA256)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +113,9 @@ func newUser(t *testing.T, name string) *user {
 	c, err := NewClient(id, overlayName, ClientSettings{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if doc != nil {
+		c.ConfigurationSequence = uint16(doc.Sequence)
 	}
 	t.Cleanup(func() { c.Close() })
 	return &user{Client: c, id: id}

@@ -75,7 +75,8 @@ type Peer struct {
 	cfg     Config
 	log     *slog.Logger
 	id      *identity.Identity
-	doc     *config.Config
+	docp    atomic.Pointer[config.Config] // the overlay configuration in force (document())
+	reg     *kinds.Registry
 	link    *link.Transport
 	node    *node.Node
 	chord   *chord.Chord
@@ -126,7 +127,8 @@ func New(cfg Config) (*Peer, error) {
 			return nil, err
 		}
 	}
-	p := &Peer{cfg: cfg, log: cfg.Logger, id: id, doc: doc}
+	p := &Peer{cfg: cfg, log: cfg.Logger, id: id}
+	p.docp.Store(doc)
 
 	listen := cfg.Listen
 	if listen == "" {
@@ -187,7 +189,8 @@ func New(cfg Config) (*Peer, error) {
 	// The overlay's Kinds with their limits from the configuration (RFC 6940 §11.1); the
 	// codec needs their data models to decode storage bodies.
 	reg := kinds.Default()
-	if err := reg.Configure(kinds.LimitsFromConfig(doc.Kinds)); err != nil {
+	p.reg = reg
+	if err := kinds.Apply(reg, doc); err != nil {
 		tr.Close()
 		return nil, fmt.Errorf("the configuration's kinds: %w", err)
 	}
@@ -335,9 +338,13 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
+// document is the overlay configuration in force (a ConfigUpdate may replace it, RFC 6940
+// §6.5.4).
+func (p *Peer) document() *config.Config { return p.docp.Load() }
+
 // verifyPeer maps a link peer's certificate to the Node-IDs the overlay accepts it for.
 func (p *Peer) verifyPeer(cert *x509.Certificate) ([]wire.NodeID, error) {
-	pc, err := config.VerifyPeerCert(p.doc, cert)
+	pc, err := config.VerifyPeerCert(p.document(), cert)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +352,7 @@ func (p *Peer) verifyPeer(cert *x509.Certificate) ([]wire.NodeID, error) {
 }
 
 func (p *Peer) trust(cert *x509.Certificate, intermediates []*x509.Certificate) ([]wire.NodeID, error) {
-	pc, err := config.VerifyPeerCert(p.doc, cert, intermediates...)
+	pc, err := config.VerifyPeerCert(p.document(), cert, intermediates...)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +363,7 @@ func (p *Peer) trustChain(chain []*x509.Certificate, now time.Time) error {
 	if len(chain) == 0 {
 		return errors.New("no certificate")
 	}
-	_, err := p.doc.VerifyPeer(chain, now)
+	_, err := p.document().VerifyPeer(chain, now)
 	return err
 }
 
@@ -412,11 +419,36 @@ func (p *Peer) AoR(user string) string { return user + "@" + p.cfg.Overlay }
 // Register stores this device's SIP-REGISTRATION for the peer's user (RFC 7904 §3) and keeps
 // it fresh until Close.
 func (p *Peer) Register(ctx context.Context) error {
+	// RFC 7904 §3.3: "Before issuing a Store request to the overlay, any Peer SHOULD verify
+	// that the AOR of the request is a valid Resource Name with respect to ... the
+	// namespaces defined in the overlay configuration document."
+	if err := p.aorAllowed(p.id.User()); err != nil {
+		return err
+	}
 	if err := p.storage.Register(ctx, p.id.User(), ""); err != nil {
 		return err
 	}
 	return nil
 }
+
+// aorAllowed checks an AoR against the document's domain restriction (RFC 7904 §3.4).
+func (p *Peer) aorAllowed(aor string) error {
+	d, err := kinds.DomainRestrictionOf(p.document())
+	if err != nil {
+		return err
+	}
+	n, err := kinds.NormalizeAoR(aor)
+	if err != nil {
+		return err
+	}
+	if _, domain, _ := strings.Cut(n, "@"); !d.Allows(domain) {
+		return fmt.Errorf("the overlay %s does not accept addresses in %s (its domain restriction, RFC 7904 §3.4): %w", p.cfg.Overlay, domain, ErrDomainNotAllowed)
+	}
+	return nil
+}
+
+// ErrDomainNotAllowed is wrapped by Register when the overlay does not serve the user's domain.
+var ErrDomainNotAllowed = errors.New("AoR domain not allowed")
 
 // ErrNotRegistered means nobody is registered under the AoR.
 var ErrNotRegistered = storage.ErrNotRegistered

@@ -165,7 +165,7 @@ func (p *Peer) serveRelay(ctx context.Context, s RelaySettings) error {
 	p.relay.mu.Lock()
 	serving := p.relay.server != nil
 	p.relay.mu.Unlock()
-	if serving || s.Mode == RelayOff || p.doc.TurnDensity <= 0 {
+	if serving || s.Mode == RelayOff || p.document().TurnDensity <= 0 {
 		return nil
 	}
 	addr := s.Addr
@@ -198,8 +198,8 @@ func (p *Peer) serveRelay(ctx context.Context, s RelaySettings) error {
 	cfg := turn.ServerConfig{
 		ListenAddr: net.JoinHostPort(addr.String(), strconv.Itoa(port)),
 		RelayIP:    addr, RelayBind: addr.String(),
-		Secret:                 turn.OverlaySecret(p.doc),
-		Refuse:                 func(n wire.NodeID) bool { return slices.Contains(p.doc.BadNodes, n.String()) }, // RFC 6940 §11.1 bad-node
+		Secret:                 turn.OverlaySecret(p.document()),
+		Refuse:                 func(n wire.NodeID) bool { return slices.Contains(p.document().BadNodes, n.String()) }, // RFC 6940 §11.1 bad-node
 		MaxAllocationsPerUser:  s.MaxAllocationsPerUser,
 		BandwidthPerAllocation: s.BandwidthPerAllocation,
 		Logger:                 p.log,
@@ -215,7 +215,7 @@ func (p *Peer) serveRelay(ctx context.Context, s RelaySettings) error {
 	adv, err := turn.StartAdvertiser(ctx, turn.AdvertiserConfig{
 		Storage:     p.storage,
 		Credentials: &storage.Credentials{Key: p.id.Key, Chain: p.id.Chain},
-		NodeID:      p.id.NodeID(), Addr: srv.Addr(), Density: p.doc.TurnDensity,
+		NodeID:      p.id.NodeID(), Addr: srv.Addr(), Density: p.document().TurnDensity,
 		Logger: p.log,
 	})
 	if err != nil {
@@ -224,9 +224,9 @@ func (p *Peer) serveRelay(ctx context.Context, s RelaySettings) error {
 	p.relay.mu.Lock()
 	p.relay.server, p.relay.adv = srv, adv
 	p.relay.status.Serving, p.relay.status.Addr = true, srv.Addr().String()
-	p.relay.status.Advertised = len(turn.Resources(p.id.NodeID(), p.doc.TurnDensity))
+	p.relay.status.Advertised = len(turn.Resources(p.id.NodeID(), p.document().TurnDensity))
 	p.relay.mu.Unlock()
-	p.log.Info("serving TURN to the overlay", "addr", srv.Addr().String(), "turn_density", p.doc.TurnDensity)
+	p.log.Info("serving TURN to the overlay", "addr", srv.Addr().String(), "turn_density", p.document().TurnDensity)
 	return nil
 }
 
@@ -267,7 +267,7 @@ func (p *Peer) stopRelays(ctx context.Context) error {
 // credentials, to the link layer; it reports whether any was found.
 func (p *Peer) lookupRelays(ctx context.Context) bool {
 	known := p.node.Links()
-	found, err := turn.Discover(ctx, turn.DiscoverConfig{Overlay: p.storage, Known: known, Density: p.doc.TurnDensity})
+	found, err := turn.Discover(ctx, turn.DiscoverConfig{Overlay: p.storage, Known: known, Density: p.document().TurnDensity})
 	p.relay.mu.Lock()
 	own := ""
 	if p.relay.server != nil {
@@ -281,7 +281,7 @@ func (p *Peer) lookupRelays(ctx context.Context) bool {
 		}
 	}
 	expiry := time.Now().Add(turn.DefaultCredentialLifetime)
-	user, pass := turn.NewCredentials(turn.OverlaySecret(p.doc), p.id.NodeID(), expiry)
+	user, pass := turn.NewCredentials(turn.OverlaySecret(p.document()), p.id.NodeID(), expiry)
 	var urls []*stun.URI
 	var names []string
 	for _, f := range use {
@@ -327,7 +327,7 @@ func (p *Peer) ICEServers() []ICEServer {
 	using, expiry := p.relay.using, p.relay.expiry
 	p.relay.mu.Unlock()
 	if len(using) > 0 {
-		user, pass := turn.NewCredentials(turn.OverlaySecret(p.doc), p.id.NodeID(), expiry)
+		user, pass := turn.NewCredentials(turn.OverlaySecret(p.document()), p.id.NodeID(), expiry)
 		for _, f := range using {
 			out = append(out, ICEServer{URLs: []string{"turn:" + f.Addr.String() + "?transport=udp"}, Username: user, Credential: pass})
 		}
@@ -353,7 +353,7 @@ func (p *Peer) bootstrapAddrs() []string {
 		return p.cfg.Bootstrap
 	}
 	var out []string
-	for _, ap := range p.doc.BootstrapNodes {
+	for _, ap := range p.document().BootstrapNodes {
 		out = append(out, ap.String())
 	}
 	return out
