@@ -14,6 +14,7 @@ import (
 	"github.com/chordphone/chordphone/app/bench"
 	"github.com/chordphone/chordphone/app/cli"
 	"github.com/chordphone/chordphone/app/headless"
+	_ "github.com/chordphone/chordphone/app/locale" // before Fyne reads the locale (see there)
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/overlay/enroll"
@@ -33,7 +34,11 @@ func run(args []string) int {
 			op := enroll.Operator{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, StartPeer: peer.RunBootstrap}
 			return op.Run(ctx, args[1:])
 		}
-		fmt.Fprintf(os.Stderr, "chordphone: unknown command %q (commands: bench, overlay-server)\nRun 'chordphone --help' for usage.\n", args[0])
+		var names []string
+		for _, c := range cli.Subcommands {
+			names = append(names, c.Name)
+		}
+		fmt.Fprintf(os.Stderr, "chordphone: unknown command %q (commands: %s)\nRun 'chordphone --help' for usage.\n", args[0], strings.Join(names, ", "))
 		return 2
 	}
 	opts, err := cli.Parse(args, os.Stdout)

@@ -64,10 +64,11 @@ func Parse(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.KeyLog, "keylog", "", "write an NSS key log of every DTLS/TLS session to `FILE`")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `LEVEL` on stderr: debug, info, warn, error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
-	fs.Usage = func() { usage(fs, out) }
+	fs.Usage = func() {} // the usage goes to out only when asked for: out is the JSON channel
 
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) { // the FlagSet has printed the usage
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, out)
 			return o, ErrHelp
 		}
 		return o, &UsageError{Err: err}
@@ -101,15 +102,26 @@ func Parse(args []string, out io.Writer) (Options, error) {
 	return o, nil
 }
 
+// HeadlessCommands lists what a headless phone's stdin accepts (README "Headless interface").
+const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, lookup USER, status, quit"
+
+// Subcommands are the first arguments that select another program than the phone.
+var Subcommands = []struct{ Name, Args, Text string }{
+	{"bench", "overlay|calls|idle [flags]", "measure the overlay, calls or idle cost (JSON on stdout)"},
+	{"overlay-server", "init|user|config|ca|serve [flags]", "run an overlay: configuration document, enrollment, bootstrap peer"},
+}
+
 func usage(fs *flag.FlagSet, out io.Writer) {
 	fmt.Fprintf(out, `Chordphone %s — a softphone that is its own P2PSIP (RELOAD) peer.
 
 Usage:
   chordphone [flags]              start the phone with its window
   chordphone --headless [flags]   start without a window (JSON events on stdout, commands on stdin)
-
-Flags:
 `, version.Version)
+	for _, c := range Subcommands {
+		fmt.Fprintf(out, "  chordphone %s %s\n      %s\n", c.Name, c.Args, c.Text)
+	}
+	fmt.Fprint(out, "\nFlags:\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		name, text := flag.UnquoteUsage(f)
 		fmt.Fprintf(out, "  --%s %s\n      %s", f.Name, name, text)
@@ -118,8 +130,5 @@ Flags:
 		}
 		fmt.Fprintln(out)
 	})
-	fmt.Fprint(out, `
-Headless commands (stdin, one per line):
-  call USER | answer | decline | hangup | hold | resume | mute | unmute | dtmf DIGITS | status | quit
-`)
+	fmt.Fprintf(out, "\nHeadless commands (stdin, one per line):\n  %s\n", strings.ReplaceAll(HeadlessCommands, ", ", " | "))
 }

@@ -121,12 +121,23 @@ func StartHeadless(t testing.TB, bin, name, dir string, args ...string) *Proc {
 // the program, so the process is chordphone itself); "" is the test's own namespace.
 func StartHeadlessIn(t testing.TB, ns, bin, name, dir string, args ...string) *Proc {
 	t.Helper()
+	return startHeadless(t, ns, bin, name, dir, nil, args...)
+}
+
+// StartHeadlessEnv is StartHeadless with env added to the isolated environment.
+func StartHeadlessEnv(t testing.TB, bin, name, dir string, env []string, args ...string) *Proc {
+	t.Helper()
+	return startHeadless(t, "", bin, name, dir, env, args...)
+}
+
+func startHeadless(t testing.TB, ns, bin, name, dir string, env []string, args ...string) *Proc {
+	t.Helper()
 	argv := append([]string{bin, "--headless"}, args...)
 	if ns != "" {
 		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = IsolatedEnv(dir)
+	cmd.Env = IsolatedEnv(dir, env...)
 	cmd.Dir = dir
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

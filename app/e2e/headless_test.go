@@ -83,28 +83,71 @@ func TestHeadlessSignalsExitZero(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
-	run := func(args ...string) (string, int) {
+	// run returns stdout and stderr apart: stdout is the JSON channel of a headless phone.
+	run := func(env []string, args ...string) (string, string, int) {
 		cmd := exec.Command(binPath, args...)
-		cmd.Env = IsolatedEnv(t.TempDir())
+		cmd.Env = append(IsolatedEnv(t.TempDir()), env...)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
-		out = append(out, stderr.String()...)
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return string(out), ee.ExitCode()
+			return string(out), stderr.String(), ee.ExitCode()
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		return string(out), 0
+		return string(out), stderr.String(), 0
 	}
-	if out, code := run("--version"); code != 0 || !strings.HasPrefix(out, "chordphone 0.") {
+	if out, _, code := run(nil, "--version"); code != 0 || !strings.HasPrefix(out, "chordphone 0.") {
 		t.Errorf("--version: code %d, %q", code, out)
 	}
-	if out, code := run("--help"); code != 0 || !strings.Contains(out, "--headless") || !strings.Contains(out, "--profile") {
-		t.Errorf("--help: code %d, %q", code, out)
+	out, _, code := run(nil, "--help")
+	if code != 0 {
+		t.Errorf("--help: code %d", code)
 	}
-	if out, code := run("--no-such-flag"); code != 2 || !strings.Contains(out, "no-such-flag") {
-		t.Errorf("unknown flag: code %d, %q", code, out)
+	// The flags, the subcommands and every headless command.
+	for _, want := range []string{"--headless", "--profile", "chordphone bench", "chordphone overlay-server",
+		"call USER", "answer", "decline", "hangup", "hold", "resume", "mute", "unmute", "dtmf DIGITS",
+		"lookup USER", "status", "quit"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help does not mention %q:\n%s", want, out)
+		}
+	}
+	// An unknown flag: the error on stderr, nothing on stdout (the JSON channel), status 2.
+	if out, errOut, code := run(nil, "--headless", "--no-such-flag"); code != 2 || out != "" || !strings.Contains(errOut, "no-such-flag") {
+		t.Errorf("unknown flag: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out, errOut, code := run(nil, "no-such-command"); code != 2 || out != "" || !strings.Contains(errOut, "bench") {
+		t.Errorf("unknown command: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestNoLocaleNoise: under the C locales systemd and minimal systems set, nothing but the
+// program's own lines reaches stderr (Fyne used to log "Error parsing user locale C").
+func TestNoLocaleNoise(t *testing.T) {
+	for _, env := range [][]string{{"LANG=C.UTF-8"}, {"LANG=", "LC_ALL=C.UTF-8"}, {"LANG=C"}, {"LANG="}} {
+		cmd := exec.Command(binPath, "--version")
+		cmd.Env = append(IsolatedEnv(t.TempDir()), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), "Fyne") || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("%v: --version printed %q (%v)", env, out, err)
+		}
+	}
+	dir := t.TempDir()
+	p := StartHeadlessEnv(t, binPath, "peer", dir, []string{"LANG=C.UTF-8"}, "--profile", filepath.Join(dir, "profile"),
+		"--overlay", "locale.test", "--listen", "127.0.0.1:0")
+	p.Wait(t, "joined", 30*time.Second)
+	p.Send(t, "quit")
+	select {
+	case <-p.Exited():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after quit")
+	}
+	b, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "Fyne") || strings.Contains(string(b), "locale") {
+		t.Errorf("stderr under LANG=C.UTF-8:\n%s", b)
 	}
 }

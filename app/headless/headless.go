@@ -15,12 +15,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chordphone/chordphone/app/cli"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/version"
 )
 
 // Commands lists what stdin accepts.
-const Commands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, lookup USER, status, quit"
+const Commands = cli.HeadlessCommands
 
 // Run runs p until ctx ends, stdin says quit, or stdin closes. Events go to out as JSON lines.
 // It returns nil on an orderly end.
@@ -66,6 +67,15 @@ func Run(ctx context.Context, p *phone.Phone, in io.Reader, out io.Writer, log *
 		}
 	}()
 
+	var cmds sync.WaitGroup // commands running in the background; they end with ctx
+	bg := func(f func()) {
+		cmds.Add(1)
+		go func() { // owner: Run; ends when f returns (f's waits end with ctx)
+			defer cmds.Done()
+			f()
+		}()
+	}
+
 	var err error
 loop:
 	for {
@@ -84,12 +94,13 @@ loop:
 				}
 				break loop // stdin closed: same as quit
 			}
-			if quit := execute(ctx, p, w, line); quit {
+			if quit := execute(ctx, p, w, bg, line); quit {
 				break loop
 			}
 		}
 	}
 	cancel()
+	cmds.Wait()
 	if runErr != nil {
 		if e := <-runErr; e != nil && !errors.Is(e, context.Canceled) {
 			err = e
@@ -115,8 +126,9 @@ func isNullDevice(in io.Reader) bool {
 	return err == nil && os.SameFile(fi, null)
 }
 
-// execute runs one command line and reports whether it was quit.
-func execute(ctx context.Context, p *phone.Phone, w *writer, line string) (quit bool) {
+// execute runs one command line and reports whether it was quit. A command that waits on the
+// overlay (lookup) runs through bg, so that it never holds up the next command.
+func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), line string) (quit bool) {
 	fields := strings.Fields(line)
 	if len(fields) == 0 {
 		return false
@@ -125,9 +137,9 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, line string) (quit 
 	want := func(n int) bool {
 		if len(args) != n {
 			if n == 0 {
-				w.errorf("%s takes no argument", cmd)
+				w.errorf(phone.CodeBadArguments, "%s takes no argument", cmd)
 			} else {
-				w.errorf("usage: %s %s", cmd, map[string]string{"call": "USER", "dtmf": "DIGITS", "lookup": "USER"}[cmd])
+				w.errorf(phone.CodeBadArguments, "usage: %s %s", cmd, map[string]string{"call": "USER", "dtmf": "DIGITS", "lookup": "USER"}[cmd])
 			}
 			return false
 		}
@@ -176,18 +188,27 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, line string) (quit 
 			err = p.SendDTMF(args[0])
 		}
 	case "lookup":
-		if want(1) { // answers within the lookup's timeout (5 s)
-			var devices []string
-			if devices, err = p.Lookup(ctx, args[0]); err == nil {
-				w.event(phone.Event{Kind: phone.EventLookup, Peer: args[0], Devices: devices})
-			}
+		if want(1) { // answers within the lookup's timeout (5 s), meanwhile other commands run
+			user := args[0]
+			bg(func() {
+				devices, err := p.Lookup(ctx, user)
+				if ctx.Err() != nil {
+					return // Run is ending
+				}
+				if err != nil {
+					w.event(phone.Event{Kind: phone.EventError, Code: phone.ErrorCode(err, phone.CodeLookupFailed),
+						Peer: user, Message: fmt.Sprintf("lookup: %v", err)})
+					return
+				}
+				w.event(phone.Event{Kind: phone.EventLookup, Peer: user, Devices: devices})
+			})
 		}
 	default:
-		w.errorf("unknown command %q; commands: %s", fields[0], Commands)
+		w.errorf(phone.CodeUnknownCommand, "unknown command %q; commands: %s", fields[0], Commands)
 		return false
 	}
 	if err != nil {
-		w.errorf("%s: %v", cmd, err)
+		w.errorf(phone.ErrorCode(err, phone.CodeCommandFailed), "%s: %v", cmd, err)
 	}
 	return false
 }
@@ -198,8 +219,8 @@ type writer struct {
 	out io.Writer
 }
 
-func (w *writer) errorf(format string, args ...any) {
-	w.event(phone.Event{Kind: phone.EventError, Message: fmt.Sprintf(format, args...)})
+func (w *writer) errorf(code, format string, args ...any) {
+	w.event(phone.Event{Kind: phone.EventError, Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
 func (w *writer) event(e phone.Event) {
@@ -208,7 +229,7 @@ func (w *writer) event(e phone.Event) {
 	}
 	b, err := marshal(e)
 	if err != nil {
-		b = []byte(fmt.Sprintf(`{"event":"error","time":%q,"message":"encoding event: %s"}`, e.Time.Format(time.RFC3339Nano), err))
+		b = []byte(fmt.Sprintf(`{"event":"error","time":%q,"code":"internal","message":"encoding event: %s"}`, e.Time.Format(time.RFC3339Nano), err))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

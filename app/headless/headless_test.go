@@ -46,12 +46,18 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 
 func (w *lineWriter) wait(t *testing.T, kind string, timeout time.Duration) {
 	t.Helper()
+	w.next(t, kind, timeout)
+}
+
+// next returns the next event of kind, skipping others.
+func (w *lineWriter) next(t *testing.T, kind string, timeout time.Duration) map[string]any {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		select {
 		case e := <-w.lines:
 			if e["event"] == kind {
-				return
+				return e
 			}
 		case <-deadline:
 			t.Fatalf("no %q event within %v", kind, timeout)
@@ -191,5 +197,43 @@ func TestIsNullDevice(t *testing.T) {
 	}
 	if isNullDevice(strings.NewReader("")) {
 		t.Error("a strings.Reader is taken for the null device")
+	}
+}
+
+// Every error event carries a stable code beside its message (README "Headless interface").
+func TestErrorCodes(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := newPhone(t, log)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := &lineWriter{lines: make(chan map[string]any, 256)}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), p, r, out, log) }()
+	out.wait(t, "started", 30*time.Second)
+	for _, c := range []struct{ line, code string }{
+		{"frobnicate", "unknown_command"},
+		{"call", "bad_arguments"},
+		{"status now", "bad_arguments"},
+		{"hangup", "no_call"},
+		{"answer", "not_ringing"},
+		{"call bad/name", "bad_user"},
+		{"lookup bad/name", "bad_user"},
+	} {
+		if _, err := io.WriteString(w, c.line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		e := out.next(t, "error", 30*time.Second)
+		if e["code"] != c.code || e["message"] == "" {
+			t.Errorf("%q: got %v, want code %q and a message", c.line, e, c.code)
+		}
+	}
+	w.Close()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not end at the end of input")
 	}
 }

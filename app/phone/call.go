@@ -110,16 +110,16 @@ func (c *call) dial(user string) {
 	regs, err := c.lookup(user)
 	if err != nil {
 		msg := fmt.Sprintf("%s is not registered in %s", user, p.peer.Overlay())
-		reason := "not registered"
+		reason, code := "not registered", CodeNotRegistered
 		if !errors.Is(err, peer.ErrNotRegistered) {
 			if c.ctx.Err() != nil {
 				c.end("cancelled", nil)
 				return
 			}
 			msg = fmt.Sprintf("cannot find %s in %s: %v", user, p.peer.Overlay(), err)
-			reason = "lookup failed"
+			reason, code = "lookup failed", CodeLookupFailed
 		}
-		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: msg})
+		p.emit(Event{Kind: EventError, Code: code, CallID: c.info.ID, Message: msg})
 		c.end(reason, nil)
 		return
 	}
@@ -190,7 +190,7 @@ func (c *call) dial(user string) {
 		if reason == "unreachable" && len(failures) > 0 {
 			// No device answered at the SIP level: say why the connections failed (e.g. a
 			// certificate without the registered Node-ID, RFC 7904 §5.1).
-			p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: fmt.Sprintf("cannot reach %s: %v", user, errors.Join(failures...))})
+			p.emit(Event{Kind: EventError, Code: CodeUnreachable, CallID: c.info.ID, Message: fmt.Sprintf("cannot reach %s: %v", user, errors.Join(failures...))})
 		}
 		c.end(reason, nil)
 		return
@@ -200,7 +200,7 @@ func (c *call) dial(user string) {
 		ctx, cancel := context.WithTimeout(p.runCtx, 5*time.Second)
 		_ = winner.out.Bye(ctx)
 		cancel()
-		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: fmt.Sprintf("%s answered with unusable media: %v", user, err)})
+		p.emit(Event{Kind: EventError, Code: CodeMediaUnusable, CallID: c.info.ID, Message: fmt.Sprintf("%s answered with unusable media: %v", user, err)})
 		c.end("media failed", winner.media)
 		return
 	}
@@ -214,6 +214,15 @@ func (c *call) dial(user string) {
 	p.checkPin(c, user, winner.cert)
 	c.established()
 }
+
+// notRegisteredError says that nobody is registered under a name; it is peer.ErrNotRegistered.
+type notRegisteredError struct{ user, overlay string }
+
+func (e *notRegisteredError) Error() string {
+	return fmt.Sprintf("%s is not registered in %s", e.user, e.overlay)
+}
+
+func (e *notRegisteredError) Unwrap() error { return peer.ErrNotRegistered }
 
 // Lookup returns the Node-IDs of the devices registered for user (RFC 7904 §4.2), this one
 // included.
@@ -232,7 +241,7 @@ func (p *Phone) Lookup(ctx context.Context, user string) ([]string, error) {
 	defer cancel()
 	regs, err := pr.Lookup(ctx, user)
 	if errors.Is(err, peer.ErrNotRegistered) {
-		return nil, fmt.Errorf("%s is not registered in %s", user, pr.Overlay())
+		return nil, &notRegisteredError{user: user, overlay: pr.Overlay()}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("looking up %s: %w", user, err)
@@ -430,14 +439,14 @@ func (c *call) ring() {
 	m, err := p.newMedia()
 	if err != nil {
 		_ = in.Reject(500)
-		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: err.Error()})
+		p.emit(Event{Kind: EventError, Code: CodeMediaFailed, CallID: c.info.ID, Message: err.Error()})
 		c.end("media failed", nil)
 		return
 	}
 	answer, err := m.AcceptOffer(c.ctx, string(in.OfferSDP))
 	if err != nil {
 		_ = in.Reject(488)
-		p.emit(Event{Kind: EventError, CallID: c.info.ID, Message: fmt.Sprintf("the caller's media offer is unusable: %v", err)})
+		p.emit(Event{Kind: EventError, Code: CodeMediaUnusable, CallID: c.info.ID, Message: fmt.Sprintf("the caller's media offer is unusable: %v", err)})
 		c.end("media failed", m)
 		return
 	}
@@ -548,7 +557,7 @@ func (p *Phone) checkPin(c *call, user string, cert *x509.Certificate) {
 		return
 	}
 	if changed {
-		p.emit(Event{Kind: EventError, CallID: c.info.ID, Peer: user, Message: identity.PinWarning(user, old, cert)})
+		p.emit(Event{Kind: EventError, Code: CodePinnedKeyChanged, CallID: c.info.ID, Peer: user, Message: identity.PinWarning(user, old, cert)})
 		return
 	}
 	if ct, err := p.store.ContactByUser(user); err == nil && ct.Fingerprint == "" {

@@ -250,7 +250,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		doc, err := config.Fetch(ctx, cfg.Config)
 		if err != nil {
 			err = fmt.Errorf("reading the overlay configuration %s: %w", cfg.Config, err)
-			p.emit(Event{Kind: EventError, Message: err.Error()})
+			p.emit(Event{Kind: EventError, Code: CodeConfigFailed, Message: err.Error()})
 			return err
 		}
 		pc.Document, pc.Overlay = doc, doc.InstanceName
@@ -262,7 +262,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	}
 	pr, err := peer.New(pc)
 	if err != nil {
-		p.emit(Event{Kind: EventError, Message: err.Error()})
+		p.emit(Event{Kind: EventError, Code: CodePeerFailed, Message: err.Error()})
 		return err
 	}
 	runCtx, stopCalls := context.WithCancel(ctx)
@@ -315,7 +315,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 
 	if err := p.join(ctx, pr); err != nil {
 		if ctx.Err() == nil {
-			p.emit(Event{Kind: EventError, Message: err.Error()})
+			p.emit(Event{Kind: EventError, Code: CodeRegisterFailed, Message: err.Error()})
 		}
 	} else if pc.Overlay == peer.DefaultOverlay && pr.Role() == peer.RolePeer {
 		// Only peers are announced: a client routes nothing, so nobody can join through it.
@@ -365,7 +365,7 @@ func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
 		}
 		p.log.Warn("joining failed; retrying", "err", err, "attempt", attempt+1)
 		if attempt == 0 {
-			p.emit(Event{Kind: EventError, Message: fmt.Sprintf("cannot join %s yet: %v (retrying)", pr.Overlay(), err)})
+			p.emit(Event{Kind: EventError, Code: CodeJoinRetrying, Message: fmt.Sprintf("cannot join %s yet: %v (retrying)", pr.Overlay(), err)})
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,54 @@
+package phone
+
+import (
+	"errors"
+
+	"github.com/chordphone/chordphone/app/peer"
+)
+
+// Codes of `error` and `warning` events: stable, machine-readable, snake_case (README
+// "Headless interface"). The message beside a code is for a person and may change.
+const (
+	// Commands (headless).
+	CodeUnknownCommand = "unknown_command" // no such command
+	CodeBadArguments   = "bad_arguments"   // wrong number of arguments
+	CodeNotJoined      = "not_joined"      // the phone has not joined an overlay yet
+	CodeNoCall         = "no_call"         // no call to act on
+	CodeBusy           = "busy"            // already in a call
+	CodeBadUser        = "bad_user"        // not a valid user name
+	CodeNotRinging     = "not_ringing"     // no incoming call to answer or decline
+	CodeCommandFailed  = "command_failed"  // any other failure of a command
+
+	// Calls.
+	CodeNotRegistered    = "not_registered"     // nobody is registered under the name
+	CodeLookupFailed     = "lookup_failed"      // the overlay could not be searched for the name
+	CodeUnreachable      = "unreachable"        // no registered device could be reached
+	CodeMediaFailed      = "media_failed"       // the audio of a call could not be set up
+	CodeMediaUnusable    = "media_unusable"     // the other phone's media description is unusable
+	CodePinnedKeyChanged = "pinned_key_changed" // a user's key differs from the one first seen
+
+	// The overlay.
+	CodeJoinRetrying   = "join_retrying"   // cannot join yet; retrying
+	CodeRegisterFailed = "register_failed" // joined, but storing the registration failed
+	CodeConfigFailed   = "config_failed"   // the overlay configuration could not be read
+	CodePeerFailed     = "peer_failed"     // the overlay peer could not start
+)
+
+// ErrorCode is the event code for err (a command's or a call's), fallback when none fits.
+func ErrorCode(err error, fallback string) string {
+	switch {
+	case errors.Is(err, ErrNotJoined):
+		return CodeNotJoined
+	case errors.Is(err, ErrNoCall):
+		return CodeNoCall
+	case errors.Is(err, ErrBusy):
+		return CodeBusy
+	case errors.Is(err, ErrBadUser):
+		return CodeBadUser
+	case errors.Is(err, ErrNotRinging):
+		return CodeNotRinging
+	case errors.Is(err, peer.ErrNotRegistered):
+		return CodeNotRegistered
+	}
+	return fallback
+}
