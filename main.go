@@ -13,6 +13,7 @@ import (
 
 	"github.com/chordphone/chordphone/app/bench"
 	"github.com/chordphone/chordphone/app/cli"
+	"github.com/chordphone/chordphone/app/enrollcmd"
 	"github.com/chordphone/chordphone/app/headless"
 	_ "github.com/chordphone/chordphone/app/locale" // before Fyne reads the locale (see there)
 	"github.com/chordphone/chordphone/app/peer"
@@ -24,13 +25,18 @@ import (
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && !enroll.IsInvitation(args[0]) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		switch args[0] {
 		case "bench":
 			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
+		case "enroll":
+			return enrollcmd.Enroll(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
 		case "overlay-server":
+			if len(args) > 1 && args[1] == "invite" {
+				return enrollcmd.Invite(args[2:], os.Stdout, os.Stderr)
+			}
 			op := enroll.Operator{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, StartPeer: peer.RunBootstrap}
 			return op.Run(ctx, args[1:])
 		}
@@ -53,6 +59,10 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "chordphone: %v\n", err)
 		return 1
 	}
+	if opts.Invite != "" && opts.Headless {
+		fmt.Fprintf(os.Stderr, "chordphone: a join link opens the desktop phone's dialog; without a window, enroll with: chordphone enroll --invite LINK --user NAME\n")
+		return 2
+	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(opts.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -72,7 +82,7 @@ func run(args []string) int {
 	if opts.Headless {
 		err = headless.Run(ctx, p, os.Stdin, os.Stdout, log)
 	} else {
-		err = ui.Run(ctx, p)
+		err = ui.RunWithInvitation(ctx, p, opts.Invite)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chordphone: %v\n", err)

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/chordphone/chordphone/app/join"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/store"
 )
@@ -36,6 +37,8 @@ type fakePhone struct {
 	joins    []string
 	level    float64
 	joinErr  error
+	// untrustedCA: Join without a pinned CA answers ca_not_trusted with this fingerprint.
+	untrustedCA string
 	// storeOthers records SetStoreForOthers calls.
 	storeOthers []bool
 	// storeLater: Store() is nil until the test clears it (the real phone opens it in Run).
@@ -140,6 +143,21 @@ func (f *fakePhone) JoinOverlay(_ context.Context, overlay, configURL, user, pas
 	}
 	f.mu.Unlock()
 	f.act("join " + overlay + "|" + configURL + "|" + user + "|" + password)
+	return err
+}
+func (f *fakePhone) Join(ctx context.Context, r phone.JoinRequest) error {
+	f.mu.Lock()
+	untrusted := f.untrustedCA
+	f.mu.Unlock()
+	if untrusted != "" && r.CAFingerprint == "" {
+		f.act("join untrusted " + r.Overlay)
+		return &join.Error{Code: join.CodeCANotTrusted, CAFingerprint: untrusted, Overlay: r.Overlay,
+			Message: "The server of overlay " + r.Overlay + " presents a certificate authority this phone does not trust yet."}
+	}
+	err := f.JoinOverlay(ctx, r.Overlay, r.Config, r.User, r.Password)
+	if r.CAFingerprint != "" {
+		f.act("pinned " + r.CAFingerprint)
+	}
 	return err
 }
 func (f *fakePhone) AudioDevices() (inputs, outputs []string, err error) {

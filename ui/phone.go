@@ -43,6 +43,13 @@ type OverlayJoiner interface {
 	JoinOverlay(ctx context.Context, overlay, configURL, user, password string) error
 }
 
+// TrustingJoiner joins like OverlayJoiner, trusting exactly the CA req.CAFingerprint names
+// (an invitation's, or one the person confirmed). Trouble a person can act on is a
+// *join.Error; join.CodeCANotTrusted carries the fingerprint for the person to confirm.
+type TrustingJoiner interface {
+	Join(ctx context.Context, req phone.JoinRequest) error
+}
+
 // StoreForOthersSetter chooses between a storing peer (on) and a RELOAD client that stores
 // nothing for others (Settings → Peer); the phone rejoins in the new role.
 type StoreForOthersSetter interface {

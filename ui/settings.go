@@ -15,7 +15,9 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/chordphone/chordphone/app/join"
 	"github.com/chordphone/chordphone/app/phone"
+	"github.com/chordphone/chordphone/overlay/enroll"
 )
 
 // Settings defaults.
@@ -117,6 +119,10 @@ type settingsDialog struct {
 	join         *widget.Button
 	joinProgress *widget.ProgressBarInfinite
 	overlayErr   *widget.Label
+	invite       *widget.Entry // a join link from the operator (chordphone:join?...)
+	invited      enroll.Invitation
+	pinNote      *widget.Label // which CA the invitation trusts
+	confirm      dialog.Dialog // the CA fingerprint to confirm, while shown
 
 	input, output *widget.Select
 	testTone      *widget.Button
@@ -177,7 +183,21 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	} else {
 		s.mode.SetSelected(modeNamed)
 	}
+	s.invite = widget.NewEntry()
+	s.invite.SetPlaceHolder("chordphone:join?… from the operator")
+	s.invite.Validator = func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return nil
+		}
+		_, err := enroll.ParseInvitation(v)
+		return err
+	}
+	s.invite.OnChanged = s.inviteChanged
+	s.pinNote = widget.NewLabel("")
+	s.pinNote.Wrapping = fyne.TextWrapWord
+	s.pinNote.Hide()
 	s.overlayForm = widget.NewForm(
+		hinted("Invitation", s.invite, "paste the link, or leave empty"),
 		widget.NewFormItem("Overlay", s.overlay),
 		widget.NewFormItem("User name", s.user),
 		widget.NewFormItem("Password", s.password),
@@ -185,7 +205,7 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	overlayTab := container.NewVBox(
 		s.mode,
 		s.overlayForm,
-		container.NewHBox(s.join), s.joinProgress, s.overlayErr,
+		s.pinNote, container.NewHBox(s.join), s.joinProgress, s.overlayErr,
 	)
 
 	// Audio
@@ -506,22 +526,41 @@ func (s *settingsDialog) doJoinThen(done func()) {
 		return
 	}
 	choice := s.choice()
-	name, cfgURL := choice.name, choice.url
-	user, pass := strings.TrimSpace(s.user.Text), s.password.Text
+	req := phone.JoinRequest{Overlay: choice.name, Config: choice.url, User: strings.TrimSpace(s.user.Text), Password: s.password.Text}
 	if choice.local() {
-		pass = "" // the local network's overlay has no enrollment
+		req.Password = "" // the local network's overlay has no enrollment
 	}
+	if s.invited.Overlay != "" && strings.EqualFold(choice.name, s.invited.Overlay) {
+		req.Config, req.CAFingerprint = s.invited.Config, s.invited.CAFingerprint
+	}
+	s.runJoin(choice, req, j, done)
+}
+
+// runJoin joins in the background; a CA the phone does not trust yet is shown to the person
+// to compare with what the operator gave them, and trusted only when they confirm it.
+func (s *settingsDialog) runJoin(choice overlayChoice, req phone.JoinRequest, j OverlayJoiner, done func()) {
+	s.overlayErr.Hide()
 	s.join.Disable()
 	s.joinProgress.Show()
 	s.joinProgress.Start()
 	s.g.goFunc(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		err := j.JoinOverlay(ctx, name, cfgURL, user, pass)
+		var err error
+		if tj, ok := j.(TrustingJoiner); ok {
+			err = tj.Join(ctx, req)
+		} else {
+			err = j.JoinOverlay(ctx, req.Overlay, req.Config, req.User, req.Password)
+		}
 		s.g.do(func() {
 			s.joinProgress.Stop()
 			s.joinProgress.Hide()
 			s.join.Enable()
+			var je *join.Error
+			if errors.As(err, &je) && je.Code == join.CodeCANotTrusted && je.CAFingerprint != "" && req.CAFingerprint == "" {
+				s.confirmCA(choice, req, je, j, done)
+				return
+			}
 			if err != nil {
 				s.overlayErr.SetText("Could not join: " + errorText(err))
 				s.overlayErr.Show()
@@ -576,4 +615,59 @@ func hinted(label string, w fyne.CanvasObject, hint string) *widget.FormItem {
 	fi := widget.NewFormItem(label, w)
 	fi.HintText = hint
 	return fi
+}
+
+// inviteChanged fills the dialog from a pasted join link: the overlay, the user when the link
+// names one, and the CA it pins.
+func (s *settingsDialog) inviteChanged(v string) {
+	inv, err := enroll.ParseInvitation(v)
+	if err != nil {
+		s.invited = enroll.Invitation{}
+		s.pinNote.Hide()
+		return
+	}
+	s.invited = inv
+	s.mode.SetSelected(modeNamed)
+	s.overlay.SetText(inv.Overlay)
+	if inv.User != "" {
+		s.user.SetText(inv.User)
+	}
+	s.pinNote.SetText("The invitation trusts only the certificate authority of " + inv.Overlay + ": SHA-256 " + join.FingerprintText(inv.CAFingerprint))
+	s.pinNote.Show()
+	s.overlayErr.Hide()
+}
+
+// SetInvitation puts a join link into the dialog (an invitation opened with the phone).
+func (s *settingsDialog) SetInvitation(link string) {
+	s.tabs.SelectIndex(0)
+	s.invite.SetText(link)
+	if err := s.invite.Validate(); err != nil {
+		s.invite.SetValidationError(err)
+		s.overlayErr.SetText("Invitation: " + errorText(err))
+		s.overlayErr.Show()
+	}
+}
+
+// confirmCA shows the fingerprint of the CA the overlay's server presents and asks the person
+// to compare it with what the operator gave them; the phone trusts it (and remembers it for
+// the overlay once joined) only when they say it is the same.
+func (s *settingsDialog) confirmCA(choice overlayChoice, req phone.JoinRequest, je *join.Error, j OverlayJoiner, done func()) {
+	name := firstNonEmpty(je.Overlay, req.Overlay, req.Config)
+	fp := widget.NewLabelWithStyle("SHA-256 "+join.FingerprintText(je.CAFingerprint), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
+	fp.Wrapping = fyne.TextWrapWord
+	text := widget.NewLabel("The server of " + name + " presents this certificate authority. Compare its fingerprint with the one the operator gave you. Trust it only if they are the same.")
+	text.Wrapping = fyne.TextWrapWord
+	d := dialog.NewCustomConfirm("Trust "+name+"?", "Same: trust and join", "Cancel", container.NewVBox(text, fp), func(ok bool) {
+		s.confirm = nil
+		if !ok {
+			s.overlayErr.SetText("Not joined: the certificate authority of " + name + " was not confirmed.")
+			s.overlayErr.Show()
+			return
+		}
+		req.CAFingerprint = je.CAFingerprint
+		s.runJoin(choice, req, j, done)
+	}, s.g.win)
+	d.Resize(fyne.NewSize(380, 260))
+	s.confirm = d
+	d.Show()
 }

@@ -22,7 +22,11 @@ const AppID = "org.chordphone.chordphone"
 
 // Run shows the main window and runs the phone until the window closes (or Quit from the
 // tray) or ctx ends.
-func Run(ctx context.Context, p *phone.Phone) error {
+func Run(ctx context.Context, p *phone.Phone) error { return RunWithInvitation(ctx, p, "") }
+
+// RunWithInvitation is Run that opens Settings → Overlay filled from a join link (chordphone:
+// join?..., given as the argument: the desktop entry handles the chordphone: URI scheme).
+func RunWithInvitation(ctx context.Context, p *phone.Phone, invite string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	log := slog.Default()
@@ -62,6 +66,14 @@ func Run(ctx context.Context, p *phone.Phone) error {
 		<-ctx.Done()
 		fyne.Do(fa.Quit)
 	}()
+	if invite != "" {
+		fa.Lifecycle().SetOnStarted(func() {
+			fyne.Do(func() {
+				gui.showSettings()
+				gui.settings.SetInvitation(invite)
+			})
+		})
+	}
 	gui.win.ShowAndRun()
 	gui.closed.Store(true) // no more UI updates: the windows are gone
 	cancel()               // stop the phone first, so call actions in flight return

@@ -646,3 +646,76 @@ func TestSettingsAudio(t *testing.T) {
 		t.Errorf("reopened Settings shows %q %q", h.g.settings.input.Selected, h.g.settings.output.Selected)
 	}
 }
+
+// findButton finds the button labelled text in o's tree of objects.
+func findButton(o fyne.CanvasObject, text string) *widget.Button {
+	if b, ok := o.(*widget.Button); ok && b.Text == text {
+		return b
+	}
+	var kids []fyne.CanvasObject
+	switch v := o.(type) {
+	case *fyne.Container:
+		kids = v.Objects
+	case fyne.Widget:
+		kids = test.WidgetRenderer(v).Objects()
+	}
+	for _, k := range kids {
+		if b := findButton(k, text); b != nil {
+			return b
+		}
+	}
+	return nil
+}
+
+// TestSettingsInvitation: a pasted join link fills the overlay and user and pins its CA for
+// the join; with no invitation, the CA the server presents is shown to be confirmed, and only
+// a confirmed one is trusted.
+func TestSettingsInvitation(t *testing.T) {
+	h := newHarness(t, "alice")
+	h.g.showSettings()
+	s := h.g.settings
+	fp := strings.Repeat("ab12", 16)
+	s.invite.SetText("chordphone:join?overlay=lab.test&ca=sha256:" + fp + "&user=bob")
+	if s.mode.Selected != modeNamed || s.overlay.Text != "lab.test" || s.user.Text != "bob" {
+		t.Fatalf("the invitation filled %q %q %q", s.mode.Selected, s.overlay.Text, s.user.Text)
+	}
+	if !s.pinNote.Visible() || !strings.Contains(s.pinNote.Text, "ab12 ab12") {
+		t.Errorf("pin note %q", s.pinNote.Text)
+	}
+	s.password.SetText("pw")
+	test.Tap(s.join)
+	h.expect("join lab.test||bob|pw")
+	h.expect("pinned " + fp)
+	h.waitFor("the join to end", func() bool { return !s.join.Disabled() })
+
+	// No invitation: the person confirms the fingerprint the server presents.
+	other := strings.Repeat("cd34", 16)
+	h.p.mu.Lock()
+	h.p.untrustedCA = other
+	h.p.mu.Unlock()
+	s.invite.SetText("")
+	s.overlay.SetText("other.test")
+	test.Tap(s.join)
+	h.expect("join untrusted other.test")
+	h.waitFor("the fingerprint to confirm", func() bool { return s.confirm != nil })
+	top := h.g.win.Canvas().Overlays().Top()
+	if b := findButton(top, "Cancel"); b == nil {
+		t.Fatal("no Cancel in the confirmation")
+	} else {
+		test.Tap(b)
+	}
+	h.waitFor("the refusal", func() bool { return s.overlayErr.Visible() })
+	if !strings.Contains(s.overlayErr.Text, "was not confirmed") {
+		t.Errorf("after Cancel: %q", s.overlayErr.Text)
+	}
+	test.Tap(s.join)
+	h.expect("join untrusted other.test")
+	h.waitFor("the fingerprint to confirm", func() bool { return s.confirm != nil })
+	b := findButton(h.g.win.Canvas().Overlays().Top(), "Same: trust and join")
+	if b == nil {
+		t.Fatal("no confirm button")
+	}
+	test.Tap(b)
+	h.expect("join other.test||bob|pw")
+	h.expect("pinned " + other)
+}

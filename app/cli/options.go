@@ -29,6 +29,10 @@ type Options struct {
 	Client     bool
 	KeyLog     string
 	LogLevel   string
+	// Invite is a join link given as the one argument (chordphone:join?..., what the desktop
+	// entry's x-scheme-handler/chordphone passes): the GUI opens Settings → Overlay filled
+	// from it.
+	Invite string
 }
 
 // ErrHelp is returned when --help was asked for; the usage has been written.
@@ -77,8 +81,12 @@ func Parse(args []string, out io.Writer) (Options, error) {
 		fmt.Fprintf(out, "chordphone %s\n", version.Version)
 		return o, ErrVersion
 	}
-	if fs.NArg() > 0 {
-		return o, &UsageError{Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	rest := fs.Args()
+	if len(rest) == 1 && strings.HasPrefix(strings.ToLower(rest[0]), "chordphone:") {
+		o.Invite, rest = rest[0], nil
+	}
+	if len(rest) > 0 {
+		return o, &UsageError{Err: fmt.Errorf("unexpected argument %q", rest[0])}
 	}
 	if bootstrap != "" {
 		for _, b := range strings.Split(bootstrap, ",") {
@@ -108,7 +116,8 @@ const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute
 // Subcommands are the first arguments that select another program than the phone.
 var Subcommands = []struct{ Name, Args, Text string }{
 	{"bench", "overlay|calls|idle [flags]", "measure the overlay, calls or idle cost (JSON on stdout)"},
-	{"overlay-server", "init|user|config|ca|serve [flags]", "run an overlay: configuration document, enrollment, bootstrap peer"},
+	{"enroll", "--overlay NAME|--config URL|FILE|--invite LINK --user NAME [--ca-fingerprint HEX] [--profile DIR]", "get this profile a certificate from a named overlay (password on stdin)"},
+	{"overlay-server", "init|user|config|ca|invite|serve [flags]", "run an overlay: configuration document, enrollment, bootstrap peer, invitations"},
 }
 
 func usage(fs *flag.FlagSet, out io.Writer) {
@@ -117,6 +126,7 @@ func usage(fs *flag.FlagSet, out io.Writer) {
 Usage:
   chordphone [flags]              start the phone with its window
   chordphone --headless [flags]   start without a window (JSON events on stdout, commands on stdin)
+  chordphone [flags] chordphone:join?...   open Settings → Overlay filled from an invitation link
 `, version.Version)
 	for _, c := range Subcommands {
 		fmt.Fprintf(out, "  chordphone %s %s\n      %s\n", c.Name, c.Args, c.Text)

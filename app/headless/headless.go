@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chordphone/chordphone/app/cli"
+	"github.com/chordphone/chordphone/app/join"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/version"
 )
@@ -40,7 +41,7 @@ func Run(ctx context.Context, p *phone.Phone, in io.Reader, out io.Writer, log *
 	go func() { // owner: Run; ends when the phone closes the subscription or unsubscribe
 		defer wg.Done()
 		for e := range events {
-			w.event(e)
+			w.event(withEnrollHint(e))
 		}
 	}()
 
@@ -252,4 +253,14 @@ func marshal(e phone.Event) ([]byte, error) {
 	m["event"] = e.Kind
 	m["time"] = e.Time
 	return json.Marshal(m)
+}
+
+// withEnrollHint adds the command-line way out to joining trouble that enrollment solves (the
+// phone's messages name no front end).
+func withEnrollHint(e phone.Event) phone.Event {
+	if e.Kind == phone.EventError && (e.Code == join.CodeNeedsEnrollment || e.Code == join.CodeCANotTrusted) {
+		e.Message += " Enroll this profile first: chordphone enroll --profile DIR --overlay NAME --user NAME " +
+			"[--invite LINK | --ca-fingerprint HEX], with the password on standard input."
+	}
+	return e
 }

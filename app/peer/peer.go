@@ -296,7 +296,7 @@ func loadIdentity(cfg Config, doc *config.Config) (*identity.Identity, error) {
 				cfg.Profile, id.User(), firstNonEmpty(cfg.User, "a storing peer"), cfg.Overlay)
 		}
 		if !doc.SelfSignedPermitted {
-			return nil, fmt.Errorf("the overlay %s needs enrollment (Settings → Overlay)", cfg.Overlay)
+			return nil, needsEnrollment(cfg.Overlay)
 		}
 		user := cfg.User
 		if user == "" { // a storing peer keeps its made-up name
@@ -314,7 +314,7 @@ func loadIdentity(cfg Config, doc *config.Config) (*identity.Identity, error) {
 		return nil, fmt.Errorf("loading the identity in %s: %w", cfg.Profile, err)
 	}
 	if !doc.SelfSignedPermitted {
-		return nil, fmt.Errorf("the overlay %s needs enrollment (Settings → Overlay)", cfg.Overlay)
+		return nil, needsEnrollment(cfg.Overlay)
 	}
 	user := cfg.User
 	if user == "" {
@@ -328,6 +328,20 @@ func loadIdentity(cfg Config, doc *config.Config) (*identity.Identity, error) {
 	}
 	return id, nil
 }
+
+// ErrNeedsEnrollment: the overlay takes only certificates from its enrollment server (RFC 6940
+// §11.3) and the profile has none for it.
+var ErrNeedsEnrollment = errors.New("needs enrollment")
+
+type enrollmentError struct{ overlay string }
+
+func (e enrollmentError) Error() string {
+	return fmt.Sprintf("The overlay %s takes only certificates from its operator, and this profile has none for it yet: enroll with a user name and password first.", e.overlay)
+}
+
+func (e enrollmentError) Is(target error) bool { return target == ErrNeedsEnrollment }
+
+func needsEnrollment(overlay string) error { return enrollmentError{overlay} }
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {

@@ -16,13 +16,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chordphone/chordphone/app/join"
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/sipcall"
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/app/version"
 	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/media/dsp"
-	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/discovery"
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/storage"
@@ -247,10 +247,14 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		pc.Listen = fmt.Sprintf("0.0.0.0:%d", port)
 	}
 	if cfg.Config != "" {
-		doc, err := config.Fetch(ctx, cfg.Config)
+		// The CA the person trusts for this overlay comes from the profile (join.Remember).
+		doc, _, err := join.Fetch(ctx, cfg.Profile, join.Target{Overlay: cfg.Overlay, Config: cfg.Config})
 		if err != nil {
-			err = fmt.Errorf("reading the overlay configuration %s: %w", cfg.Config, err)
-			p.emit(Event{Kind: EventError, Code: CodeConfigFailed, Message: err.Error()})
+			code := join.CodeOf(err)
+			if code == "" {
+				code = CodeConfigFailed
+			}
+			p.emit(Event{Kind: EventError, Code: code, Message: err.Error()})
 			return err
 		}
 		pc.Document, pc.Overlay = doc, doc.InstanceName
@@ -262,7 +266,11 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	}
 	pr, err := peer.New(pc)
 	if err != nil {
-		p.emit(Event{Kind: EventError, Code: CodePeerFailed, Message: err.Error()})
+		code := CodePeerFailed
+		if errors.Is(err, peer.ErrNeedsEnrollment) {
+			code = join.CodeNeedsEnrollment
+		}
+		p.emit(Event{Kind: EventError, Code: code, Message: err.Error()})
 		return err
 	}
 	runCtx, stopCalls := context.WithCancel(ctx)

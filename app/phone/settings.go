@@ -8,12 +8,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chordphone/chordphone/app/join"
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/media/tones"
-	"github.com/chordphone/chordphone/overlay/config"
-	"github.com/chordphone/chordphone/overlay/enroll"
 	"github.com/chordphone/chordphone/overlay/identity"
 )
 
@@ -102,6 +101,23 @@ func (p *Phone) SetUser(name string) error {
 // overlay and configURL mean the local network's overlay. It returns once the phone has
 // joined (or ctx ends); a failure leaves the profile as it was.
 func (p *Phone) JoinOverlay(ctx context.Context, overlay, configURL, user, password string) error {
+	return p.Join(ctx, JoinRequest{Overlay: overlay, Config: configURL, User: user, Password: password})
+}
+
+// JoinRequest is what Settings → Overlay (or an invitation link) asks to join.
+type JoinRequest struct {
+	Overlay, Config string
+	User, Password  string
+	// CAFingerprint trusts exactly that CA for the overlay's configuration and enrollment
+	// servers: from an invitation, or a fingerprint the person confirmed. Empty: the CA
+	// remembered for the overlay, else the system's roots.
+	CAFingerprint string
+}
+
+// Join is JoinOverlay with a pinned CA. Trouble a person can act on is a *join.Error (with
+// join.CodeCANotTrusted and the CA's fingerprint when the person has to confirm it first).
+func (p *Phone) Join(ctx context.Context, r JoinRequest) error {
+	user := r.User
 	if user != "" {
 		if err := ValidateUser(user); err != nil {
 			return err
@@ -112,23 +128,18 @@ func (p *Phone) JoinOverlay(ctx context.Context, overlay, configURL, user, passw
 		user = p.cfg.User
 	}
 	p.mu.Unlock()
-	src := configURL
-	if src == "" && overlay != "" {
-		src = config.URLFor(overlay)
-	}
+	t := join.Target{Overlay: r.Overlay, Config: r.Config, CAFingerprint: r.CAFingerprint}
+	src := t.Source()
 	newOverlay := ""
 	if src != "" {
-		doc, err := config.Fetch(ctx, src)
-		if err != nil {
-			return fmt.Errorf("cannot read the configuration of %s: %w", firstNonEmpty(overlay, configURL), err)
-		}
-		newOverlay = doc.InstanceName
 		if user == "" {
 			return errors.New("choose a user name first")
 		}
-		if _, err := enroll.Ensure(ctx, p.cfg.Profile, doc, user, enroll.Request{Config: doc, Username: user, Password: password}); err != nil {
-			return err // enroll's errors are written for people
+		res, err := join.Enroll(ctx, p.cfg.Profile, join.Request{Target: t, User: user, Password: r.Password})
+		if err != nil {
+			return err // written for people
 		}
+		newOverlay = res.Config.InstanceName
 	}
 	settings := map[string]string{settingOverlay: newOverlay, settingConfig: src, settingUser: user}
 	if err := p.store.SetSettings(settings); err != nil {
@@ -152,7 +163,7 @@ func (p *Phone) JoinOverlay(ctx context.Context, overlay, configURL, user, passw
 			case EventJoined:
 				return nil
 			case EventError:
-				return errors.New(e.Message)
+				return &join.Error{Code: e.Code, Message: e.Message, Overlay: newOverlay}
 			}
 		}
 	}
@@ -265,4 +276,10 @@ func (p *Phone) Ring(on bool) {
 			p.log.Info("no ringtone", "err", err)
 		}
 	})
+}
+
+// SaveJoined records in a profile's database the overlay that `chordphone enroll` enrolled it
+// in, as Join does: the phone's next start joins it. st is the profile's open database.
+func SaveJoined(st *store.Store, overlay, configSrc, user string) error {
+	return st.SetSettings(map[string]string{settingOverlay: overlay, settingConfig: configSrc, settingUser: user})
 }

@@ -184,7 +184,11 @@ func post(ctx context.Context, req Request, url string, csr []byte, n int) ([]*x
 			return nil, &Error{Token: token, Status: resp.StatusCode, kind: ErrTooManyAttempts}
 		}
 		if resp.StatusCode == http.StatusForbidden || tokenError(token) != ErrUnknown {
-			return nil, &Error{Token: token, Status: resp.StatusCode, kind: tokenError(token)}
+			kind := tokenError(token)
+			if kind == ErrFailedAuthentication && resp.Header.Get(ReasonHeader) == ReasonUnknownUser {
+				kind = ErrUnknownUser
+			}
+			return nil, &Error{Token: token, Status: resp.StatusCode, kind: kind}
 		}
 		return nil, fmt.Errorf("enrollment server %s answered %s", url, resp.Status)
 	}

@@ -165,7 +165,7 @@ func TestEnrollAndRefusals(t *testing.T) {
 	}{
 		{"wrong password", alice, Request{Username: "alice", Password: "guess-guess"}, ErrFailedAuthentication, "The user name or password is not right for overlay overlay.test"},
 		{"wrong password, new profile", fresh, Request{Username: "alice", Password: "guess-guess"}, ErrFailedAuthentication, "password is not right"},
-		{"unknown account", fresh, Request{Username: "mallory", Password: "whatever1"}, ErrFailedAuthentication, "password is not right"},
+		{"unknown account", fresh, Request{Username: "mallory", Password: "whatever1"}, ErrUnknownUser, "Overlay overlay.test has no user mallory."},
 		{"taken name", fresh, Request{Username: "bob", Password: "bob-password", User: "alice"}, ErrUsernameNotAvailable, "The name alice@overlay.test is not available on overlay overlay.test"},
 		{"too many Node-IDs", fresh, Request{Username: "bob", Password: "bob-password", NodeIDs: 50}, ErrNodeIDsNotAvailable, "will not give 50 Node-IDs"},
 	} {

@@ -30,6 +30,7 @@ package enroll
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error tokens of RFC 6940 §11.3, sent as the text/plain body of a 403.
@@ -50,6 +51,16 @@ var (
 	// ErrTooManyAttempts: the server stopped taking logins from this
 	// address for a while (HTTP 429).
 	ErrTooManyAttempts = errors.New("too many failed attempts")
+	// ErrUnknownUser: failed_authentication because the server has no
+	// account of that name (it said so in ReasonHeader).
+	ErrUnknownUser = errors.New("unknown user")
+)
+
+// ReasonHeader on a 403 failed_authentication says why, beyond RFC 6940
+// §11.3's token: ReasonUnknownUser when there is no such account.
+const (
+	ReasonHeader      = "Chordphone-Reason"
+	ReasonUnknownUser = "unknown_user"
 )
 
 // Error is an enrollment refusal, with a message a person understands.
@@ -72,6 +83,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("The name %s is not available on overlay %s: someone else has it, or the operator does not allow it. Choose another name.", e.User, e.Overlay)
 	case ErrNodeIDsNotAvailable:
 		return fmt.Sprintf("The enrollment server of overlay %s will not give %d Node-IDs.", e.Overlay, e.NodeIDs)
+	case ErrUnknownUser:
+		return fmt.Sprintf("Overlay %s has no user %s. Check the user name, or ask the operator to add you.", e.Overlay, e.username())
 	case ErrTooManyAttempts:
 		return fmt.Sprintf("Too many failed logins to overlay %s from this network. Wait ten minutes and try again.", e.Overlay)
 	case ErrBadCSR:
@@ -79,6 +92,12 @@ func (e *Error) Error() string {
 	default:
 		return fmt.Sprintf("Enrollment in overlay %s failed (server answered %d %q).", e.Overlay, e.Status, e.Token)
 	}
+}
+
+// username is the account part of the user name asked for.
+func (e *Error) username() string {
+	name, _, _ := strings.Cut(e.User, "@")
+	return name
 }
 
 func tokenError(token string) error {

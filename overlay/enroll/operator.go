@@ -87,6 +87,8 @@ const operatorUsage = `usage: chordphone overlay-server [serve] --dir DIR [--nam
        chordphone overlay-server user list --dir DIR
        chordphone overlay-server config --dir DIR   (print the signed configuration document)
        chordphone overlay-server ca --dir DIR       (print the overlay CA certificate, PEM)
+       chordphone overlay-server invite --dir DIR [--user NAME] [--config-url URL] [--qr FILE.png]
+                                                    (print a join link that pins the CA; write it as a QR code)
 
 Serves one RELOAD overlay (RFC 6940 §11): the signed configuration document at
 https://NAME/.well-known/reload-config and the enrollment service at /enroll.
@@ -472,8 +474,8 @@ func (o *Operator) tlsCertificate(f *opFlags, srv *Server, set *Settings) (tls.C
 	if err := identity.WriteFileAtomic(filepath.Join(f.dir, FileTLS), data, 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
-	fmt.Fprintf(o.Stderr, "overlay-server: the HTTPS certificate is issued by the overlay's own CA; phones must trust it "+
-		"(chordphone overlay-server ca --dir %s), or give --tls-cert/--tls-key from a public CA\n", f.dir)
+	fmt.Fprintf(o.Stderr, "overlay-server: the HTTPS certificate is issued by the overlay's own CA; give people an invitation "+
+		"that pins it (chordphone overlay-server invite --dir %s --user NAME), or give --tls-cert/--tls-key from a public CA\n", f.dir)
 	return id.TLSCertificate(), nil
 }
 
@@ -546,17 +548,21 @@ func (o *Operator) user(args []string) error {
 	return nil
 }
 
-func (o *Operator) password() (string, error) {
-	if o.Stdin == nil {
+func (o *Operator) password() (string, error) { return ReadPassword(o.Stdin, o.Stderr) }
+
+// ReadPassword reads a password from the first line of in; when in is a terminal it asks on
+// prompt and does not echo what is typed.
+func ReadPassword(in io.Reader, prompt io.Writer) (string, error) {
+	if in == nil {
 		return "", errors.New("no password: give it on standard input")
 	}
-	if f, ok := o.Stdin.(*os.File); ok {
+	if f, ok := in.(*os.File); ok {
 		if restore, tty := noEcho(f); tty {
-			fmt.Fprint(o.Stderr, "Password (not shown): ")
-			defer func() { restore(); fmt.Fprintln(o.Stderr) }()
+			fmt.Fprint(prompt, "Password (not shown): ")
+			defer func() { restore(); fmt.Fprintln(prompt) }()
 		}
 	}
-	line, err := bufio.NewReader(o.Stdin).ReadString('\n')
+	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 		return "", errors.New("no password: give it on the first line of standard input")
 	}

@@ -246,6 +246,16 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	default:
 		log.Info("enrollment refused: authentication failed")
 		s.limit().fail(ip)
+		if errors.Is(err, ErrNoSuchUser) && s.Open {
+			refuse(w, TokenUsernameNotAvailable) // reserved or not a valid account name
+			return
+		}
+		if errors.Is(err, ErrNoSuchUser) {
+			// Still the RFC's failed_authentication for other clients; Chordphone
+			// tells the person that the name, not the password, is wrong. This
+			// says which names exist, at the rate the failure limit allows.
+			w.Header().Set(ReasonHeader, ReasonUnknownUser)
+		}
 		refuse(w, TokenFailedAuthentication)
 		return
 	}
