@@ -271,3 +271,18 @@ func flip(b []byte, i int) []byte {
 	c[i%len(c)] ^= 0x01
 	return c
 }
+
+// waitOwnCertificates waits until a lone peer holds its own certificate records
+// (CERTIFICATE_BY_NODE and CERTIFICATE_BY_USER, RFC 6940 §8, stored after joining) and
+// returns how many records it holds then.
+func waitOwnCertificates(t *testing.T, p *peer.Peer) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Status().StoredRecords < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the peer did not store its own certificates within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond) // no event for it
+	}
+	return p.Status().StoredRecords
+}

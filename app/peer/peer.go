@@ -194,8 +194,18 @@ func New(cfg Config) (*Peer, error) {
 		tr.Close()
 		return nil, fmt.Errorf("the configuration's kinds: %w", err)
 	}
+	var stp atomic.Pointer[storage.Service]
 	sec := storage.NewCertifying(&node.CertSecurity{
 		NodeID: id.NodeID(), Key: id.Key, Chain: id.Chain, Trust: p.trust,
+		// A signer's certificate missing from its message is fetched from the Certificate
+		// Store usage (RFC 6940 §8, §11.3.1).
+		FetchCertificates: func(ctx context.Context, n wire.NodeID) ([]*x509.Certificate, error) {
+			st := stp.Load()
+			if st == nil {
+				return nil, errors.New("the storing peer is not running yet")
+			}
+			return st.FetchNodeCertificates(ctx, n)
+		},
 	})
 	n, err := node.New(node.Settings{
 		NodeID:                id.NodeID(),
@@ -231,6 +241,7 @@ func New(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("starting the storing peer: %w", err)
 	}
 	p.storage = st
+	stp.Store(st)
 	if p.client {
 		// A client stores nothing and serves no Fetch (RFC 6940 §4.2): nobody should ask
 		// it, and what reaches it anyway is refused.
@@ -423,6 +434,13 @@ func (p *Peer) Join(ctx context.Context) error {
 	if err := p.node.Join(ctx); err != nil {
 		return fmt.Errorf("joining %s: %w", p.cfg.Overlay, err)
 	}
+	// RFC 6940 §8: every node stores its certificate, so that signatures without it in the
+	// message verify; the first store may wait for the ring, so it does not hold up Join.
+	p.node.Go(func(ctx context.Context) {
+		if err := p.storage.PublishCertificates(ctx); err != nil && ctx.Err() == nil {
+			p.log.Info("storing this peer's certificate: will try again", "err", err)
+		}
+	})
 	p.startRelays(ctx)
 	return nil
 }

@@ -273,8 +273,9 @@ type Node struct {
 	dropWhy  map[string]uint64
 
 	// Also guarded by mu.
-	sendqs    map[Link]*sendQueue // per-link send queues (sendq.go)
-	attaching attachLimits        // pending answered attachments (attachcap.go)
+	sendqs    map[Link]*sendQueue      // per-link send queues (sendq.go)
+	attaching attachLimits             // pending answered attachments (attachcap.go)
+	certFetch map[wire.NodeID][]func() // signer certificates being fetched (certfetch.go)
 
 	st stats
 }

@@ -381,6 +381,12 @@ type answerEntry struct {
 
 // serveRequest verifies and dispatches a request to its handler in a node goroutine.
 func (n *Node) serveRequest(fromID wire.NodeID, m *wire.Message, hops int) {
+	n.serveRequestFetch(fromID, m, hops, true)
+}
+
+// serveRequestFetch is serveRequest; mayFetch allows fetching a signer certificate the
+// request lacks (once).
+func (n *Node) serveRequestFetch(fromID wire.NodeID, m *wire.Message, hops int, mayFetch bool) {
 	h := &m.Header
 	origin := fromID
 	if len(h.ViaList) > 0 && h.ViaList[0].Type == wire.DestinationNode {
@@ -390,6 +396,12 @@ func (n *Node) serveRequest(fromID wire.NodeID, m *wire.Message, hops int) {
 	if fromID != n.id {
 		var err error
 		signer, err = n.s.Security.Verify(m) // RFC 6940 §6.1.1, §7.1
+		var missing *CertificateMissingError
+		if err != nil && mayFetch && errors.As(err, &missing) && n.fetchCertificateThen(origin, func() {
+			n.serveRequestFetch(fromID, m, hops, false)
+		}) {
+			return
+		}
 		if err != nil {
 			n.replyError(nil, fromID, h, wire.ErrForbidden, "signature: "+err.Error())
 			return

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -42,6 +45,12 @@ type CertSecurity struct {
 	// (root-cert chain or self-signed policy, RFC 6940 §11.3) and returns its Node-IDs.
 	// Default: accept and use the Node-IDs in the certificate.
 	Trust func(cert *x509.Certificate, intermediates []*x509.Certificate) ([]wire.NodeID, error)
+	// FetchCertificates, if set, gets the certificates a node stored for itself in the
+	// Certificate Store usage (CERTIFICATE_BY_NODE, RFC 6940 §8), for messages whose
+	// security block lacks the signer's certificate (§6.3.4 allows leaving it out).
+	FetchCertificates func(ctx context.Context, node wire.NodeID) ([]*x509.Certificate, error)
+
+	known certCache // signer certificates seen in verified messages or fetched
 }
 
 // Sign signs m (RFC 6940 §6.3.4) and attaches the certificates.
@@ -71,7 +80,10 @@ func SignerIdentity(node wire.NodeID, cert *x509.Certificate) wire.SignerIdentit
 func (c *CertSecurity) Verify(m *wire.Message) ([]wire.NodeID, error) {
 	cert, err := wire.FindCertificate(m)
 	if err != nil {
-		return nil, err
+		if cert = c.known.find(&m.Security.Signature.Identity, originOf(m)); cert == nil {
+			// RFC 6940 §6.3.4: the certificates bucket only SHOULD hold the signer's.
+			return nil, &CertificateMissingError{Node: originOf(m), Err: err}
+		}
 	}
 	if err := wire.Verify(m, cert); err != nil {
 		return nil, err
@@ -87,11 +99,106 @@ func (c *CertSecurity) Verify(m *wire.Message) ([]wire.NodeID, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: signer certificate not trusted: %w", err)
 		}
+		c.known.add(cert)
 		return ids, nil
 	}
 	ids := wire.NodeIDsFromCert(cert)
 	if len(ids) == 0 {
 		return nil, errors.New("node: signer certificate carries no Node-ID")
 	}
+	c.known.add(cert)
 	return ids, nil
+}
+
+// CertificateMissingError is Verify's error for a message whose signer certificate is
+// neither in its security block nor known: Node is the originator, whose certificate
+// FetchCertificate can get from the overlay.
+type CertificateMissingError struct {
+	Node wire.NodeID
+	Err  error
+}
+
+func (e *CertificateMissingError) Error() string {
+	return fmt.Sprintf("node: signer certificate neither in the message nor known: %v", e.Err)
+}
+
+func (e *CertificateMissingError) Unwrap() error { return e.Err }
+
+// CertificateFetcher is a Security that can learn a signer's certificate from the overlay
+// (RFC 6940 §8, §11.3.1); the node calls it for a request that failed with
+// CertificateMissingError, then verifies the request again.
+type CertificateFetcher interface {
+	FetchCertificate(ctx context.Context, node wire.NodeID) error
+}
+
+// FetchCertificate fetches node's stored certificates (FetchCertificates) and remembers
+// them for Verify, which still checks them against Trust and the signature.
+func (c *CertSecurity) FetchCertificate(ctx context.Context, node wire.NodeID) error {
+	if c.FetchCertificates == nil {
+		return errors.New("node: no certificate store to fetch from")
+	}
+	certs, err := c.FetchCertificates(ctx, node)
+	if err != nil {
+		return err
+	}
+	for _, cert := range certs {
+		c.known.add(cert)
+	}
+	return nil
+}
+
+// originOf is the originator of m: the first via-list entry, or (a message from a
+// neighbour) the zero Node-ID.
+func originOf(m *wire.Message) wire.NodeID {
+	if vl := m.Header.ViaList; len(vl) > 0 && vl[0].Type == wire.DestinationNode {
+		return vl[0].Node
+	}
+	return wire.NodeID{}
+}
+
+// maxKnownCerts bounds the certificate cache; when full, an arbitrary half is forgotten.
+const maxKnownCerts = 2048
+
+// certCache remembers signer certificates by SHA-256 of their DER.
+type certCache struct {
+	mu    sync.Mutex
+	certs map[[32]byte]*x509.Certificate
+}
+
+func (k *certCache) add(cert *x509.Certificate) {
+	h := sha256.Sum256(cert.Raw)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.certs == nil {
+		k.certs = map[[32]byte]*x509.Certificate{}
+	}
+	if _, ok := k.certs[h]; ok {
+		return
+	}
+	if len(k.certs) >= maxKnownCerts {
+		n := 0
+		for x := range k.certs {
+			if n++; n > maxKnownCerts/2 {
+				break
+			}
+			delete(k.certs, x)
+		}
+	}
+	k.certs[h] = cert
+}
+
+// find returns a known certificate that id names (origin is a candidate Node-ID for
+// cert_hash_node_id), or nil.
+func (k *certCache) find(id *wire.SignerIdentity, origin wire.NodeID) *x509.Certificate {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if id.Type == wire.IdentityCertHash && id.HashAlg == wire.HashSHA256 && len(id.Hash) == 32 {
+		return k.certs[[32]byte(id.Hash)]
+	}
+	for _, c := range k.certs {
+		if id.Names(c, origin) {
+			return c
+		}
+	}
+	return nil
 }

@@ -310,3 +310,9 @@ func VerifyStoredData(sd *StoredData, resource ResourceID, kind KindID, cert *x5
 	}
 	return checkSignature(in, &sd.Signature, cert)
 }
+
+// Names reports whether id names cert (RFC 6940 §6.3.4); for cert_hash_node_id the
+// candidate Node-IDs are extra plus those in cert.
+func (id *SignerIdentity) Names(cert *x509.Certificate, extra ...NodeID) bool {
+	return identityMatches(id, cert, extra) == nil
+}
