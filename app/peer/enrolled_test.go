@@ -119,9 +119,18 @@ func TestEnrolledPeersJoinAndStore(t *testing.T) {
 	if err := bob.Register(ctx); err != nil {
 		t.Fatalf("store: %v", err)
 	}
-	regs, err := alice.Lookup(ctx, "bob")
-	if err != nil || len(regs) == 0 {
-		t.Fatalf("alice cannot find bob's registration: %v", err)
+	// The two-peer ring converges asynchronously after bob's join (alice learns of bob from
+	// his Update): look up until it has, within a generous deadline.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		regs, err := alice.Lookup(ctx, "bob")
+		if err == nil && len(regs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice cannot find bob's registration: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // no event says "converged"
 	}
 
 	// A peer enrolled by another operator's CA for the same overlay name,
@@ -133,7 +142,7 @@ func TestEnrolledPeersJoinAndStore(t *testing.T) {
 	}
 	jctx, jcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer jcancel()
-	err = mallory.Join(jctx)
+	err := mallory.Join(jctx)
 	if err == nil {
 		t.Fatal("a peer with another CA's certificate joined")
 	}
