@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type callView struct {
 	muted    bool
 	held     bool
 	digits   string
+	warnings []string // the banner's lines: what is wrong with the sound devices
 	stopTick context.CancelFunc
 
 	peerLabel  *widget.Label
@@ -37,6 +39,8 @@ type callView struct {
 	level      *widget.ProgressBar
 	levelNote  *widget.Label
 	errLabel   *widget.Label
+	banner     *widget.Label // the audio warning banner (no microphone, no speaker)
+	bannerBox  *fyne.Container
 	dtmfLabel  *widget.Label
 	mute       *widget.Button
 	hold       *widget.Button
@@ -63,6 +67,11 @@ func newCallView(g *gui) *callView {
 	c.errLabel = newErrorLabel("")
 	c.errLabel.Hide()
 	c.dtmfLabel = widget.NewLabelWithStyle("", fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
+	c.banner = widget.NewLabel("")
+	c.banner.Importance = widget.WarningImportance
+	c.banner.Wrapping = fyne.TextWrapWord
+	c.bannerBox = container.NewVBox(c.banner)
+	c.bannerBox.Hide()
 
 	c.mute = widget.NewButtonWithIcon("Mute", theme.VolumeMuteIcon(), c.toggleMute)
 	c.hold = widget.NewButtonWithIcon("Hold", theme.MediaPauseIcon(), c.toggleHold)
@@ -90,7 +99,7 @@ func newCallView(g *gui) *callView {
 		container.NewGridWithColumns(3, c.mute, c.hold, c.keypadBtn),
 		c.keypad, c.dtmfLabel,
 	)
-	bottom := container.NewVBox(levelRow, c.levelNote, c.quality, c.errLabel, c.hangup)
+	bottom := container.NewVBox(c.bannerBox, levelRow, c.levelNote, c.quality, c.errLabel, c.hangup)
 	c.root = container.NewBorder(top, bottom, nil, nil, container.NewVScroll(middle))
 	return c
 }
@@ -115,6 +124,7 @@ func (c *callView) begin(id, peer string, dir phone.Direction) {
 	*c = callView{g: c.g, root: c.root, keys: c.keys,
 		peerLabel: c.peerLabel, stateLabel: c.stateLabel, timer: c.timer, quality: c.quality,
 		level: c.level, levelNote: c.levelNote, errLabel: c.errLabel, dtmfLabel: c.dtmfLabel,
+		banner: c.banner, bannerBox: c.bannerBox,
 		mute: c.mute, hold: c.hold, keypadBtn: c.keypadBtn, hangup: c.hangup, keypad: c.keypad}
 	c.inCall, c.id, c.peer, c.dir = true, id, peer, dir
 	c.peerLabel.SetText(c.g.displayName(peer))
@@ -128,6 +138,7 @@ func (c *callView) begin(id, peer string, dir phone.Direction) {
 	c.level.SetValue(0)
 	c.levelNote.SetText("")
 	c.errLabel.Hide()
+	c.showWarnings()
 	c.dtmfLabel.SetText("")
 	c.keypad.Hide()
 	c.mute.SetText("Mute")
@@ -219,13 +230,43 @@ func (c *callView) tick() {
 	} else {
 		c.levelNote.SetText("input level not available")
 	}
+	c.syncStatus()
+}
+
+// syncStatus shows the call's quality line and its audio warning as the phone has them.
+func (c *callView) syncStatus() {
 	st := c.g.p.Status()
 	for _, ci := range st.Calls {
 		if (c.id == "" || ci.ID == c.id) && ci.State != phone.CallEnded {
-			c.quality.SetText(qualityLine(ci.Stats))
+			if !c.answered.IsZero() {
+				c.quality.SetText(qualityLine(ci.Stats))
+			}
+			c.warnings = nil
+			if ci.AudioWarning != "" {
+				c.warnings = []string{ci.AudioWarning}
+			}
+			c.showWarnings()
 			break
 		}
 	}
+}
+
+// addWarning puts a line in the call's banner (a warning event: no microphone, no speaker).
+func (c *callView) addWarning(msg string) {
+	if msg == "" || slices.Contains(c.warnings, msg) {
+		return
+	}
+	c.warnings = append(c.warnings, msg)
+	c.showWarnings()
+}
+
+func (c *callView) showWarnings() {
+	if len(c.warnings) == 0 {
+		c.bannerBox.Hide()
+		return
+	}
+	c.banner.SetText(strings.Join(c.warnings, "\n"))
+	c.bannerBox.Show()
 }
 
 // qualityLine is "Opus · loss 0.5% · jitter 4 ms · RTT 12 ms · direct".

@@ -617,6 +617,10 @@ func (g *gui) handle(e phone.Event) {
 			g.callErrShown = false
 		}
 		g.reloadHistory()
+	case phone.EventWarning:
+		if e.CallID != "" && g.call.active() && g.call.matches(e.CallID) {
+			g.call.addWarning(e.Message)
+		}
 	case phone.EventError:
 		if e.Message != "" {
 			g.setDialError(errorText(errors.New(e.Message)))

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -65,13 +66,33 @@ func historyDetail(h store.HistoryEntry, now time.Time) string {
 	default:
 		when = t.Format("2006-01-02")
 	}
+	failed := strings.HasPrefix(h.Reason, "failed")
 	switch {
+	case h.Direction == store.Missed && failed:
+		return when + " · missed, " + shortReason(h.Reason)
 	case h.Direction == store.Missed:
 		return when + " · missed"
-	case h.Duration <= 0:
+	case h.Duration <= 0 && h.Reason == "": // written before history kept the reason
 		return when + " · no answer"
+	case h.Duration <= 0 && (h.Reason == "hangup" || h.Reason == "local hangup"):
+		return when + " · cancelled"
+	case h.Duration <= 0:
+		return when + " · " + shortReason(h.Reason)
 	}
-	return when + " · " + formatDuration(h.Duration)
+	switch h.Reason {
+	case "", "hangup", "local hangup", "remote hangup":
+		return when + " · " + formatDuration(h.Duration)
+	}
+	return when + " · " + formatDuration(h.Duration) + " · " + shortReason(h.Reason)
+}
+
+// shortReason keeps a history row's reason to one short line.
+func shortReason(r string) string {
+	const limit = 48
+	if rs := []rune(r); len(rs) > limit {
+		return string(rs[:limit-1]) + "…"
+	}
+	return r
 }
 
 // formatDuration is m:ss, or h:mm:ss from an hour.

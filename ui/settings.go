@@ -391,7 +391,11 @@ func (s *settingsDialog) doSave() {
 	in, out := devName(s.input.Selected), devName(s.output.Selected)
 	if in != pr.String(PrefAudioIn) || out != pr.String(PrefAudioOut) {
 		if al, ok := g.p.(AudioDeviceLister); ok {
-			if err := al.SetAudioDevices(in, out); err != nil {
+			err := al.SetAudioDevices(in, out) // a call switches to them at once
+			if g.call.active() {
+				g.call.syncStatus()
+			}
+			if err != nil {
 				s.tabs.SelectIndex(1)
 				s.errLabel.SetText("Audio: " + errorText(err))
 				s.errLabel.Show()

@@ -548,6 +548,29 @@ func TestHistoryDetail(t *testing.T) {
 	if got := historyDetail(h, now); got != "17:00 · missed" {
 		t.Error(got)
 	}
+	// The history names what happened to a call that was never answered, and an answered
+	// call that ended badly.
+	for _, c := range []struct {
+		dir    store.Direction
+		dur    time.Duration
+		reason string
+		want   string
+	}{
+		{store.Outgoing, 0, "", "17:00 · no answer"}, // an entry written before reasons were kept
+		{store.Outgoing, 0, "no answer", "17:00 · no answer"},
+		{store.Outgoing, 0, "declined", "17:00 · declined"},
+		{store.Outgoing, 0, "local hangup", "17:00 · cancelled"},
+		{store.Outgoing, 0, "failed: bob is not registered in lab", "17:00 · failed: bob is not registered in lab"},
+		{store.Outgoing, 0, "failed: cannot reach bob: connecting to 0123abcd: no route to the peer", "17:00 · failed: cannot reach bob: connecting to 0123abc…"},
+		{store.Missed, 0, "failed: the caller's media offer is unusable", "17:00 · missed, failed: the caller's media offer is unusable"},
+		{store.Incoming, 61 * time.Second, "remote hangup", "17:00 · 1:01"},
+		{store.Incoming, 61 * time.Second, "media connection lost", "17:00 · 1:01 · media connection lost"},
+	} {
+		h := store.HistoryEntry{Direction: c.dir, Start: now.Add(-time.Hour), Duration: c.dur, Reason: c.reason}
+		if got := historyDetail(h, now); got != c.want {
+			t.Errorf("%s call, %v, %q: %q, want %q", c.dir, c.dur, c.reason, got, c.want)
+		}
+	}
 	if formatDuration(3725*time.Second) != "1:02:05" {
 		t.Error(formatDuration(3725 * time.Second))
 	}
@@ -718,4 +741,47 @@ func TestSettingsInvitation(t *testing.T) {
 	test.Tap(b)
 	h.expect("join other.test||bob|pw")
 	h.expect("pinned " + other)
+}
+
+// A call without a sound device shows a banner in the call view that says so (the phone's
+// warning events, then its call info); choosing a device in Settings during the call
+// switches it, and the banner goes once the phone reports the device in use.
+func TestCallViewShowsNoDeviceBanner(t *testing.T) {
+	h := newHarness(t, "alice")
+	typeFocused(t, h.g.win.Canvas(), "bob")
+	pressReturn(h.g.win.Canvas())
+	h.expect("call bob")
+	h.emit(phone.Event{Kind: phone.EventCalling, CallID: "c1", Peer: "bob"})
+	if h.g.call.bannerBox.Visible() {
+		t.Fatal("a banner before any warning")
+	}
+	noMic := "No microphone (no sound device found): the other side hears silence. Connect one and choose it in Settings → Audio."
+	noSpk := "No speaker (no sound device found): you cannot hear the other side. Connect one and choose it in Settings → Audio."
+	h.emit(phone.Event{Kind: phone.EventWarning, CallID: "c1", Code: "no_capture_device", Message: noMic})
+	h.emit(phone.Event{Kind: phone.EventWarning, CallID: "c1", Code: "no_playback_device", Message: noSpk})
+	h.emit(phone.Event{Kind: phone.EventWarning, Code: "something_else", Message: "not about the call"})
+	if !h.g.call.bannerBox.Visible() || h.g.call.banner.Text != noMic+"\n"+noSpk {
+		t.Fatalf("banner shown %v: %q", h.g.call.bannerBox.Visible(), h.g.call.banner.Text)
+	}
+	h.p.mu.Lock()
+	h.p.status.Calls = []phone.CallInfo{{ID: "c1", Peer: "bob", State: phone.CallActive, AudioWarning: noMic + " " + noSpk}}
+	h.p.mu.Unlock()
+	h.emit(phone.Event{Kind: phone.EventAnswered, CallID: "c1", Peer: "bob"})
+	if !h.g.call.bannerBox.Visible() || !strings.Contains(h.g.call.banner.Text, "No speaker") {
+		t.Fatalf("banner after the answer: %v %q", h.g.call.bannerBox.Visible(), h.g.call.banner.Text)
+	}
+	w := h.g.win
+	w.Resize(fyne.NewSize(420, 640))
+	savePNG(t, artifactsDir(t), "in-call-no-device.png", w.Canvas().Capture())
+
+	// A headset appears; the person chooses it in Settings during the call.
+	h.g.showSettings()
+	h.g.settings.input.SetSelected("Headset")
+	h.g.settings.output.SetSelected("Headset")
+	h.p.mu.Lock()
+	h.p.status.Calls[0].AudioWarning = "" // what the phone reports once it switched
+	h.p.mu.Unlock()
+	test.Tap(h.g.settings.save)
+	h.expect("audio Headset|Headset")
+	h.waitFor("the banner to go", func() bool { return !h.g.call.bannerBox.Visible() })
 }

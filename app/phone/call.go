@@ -13,8 +13,6 @@ import (
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/sipcall"
 	"github.com/chordphone/chordphone/app/store"
-	"github.com/chordphone/chordphone/media/audio"
-	"github.com/chordphone/chordphone/media/dsp"
 	"github.com/chordphone/chordphone/media/rtc"
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/storage"
@@ -40,6 +38,10 @@ type call struct {
 	won      *branch // the branch answered first; every other branch is cancelled
 	media    *rtc.Session
 	ended    bool
+	// audioWarn is what is wrong with the call's sound devices, by direction ("capture",
+	// "playback"); CallInfo.AudioWarning joins it.
+	audioWarn map[string]string
+	failure   string // why the call failed, as its error event said; for the history
 
 	answer chan bool // incoming: true = answer, false = decline
 }
@@ -119,7 +121,7 @@ func (c *call) dial(user string) {
 			msg = fmt.Sprintf("cannot find %s in %s: %v", user, p.peer.Overlay(), err)
 			reason, code = "lookup failed", CodeLookupFailed
 		}
-		p.emit(Event{Kind: EventError, Code: code, CallID: c.info.ID, Message: msg})
+		c.fail(code, msg)
 		c.end(reason, nil)
 		return
 	}
@@ -187,10 +189,14 @@ func (c *call) dial(user string) {
 	})
 	if winner == nil {
 		reason := failureReason(failures, c.ctx.Err() != nil)
-		if reason == "unreachable" && len(failures) > 0 {
+		var local *localError
+		switch {
+		case reason == "media failed" && errors.As(errors.Join(failures...), &local):
+			c.fail(CodeMediaFailed, fmt.Sprintf("cannot call %s: %v", user, local.err))
+		case reason == "unreachable" && len(failures) > 0:
 			// No device answered at the SIP level: say why the connections failed (e.g. a
 			// certificate without the registered Node-ID, RFC 7904 §5.1).
-			p.emit(Event{Kind: EventError, Code: CodeUnreachable, CallID: c.info.ID, Message: fmt.Sprintf("cannot reach %s: %v", user, errors.Join(failures...))})
+			c.fail(CodeUnreachable, fmt.Sprintf("cannot reach %s: %v", user, errors.Join(failures...)))
 		}
 		c.end(reason, nil)
 		return
@@ -200,7 +206,7 @@ func (c *call) dial(user string) {
 		ctx, cancel := context.WithTimeout(p.runCtx, 5*time.Second)
 		_ = winner.out.Bye(ctx)
 		cancel()
-		p.emit(Event{Kind: EventError, Code: CodeMediaUnusable, CallID: c.info.ID, Message: fmt.Sprintf("%s answered with unusable media: %v", user, err)})
+		c.fail(CodeMediaUnusable, fmt.Sprintf("%s answered with unusable media: %v", user, err))
 		c.end("media failed", winner.media)
 		return
 	}
@@ -296,10 +302,10 @@ func (c *call) branch(reg storage.Registration, onRinging func()) (*branch, []by
 		conn.Close()
 		return b, nil, fmt.Errorf("the device registered as %s presents a certificate for %q", c.info.Peer, got)
 	}
-	m, err := p.newMedia()
+	m, err := p.newMedia(c)
 	if err != nil {
 		conn.Close()
-		return b, nil, err
+		return b, nil, &localError{err}
 	}
 	b.media = m
 	c.p.mu.Lock()
@@ -361,8 +367,11 @@ func failureReason(errs []error, cancelled bool) string {
 	best, rank := "unreachable", 0
 	for _, err := range errs {
 		var se *sipcall.StatusError
+		var local *localError
 		r, why := 1, "unreachable"
-		if errors.As(err, &se) {
+		if errors.As(err, &local) {
+			r, why = 6, "media failed" // this phone's own trouble: the callee was never rung
+		} else if errors.As(err, &se) {
 			switch se.Code {
 			case 603:
 				r, why = 5, "declined"
@@ -436,17 +445,17 @@ func (c *call) ring() {
 		c.end("cancelled", nil)
 		return
 	}
-	m, err := p.newMedia()
+	m, err := p.newMedia(c)
 	if err != nil {
 		_ = in.Reject(500)
-		p.emit(Event{Kind: EventError, Code: CodeMediaFailed, CallID: c.info.ID, Message: err.Error()})
+		c.fail(CodeMediaFailed, err.Error())
 		c.end("media failed", nil)
 		return
 	}
 	answer, err := m.AcceptOffer(c.ctx, string(in.OfferSDP))
 	if err != nil {
 		_ = in.Reject(488)
-		p.emit(Event{Kind: EventError, Code: CodeMediaUnusable, CallID: c.info.ID, Message: fmt.Sprintf("the caller's media offer is unusable: %v", err)})
+		c.fail(CodeMediaUnusable, fmt.Sprintf("the caller's media offer is unusable: %v", err))
 		c.end("media failed", m)
 		return
 	}
@@ -541,8 +550,45 @@ func (c *call) end(reason string, m *rtc.Session) {
 		m.Close()
 	}
 	p.closeAudio()
-	p.record(info, reason)
+	p.mu.Lock()
+	failure := c.failure
+	p.mu.Unlock()
+	p.record(info, historyReason(!info.Answered.IsZero(), reason, failure))
 	p.emit(Event{Kind: EventHangup, CallID: info.ID, Peer: info.Peer, Reason: reason, RTP: stats})
+}
+
+// fail reports why the call failed (an error event) and keeps it for the history.
+func (c *call) fail(code, msg string) {
+	c.p.mu.Lock()
+	c.failure = msg
+	c.p.mu.Unlock()
+	c.p.emit(Event{Kind: EventError, Code: code, CallID: c.info.ID, Message: msg})
+}
+
+// localError is a branch's failure that is this phone's own (its media could not start):
+// the callee was never rung.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// historyReason is what the history says happened to a call: how an answered call ended,
+// who ended an unanswered one, or why it failed ("failed: <why>"), never "no answer" for a
+// call that could not ring.
+func historyReason(answered bool, reason, failure string) string {
+	switch reason {
+	case "local hangup", "hangup", "remote hangup", "declined", "busy", "no answer", "cancelled":
+		return reason
+	}
+	switch {
+	case answered:
+		return reason // "media connection lost", "connection lost", ...
+	case failure != "":
+		return "failed: " + failure
+	case reason == "":
+		return "failed"
+	}
+	return "failed: " + reason
 }
 
 // checkPin remembers the first key seen for user and warns plainly when it changes: in a
@@ -578,12 +624,12 @@ func rtpStats(s rtc.Stats, answered time.Time) *RTPStats {
 	return r
 }
 
-// record adds the call to the history.
+// record adds the call to the history with what happened to it (historyReason).
 func (p *Phone) record(info CallInfo, reason string) {
 	if p.store == nil {
 		return
 	}
-	e := store.HistoryEntry{Peer: info.Peer, Start: info.Started}
+	e := store.HistoryEntry{Peer: info.Peer, Start: info.Started, Reason: reason}
 	if p.peer != nil {
 		e.AoR = "sip:" + p.peer.AoR(info.Peer)
 	}
@@ -713,8 +759,8 @@ func (p *Phone) SendDTMF(digits string) error {
 }
 
 // newMedia makes a media session on the phone's audio devices or files.
-func (p *Phone) newMedia() (*rtc.Session, error) {
-	src, sink, proc, err := p.openAudio()
+func (p *Phone) newMedia(c *call) (*rtc.Session, error) {
+	src, sink, proc, err := p.openAudio(c)
 	if err != nil {
 		return nil, err
 	}
@@ -735,60 +781,4 @@ func (p *Phone) newMedia() (*rtc.Session, error) {
 		return nil, fmt.Errorf("starting media: %w", err)
 	}
 	return m, nil
-}
-
-// openAudio opens the call's microphone and speaker once per call (shared by forked
-// branches): WAV files when --audio-in/--audio-out are given, else the sound devices with
-// echo cancellation and noise suppression as Settings chose.
-func (p *Phone) openAudio() (audio.Source, audio.Sink, *dsp.Processor, error) {
-	p.audioMu.Lock()
-	defer p.audioMu.Unlock()
-	if p.src != nil {
-		return p.src, p.sink, p.proc, nil
-	}
-	var src audio.Source
-	var sink audio.Sink
-	var err error
-	if p.cfg.AudioIn != "" {
-		src, err = audio.OpenWAVSource(p.cfg.AudioIn, audio.WAVSourceOptions{Loop: true})
-	} else {
-		src, err = audio.OpenCapture(audio.DeviceConfig{Name: p.deviceSetting(settingAudioIn)})
-	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("opening the microphone: %w", err)
-	}
-	if p.cfg.AudioOut != "" {
-		sink, err = audio.CreateWAVSink(p.cfg.AudioOut)
-	} else {
-		sink, err = audio.OpenPlayback(audio.DeviceConfig{Name: p.deviceSetting(settingAudioOut)})
-	}
-	if err != nil {
-		src.Close()
-		return nil, nil, nil, fmt.Errorf("opening the speaker: %w", err)
-	}
-	p.src, p.sink = src, sink
-	if p.cfg.AudioIn == "" { // echo and noise come from a room, not from a file
-		ec, ns := p.boolSetting(settingEchoCancel, true), p.boolSetting(settingNoiseSuppress, true)
-		if ec || ns {
-			if p.proc, err = dsp.New(dsp.Config{EchoCancel: ec, NoiseSuppress: ns}); err != nil {
-				p.log.Warn("no echo cancellation or noise suppression", "err", err)
-				p.proc = nil
-			}
-		}
-	}
-	return src, sink, p.proc, nil
-}
-
-func (p *Phone) closeAudio() {
-	p.audioMu.Lock()
-	defer p.audioMu.Unlock()
-	if p.src != nil {
-		p.src.Close()
-		p.sink.Close()
-		p.src, p.sink = nil, nil
-	}
-	if p.proc != nil {
-		p.proc.Close()
-		p.proc = nil
-	}
 }

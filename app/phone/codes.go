@@ -27,6 +27,12 @@ const (
 	CodeMediaUnusable    = "media_unusable"     // the other phone's media description is unusable
 	CodePinnedKeyChanged = "pinned_key_changed" // a user's key differs from the one first seen
 
+	// Sound devices (warnings: the call goes on).
+	CodeNoCaptureDevice        = "no_capture_device"        // no microphone: the call sends silence
+	CodeNoPlaybackDevice       = "no_playback_device"       // no speaker: the call's sound is dropped
+	CodeCaptureDeviceFallback  = "capture_device_fallback"  // the chosen microphone is missing: the default is used
+	CodePlaybackDeviceFallback = "playback_device_fallback" // the chosen speaker is missing: the default is used
+
 	// The overlay.
 	CodeJoinRetrying   = "join_retrying"   // cannot join yet; retrying
 	CodeRegisterFailed = "register_failed" // joined, but storing the registration failed

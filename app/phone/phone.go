@@ -78,6 +78,8 @@ type Phone struct {
 	audioMu sync.Mutex
 	src     audio.Source
 	sink    audio.Sink
+	mic     *audio.Mic     // src when it is a sound device (not --audio-in)
+	speaker *audio.Speaker // sink when it is a sound device (not --audio-out)
 	proc    *dsp.Processor
 
 	stopRing   context.CancelFunc

@@ -206,10 +206,15 @@ func (p *Phone) AudioDevices() (inputs, outputs []string, err error) {
 	return inputs, outputs, nil
 }
 
-// SetAudioDevices chooses the microphone and speaker by name ("" = the system default); the
-// next call uses them.
+// SetAudioDevices chooses the microphone and speaker by name ("" = the system default): the
+// current call switches to them and the next calls use them. The choice is saved even when
+// the current call cannot switch (the error says why).
 func (p *Phone) SetAudioDevices(input, output string) error {
-	return p.store.SetSettings(map[string]string{settingAudioIn: input, settingAudioOut: output})
+	oldIn, oldOut := p.deviceSetting(settingAudioIn), p.deviceSetting(settingAudioOut)
+	if err := p.store.SetSettings(map[string]string{settingAudioIn: input, settingAudioOut: output}); err != nil {
+		return err
+	}
+	return p.switchDevices(oldIn, oldOut, input, output)
 }
 
 func (p *Phone) deviceSetting(key string) string {

@@ -72,4 +72,7 @@ type CallInfo struct {
 	Started   time.Time `json:"started"`
 	Answered  time.Time `json:"answered,omitzero"`
 	Stats     *RTPStats `json:"stats,omitempty"`
+	// AudioWarning says what is wrong with the call's sound devices (no microphone: silence
+	// is sent; no speaker: the sound is dropped); "" when they work as chosen.
+	AudioWarning string `json:"audio_warning,omitempty"`
 }

@@ -68,6 +68,10 @@ type HistoryEntry struct {
 	AoR       string        `json:"aor,omitempty"`
 	Start     time.Time     `json:"start"`
 	Duration  time.Duration `json:"duration"` // talk time; 0 for missed or unanswered calls
+	// Reason is what happened: how the call ended ("remote hangup", "declined", "busy", "no
+	// answer", "cancelled", "connection lost", ...) or "failed: <why>". Empty in entries
+	// written before it existed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Store is an open profile database. It is safe for concurrent use.

@@ -313,3 +313,30 @@ func (r *Recorder) Stop() []int16 {
 	}
 	return s
 }
+
+// NoServerEnv returns variables (KEY=VALUE) under dir that leave a program with no sound
+// server and so, on a machine without a sound card, no sound device: PULSE_SERVER names a
+// socket nobody listens on (and PulseAudio does not autospawn when it is set), the runtime
+// and home directories are empty.
+func NoServerEnv(dir string) []string {
+	return []string{
+		"HOME=" + filepath.Join(dir, "home"),
+		"XDG_RUNTIME_DIR=" + filepath.Join(dir, "run"),
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "home", ".config"),
+		"PULSE_RUNTIME_PATH=" + filepath.Join(dir, "run", "pulse"),
+		"PULSE_STATE_PATH=" + filepath.Join(dir, "state"),
+		"PULSE_SERVER=unix:" + filepath.Join(dir, "no-such-server"),
+		"JACK_NO_START_SERVER=1",
+	}
+}
+
+// NoServer points this process at no sound server (NoServerEnv, with t.Setenv) for the rest
+// of the test.
+func NoServer(t testing.TB) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, kv := range NoServerEnv(dir) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
