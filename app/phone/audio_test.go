@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chordphone/chordphone/app/peer"
+	"github.com/chordphone/chordphone/media/analysis"
+	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/media/pulsetest"
 )
 
@@ -177,4 +179,81 @@ func TestHistoryNamesFailureReason(t *testing.T) {
 		}
 		t.Logf("history: %s: %s", hist[0].Peer, hist[0].Reason)
 	}
+}
+
+// A call that began with no sound device switches to the devices chosen in Settings during
+// the call (a sound server that appeared: pulsetest's null sinks): the warning goes, the
+// other side's signal reaches the speaker and the microphone's tone reaches the other side.
+func TestSetAudioDevicesSwitchesCall(t *testing.T) {
+	pulsetest.NoServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	boot := testOverlay(t, ctx, "switch.test")
+	dir := t.TempDir()
+	bobIn, bobOut := filepath.Join(dir, "bob-in.wav"), filepath.Join(dir, "bob-out.wav")
+	if err := audio.SaveWAV(bobIn, analysis.Sine(700, 12000, audio.SampleRate, audio.SampleRate)); err != nil {
+		t.Fatal(err)
+	}
+	alice, aev := startPhone(t, ctx, boot, Config{User: "alice"})
+	startPhone(t, ctx, boot, Config{User: "bob", AutoAnswer: true, AudioIn: bobIn, AudioOut: bobOut})
+	if err := alice.Call(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, aev, EventAnswered)
+	if w := alice.Status().Calls[0].AudioWarning; !strings.Contains(w, "No microphone") {
+		t.Fatalf("audio warning before the switch: %q", w)
+	}
+
+	d := pulsetest.Start(t) // a headset is plugged in
+	stop, err := d.PlayToMic(ctx, analysis.Sine(1000, 12000, audio.SampleRate, audio.SampleRate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	rec, err := d.Record(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetAudioDevices("pulse", "pulse"); err != nil {
+		t.Fatalf("switching during the call: %v", err)
+	}
+	if w := alice.Status().Calls[0].AudioWarning; w != "" {
+		t.Fatalf("audio warning after the switch: %q", w)
+	}
+	// bob's 700 Hz tone plays on alice's new speaker.
+	deadline := time.Now().Add(30 * time.Second)
+	for rec.Len() < 3*audio.SampleRate && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // recording; no event for samples
+	}
+	if n := toneFrames(rec.Stop(), 700); n < 25 {
+		t.Fatalf("only %d frames of bob's tone on alice's new speaker", n)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, aev, EventHangup)
+	// bob's output file: alice's new microphone's 1000 Hz tone (bob writes it at hang-up).
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got, err := audio.LoadWAV(bobOut)
+		if n := toneFrames(got, 1000); err == nil && n >= 25 {
+			t.Logf("%d frames of alice's new microphone's tone reached bob", n)
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("alice's new microphone did not reach bob: %d frames of its tone (%v)", n, err)
+		}
+		time.Sleep(200 * time.Millisecond) // bob closes the file once it sees the BYE
+	}
+}
+
+// toneFrames counts 20 ms frames of samples that are a loud tone of freq Hz.
+func toneFrames(samples []int16, freq float64) int {
+	n := 0
+	for i := 0; i+audio.FrameSamples <= len(samples); i += audio.FrameSamples {
+		fr := samples[i : i+audio.FrameSamples]
+		if analysis.RMS(fr) > 1000 && analysis.Goertzel(fr, freq, audio.SampleRate) > 0.8 {
+			n++
+		}
+	}
+	return n
 }
