@@ -318,10 +318,22 @@ func (s *Session) emit(e Event) {
 // CreateOffer returns an SDP offer with every ICE candidate. Use it for the
 // first INVITE and for re-INVITEs (hold, resume).
 func (s *Session) CreateOffer(ctx context.Context) (string, error) {
+	return s.createOffer(ctx, nil)
+}
+
+// CreateRestartOffer is CreateOffer with new ICE credentials: an ICE restart (RFC 8445
+// §9, signalled as in RFC 8839 §4.4.1.1.1). Candidates are gathered again on the host's
+// addresses of now, and the peer's answer starts new connectivity checks, so a call whose
+// selected pair died (an address changed) goes on over a new pair; DTLS-SRTP keeps its keys.
+func (s *Session) CreateRestartOffer(ctx context.Context) (string, error) {
+	return s.createOffer(ctx, &webrtc.OfferOptions{ICERestart: true})
+}
+
+func (s *Session) createOffer(ctx context.Context, opts *webrtc.OfferOptions) (string, error) {
 	if err := s.checkOpen(); err != nil {
 		return "", err
 	}
-	offer, err := s.pc.CreateOffer(nil)
+	offer, err := s.pc.CreateOffer(opts)
 	if err != nil {
 		return "", fmt.Errorf("rtc: create offer: %w", err)
 	}
@@ -490,7 +502,7 @@ func (s *Session) onState(st webrtc.PeerConnectionState) {
 			s.wg.Add(2)
 		}
 		down := s.wasDown
-		s.wasDown = false
+		s.wasDown, s.failed = false, false
 		s.mu.Unlock()
 		if first {
 			go func() { defer s.wg.Done(); s.sendLoop() }()
@@ -508,6 +520,7 @@ func (s *Session) onState(st webrtc.PeerConnectionState) {
 		s.mu.Lock()
 		already := s.failed
 		s.failed = true
+		s.wasDown = true // an ICE restart may bring it back (EventReconnected)
 		s.mu.Unlock()
 		if !already {
 			s.emit(Event{Type: EventFailed, Err: errors.New("rtc: connection to the peer lost (ICE/DTLS failed)")})
