@@ -169,6 +169,11 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.user.Validator = validateUserField
 	s.password = widget.NewPasswordEntry()
 	s.password.SetPlaceHolder("enrollment")
+	s.password.OnSubmitted = func(string) { // Return after the password joins
+		if s.mode.Selected == modeNamed && !s.join.Disabled() {
+			s.doJoin()
+		}
+	}
 	s.overlayErr = newErrorLabel("")
 	s.overlayErr.Hide()
 	s.joinProgress = widget.NewProgressBarInfinite()
