@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -121,6 +122,40 @@ type Call struct {
 	done        chan struct{}
 	endOnce     sync.Once
 	established time.Time
+	onLost      func(error) // see OnConnectionLost
+}
+
+// connNow is the connection the dialog runs over now (Move and a re-INVITE from the same
+// peer on another connection change it).
+func (c *Call) connNow() *sipConn {
+	c.ep.mu.Lock()
+	defer c.ep.mu.Unlock()
+	return c.conn
+}
+
+// OnConnectionLost sets the function called (on its own goroutine) when the connection of
+// an answered call dies while Settings.Reconnect is set: the call then waits that long to
+// be moved to a new connection (Move here, or the peer's re-INVITE on a new connection
+// there) before it ends with CauseConnectionLost.
+func (c *Call) OnConnectionLost(f func(err error)) {
+	c.mu.Lock()
+	c.onLost = f
+	c.mu.Unlock()
+}
+
+// Move carries the dialog over conn from now on: a new AppAttach connection to the same
+// peer (peer is its Node-ID, as for Serve) after the old one died or its address changed.
+// Send a re-INVITE over it next (with an ICE restart offer) so the peer moves too.
+func (c *Call) Move(conn net.Conn, peer string) error {
+	if c.ended() {
+		return ErrCallEnded
+	}
+	sc, err := c.ep.attach(conn, peer, true)
+	if err != nil {
+		return fmt.Errorf("sipcall: moving the call: %w", err)
+	}
+	c.ep.move(c, sc)
+	return nil
 }
 
 func newCall(ep *Endpoint, sc *sipConn) *Call {
@@ -132,7 +167,7 @@ func (c *Call) CallID() string { return c.callID }
 
 // Peer returns the Node-ID of the peer the connection goes to, as given to Serve ("" for
 // outgoing calls).
-func (c *Call) Peer() string { return c.conn.peer }
+func (c *Call) Peer() string { return c.connNow().peer }
 
 // Answered returns when the call was answered (the 2xx sent or received); zero if never.
 func (c *Call) Answered() time.Time {
@@ -207,6 +242,7 @@ func (c *Call) newRequest(method sip.RequestMethod, sdp []byte) *sip.Request {
 	seq := c.localSeq
 	remoteTag := c.remoteTag
 	c.mu.Unlock()
+	conn := c.connNow()
 	req := sip.NewRequest(method, c.remoteTarget)
 	from := sip.FromHeader{DisplayName: c.localName, Address: c.localURI, Params: sip.NewParams()}
 	from.Params.Add("tag", c.localTag)
@@ -217,7 +253,7 @@ func (c *Call) newRequest(method sip.RequestMethod, sdp []byte) *sip.Request {
 	callID := sip.CallIDHeader(c.callID)
 	cseq := sip.CSeqHeader{SeqNo: seq, MethodName: method}
 	maxf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(c.ep.newVia(c.conn))
+	req.AppendHeader(c.ep.newVia(conn))
 	req.AppendHeader(&from)
 	req.AppendHeader(&to)
 	req.AppendHeader(&callID)
@@ -233,7 +269,7 @@ func (c *Call) newRequest(method sip.RequestMethod, sdp []byte) *sip.Request {
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
 	req.SetBody(sdp)
-	c.ep.route(req, c.conn)
+	c.ep.route(req, conn)
 	return req
 }
 
@@ -289,7 +325,7 @@ func (c *Call) awaitAck(ctx context.Context, seq uint32, res *sip.Response) (boo
 		select {
 		case <-next:
 		case <-retry.C():
-			c.conn.resend(res)
+			c.connNow().resend(res)
 			retry.next()
 		case <-limit.C:
 			return false, nil
@@ -326,7 +362,7 @@ func (c *Call) Bye(ctx context.Context) error {
 		case <-c.ack:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.conn.dead:
+		case <-c.connNow().dead:
 			return ErrCallEnded
 		}
 	}
@@ -360,7 +396,7 @@ func (c *Call) request(ctx context.Context, req *sip.Request) error {
 	for {
 		select {
 		case <-retry.C():
-			c.conn.resend(req)
+			c.connNow().resend(req)
 			retry.next()
 		case res := <-tx.Responses():
 			if res.IsProvisional() {
@@ -374,8 +410,8 @@ func (c *Call) request(ctx context.Context, req *sip.Request) error {
 			return fmt.Errorf("sipcall: %s: %w", req.Method, tx.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("sipcall: %s: %w", req.Method, ctx.Err())
-		case <-c.conn.dead:
-			return fmt.Errorf("sipcall: %s: connection lost: %w", req.Method, c.conn.failErr)
+		case <-c.connNow().dead:
+			return fmt.Errorf("sipcall: %s: connection lost: %w", req.Method, c.connNow().failErr)
 		}
 	}
 }
@@ -419,7 +455,7 @@ func (c *Call) Reinvite(ctx context.Context, offer []byte) ([]byte, error) {
 	for {
 		select {
 		case <-retryC:
-			c.conn.resend(req)
+			c.connNow().resend(req)
 			retry.next()
 		case res := <-tx.Responses():
 			retryC = nil
@@ -442,8 +478,8 @@ func (c *Call) Reinvite(ctx context.Context, offer []byte) ([]byte, error) {
 			return nil, fmt.Errorf("sipcall: re-INVITE: %w", err)
 		case <-tctx.Done():
 			return nil, fmt.Errorf("sipcall: re-INVITE: %w", tctx.Err())
-		case <-c.conn.dead:
-			return nil, fmt.Errorf("sipcall: re-INVITE: connection lost: %w", c.conn.failErr)
+		case <-c.connNow().dead:
+			return nil, fmt.Errorf("sipcall: re-INVITE: connection lost: %w", c.connNow().failErr)
 		}
 	}
 }
@@ -558,7 +594,7 @@ func (c *Call) shutdown(ctx context.Context) {
 			case <-c.ack:
 			case <-ctx.Done():
 				return
-			case <-c.conn.dead:
+			case <-c.connNow().dead:
 				return
 			}
 		}

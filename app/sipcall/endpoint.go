@@ -71,6 +71,10 @@ type Settings struct {
 	// IdleTimeout closes a served connection that has carried no call for this long;
 	// 0 means DefaultIdleTimeout, negative never.
 	IdleTimeout time.Duration
+	// Reconnect is how long an answered call outlives its dead connection, waiting to be
+	// moved to a new one (Call.Move, or the peer's re-INVITE on a new connection from the
+	// same Node-ID) before it ends with "connection lost"; 0 ends it at once.
+	Reconnect time.Duration
 }
 
 // Endpoint is one phone's SIP user agent.
@@ -425,8 +429,89 @@ func (ep *Endpoint) connLost(sc *sipConn, err error) {
 		r = EndReason{Cause: CauseClosed}
 	}
 	for _, c := range calls {
-		c.end(r)
+		if r.Cause != CauseConnectionLost || !ep.orphan(c, sc, r) {
+			c.end(r)
+		}
 	}
+}
+
+// orphan lets an answered call whose connection sc died wait Settings.Reconnect to be moved
+// to a new connection; it reports false when the call cannot wait.
+func (ep *Endpoint) orphan(c *Call, sc *sipConn, r EndReason) bool {
+	c.mu.Lock()
+	confirmed, lost := c.state == stateConfirmed, c.onLost
+	c.mu.Unlock()
+	ep.mu.Lock()
+	ok := ep.set.Reconnect > 0 && confirmed && ep.enterLocked()
+	ep.mu.Unlock()
+	if !ok {
+		return false
+	}
+	c.ep.log.Info("call lost its connection; waiting to be moved", "call_id", c.callID, "for", ep.set.Reconnect, "err", r.Err)
+	go func() { // owner: ep (wg); ends when the wait is over, the call ends or ep closes
+		defer ep.wg.Done()
+		if lost != nil {
+			lost(r.Err)
+		}
+		t := time.NewTimer(ep.set.Reconnect)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.done:
+			return
+		case <-ep.done:
+			return
+		}
+		if c.connNow() == sc {
+			c.end(r)
+		}
+	}()
+	return true
+}
+
+// move makes c's dialog run over sc (RFC 3261 §12.2: a dialog is its Call-ID and tags, not
+// its connection). An outgoing connection left with no call is closed.
+func (ep *Endpoint) move(c *Call, sc *sipConn) {
+	ep.mu.Lock()
+	old := c.conn
+	if old == sc {
+		ep.mu.Unlock()
+		return
+	}
+	old.calls--
+	if old.calls == 0 {
+		old.idleSince = time.Now()
+	}
+	sc.calls++
+	c.conn = sc
+	closeOld := old.calls == 0 && old.outgoing
+	ep.mu.Unlock()
+	sc.log.Info("call moved to a new connection", "call_id", c.callID)
+	if closeOld {
+		old.fail(errClosedLocally)
+	}
+}
+
+// adopt finds the dialog of an in-dialog request that came over sc: the request's own
+// connection, or, for an answered call of the same peer (Node-ID) when Settings.Reconnect
+// allows, the dialog moves to sc (the peer reconnected after its address changed).
+func (ep *Endpoint) adopt(req *sip.Request, sc *sipConn) *Call {
+	c := ep.dialogFor(req)
+	if c == nil {
+		return nil
+	}
+	cur := c.connNow()
+	if cur == sc {
+		return c
+	}
+	c.mu.Lock()
+	confirmed := c.state == stateConfirmed
+	c.mu.Unlock()
+	if ep.set.Reconnect <= 0 || !confirmed || sc.peer == "" || sc.peer != cur.peer {
+		return nil
+	}
+	ep.move(c, sc)
+	return c
 }
 
 // monitor sends keepalives on sc and closes it when it is idle.
@@ -642,8 +727,8 @@ func (ep *Endpoint) enterLocked() bool {
 }
 
 func (ep *Endpoint) handleBye(sc *sipConn, req *sip.Request, tx sip.ServerTransaction) {
-	c := ep.dialogFor(req)
-	if c == nil || c.conn != sc {
+	c := ep.adopt(req, sc)
+	if c == nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
@@ -665,8 +750,8 @@ func (ep *Endpoint) handleBye(sc *sipConn, req *sip.Request, tx sip.ServerTransa
 }
 
 func (ep *Endpoint) handleAck(sc *sipConn, req *sip.Request, tx sip.ServerTransaction) {
-	c := ep.dialogFor(req)
-	if c == nil || c.conn != sc {
+	c := ep.adopt(req, sc)
+	if c == nil {
 		return // ACK of a non-2xx final response or of an ended call
 	}
 	c.gotAck(req)
@@ -674,8 +759,8 @@ func (ep *Endpoint) handleAck(sc *sipConn, req *sip.Request, tx sip.ServerTransa
 
 func (ep *Endpoint) handleInvite(sc *sipConn, req *sip.Request, tx sip.ServerTransaction) {
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
-		c := ep.dialogFor(req)
-		if c == nil || c.conn != sc {
+		c := ep.adopt(req, sc)
+		if c == nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 			return
 		}

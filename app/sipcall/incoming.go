@@ -311,11 +311,11 @@ func (in *Incoming) awaitErrorAck() {
 	for {
 		select {
 		case <-retry.C():
-			in.conn.resend(res)
+			in.connNow().resend(res)
 			retry.next()
 		case <-in.tx.Done():
 			return
-		case <-in.conn.dead:
+		case <-in.connNow().dead:
 			return
 		case <-in.ep.done:
 			return

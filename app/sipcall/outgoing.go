@@ -174,7 +174,7 @@ func (o *Outgoing) run() {
 		maxf := sip.MaxForwardsHeader(70)
 		req.AppendHeader(&maxf)
 		req.SetBody(nil)
-		c.ep.route(req, c.conn)
+		c.ep.route(req, c.connNow())
 		tx, err := c.ep.cli.TransactionRequest(context.Background(), req, asIs)
 		if err != nil {
 			c.ep.log.Warn("sending CANCEL failed", "call_id", c.callID, "error", err)
@@ -187,10 +187,10 @@ func (o *Outgoing) run() {
 	for {
 		select {
 		case <-retryC:
-			c.conn.resend(o.invite)
+			c.connNow().resend(o.invite)
 			retry.next()
 		case <-cancelC:
-			c.conn.resend(cancelReq)
+			c.connNow().resend(cancelReq)
 			cancelRetry.next()
 		case res := <-cancelResC:
 			if !res.IsProvisional() {
@@ -255,8 +255,8 @@ func (o *Outgoing) run() {
 			err := o.tx.Err()
 			r := EndReason{Cause: CauseTimeout, Err: err}
 			select {
-			case <-c.conn.dead:
-				r = EndReason{Cause: CauseConnectionLost, Err: c.conn.failErr}
+			case <-c.connNow().dead:
+				r = EndReason{Cause: CauseConnectionLost, Err: c.connNow().failErr}
 			default:
 				if errors.Is(err, sip.ErrTransactionTransport) {
 					r = EndReason{Cause: CauseConnectionLost, Err: err}
