@@ -71,7 +71,7 @@ func run(args []string) int {
 	p, err := phone.New(phone.Config{
 		Profile: opts.Profile, User: opts.User, Overlay: opts.Overlay, Config: opts.Config,
 		Bootstrap: opts.Bootstrap, Listen: opts.Listen, AudioIn: opts.AudioIn, AudioOut: opts.AudioOut,
-		AutoAnswer: opts.AutoAnswer, Client: opts.Client, KeyLog: opts.KeyLog, Logger: log,
+		AutoAnswer: opts.AutoAnswer, Client: opts.Client, KeyLog: opts.KeyLog, NewIdentity: opts.NewIdentity, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chordphone: %v\n", err)

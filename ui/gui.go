@@ -566,6 +566,9 @@ func (g *gui) showMainView() {
 func (g *gui) handle(e phone.Event) {
 	defer func() { g.handled++; g.tray.update() }()
 	g.maybeAttachStore()
+	if g.showTrouble(e) { // trouble the phone met and worked around (trouble.go)
+		return
+	}
 	switch e.Kind {
 	case phone.EventJoined, phone.EventRegistered, phone.EventLeft, phone.EventStarted:
 		g.status = g.p.Status()

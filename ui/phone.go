@@ -82,3 +82,9 @@ type Fingerprinter interface {
 type Ringer interface {
 	Ring(on bool)
 }
+
+// IdentityMaker sets an unreadable identity aside and makes a new one: the person's choice
+// after an identity_unreadable error (never done silently).
+type IdentityMaker interface {
+	NewIdentity() error
+}

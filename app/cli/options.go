@@ -33,6 +33,8 @@ type Options struct {
 	// entry's x-scheme-handler/chordphone passes): the GUI opens Settings → Overlay filled
 	// from it.
 	Invite string
+	// NewIdentity: an unreadable identity is set aside and a new one made.
+	NewIdentity bool
 }
 
 // ErrHelp is returned when --help was asked for; the usage has been written.
@@ -67,6 +69,7 @@ func Parse(args []string, out io.Writer) (Options, error) {
 	fs.BoolVar(&o.Client, "client", false, "run as a RELOAD client (RFC 6940 §4.2): store and route nothing for others")
 	fs.StringVar(&o.KeyLog, "keylog", "", "write an NSS key log of every DTLS/TLS session to `FILE`")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `LEVEL` on stderr: debug, info, warn, error")
+	fs.BoolVar(&o.NewIdentity, "new-identity", false, "when the profile's identity cannot be read, set it aside and make a new one (callers are told the key changed)")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {} // the usage goes to out only when asked for: out is the JSON channel
 
@@ -111,7 +114,7 @@ func Parse(args []string, out io.Writer) (Options, error) {
 }
 
 // HeadlessCommands lists what a headless phone's stdin accepts (README "Headless interface").
-const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, lookup USER, status, quit"
+const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, lookup USER, status, new-identity, quit"
 
 // Subcommands are the first arguments that select another program than the phone.
 var Subcommands = []struct{ Name, Args, Text string }{

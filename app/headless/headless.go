@@ -184,6 +184,10 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), li
 		if want(0) {
 			err = p.SetMute(cmd == "mute")
 		}
+	case "new-identity": // after an identity_unreadable error: the person's choice
+		if want(0) {
+			err = p.NewIdentity()
+		}
 	case "dtmf":
 		if want(1) {
 			err = p.SendDTMF(args[0])

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,10 @@ type Config struct {
 	// and serves no TURN. An overlay whose configuration says clients-permitted false
 	// (§11.1), or one with no peer to attach to (first peer), gets a peer instead.
 	Client bool
+	// FixedListen: Listen must be used as it is (the operator's bootstrap peer, whose
+	// address the configuration document lists); otherwise a taken port is replaced by any
+	// free one (ListenMoved says so).
+	FixedListen bool
 	// KeyLog receives NSS key log lines of every DTLS/TLS session.
 	KeyLog io.Writer
 	Logger *slog.Logger
@@ -84,6 +89,7 @@ type Peer struct {
 	first   bool
 	client  bool   // a RELOAD client (Config.Client)
 	relay   relays // TURN (turn.go)
+	moved   *ListenMove
 }
 
 // Status is the peer as the status line shows it.
@@ -177,10 +183,10 @@ func New(cfg Config) (*Peer, error) {
 	// link layer: links deliver through recv, which is pointed at the node once it exists.
 	recv := &receiver{}
 	tr, err := link.New(ls, recv)
-	if err != nil && cfg.Listen == "" {
-		// The default port is taken (another phone on this machine): take any port.
-		ls.ListenAddr = "0.0.0.0:0"
-		tr, err = link.New(ls, recv)
+	if err != nil && !cfg.FixedListen {
+		// The port is taken (another phone on this machine, another program): take any
+		// port on the same address, and say so (ListenMoved).
+		tr, err = p.listenElsewhere(ls, recv, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting the link layer on %s: %w", ls.ListenAddr, err)
@@ -260,7 +266,7 @@ func New(cfg Config) (*Peer, error) {
 // overlay, until ctx ends: the bootstrap peer of `chordphone overlay-server`.
 func RunBootstrap(ctx context.Context, doc *config.Config, id *identity.Identity, listen string) error {
 	p, err := New(Config{Identity: id, Document: doc, Overlay: doc.InstanceName, Listen: listen, First: true,
-		Logger: slog.Default().With("role", "bootstrap")})
+		FixedListen: true, Logger: slog.Default().With("role", "bootstrap")})
 	if err != nil {
 		return err
 	}
@@ -275,6 +281,33 @@ func RunBootstrap(ctx context.Context, doc *config.Config, id *identity.Identity
 	slog.Info("bootstrap peer running", "overlay", doc.InstanceName, "listen", p.Addr(), "node", p.NodeID())
 	<-ctx.Done()
 	return nil
+}
+
+// ListenMove says that the wanted listen address was taken and another port is used.
+type ListenMove struct {
+	Wanted string         // the address asked for
+	Err    error          // why it could not be used
+	Addr   netip.AddrPort // the address used instead
+}
+
+// ListenMoved reports whether the peer listens elsewhere than it was asked to (nil: as asked).
+func (p *Peer) ListenMoved() *ListenMove { return p.moved }
+
+// listenElsewhere starts the link layer on any free port of the address ls could not use.
+func (p *Peer) listenElsewhere(ls link.Settings, recv *receiver, cause error) (*link.Transport, error) {
+	wanted := ls.ListenAddr
+	host, port, err := net.SplitHostPort(wanted)
+	if err != nil || port == "0" {
+		return nil, cause
+	}
+	ls.ListenAddr = net.JoinHostPort(host, "0")
+	tr, err := link.New(ls, recv)
+	if err != nil {
+		return nil, fmt.Errorf("%w (and on any other port: %w)", cause, err)
+	}
+	p.moved = &ListenMove{Wanted: wanted, Err: cause, Addr: tr.Addr()}
+	p.log.Warn("the listen port is taken; listening on another port", "wanted", wanted, "listen", tr.Addr(), "err", cause)
+	return tr, nil
 }
 
 // receiver hands what links receive to the node once it exists.
@@ -322,7 +355,7 @@ func loadIdentity(cfg Config, doc *config.Config) (*identity.Identity, error) {
 		}
 		return nid, nil
 	case !errors.Is(err, identity.ErrNoIdentity):
-		return nil, fmt.Errorf("loading the identity in %s: %w", cfg.Profile, err)
+		return nil, &IdentityError{Path: filepath.Join(cfg.Profile, identity.FileName), Err: err}
 	}
 	if !doc.SelfSignedPermitted {
 		return nil, needsEnrollment(cfg.Overlay)
@@ -353,6 +386,22 @@ func (e enrollmentError) Error() string {
 func (e enrollmentError) Is(target error) bool { return target == ErrNeedsEnrollment }
 
 func needsEnrollment(overlay string) error { return enrollmentError{overlay} }
+
+// ErrIdentityUnreadable: the profile's identity file exists but cannot be read or decoded.
+// It is never replaced silently (the person chooses: issue 16).
+var ErrIdentityUnreadable = errors.New("the identity cannot be read")
+
+// IdentityError is an identity file that cannot be read; it is ErrIdentityUnreadable.
+type IdentityError struct {
+	Path string
+	Err  error
+}
+
+func (e *IdentityError) Error() string {
+	return fmt.Sprintf("the identity %s cannot be read: %v", e.Path, e.Err)
+}
+
+func (e *IdentityError) Unwrap() []error { return []error{ErrIdentityUnreadable, e.Err} }
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {

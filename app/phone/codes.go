@@ -18,6 +18,8 @@ const (
 	CodeBadUser        = "bad_user"        // not a valid user name
 	CodeNotRinging     = "not_ringing"     // no incoming call to answer or decline
 	CodeCommandFailed  = "command_failed"  // any other failure of a command
+	// new-identity when the identity can be read: nothing is changed.
+	CodeIdentityReadable = "identity_readable"
 
 	// Calls.
 	CodeNotRegistered    = "not_registered"     // nobody is registered under the name
@@ -36,7 +38,6 @@ const (
 	// The overlay.
 	CodeJoinRetrying   = "join_retrying"   // cannot join yet; retrying
 	CodeRegisterFailed = "register_failed" // joined, but storing the registration failed
-	CodeConfigFailed   = "config_failed"   // the overlay configuration could not be read
 	CodePeerFailed     = "peer_failed"     // the overlay peer could not start
 )
 
@@ -55,6 +56,19 @@ func ErrorCode(err error, fallback string) string {
 		return CodeNotRinging
 	case errors.Is(err, peer.ErrNotRegistered):
 		return CodeNotRegistered
+	case errors.Is(err, ErrIdentityReadable):
+		return CodeIdentityReadable
 	}
 	return fallback
 }
+
+// Codes of trouble the phone works around by itself or that needs the person's choice
+// (README "When something goes wrong").
+const (
+	CodeListenPortTaken    = "listen_port_taken"   // warning: another port is used
+	CodeProfileDBDamaged   = "profile_db_damaged"  // warning: chordphone.db moved aside, a fresh one made
+	CodePinsDamaged        = "pins_damaged"        // warning: pins.json set aside; keys are pinned anew
+	CodeIdentityUnreadable = "identity_unreadable" // error: identity.pem unreadable; waits for new-identity
+	CodeConfigUnreachable  = "config_unreachable"  // error: configuration document not read; retrying
+	CodeConfigCached       = "config_cached"       // warning: the cached configuration document is used
+)

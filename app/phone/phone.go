@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +43,10 @@ type Config struct {
 	// "peer.store_for_others" says (--client).
 	Client bool
 	KeyLog string
-	Logger *slog.Logger
+	// NewIdentity: when the profile's identity cannot be read, set it aside and make a new
+	// one (--new-identity; the person's choice made in advance, see NewIdentity).
+	NewIdentity bool
+	Logger      *slog.Logger
 }
 
 // Errors a caller can test for.
@@ -89,6 +91,9 @@ type Phone struct {
 	restartReq chan struct{} // SetUser, JoinOverlay, SetStoreForOthers -> runPeer
 	restart    chan struct{} // runPeer -> Run: the peer ended for a restart
 	runClient  bool          // the running peer was asked to be a client (guarded by mu)
+
+	notices     []Event // what openProfile set right, said when Run starts (trouble.go)
+	badIdentity error   // the identity cannot be read: waiting for NewIdentity (guarded by mu)
 }
 
 // New makes a phone from cfg. It does not touch the network until Run.
@@ -104,9 +109,9 @@ func New(cfg Config) (*Phone, error) {
 	if err := os.MkdirAll(cfg.Profile, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the profile directory: %w", err)
 	}
-	st, err := store.Open(cfg.Profile)
+	st, pins, notices, err := openProfile(cfg.Profile, cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("opening the profile %s: %w", cfg.Profile, err)
+		return nil, err
 	}
 	// What the command line leaves out comes from the profile (chosen in Settings).
 	for key, v := range map[string]*string{settingUser: &cfg.User, settingOverlay: &cfg.Overlay, settingConfig: &cfg.Config} {
@@ -116,14 +121,9 @@ func New(cfg Config) (*Phone, error) {
 			}
 		}
 	}
-	pins, err := identity.OpenPinStore(filepath.Join(cfg.Profile, "pins.json"))
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("opening the pinned keys: %w", err)
-	}
 	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{},
 		runCtx: context.Background(), store: st, pins: pins, certs: map[string]*x509.Certificate{},
-		restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1)}, nil
+		restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1), notices: notices}, nil
 }
 
 // ValidateUser checks a user name: the user part of sip:NAME@OVERLAY.
@@ -191,11 +191,13 @@ const (
 )
 
 // Run runs the phone until ctx ends: joins the overlay, registers the user and serves calls.
-// SetUser and JoinOverlay restart the peer inside Run. It returns an error only when the
-// phone cannot run at all (e.g. its port is taken).
+// SetUser and JoinOverlay restart the peer inside Run. A peer that cannot start is reported
+// (an error event) and Run waits for a change of settings: it returns an error only when the
+// phone cannot run at all (the key log cannot be opened).
 func (p *Phone) Run(ctx context.Context) error {
 	defer p.closeSubscribers()
 	defer p.store.Close()
+	p.emitNotices()
 	if p.cfg.KeyLog != "" {
 		f, err := os.OpenFile(p.cfg.KeyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -216,7 +218,14 @@ func (p *Phone) Run(ctx context.Context) error {
 			continue
 		default:
 		}
-		return err
+		// The peer could not start (said in an error event): the window or the headless
+		// commands stay; a change of settings (SetUser, JoinOverlay, ...) tries again.
+		p.log.Error("the overlay peer could not start; waiting for a change of settings", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.restartReq:
+		}
 	}
 }
 
@@ -249,15 +258,11 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		pc.Listen = fmt.Sprintf("0.0.0.0:%d", port)
 	}
 	if cfg.Config != "" {
-		// The CA the person trusts for this overlay comes from the profile (join.Remember).
-		doc, _, err := join.Fetch(ctx, cfg.Profile, join.Target{Overlay: cfg.Overlay, Config: cfg.Config})
+		// The CA the person trusts for this overlay comes from the profile (join.Remember);
+		// fetchConfig retries while the document cannot be read (trouble.go).
+		doc, err := p.fetchConfig(ctx, join.Target{Overlay: cfg.Overlay, Config: cfg.Config})
 		if err != nil {
-			code := join.CodeOf(err)
-			if code == "" {
-				code = CodeConfigFailed
-			}
-			p.emit(Event{Kind: EventError, Code: code, Message: err.Error()})
-			return err
+			return nil // ctx ended
 		}
 		pc.Document, pc.Overlay = doc, doc.InstanceName
 	}
@@ -267,6 +272,15 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		pc.Bootstrap = p.discover(ctx, pc.Overlay)
 	}
 	pr, err := peer.New(pc)
+	if errors.Is(err, peer.ErrIdentityUnreadable) && cfg.NewIdentity {
+		if err = p.setIdentityAside(); err == nil { // chosen in advance (--new-identity)
+			pr, err = peer.New(pc)
+		}
+	}
+	if errors.Is(err, peer.ErrIdentityUnreadable) {
+		p.identityTrouble(ctx, err) // until NewIdentity restarts the peer, or the end
+		return nil
+	}
 	if err != nil {
 		code := CodePeerFailed
 		if errors.Is(err, peer.ErrNeedsEnrollment) {
@@ -275,6 +289,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		p.emit(Event{Kind: EventError, Code: code, Message: err.Error()})
 		return err
 	}
+	p.listenMoved(pr)
 	runCtx, stopCalls := context.WithCancel(ctx)
 	defer stopCalls()
 	var ep *sipcall.Endpoint
@@ -384,6 +399,7 @@ func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
 		}
 	}
 	first := pr.First()
+	p.log.Info("joined the overlay", "overlay", pr.Overlay(), "node", pr.NodeID(), "listen", pr.Addr(), "first", first)
 	p.setState(Joined)
 	p.emit(Event{Kind: EventJoined, NodeID: pr.NodeID().String(), First: &first, Role: pr.Role()})
 	if p.currentUser() == "" {

@@ -1,0 +1,287 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"image"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/app/store"
+)
+
+// troubleCase is one kind of recoverable trouble at start (issue 16): how to make it, the
+// code of the event that says so, and what shows the phone went on.
+type troubleCase struct {
+	name, code string
+	kind       string // "warning" or "error"
+	// prepare makes the trouble in the profile (which may not exist yet) and returns the
+	// arguments to start with.
+	prepare func(t *testing.T, profile string) []string
+	// joins: the phone then joins its overlay (else it stays up without one).
+	joins bool
+	// check looks at the profile afterwards (what was set aside, never deleted).
+	check func(t *testing.T, profile string)
+}
+
+func troubleCases() []troubleCase {
+	named := []string{"--overlay", "trouble.test", "--user", "alice"}
+	return []troubleCase{
+		{name: "DefaultPortTaken", code: "listen_port_taken", kind: "warning", joins: true,
+			prepare: func(t *testing.T, profile string) []string {
+				holdPort(t, 6084) // the default port; if another program holds it, taken all the same
+				return named
+			}},
+		{name: "SavedPortTaken", code: "listen_port_taken", kind: "warning", joins: true,
+			prepare: func(t *testing.T, profile string) []string {
+				port := holdPort(t, 0)
+				st, err := store.Open(profile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				if err := st.SetSetting("network.listen_port", fmt.Sprint(port)); err != nil {
+					t.Fatal(err)
+				}
+				return named
+			}},
+		{name: "ConfigUnreachable", code: "server_unreachable", kind: "error",
+			prepare: func(t *testing.T, profile string) []string {
+				// A port that refuses connections: nothing listens there.
+				return []string{"--user", "alice", "--listen", "127.0.0.1:0",
+					"--config", fmt.Sprintf("https://127.0.0.1:%d/.well-known/reload-config", closedPort(t))}
+			}},
+		{name: "DamagedDatabase", code: "profile_db_damaged", kind: "warning", joins: true,
+			prepare: func(t *testing.T, profile string) []string {
+				writeFile(t, filepath.Join(profile, "chordphone.db"), strings.Repeat("not a database ", 2000))
+				return append(named, "--listen", "127.0.0.1:0")
+			},
+			check: func(t *testing.T, profile string) { setAside(t, profile, "chordphone.db.damaged-") }},
+		{name: "DamagedPins", code: "pins_damaged", kind: "warning", joins: true,
+			prepare: func(t *testing.T, profile string) []string {
+				writeFile(t, filepath.Join(profile, "pins.json"), `{"bob": {"key_sha256": `)
+				return append(named, "--listen", "127.0.0.1:0")
+			},
+			check: func(t *testing.T, profile string) { setAside(t, profile, "pins.json.damaged-") }},
+	}
+}
+
+// holdPort binds UDP and TCP port (0: any) on all addresses for the test and returns it.
+func holdPort(t *testing.T, port int) int {
+	t.Helper()
+	uc, err := net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", port))
+	if err != nil {
+		t.Logf("port %d is held by another program already: %v", port, err)
+		return port
+	}
+	port = uc.LocalAddr().(*net.UDPAddr).Port
+	t.Cleanup(func() { uc.Close() })
+	if tl, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port)); err == nil {
+		t.Cleanup(func() { tl.Close() })
+	}
+	return port
+}
+
+// closedPort returns a loopback TCP port nothing listens on (just closed).
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setAside checks that the profile holds a file whose name starts with prefix (the damaged
+// file, kept) and returns its path.
+func setAside(t *testing.T, profile, prefix string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(profile, prefix+"*"))
+	if len(m) != 1 {
+		t.Fatalf("no %s* in the profile (nothing may be deleted): %v", prefix, m)
+	}
+	return m[0]
+}
+
+// TestTroubleHeadless: each recoverable trouble at start gives an event with its code, and
+// the headless phone keeps running (joins its overlay where it can).
+func TestTroubleHeadless(t *testing.T) {
+	for _, tc := range troubleCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			profile := filepath.Join(dir, "profile")
+			args := append([]string{"--profile", profile}, tc.prepare(t, profile)...)
+			p := StartHeadless(t, binPath, "alice", dir, args...)
+			e := p.Wait(t, tc.kind, 60*time.Second)
+			for e["code"] != tc.code {
+				e = p.Wait(t, tc.kind, 60*time.Second)
+			}
+			t.Logf("%s: %s", e["code"], e["message"])
+			if tc.joins {
+				p.Wait(t, "joined", 60*time.Second)
+			}
+			p.Send(t, "status")
+			st := p.Wait(t, "status", 30*time.Second)
+			if tc.code == "listen_port_taken" && strings.HasSuffix(fmt.Sprint(st["listen"]), ":6084") {
+				t.Errorf("listening on the taken port: %v", st["listen"])
+			}
+			if tc.check != nil {
+				tc.check(t, profile)
+			}
+			p.Send(t, "quit")
+			select {
+			case <-p.Exited():
+				if p.ExitErr != nil {
+					t.Errorf("exit after quit: %v", p.ExitErr)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("no exit after quit")
+			}
+		})
+	}
+}
+
+// TestTroubleGUI: the same trouble with the real GUI under Xvfb: the window stays up and
+// shows a dialog saying what happened and what to do (screenshots in the artifacts).
+func TestTroubleGUI(t *testing.T) {
+	for _, tc := range troubleCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			display := StartXvfb(t)
+			dir := t.TempDir()
+			profile := filepath.Join(dir, "profile")
+			g := startGUI(t, display, dir, append([]string{"--profile", profile}, tc.prepare(t, profile)...)...)
+			win := waitWindow(t, display, "Chordphone", 60*time.Second)
+			g.waitLine(t, "code="+tc.code, 60*time.Second)
+			if tc.joins { // before or after the dialog
+				g.seen = 0
+				g.waitLine(t, "joined the overlay", 60*time.Second)
+			} else { // still trying, window and all
+				g.waitLine(t, "retrying", 60*time.Second)
+			}
+			shot := filepath.Join(ArtifactsDir(t), "gui-trouble-"+tc.code+"-"+strings.ToLower(tc.name)+".png")
+			waitDialog(t, display, win, shot)
+			t.Logf("screenshot: %s", shot)
+			if tc.check != nil {
+				tc.check(t, profile)
+			}
+			if len(visibleWindows(t, display)) == 0 {
+				t.Fatal("the main window is gone")
+			}
+			g.quit(t)
+		})
+	}
+}
+
+// waitDialog saves screenshots of the main window at path until a dialog shows: a dialog dims
+// the window behind it, so the Call button (bright green, top right) is no longer bright.
+func waitDialog(t *testing.T, display, win, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := Screenshot(display, win, path); err != nil {
+			t.Fatal(err)
+		}
+		r, g, b, err := pixel(path, 383, 67)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !(g > 200 && r < 120 && b < 120) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dialog over the main window within 30 s (%s)", path)
+		}
+		time.Sleep(200 * time.Millisecond) // the next frame
+	}
+}
+
+// pixel returns the 8-bit colour of a PNG file's pixel.
+func pixel(path string, x, y int) (r, g, b uint32, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	r, g, b, _ = img.At(x, y).RGBA()
+	return r >> 8, g >> 8, b >> 8, nil
+}
+
+// startGUI starts the real GUI on display with args, its stderr lines kept for waitLine.
+func startGUI(t *testing.T, display, dir string, args ...string) *guiProc {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = IsolatedEnv(dir, "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &guiProc{cmd: cmd, exited: make(chan error, 1), line: make(chan struct{}, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // owner: the test; ends when the GUI has exited
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			g.mu.Lock()
+			g.log.WriteString(sc.Text() + "\n")
+			g.mu.Unlock()
+			select {
+			case g.line <- struct{}{}:
+			default:
+			}
+		}
+		g.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-g.exited:
+			g.exited <- err
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			g.mu.Lock()
+			t.Logf("GUI stderr:\n%s", tail(g.log.String(), 4000))
+			g.mu.Unlock()
+		}
+	})
+	return g
+}
+
+// quit ends the GUI with SIGTERM; it must exit with status 0 (it did not crash before).
+func (g *guiProc) quit(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-g.exited:
+		g.exited <- err
+		t.Fatalf("the GUI exited by itself: %v", err)
+	default:
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	g.waitExit(t, "SIGTERM")
+}
