@@ -66,8 +66,15 @@ type Settings struct {
 	// OverlayName is the overlay instance name; OverlayHash defaults to its hash (RFC 6940 §6.3.2).
 	OverlayName string
 	OverlayHash uint32
-	// ConfigurationSequence is put in every message header (RFC 6940 §6.3.2.1).
+	// ConfigurationSequence is put in every message header and requests to this node
+	// must carry it (RFC 6940 §6.3.2.1); SetConfigurationSequence changes it.
 	ConfigurationSequence uint16
+	// ConfigStale, if set, is called in a node goroutine with the route to a node found
+	// to have an older configuration than this one: a request to this node carried an
+	// older configuration_sequence, or an answer was Error_Config_Too_New. It should send
+	// that node a ConfigUpdate (RFC 6940 §6.3.2.1, §6.5.4: "Whenever a node detects that
+	// another node has old configuration data, it MUST generate a ConfigUpdate request").
+	ConfigStale func(ctx context.Context, route []wire.Destination)
 	// Security signs outgoing and verifies incoming messages. Default: NoSecurity (the
 	// simulation); real peers use CertSecurity.
 	Security Security
@@ -277,8 +284,17 @@ type Node struct {
 	attaching attachLimits             // pending answered attachments (attachcap.go)
 	certFetch map[wire.NodeID][]func() // signer certificates being fetched (certfetch.go)
 
-	st stats
+	st  stats
+	seq atomic.Uint32 // configuration sequence (RFC 6940 §6.3.2.1)
 }
+
+// ConfigurationSequence returns the configuration sequence this node puts in headers and
+// expects in requests (RFC 6940 §6.3.2.1).
+func (n *Node) ConfigurationSequence() uint16 { return uint16(n.seq.Load()) }
+
+// SetConfigurationSequence changes it, after a new configuration document was applied
+// (RFC 6940 §6.5.4).
+func (n *Node) SetConfigurationSequence(seq uint16) { n.seq.Store(uint32(seq)) }
 
 // New returns a node. It registers Ping, Attach and AppAttach handlers and starts the
 // topology; call Join to enter the overlay.
@@ -296,6 +312,7 @@ func New(s Settings) (*Node, error) {
 		pending:  map[uint64]*transaction{},
 		answered: map[answerKey]*answerEntry{},
 	}
+	n.seq.Store(uint32(c.ConfigurationSequence))
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if r, ok := c.Connector.(interface{ SetReceiver(Receiver) }); ok {
 		r.SetReceiver(n)

@@ -262,7 +262,7 @@ func (n *Node) replyError(from Link, fromID wire.NodeID, h *wire.ForwardingHeade
 // list names this node, the responder.
 func (n *Node) answerHeader(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.Message) {
 	m.Header.OverlayHash = n.s.OverlayHash
-	m.Header.ConfigurationSequence = n.s.ConfigurationSequence
+	m.Header.ConfigurationSequence = n.ConfigurationSequence()
 	m.Header.TransactionID = h.TransactionID
 	m.Header.TTL = n.s.InitialTTL
 	m.Header.MaxResponseLength = 0
@@ -406,6 +406,9 @@ func (n *Node) serveRequestFetch(fromID wire.NodeID, m *wire.Message, hops int, 
 			n.replyError(nil, fromID, h, wire.ErrForbidden, "signature: "+err.Error())
 			return
 		}
+		if n.checkConfigSequence(fromID, h, m.Code) {
+			return
+		}
 	}
 	key := answerKey{h.TransactionID, origin}
 	n.mu.Lock()
@@ -501,3 +504,25 @@ type emptyBody struct{}
 
 func (emptyBody) MarshalBinary() ([]byte, error) { return []byte{}, nil }
 func (emptyBody) UnmarshalBinary([]byte) error   { return nil }
+
+// checkConfigSequence applies RFC 6940 §6.3.2.1 to a request destined to this node: a
+// configuration_sequence other than this node's (65535 on a ConfigUpdate excepted) is
+// answered with Error_Config_Too_Old or Error_Config_Too_New, and a requester with an
+// older one is sent a ConfigUpdate along the request's route. It reports whether the
+// request was refused.
+func (n *Node) checkConfigSequence(fromID wire.NodeID, h *wire.ForwardingHeader, code wire.MessageCode) bool {
+	err := h.CheckConfigSequence(n.ConfigurationSequence(), code)
+	if err == nil {
+		return false
+	}
+	ec := wire.CodeOf(err)
+	n.replyError(nil, fromID, h, ec, err.Error())
+	if ec == wire.ErrConfigTooOld {
+		route := wire.ReverseDestinations(h.ViaList)
+		if fromID != n.id {
+			route = append([]wire.Destination{wire.NodeDestination(fromID)}, route...)
+		}
+		n.configStale(route)
+	}
+	return true
+}

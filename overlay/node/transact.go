@@ -31,7 +31,12 @@ type reqOptions struct {
 	maxResponse   uint32
 	ttl           uint8
 	options       []wire.ForwardingOption
+	seq           *uint16
 }
+
+// WithConfigurationSequence sets the configuration_sequence of this request instead of the
+// node's own: 65535 on a ConfigUpdate, which every node accepts (RFC 6940 §6.3.2.1).
+func WithConfigurationSequence(seq uint16) Option { return func(o *reqOptions) { o.seq = &seq } }
 
 // WithTTL sets the initial TTL of this request (default initial-ttl).
 func WithTTL(ttl uint8) Option { return func(o *reqOptions) { o.ttl = ttl } }
@@ -77,7 +82,10 @@ func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.
 		t.direct = dests[0].Node
 	}
 	m.Header.OverlayHash = n.s.OverlayHash
-	m.Header.ConfigurationSequence = n.s.ConfigurationSequence
+	m.Header.ConfigurationSequence = n.ConfigurationSequence()
+	if o.seq != nil {
+		m.Header.ConfigurationSequence = *o.seq
+	}
 	m.Header.TTL = o.ttl
 	m.Header.Options = o.options
 	m.Header.TransactionID = t.id
@@ -188,6 +196,10 @@ func (n *Node) result(a answer, tx int) (*Response, error) {
 		if err := er.UnmarshalBinary(a.m.Body); err != nil {
 			return nil, &RemoteError{Code: wire.ErrInvalidMessage, Phrase: "malformed ErrorResponse", From: a.from}
 		}
+		if er.Code == wire.ErrConfigTooNew {
+			// The responder's configuration is older than ours (RFC 6940 §6.3.2.1).
+			n.configStale([]wire.Destination{wire.NodeDestination(a.from)})
+		}
 		return nil, &RemoteError{Code: er.Code, Phrase: er.Phrase, Info: er.Info, From: a.from}
 	}
 	return &Response{Message: a.m, From: a.from, Hops: a.hops, Transmissions: tx}, nil
@@ -220,4 +232,13 @@ func (n *Node) Ping(ctx context.Context, dests []wire.Destination, opts ...Optio
 // servePing answers Ping (RFC 6940 §6.5.3.2).
 func (n *Node) servePing(ctx context.Context, req *Request) (wire.Body, error) {
 	return &wire.PingAns{ResponseID: newTransactionID(), Time: uint64(time.Now().UnixMilli())}, nil
+}
+
+// configStale hands the route to a node with an older configuration to Settings.ConfigStale
+// in a node goroutine.
+func (n *Node) configStale(route []wire.Destination) {
+	if n.s.ConfigStale == nil || len(route) == 0 {
+		return
+	}
+	n.Go(func(ctx context.Context) { n.s.ConfigStale(ctx, route) })
 }
