@@ -18,6 +18,10 @@ import (
 // gets Error_Forbidden.
 func TestSignerCertificateFetched(t *testing.T) {
 	ps := startPeers(t, 3)
+	// An observer checks the stores, so that carol signs only her Store (the peers cache the
+	// certificates of the signers they verified).
+	obs := newUser(t, "observer")
+	ol := obs.dial(t, ps[0])
 	carol := newUser(t, "carol")
 	cl := carol.dial(t, ps[0])
 
@@ -29,7 +33,7 @@ func TestSignerCertificateFetched(t *testing.T) {
 			kind wire.KindID
 		}{{kinds.NodeResourceID(p.NodeID()), wire.KindCertificateByNode}, {kinds.UserResourceID(p.User()), wire.KindCertificateByUser}} {
 			for {
-				s, err := fetchSnapshot(testCtx(t, 20*time.Second), carol, cl, at.rid, at.kind)
+				s, err := fetchSnapshot(testCtx(t, 20*time.Second), obs, ol, at.rid, at.kind)
 				if err == nil && values(s) == 1 {
 					break
 				}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +22,8 @@ import (
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/overlay/config"
 	"github.com/chordphone/chordphone/overlay/enroll"
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 type operator struct {
@@ -154,5 +158,89 @@ func TestEnrolledPeersJoinAndStore(t *testing.T) {
 		if n == mallory.NodeID().String() {
 			t.Errorf("alice keeps the intruder %s as a neighbour", n)
 		}
+	}
+}
+
+// TestConfigUpdateAppliedWithoutRestart: the operator changes the overlay's document (a new
+// kind limit, RFC 6940 §11.1) while phones run; the overlay-server's bootstrap peer applies
+// it and sends it in ConfigUpdates (§6.5.4); every peer verifies it (signed by the
+// configuration-signer of the document in force), applies it with its new sequence and
+// enforces the new limit, without a restart.
+func TestConfigUpdateAppliedWithoutRestart(t *testing.T) {
+	const overlay = "update.test"
+	op := startOperator(t, overlay)
+	cfg := op.config(t, overlay)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	bootID, err := op.srv.CA.IssueIdentity("bootstrap", overlay, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := peer.New(peer.Config{Identity: bootID, Document: cfg, Overlay: overlay, Listen: "127.0.0.1:0", First: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer ccancel()
+		_ = boot.Close(cctx)
+	})
+	if err := boot.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var phones []*peer.Peer
+	for _, u := range []string{"alice", "bob", "carol"} {
+		p := enrolledPeer(t, op, cfg, cfg, u, []string{boot.Addr().String()})
+		if err := p.Join(ctx); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		phones = append(phones, p)
+	}
+	if err := phones[0].Register(ctx); err != nil {
+		t.Fatalf("register before the update: %v", err)
+	}
+
+	// The operator lowers SIP-REGISTRATION's max-size below a registration's size.
+	base := *op.srv.Config()
+	base.Sequence = cfg.Sequence + 1
+	base.Kinds = enroll.DefaultKinds()
+	base.Kinds[0].MaxSize = 8
+	op.srv.SetBase(&base)
+	next := op.config(t, overlay)
+	if next.Sequence != cfg.Sequence+1 {
+		t.Fatalf("published sequence %d", next.Sequence)
+	}
+	if err := boot.UpdateConfig(next); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range append(phones, boot) {
+		for p.Configuration().Sequence != next.Sequence {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still has configuration %d, want %d", p.User(), p.Configuration().Sequence, next.Sequence)
+			}
+			time.Sleep(50 * time.Millisecond) // no event for it
+		}
+		if k, _ := p.Configuration().Kind("SIP-REGISTRATION"); k.MaxSize != 8 {
+			t.Errorf("%s: SIP-REGISTRATION max-size %d", p.User(), k.MaxSize)
+		}
+	}
+	// Enforced by whichever peer is responsible for bob's AoR.
+	if err := phones[1].Register(ctx); !node.IsCode(err, wire.ErrDataTooLarge) {
+		t.Fatalf("register after the update: %v, want Error_Data_Too_Large", err)
+	}
+	// A document not signed by the configuration-signer is refused.
+	forged := next.Document
+	forged = []byte(strings.Replace(string(forged), `sequence="`+fmt.Sprint(next.Sequence)+`"`, `sequence="`+fmt.Sprint(next.Sequence+1)+`"`, 1))
+	fc, err := config.ParseOverlay(forged, overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := boot.UpdateConfig(fc); !errors.Is(err, peer.ErrConfigRefused) && !node.IsCode(err, wire.ErrForbidden) {
+		t.Fatalf("altered document: %v, want refused", err)
+	}
+	if boot.Configuration().Sequence != next.Sequence {
+		t.Fatal("an altered document was applied")
 	}
 }

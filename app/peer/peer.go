@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +82,8 @@ type Peer struct {
 	log     *slog.Logger
 	id      *identity.Identity
 	docp    atomic.Pointer[config.Config] // the overlay configuration in force (document())
+	cfgMu   sync.Mutex                    // serializes configuration updates (configupdate.go)
+	updated sentUpdates                   // ConfigUpdates sent (configupdate.go)
 	reg     *kinds.Registry
 	link    *link.Transport
 	node    *node.Node
@@ -226,6 +229,7 @@ func New(cfg Config) (*Peer, error) {
 		InitialTTL:            uint8(doc.InitialTTL),
 		ReliabilityTimer:      doc.OverlayReliabilityTimer,
 		KindModels:            reg,
+		ConfigStale:           p.configStale,
 	})
 	if err != nil {
 		tr.Close()
@@ -240,6 +244,7 @@ func New(cfg Config) (*Peer, error) {
 		Credentials: &storage.Credentials{Key: id.Key, Chain: id.Chain},
 		Trust:       p.trustChain,
 		Logger:      cfg.Logger.With("layer", "storage"),
+		UnknownKind: p.unknownKinds,
 	})
 	if err != nil {
 		n.Close()
@@ -248,6 +253,7 @@ func New(cfg Config) (*Peer, error) {
 	}
 	p.storage = st
 	stp.Store(st)
+	n.Handle(wire.CodeConfigUpdateReq, node.HandlerFunc(p.serveConfigUpdate))
 	if p.client {
 		// A client stores nothing and serves no Fetch (RFC 6940 §4.2): nobody should ask
 		// it, and what reaches it anyway is refused.
@@ -263,8 +269,9 @@ func New(cfg Config) (*Peer, error) {
 }
 
 // RunBootstrap runs a storing peer of the overlay doc with identity id on listen, starting the
-// overlay, until ctx ends: the bootstrap peer of `chordphone overlay-server`.
-func RunBootstrap(ctx context.Context, doc *config.Config, id *identity.Identity, listen string) error {
+// overlay, until ctx ends: the bootstrap peer of `chordphone overlay-server`. Each newer
+// configuration from updates is applied and sent through the overlay (RFC 6940 §6.5.4).
+func RunBootstrap(ctx context.Context, doc *config.Config, id *identity.Identity, listen string, updates <-chan *config.Config) error {
 	p, err := New(Config{Identity: id, Document: doc, Overlay: doc.InstanceName, Listen: listen, First: true,
 		FixedListen: true, Logger: slog.Default().With("role", "bootstrap")})
 	if err != nil {
@@ -279,8 +286,16 @@ func RunBootstrap(ctx context.Context, doc *config.Config, id *identity.Identity
 		return err
 	}
 	slog.Info("bootstrap peer running", "overlay", doc.InstanceName, "listen", p.Addr(), "node", p.NodeID())
-	<-ctx.Done()
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case next := <-updates:
+			if err := p.UpdateConfig(next); err != nil {
+				slog.Warn("bootstrap peer: new configuration not applied", "err", err)
+			}
+		}
+	}
 }
 
 // ListenMove says that the wanted listen address was taken and another port is used.
@@ -411,6 +426,10 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// Configuration returns the overlay configuration in force: the one the peer started with,
+// or a newer one a ConfigUpdate brought (RFC 6940 §6.5.4).
+func (p *Peer) Configuration() *config.Config { return p.document() }
 
 // document is the overlay configuration in force (a ConfigUpdate may replace it, RFC 6940
 // §6.5.4).

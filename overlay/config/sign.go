@@ -243,25 +243,18 @@ func (c *Config) Verify(o VerifyOptions) error {
 	if err := trust.checkSigner(signer, others, trust.ConfigurationSigners, "configuration-signer", now); err != nil {
 		return err
 	}
-	for _, k := range c.Kinds {
-		label := k.label()
-		if k.Signature == nil {
-			if o.AllowUnsigned {
-				continue
+	ks := c.Kinds
+	if o.AllowUnsigned { // kind-blocks may be unsigned as well; signed ones must verify
+		ks = nil
+		for _, k := range c.Kinds {
+			if k.Signature != nil {
+				ks = append(ks, k)
 			}
-			return &Error{Element: label, Msg: "kind-block has no kind-signature", Err: ErrUnsigned}
-		}
-		ks, kothers, err := VerifyBlob(k.Raw, k.Signature)
-		if err != nil {
-			return &Error{Element: label + " kind-signature", Msg: "does not verify", Err: err}
-		}
-		// "kind-block elements MUST be signed by a node listed in the
-		// kind-signers block of the current configuration"
-		if err := c.checkSigner(ks, kothers, c.KindSigners, "kind-signer", now); err != nil {
-			return err
 		}
 	}
-	return nil
+	// "kind-block elements MUST be signed by a node listed in the kind-signers block of
+	// the current configuration"
+	return c.VerifyKinds(ks, now)
 }
 
 func (k Kind) label() string {

@@ -66,8 +66,12 @@ type Operator struct {
 	Stdout, Stderr io.Writer
 	// StartPeer, when set, runs a bootstrap peer of the overlay on listen
 	// with identity id until ctx ends (issue 9: "a bootstrap peer in the
-	// same process"). Nil means the command serves only HTTPS.
-	StartPeer func(ctx context.Context, cfg *config.Config, id *identity.Identity, listen string) error
+	// same process"); updates brings each newer configuration the operator
+	// makes while it runs (the peer applies it and sends it on in
+	// ConfigUpdates, RFC 6940 §6.5.4). Nil means the command serves only HTTPS.
+	StartPeer func(ctx context.Context, cfg *config.Config, id *identity.Identity, listen string, updates <-chan *config.Config) error
+	// WatchInterval is how often serve looks for a changed overlay.json (default 2 s).
+	WatchInterval time.Duration
 	// Ready is called with the HTTPS address once the server listens.
 	Ready func(addr net.Addr)
 	// BcryptCost overrides the password hashing cost (tests).
@@ -87,6 +91,8 @@ const operatorUsage = `usage: chordphone overlay-server [serve] --dir DIR [--nam
        chordphone overlay-server user list --dir DIR
        chordphone overlay-server config --dir DIR   (print the signed configuration document)
        chordphone overlay-server ca --dir DIR       (print the overlay CA certificate, PEM)
+       chordphone overlay-server kind-limit KIND [--max-count N] [--max-size N] --dir DIR
+                                                    (change a kind's limits; a running server sends the new document to every peer)
        chordphone overlay-server invite --dir DIR [--user NAME] [--config-url URL] [--qr FILE.png]
                                                     (print a join link that pins the CA; write it as a QR code)
 
@@ -110,6 +116,8 @@ func (o *Operator) Run(ctx context.Context, args []string) int {
 		err = o.user(args)
 	case "config", "ca":
 		err = o.print(cmd, args)
+	case "kind-limit":
+		err = o.kindLimit(args)
 	case "help", "-h", "--help":
 		fmt.Fprint(o.Stdout, operatorUsage)
 		return 0
@@ -294,24 +302,40 @@ func LoadServer(dir string, logger *slog.Logger) (*Server, *Settings, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	base := config.New(s.Overlay)
-	base.Sequence = s.Sequence
-	base.IdentityKey = s.IdentityKey
-	if len(s.Kinds) > 0 {
-		base.Kinds = s.Kinds
-	}
-	for _, b := range s.Bootstrap {
-		ap, err := netip.ParseAddrPort(b)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: bootstrap %q: %w", FileSettings, b, err)
-		}
-		base.BootstrapNodes = append(base.BootstrapNodes, ap)
+	base, err := baseConfig(s)
+	if err != nil {
+		return nil, nil, err
 	}
 	srv := &Server{
 		Base: base, EnrollURL: s.EnrollURL, CA: &CA{Key: caID.Key, Cert: caID.Cert()},
 		Signer: signer, Users: users, Open: s.Open, Reserved: reservedNames, Logger: logger,
 	}
 	return srv, s, nil
+}
+
+// OperatorMaxMessageSize is the max-message-size of an operator's overlay (RFC 6940
+// §11.1; the default is 5000): its signed document (root-cert, and the signer's
+// certificate in the configuration's and each kind-block's signature) is about 9.5 kB with
+// RSA-2048 keys, and a ConfigUpdate must carry it whole (§6.5.4).
+const OperatorMaxMessageSize = 16384
+
+// baseConfig is the overlay configuration the settings describe.
+func baseConfig(s *Settings) (*config.Config, error) {
+	base := config.New(s.Overlay)
+	base.Sequence = s.Sequence
+	base.IdentityKey = s.IdentityKey
+	base.MaxMessageSize = OperatorMaxMessageSize
+	if len(s.Kinds) > 0 {
+		base.Kinds = s.Kinds
+	}
+	for _, b := range s.Bootstrap {
+		ap, err := netip.ParseAddrPort(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bootstrap %q: %w", FileSettings, b, err)
+		}
+		base.BootstrapNodes = append(base.BootstrapNodes, ap)
+	}
+	return base, nil
 }
 
 func (o *Operator) logger() *slog.Logger {
@@ -427,7 +451,9 @@ func (o *Operator) serve(ctx context.Context, args []string, initOnly bool) erro
 			_ = ln.Close()
 			return err
 		}
-		go func() { peerErr <- o.StartPeer(ctx, cfg, boot, f.peerListen) }()
+		updates := make(chan *config.Config, 1)
+		go o.watchSettings(ctx, f.dir, srv, updates)
+		go func() { peerErr <- o.StartPeer(ctx, cfg, boot, f.peerListen, updates) }()
 	}
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
@@ -587,4 +613,113 @@ func (o *Operator) print(what string, args []string) error {
 	}
 	_, err = o.Stdout.Write(doc)
 	return err
+}
+
+// watchSettings reloads overlay.json when it changes (the kind-limit command, or an edit)
+// and, when the configuration sequence went up, publishes the new document and hands it to
+// the bootstrap peer, which sends it through the overlay (RFC 6940 §6.5.4).
+func (o *Operator) watchSettings(ctx context.Context, dir string, srv *Server, updates chan *config.Config) {
+	every := o.WatchInterval
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	path := filepath.Join(dir, FileSettings)
+	var last time.Time
+	if fi, err := os.Stat(path); err == nil {
+		last = fi.ModTime()
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil || fi.ModTime().Equal(last) {
+			continue
+		}
+		last = fi.ModTime()
+		cfg, err := reloadSettings(dir, srv)
+		if err != nil {
+			srv.log().Warn("overlay settings changed but cannot be used", "err", err)
+			continue
+		}
+		if cfg == nil {
+			continue
+		}
+		srv.log().Info("configuration updated", "overlay", cfg.InstanceName, "sequence", cfg.Sequence)
+		select { // only the newest matters
+		case <-updates:
+		default:
+		}
+		updates <- cfg
+	}
+}
+
+// reloadSettings puts a newer configuration from overlay.json in force on srv and returns
+// its signed form, or nil when the sequence did not go up.
+func reloadSettings(dir string, srv *Server) (*config.Config, error) {
+	set, err := readSettings(dir)
+	if err != nil {
+		return nil, err
+	}
+	base, err := baseConfig(set)
+	if err != nil {
+		return nil, err
+	}
+	if base.Sequence <= srv.base().Sequence {
+		return nil, nil
+	}
+	srv.SetBase(base)
+	doc, err := srv.Document()
+	if err != nil {
+		return nil, err
+	}
+	return config.ParseOverlay(doc, set.Overlay)
+}
+
+// kindLimit runs "overlay-server kind-limit NAME [--max-count N] [--max-size N]": it
+// changes a kind-block of the overlay's configuration (RFC 6940 §11.1) and bumps the
+// configuration sequence; a running server picks it up and its peer sends the new document
+// through the overlay.
+func (o *Operator) kindLimit(args []string) error {
+	f := o.flags("kind-limit")
+	maxCount := f.fs.Int("max-count", -1, "the kind's max-count")
+	maxSize := f.fs.Int("max-size", -1, "the kind's max-size in bytes")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("kind-limit needs one kind name, e.g. SIP-REGISTRATION")
+	}
+	if *maxCount < 0 && *maxSize < 0 {
+		return usageError("kind-limit needs --max-count or --max-size")
+	}
+	s, err := readSettings(f.dir)
+	if err != nil {
+		return err
+	}
+	if len(s.Kinds) == 0 {
+		s.Kinds = DefaultKinds()
+	}
+	i := slices.IndexFunc(s.Kinds, func(k config.Kind) bool { return strings.EqualFold(k.Name, pos[0]) })
+	if i < 0 {
+		return fmt.Errorf("the overlay has no kind %q", pos[0])
+	}
+	if *maxCount >= 0 {
+		s.Kinds[i].MaxCount = *maxCount
+	}
+	if *maxSize >= 0 {
+		s.Kinds[i].MaxSize = *maxSize
+	}
+	s.Kinds[i].Raw, s.Kinds[i].Signature = nil, nil
+	s.Sequence = (s.Sequence + 1) % 65535 // RFC 6940 §6.3.2.1: 65535 is reserved
+	if err := writeSettings(f.dir, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Stdout, "%s: max-count %d, max-size %d; configuration sequence %d\n", s.Kinds[i].Name, s.Kinds[i].MaxCount, s.Kinds[i].MaxSize, s.Sequence)
+	return nil
 }

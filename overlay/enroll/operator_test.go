@@ -127,7 +127,7 @@ func TestOperatorServe(t *testing.T) {
 	var out, errb syncBuf
 	o := &Operator{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, BcryptCost: bcrypt.MinCost,
 		Ready: func(a net.Addr) { ready <- a },
-		StartPeer: func(ctx context.Context, cfg *config.Config, id *identity.Identity, listen string) error {
+		StartPeer: func(ctx context.Context, cfg *config.Config, id *identity.Identity, listen string, _ <-chan *config.Config) error {
 			peer <- peerStart{cfg, id, listen}
 			<-ctx.Done()
 			return nil

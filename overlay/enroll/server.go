@@ -96,9 +96,25 @@ func (s *Server) log() *slog.Logger {
 	return slog.Default()
 }
 
+// SetBase replaces the overlay settings (a new configuration sequence, kind limits) while
+// the server runs; the next Document is made from them.
+func (s *Server) SetBase(base *config.Config) {
+	s.mu.Lock()
+	s.Base, s.doc = base, nil
+	s.mu.Unlock()
+}
+
+func (s *Server) base() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Base
+}
+
 // Config returns the configuration the server publishes (unsigned fields).
-func (s *Server) Config() *config.Config {
-	c := *s.Base
+func (s *Server) Config() *config.Config { return s.configOf(s.base()) }
+
+func (s *Server) configOf(base *config.Config) *config.Config {
+	c := *base
 	c.RootCerts = []*x509.Certificate{s.CA.Cert}
 	url := s.EnrollURL
 	if url == "" {
@@ -126,7 +142,7 @@ func (s *Server) Document() ([]byte, error) {
 	if s.doc != nil {
 		return s.doc, nil
 	}
-	doc, err := config.Encode(s.Signer, s.Config())
+	doc, err := config.Encode(s.Signer, s.configOf(s.Base))
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +197,8 @@ func refuse(w http.ResponseWriter, token string) {
 }
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
-	overlay := s.Base.InstanceName
+	base := s.base()
+	overlay := base.InstanceName
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseMultipartForm(64 << 10); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 		refuse(w, TokenBadCSR)
@@ -216,7 +233,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 
 	// The overlay's key type (its identity-key): RSA-2048 keys sign with
 	// RSASSA-PKCS1-v1_5/SHA-256, which every RELOAD peer verifies (RFC 6940 §6.3.4).
-	if want := s.Base.IdentityKey; want != "" {
+	if want := base.IdentityKey; want != "" {
 		if kt, ok := identity.KeyTypeOf(csr.PublicKey); !ok || kt.String() != want {
 			log.Info("enrollment refused: key type", "want", want)
 			refuse(w, TokenBadCSR)

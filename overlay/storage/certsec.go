@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"sync"
 
 	"github.com/chordphone/chordphone/overlay/node"
@@ -144,4 +146,14 @@ func (e *Engine) parseCertificates(gcs []wire.GenericCertificate, max int, skipR
 		}
 	}
 	return out
+}
+
+// FetchCertificate passes node.CertificateFetcher through to the inner Security, so that a
+// signer's certificate missing from a message is fetched (RFC 6940 §8, §11.3.1).
+func (c *Certifying) FetchCertificate(ctx context.Context, id wire.NodeID) error {
+	f, ok := c.Security.(node.CertificateFetcher)
+	if !ok {
+		return errors.New("storage: the node's security cannot fetch certificates")
+	}
+	return f.FetchCertificate(ctx, id)
 }

@@ -39,6 +39,10 @@ func (s *Service) Store(ctx context.Context, rid wire.ResourceID, kind wire.Kind
 	req := &wire.StoreReq{Resource: rid, KindData: []wire.StoreKindData{{Kind: kind, Values: values}}}
 	resp, err := s.n.Request(ctx, resourceDest(rid), wire.CodeStoreReq, req)
 	if err != nil {
+		var re *node.RemoteError
+		if errors.As(err, &re) && re.Code == wire.ErrUnknownKind && s.s.UnknownKind != nil {
+			s.n.Go(func(ctx context.Context) { s.s.UnknownKind(ctx, re.From, []wire.KindID{kind}) })
+		}
 		return nil, fmt.Errorf("storage: store at %s: %w", rid, err)
 	}
 	b, err := resp.Body(s.reg)

@@ -72,6 +72,10 @@ type ServiceSettings struct {
 	// still holds its registration, and stores it again if not: 2 minutes.
 	AuditInterval time.Duration
 	Logger        *slog.Logger
+	// UnknownKind, if set, is called in a node goroutine when a peer refused a Store with
+	// Error_Unknown_Kind (RFC 6940 §7.4.1.2: the requester "MUST generate a ConfigUpdate
+	// message which contains the appropriate Kind definition").
+	UnknownKind func(ctx context.Context, peer wire.NodeID, kinds []wire.KindID)
 }
 
 // Service is the storing peer on a node: it answers Store, Fetch, Stat and
