@@ -32,7 +32,7 @@ func Announce(ctx context.Context, svc Service) (stop func(), err error) {
 	if _, err := svc.response(0, false, nil, nil, svc.TTL); err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
 	}
-	c, err := listen(ctx, svc.Interfaces)
+	c, err := listen(ctx, svc.Interfaces, true)
 	if err != nil {
 		return nil, err
 	}
@@ -43,15 +43,7 @@ func Announce(ctx context.Context, svc Service) (stop func(), err error) {
 	go func() { defer wg.Done(); a.serve() }()
 	go func() {
 		defer wg.Done()
-		a.announceAll(svc.TTL)
-		t := time.NewTimer(time.Second)
-		select {
-		case <-t.C:
-			a.announceAll(svc.TTL)
-		case <-ctx.Done():
-			t.Stop()
-		}
-		<-ctx.Done()
+		a.announce(ctx)
 		a.announceAll(0) // goodbye
 		_ = c.close()
 	}()
@@ -74,6 +66,34 @@ func (s *Service) knownAnswer(q dnsmessage.Question, known []dnsmessage.Resource
 		}
 	}
 	return false
+}
+
+// announce announces the service at start and again whenever the host's networks change
+// or the process resumes from a stall (RFC 6762 §8.3: twice, a second apart; §8.4: new
+// addresses are announced anew, the cache-flush bit replacing the old ones), until ctx
+// ends.
+func (a *announcer) announce(ctx context.Context) {
+	changes, unsubscribe := a.c.watch(ctx, a.svc.Watch)
+	defer unsubscribe()
+	a.announceAll(a.svc.TTL)
+	again := time.NewTimer(time.Second)
+	defer again.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-again.C:
+			a.announceAll(a.svc.TTL)
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			a.c.refresh()
+			a.announceAll(a.svc.TTL)
+			again.Reset(time.Second)
+		}
+	}
 }
 
 type announcer struct {
@@ -110,8 +130,9 @@ func (a *announcer) addrs(ifi *net.Interface) []netip.Addr {
 }
 
 func (a *announcer) announceAll(ttl time.Duration) {
-	for i := range a.c.ifaces {
-		ifi := &a.c.ifaces[i]
+	ifaces := a.c.interfaces()
+	for i := range ifaces {
+		ifi := &ifaces[i]
 		a.mayMulticast(ifi.Index, true)
 		b, err := a.svc.response(0, false, nil, a.addrs(ifi), ttl)
 		if err == nil {

@@ -11,16 +11,20 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/chordphone/chordphone/overlay/netwatch"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 // BrowseOptions tune Browse.
 type BrowseOptions struct {
 	Proto      string          // "udp" (default) or "tcp"
-	Interfaces []net.Interface // default: every up, multicast-capable one
+	Interfaces []net.Interface // default: every up, multicast-capable one, followed (Watch)
+	// Watch reports changes of the host's networks (nil: a watcher of its own).
+	Watch *netwatch.Watcher
 	// MaxInterval caps the time between queries (default 60 s; RFC 6762
 	// §5.2 asks for intervals that at least double, up to an hour).
 	MaxInterval time.Duration
+	once        bool // Lookup: the interfaces of now, not followed
 }
 
 // Browse reports the peers of overlay on the LAN until ctx ends, when the
@@ -32,7 +36,7 @@ func Browse(ctx context.Context, overlay string) (<-chan Peer, error) {
 
 // BrowseWith is Browse with options.
 func BrowseWith(ctx context.Context, overlay string, o BrowseOptions) (<-chan Peer, error) {
-	c, err := listen(ctx, o.Interfaces)
+	c, err := listen(ctx, o.Interfaces, !o.once)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +52,7 @@ func BrowseWith(ctx context.Context, overlay string, o BrowseOptions) (<-chan Pe
 	go func() { defer wg.Done(); defer cancel(); b.read(ctx, out) }()
 	go func() {
 		defer wg.Done()
-		b.query(ctx, o.MaxInterval, out)
+		b.query(ctx, o.Watch, o.MaxInterval, out)
 		_ = c.close()
 	}()
 	go func() { wg.Wait(); close(out) }()
@@ -99,7 +103,13 @@ func send(ctx context.Context, out chan<- Peer, peers []Peer) bool {
 	return true
 }
 
-func (b *browser) query(ctx context.Context, maxInterval time.Duration, out chan<- Peer) {
+// query sends the queries of RFC 6762 §5.2: at once, then at intervals that double up to
+// maxInterval. When the host's networks change or the process resumes from a stall, the
+// socket follows the interfaces and the queries start again from one a second, so that
+// peers on a network that just came up are found at once.
+func (b *browser) query(ctx context.Context, w *netwatch.Watcher, maxInterval time.Duration, out chan<- Peer) {
+	changes, unsubscribe := b.c.watch(ctx, w)
+	defer unsubscribe()
 	interval := time.Second
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -107,6 +117,15 @@ func (b *browser) query(ctx context.Context, maxInterval time.Duration, out chan
 		select {
 		case <-ctx.Done():
 			return
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			b.c.refresh()
+			interval = time.Second
+			t.Reset(0)
+			continue
 		case <-t.C:
 		}
 		now := time.Now()
@@ -117,8 +136,9 @@ func (b *browser) query(ctx context.Context, maxInterval time.Duration, out chan
 		if err != nil {
 			return
 		}
-		for i := range b.c.ifaces {
-			_ = b.c.multicast(msg, &b.c.ifaces[i])
+		ifaces := b.c.interfaces()
+		for i := range ifaces {
+			_ = b.c.multicast(msg, &ifaces[i])
 		}
 		t.Reset(interval)
 		interval = min(2*interval, maxInterval)

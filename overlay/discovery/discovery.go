@@ -16,7 +16,9 @@
 // Browsers filter on overlay=, so several overlays can share a LAN.
 //
 // Only IPv4 multicast (224.0.0.251:5353) is used; AAAA records are still
-// announced so peers may connect over IPv6.
+// announced so peers may connect over IPv6. Announce and Browse follow the host's
+// interfaces and addresses (overlay/netwatch): they join the group on interfaces that
+// come up later, announce new addresses and query again at once.
 package discovery
 
 import (
@@ -30,6 +32,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/chordphone/chordphone/overlay/netwatch"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -56,8 +59,11 @@ type Service struct {
 	// Addrs, when set, are announced instead of the addresses of the
 	// interface a query arrives on.
 	Addrs []netip.Addr
-	// Interfaces to announce on; default every up, multicast-capable one.
+	// Interfaces to announce on; default every up, multicast-capable one, followed as
+	// interfaces and addresses come and go (Watch).
 	Interfaces []net.Interface
+	// Watch reports changes of the host's networks (nil: a watcher of its own).
+	Watch *netwatch.Watcher
 	TTL        time.Duration
 }
 
@@ -227,7 +233,7 @@ func (s *Service) matches(q dnsmessage.Question) bool {
 func Lookup(ctx context.Context, overlay string, timeout time.Duration) ([]Peer, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ch, err := Browse(ctx, overlay)
+	ch, err := BrowseWith(ctx, overlay, BrowseOptions{once: true})
 	if err != nil {
 		return nil, err
 	}

@@ -238,6 +238,9 @@ func helperBrowse() int {
 		fmt.Println("error", err)
 		return 1
 	}
+	if os.Getenv("SAY_READY") != "" {
+		fmt.Println("browsing")
+	}
 	for p := range peers {
 		if p.Gone {
 			continue
@@ -401,4 +404,35 @@ func TestSplitAndJoin(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "pong ping") {
 		t.Fatalf("peer not found after Join: %s %v", out, err)
 	}
+}
+
+// TestNetworkComesUp: an announcer and a browser both start while their hosts' network is
+// down (only loopback, which cannot multicast); once the interfaces come up, the
+// announcer announces on them and the browser queries on them, and the peer is found.
+func TestNetworkComesUp(t *testing.T) {
+	lan := lantest.New(t, 2)
+	lan.LinkDown(t, 0)
+	lan.LinkDown(t, 1)
+	stop := startAnnouncer(t, lan, 0, randomID(t))
+	defer stop()
+	br := lan.Command(1, os.Args[0], "-test.run=^$")
+	br.Env = append(os.Environ(), "OVERLAY=lan.test", "DISCOVERY_HELPER=browse", "BROWSE_TIMEOUT=60s", "SAY_READY=1")
+	br.Stderr = os.Stderr
+	stdout, _ := br.StdoutPipe()
+	if err := br.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = br.Process.Kill(); _ = br.Wait() }()
+	r := bufio.NewReader(stdout)
+	if line, err := r.ReadString('\n'); err != nil || strings.TrimSpace(line) != "browsing" {
+		t.Fatalf("browser: %q %v", line, err)
+	}
+	lan.LinkUp(t, 0)
+	lan.LinkUp(t, 1)
+	t0 := time.Now()
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(line, "pong ping") {
+		t.Fatalf("peer not found after the networks came up: %q %v", line, err)
+	}
+	t.Logf("found %.1f s after the interfaces came up", time.Since(t0).Seconds())
 }

@@ -24,6 +24,8 @@ type LAN struct {
 	tag        string
 	hostEnds   []string // host-side veth of each namespace, a port of a bridge
 	split      []string // the bridges of Split, made on first use
+	subnet     byte     // the LAN is 10.213.subnet.0/24
+	renumbered int      // addresses handed out by Renumber
 }
 
 func ip(args ...string) error {
@@ -51,7 +53,7 @@ func New(t testing.TB, n int) *LAN {
 	_, _ = rand.Read(b)
 	tag := hex.EncodeToString(b)
 	subnet := int(b[0])%200 + 20
-	l := &LAN{bridge: "lbr" + tag, tag: tag}
+	l := &LAN{bridge: "lbr" + tag, tag: tag, subnet: byte(subnet)}
 	if err := ip("link", "add", l.bridge, "type", "bridge"); err != nil {
 		t.Skipf("lantest: cannot create a bridge: %v", err)
 	}
@@ -133,4 +135,39 @@ func (l *LAN) attach(t testing.TB, i int, bridge string) {
 	if err := ip("link", "set", l.hostEnds[i], "master", bridge); err != nil {
 		t.Fatalf("lantest: %v", err)
 	}
+}
+
+// LinkDown takes host i's interface down: its network is gone, only loopback is left (as
+// on a laptop before it finds a network).
+func (l *LAN) LinkDown(t testing.TB, i int) {
+	t.Helper()
+	if err := ip("-n", l.Namespaces[i], "link", "set", "eth0", "down"); err != nil {
+		t.Fatalf("lantest: %v", err)
+	}
+}
+
+// LinkUp brings host i's interface up again (with the address it had).
+func (l *LAN) LinkUp(t testing.TB, i int) {
+	t.Helper()
+	if err := ip("-n", l.Namespaces[i], "link", "set", "eth0", "up"); err != nil {
+		t.Fatalf("lantest: %v", err)
+	}
+}
+
+// Renumber gives host i a new address on the LAN (as a DHCP lease that changed): the
+// old one is removed, then the new one added (removing a primary address first would
+// take secondaries in its subnet with it). It returns the new address (also in Addrs[i]).
+func (l *LAN) Renumber(t testing.TB, i int) netip.Addr {
+	t.Helper()
+	l.renumbered++
+	addr := netip.AddrFrom4([4]byte{10, 213, l.subnet, byte(100 + l.renumbered)})
+	ns := l.Namespaces[i]
+	if err := ip("-n", ns, "addr", "del", l.Addrs[i].String()+"/24", "dev", "eth0"); err != nil {
+		t.Fatalf("lantest: %v", err)
+	}
+	if err := ip("-n", ns, "addr", "add", addr.String()+"/24", "dev", "eth0"); err != nil {
+		t.Fatalf("lantest: %v", err)
+	}
+	l.Addrs[i] = addr
+	return addr
 }
