@@ -64,7 +64,7 @@ type Service struct {
 	Interfaces []net.Interface
 	// Watch reports changes of the host's networks (nil: a watcher of its own).
 	Watch *netwatch.Watcher
-	TTL        time.Duration
+	TTL   time.Duration
 }
 
 // Peer is a peer found on the LAN.
