@@ -93,6 +93,8 @@ type Peer struct {
 	client  bool   // a RELOAD client (Config.Client)
 	relay   relays // TURN (turn.go)
 	moved   *ListenMove
+	// registered is set once Register has stored (or is storing) the registration.
+	registered atomic.Bool
 }
 
 // Status is the peer as the status line shows it.
@@ -525,10 +527,11 @@ func (p *Peer) Register(ctx context.Context) error {
 	if err := p.aorAllowed(p.id.User()); err != nil {
 		return err
 	}
-	if err := p.storage.Register(ctx, p.id.User(), ""); err != nil {
-		return err
+	err := p.storage.Register(ctx, p.id.User(), "")
+	if err == nil || errors.Is(err, storage.ErrRetrying) {
+		p.registered.Store(true)
 	}
-	return nil
+	return err
 }
 
 // aorAllowed checks an AoR against the document's domain restriction (RFC 7904 §3.4).

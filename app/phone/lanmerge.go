@@ -9,6 +9,7 @@ import (
 
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/overlay/discovery"
+	"github.com/chordphone/chordphone/overlay/netwatch"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -41,25 +42,33 @@ func lanMergeInterval() time.Duration {
 // any phone asks. Each round, up to lanChecksPerRound peers seen on the LAN that this
 // phone has no link to get a Ping routed to their Node-ID through the overlay; one that
 // does not answer it belongs to another ring, and MergeWith (the partition check of
-// RFC 6940 §10.7.4.4 through its address) joins the rings. It returns a function that
-// waits until the watcher has ended (after ctx).
-func (p *Phone) watchLAN(ctx context.Context, pr *peer.Peer, overlay string) (wait func()) {
+// RFC 6940 §10.7.4.4 through its address) joins the rings. The browse follows the host's
+// interfaces as they come and go (nw), so a phone started before its network finds the
+// LAN's ring once the network is up. It returns a function that waits until the watcher
+// has ended (after ctx) and one that makes it look at once (after a network change).
+func (p *Phone) watchLAN(ctx context.Context, pr *peer.Peer, overlay string, nw *netwatch.Watcher) (wait, poke func()) {
 	interval := lanMergeInterval()
-	seen, err := discovery.BrowseWith(ctx, overlay, discovery.BrowseOptions{MaxInterval: interval})
+	seen, err := discovery.BrowseWith(ctx, overlay, discovery.BrowseOptions{MaxInterval: interval, Watch: nw})
 	if err != nil {
-		p.log.Info("no mDNS browsing; rings of the local overlay formed apart will not merge", "err", err)
-		return func() {}
+		p.log.Warn("no mDNS browsing; rings of the local overlay formed apart will not merge", "err", err)
+		return func() {}, func() {}
 	}
+	now := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // owner: runPeer, through wait; ends with ctx (the browse channel closes)
 		defer wg.Done()
-		p.mergeLoop(ctx, pr, seen, interval)
+		p.mergeLoop(ctx, pr, seen, now, interval)
 	}()
-	return wg.Wait
+	return wg.Wait, func() {
+		select {
+		case now <- struct{}{}:
+		default:
+		}
+	}
 }
 
-func (p *Phone) mergeLoop(ctx context.Context, pr *peer.Peer, seen <-chan discovery.Peer, interval time.Duration) {
+func (p *Phone) mergeLoop(ctx context.Context, pr *peer.Peer, seen <-chan discovery.Peer, now <-chan struct{}, interval time.Duration) {
 	known := map[wire.NodeID]discovery.Peer{}
 	round := time.NewTimer(jitter(interval))
 	defer round.Stop()
@@ -79,6 +88,8 @@ func (p *Phone) mergeLoop(ctx context.Context, pr *peer.Peer, seen <-chan discov
 				round.Reset(min(interval, 2*time.Second))
 			}
 			known[dp.NodeID] = dp
+		case <-now:
+			round.Reset(0)
 		case <-round.C:
 			p.mergeRound(ctx, pr, known)
 			round.Reset(jitter(interval))

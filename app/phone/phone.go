@@ -24,6 +24,7 @@ import (
 	"github.com/chordphone/chordphone/media/dsp"
 	"github.com/chordphone/chordphone/overlay/discovery"
 	"github.com/chordphone/chordphone/overlay/identity"
+	"github.com/chordphone/chordphone/overlay/netwatch"
 	"github.com/chordphone/chordphone/overlay/storage"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -338,6 +339,11 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		p.mu.Unlock()
 	}()
 
+	// The host's networks as they come, change and go, and stalls such as a suspend
+	// (network.go): mDNS, links and the registration follow them.
+	nw := netwatch.Start(ctx, netwatch.Options{Logger: p.log.With("layer", "net")})
+	defer nw.Close()
+	var lanPoke func()
 	if err := p.join(ctx, pr); err != nil {
 		if ctx.Err() == nil {
 			p.emit(Event{Kind: EventError, Code: CodeRegisterFailed, Message: err.Error()})
@@ -345,15 +351,18 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	} else if pc.Overlay == peer.DefaultOverlay && pr.Role() == peer.RolePeer {
 		// Only peers are announced: a client routes nothing, so nobody can join through it.
 		stop, err := discovery.Announce(ctx, discovery.Service{
-			Overlay: pc.Overlay, NodeID: pr.NodeID(), User: pr.User(), Port: int(pr.Addr().Port()),
+			Overlay: pc.Overlay, NodeID: pr.NodeID(), User: pr.User(), Port: int(pr.Addr().Port()), Watch: nw,
 		})
 		if err != nil {
 			p.log.Warn("announcing this peer on the local network", "err", err)
 		} else {
 			defer stop()
 		}
-		defer p.watchLAN(ctx, pr, pc.Overlay)() // rings formed apart merge (lanmerge.go)
+		wait, poke := p.watchLAN(ctx, pr, pc.Overlay, nw) // rings formed apart merge (lanmerge.go)
+		defer wait()
+		lanPoke = poke
 	}
+	defer p.followNetwork(ctx, pr, nw, lanPoke)()
 	if pr.Role() == peer.RoleClient {
 		defer p.watchClient(ctx, pr)() // a client cut off for long starts again (client.go)
 	}

@@ -151,3 +151,26 @@ func (c *Chord) attachAfterHold(ctx context.Context, id, via wire.NodeID) {
 	}
 	c.attachCandidate(ctx, id, via, false)
 }
+
+// Resumed forgets which peers this peer holds back as departed because their links
+// failed (§10.7.1): after the process was stopped or the machine slept, or after the
+// host's address changed, those links failed because of this peer, and its former
+// neighbours are alive and should be attached to again at once. Peers that said they
+// left (§10.9) stay held back.
+func (c *Chord) Resumed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.departed {
+		if !c.leftLocked(id) {
+			delete(c.departed, id)
+		}
+	}
+}
+
+// Alone reports whether this joined peer has no routing peer left (its neighbours'
+// links all failed): it answers for the whole overlay while it is in fact cut off.
+func (c *Chord) Alone() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.joined && !c.s.Client && len(c.ring) == 0
+}

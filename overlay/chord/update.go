@@ -453,6 +453,16 @@ func (c *Chord) partitionCheck(ctx context.Context, addr string) bool {
 	}
 	b := links[0].RemoteNodeID()
 	resp, err := c.n.Ping(bctx, []wire.Destination{wire.NodeDestination(b), wire.ResourceDestination(wire.ResourceID(c.self[:]))})
+	if err == nil && resp.From == c.self && c.Alone() {
+		// b's ring still routes to us while we lost every link to it (our address
+		// changed, or we were stopped for less than b's link timeout): b is a peer of our
+		// ring, and its tables name our neighbours. Keep the link, route through b and
+		// ask it for its tables (§10.7.4.1).
+		c.n.Logger().Info("back in the ring through a peer that still routes to us", "peer", b)
+		c.markReady(b)
+		c.requestFull(ctx, b)
+		return true
+	}
 	if err != nil || resp.From == c.self {
 		links[0].Close() // a link of its own for this check; other links to b stay
 		return false

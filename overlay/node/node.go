@@ -470,11 +470,14 @@ func (n *Node) Links() []wire.NodeID {
 // Connected reports whether a link to id is up.
 func (n *Node) Connected(id wire.NodeID) bool { return n.link(id) != nil }
 
+// link returns the newest link to id: a link just made is the best evidence of a path
+// that works now (an older one may lead to an address the peer has since left, and is
+// kept until it dies).
 func (n *Node) link(id wire.NodeID) Link {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if ls := n.links[id]; len(ls) > 0 {
-		return ls[0]
+		return ls[len(ls)-1]
 	}
 	return nil
 }
@@ -505,6 +508,18 @@ func (n *Node) addLink(l Link, sendUpdate bool) {
 	}
 	first := len(ls) == 0
 	n.links[id] = append(ls, l)
+	if !first {
+		// The newest link is the one used (link): requests waiting on an older one,
+		// which may lead nowhere now, go again over this one at once.
+		for _, t := range n.pending {
+			if t.hop == id {
+				select {
+				case t.newLink <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
 	n.wg.Add(1)
 	n.mu.Unlock()
 	go n.watch(l)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -15,7 +16,9 @@ import (
 func (n *Node) Receive(from Link, msg []byte) {
 	n.mu.Lock()
 	closed := n.closed
-	_, known := n.links[from.RemoteNodeID()]
+	// A new link to a peer already linked is entered too (and, being the newest, used):
+	// the peer came back from another address, and the old link may lead nowhere now.
+	known := slices.Contains(n.links[from.RemoteNodeID()], from)
 	n.mu.Unlock()
 	if closed {
 		return

@@ -18,8 +18,11 @@ type transaction struct {
 	id       uint64
 	ch       chan answer
 	linkDown chan wire.NodeID
-	hop      wire.NodeID // first hop of the latest transmission
-	direct   wire.NodeID // the destination when it is a single Node-ID
+	// newLink: another link to the first hop came up (the peer came back from another
+	// address): send again at once, over it.
+	newLink chan struct{}
+	hop     wire.NodeID // first hop of the latest transmission
+	direct  wire.NodeID // the destination when it is a single Node-ID
 }
 
 // Option changes one request.
@@ -77,7 +80,7 @@ func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.
 	if err != nil {
 		return nil, err
 	}
-	t := &transaction{id: newTransactionID(), ch: make(chan answer, 1), linkDown: make(chan wire.NodeID, 1)}
+	t := &transaction{id: newTransactionID(), ch: make(chan answer, 1), linkDown: make(chan wire.NodeID, 1), newLink: make(chan struct{}, 1)}
 	if len(dests) == 1 && dests[0].Type == wire.DestinationNode {
 		t.direct = dests[0].Node
 	}
@@ -135,6 +138,10 @@ func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.
 		case <-timer.C:
 			if tx >= o.transmissions {
 				return nil, fmt.Errorf("%v to %v: %w", code, dests[len(dests)-1], ErrTimeout)
+			}
+		case <-t.newLink:
+			if tx >= o.transmissions {
+				goto wait
 			}
 		case id := <-t.linkDown:
 			if id == t.direct {
