@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -164,4 +165,59 @@ func dumpLogs(t *testing.T, ps ...*Proc) {
 		b, _ := os.ReadFile(p.LogPath)
 		t.Logf("%s stderr:\n%s", p.Name, b)
 	}
+}
+
+// TestNamedOverlayStartedOffline (issue 16.1c): bob's phone, enrolled in lab.test (an
+// operator's overlay: `overlay-server` in another host of the LAN), ran once and kept the
+// verified configuration document in its profile. Started again while its network is down,
+// it cannot fetch the document: it says so (config_cached), uses the kept copy, and joins
+// and registers once the interface comes up and the bootstrap peer can be reached.
+func TestNamedOverlayStartedOffline(t *testing.T) {
+	lan := lantest.New(t, 2)
+	srvAddr := lan.Addrs[0].String()
+	etc := filepath.Join("/etc/netns", lan.Namespaces[1]) // `ip netns exec` mounts its hosts file
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+srvAddr+" lab.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	op := filepath.Join(dir, "op")
+	command(t, "", dir, "", false, "overlay-server", "init", "--dir", op, "--name", "lab.test")
+	command(t, "", dir, "bob-password\n", false, "overlay-server", "user", "add", "bob", "--dir", op)
+	link, _ := command(t, "", dir, "", false, "overlay-server", "invite", "--dir", op, "--user", "bob")
+	startOverlayServer(t, lan.Namespaces[0], dir, "--dir", op, "--listen", srvAddr+":443", "--peer-listen", srvAddr+":6084")
+
+	bdir := t.TempDir()
+	profile := filepath.Join(bdir, "profile")
+	command(t, lan.Namespaces[1], bdir, "bob-password\n", false, "enroll", "--profile", profile, "--invite", strings.TrimSpace(link))
+	start := func() *Proc {
+		_, in, out := audioFiles(t, bdir, "bob", 2)
+		return StartHeadlessIn(t, lan.Namespaces[1], binPath, "bob", bdir, "--profile", profile,
+			"--audio-in", in, "--audio-out", out)
+	}
+	bob := start()
+	bob.Wait(t, "registered", 90*time.Second) // the document is fetched, verified and kept
+	bob.Send(t, "quit")
+	select {
+	case <-bob.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("bob did not quit")
+	}
+
+	lan.LinkDown(t, 1)
+	bob = start()
+	if w := bob.Wait(t, "warning", 60*time.Second); w["code"] != "config_cached" {
+		t.Fatalf("no config_cached warning: %v", w)
+	}
+	lan.LinkUp(t, 1)
+	t0 := time.Now()
+	bob.Wait(t, "joined", callableWithin)
+	joined := time.Since(t0)
+	bob.Wait(t, "registered", 30*time.Second)
+	t.Logf("FIGURE named overlay, started offline with the kept configuration: joined %.1f s, registered %.1f s after the network came up",
+		joined.Seconds(), time.Since(t0).Seconds())
+	dumpLogs(t, bob)
 }

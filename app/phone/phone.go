@@ -344,7 +344,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	nw := netwatch.Start(ctx, netwatch.Options{Logger: p.log.With("layer", "net")})
 	defer nw.Close()
 	var lanPoke func()
-	if err := p.join(ctx, pr); err != nil {
+	if err := p.join(ctx, pr, nw); err != nil {
 		if ctx.Err() == nil {
 			p.emit(Event{Kind: EventError, Code: CodeRegisterFailed, Message: err.Error()})
 		}
@@ -386,9 +386,11 @@ func (p *Phone) discover(ctx context.Context, overlay string) []string {
 	return boot
 }
 
-// join joins the overlay, retrying while the bootstrap peers cannot be reached, then
-// registers the user.
-func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
+// join joins the overlay, retrying while the bootstrap peers cannot be reached (at once
+// when the host's networks change, nw), then registers the user.
+func (p *Phone) join(ctx context.Context, pr *peer.Peer, nw *netwatch.Watcher) error {
+	changes, unsubscribe := nw.Subscribe() // a network that comes up: try again at once
+	defer unsubscribe()
 	for attempt := 0; ; attempt++ {
 		err := pr.Join(ctx)
 		if err == nil {
@@ -405,6 +407,7 @@ func (p *Phone) join(ctx context.Context, pr *peer.Peer) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Duration(min(attempt+1, 5)) * time.Second):
+		case <-changes:
 		}
 	}
 	first := pr.First()

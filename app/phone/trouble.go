@@ -103,6 +103,7 @@ func (p *Phone) fetchConfig(ctx context.Context, t join.Target) (*config.Config,
 	for attempt := 0; ; attempt++ {
 		doc, _, err := join.Fetch(ctx, p.cfg.Profile, t)
 		if err == nil {
+			p.cacheConfig(t, doc) // configcache.go
 			if attempt > 0 {
 				p.log.Info("the overlay configuration could be read", "config", t.Config, "attempt", attempt+1)
 			}
@@ -110,6 +111,9 @@ func (p *Phone) fetchConfig(ctx context.Context, t join.Target) (*config.Config,
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if doc := p.cachedConfig(t, err); doc != nil {
+			return doc, nil
 		}
 		wait := time.Duration(min(5<<min(attempt, 4), 60)) * time.Second // 5 s, 10 s, ... 60 s
 		p.log.Warn("cannot read the overlay configuration; retrying", "config", t.Config, "err", err, "retry_in", wait)
