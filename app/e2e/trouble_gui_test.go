@@ -190,8 +190,8 @@ func TestTroubleGUI(t *testing.T) {
 	}
 }
 
-// waitDialog saves screenshots of the main window at path until a dialog shows: a dialog dims
-// the window behind it, so the Call button (bright green, top right) is no longer bright.
+// waitDialog saves screenshots of the main window at path until a dialog shows: the dark
+// theme draws a dialog on a bluish background ((24,29,37)) that nothing else in the window has.
 func waitDialog(t *testing.T, display, win, path string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -199,11 +199,8 @@ func waitDialog(t *testing.T, display, win, path string) {
 		if err := Screenshot(display, win, path); err != nil {
 			t.Fatal(err)
 		}
-		r, g, b, err := pixel(path, 383, 67)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !(g > 200 && r < 120 && b < 120) {
+		n := countPixels(t, path, func(r, g, b uint32) bool { return b >= r+10 && b >= g+5 && b < 60 })
+		if n > 40000 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -213,19 +210,49 @@ func waitDialog(t *testing.T, display, win, path string) {
 	}
 }
 
-// pixel returns the 8-bit colour of a PNG file's pixel.
-func pixel(path string, x, y int) (r, g, b uint32, err error) {
-	f, err := os.Open(path)
+// countPixels counts the pixels of a PNG file whose 8-bit colour satisfies f.
+func countPixels(t *testing.T, path string, f func(r, g, b uint32) bool) int {
+	t.Helper()
+	n, _, _ := findPixels(t, path, f)
+	return n
+}
+
+// findPixels returns how many pixels satisfy f and their centre.
+func findPixels(t *testing.T, path string, f func(r, g, b uint32) bool) (n, x, y int) {
+	t.Helper()
+	file, err := os.Open(path)
 	if err != nil {
-		return 0, 0, 0, err
+		t.Fatal(err)
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
+	defer file.Close()
+	img, _, err := image.Decode(file)
 	if err != nil {
-		return 0, 0, 0, err
+		t.Fatal(err)
 	}
-	r, g, b, _ = img.At(x, y).RGBA()
-	return r >> 8, g >> 8, b >> 8, nil
+	bounds := img.Bounds()
+	for py := bounds.Min.Y; py < bounds.Max.Y; py++ {
+		for px := bounds.Min.X; px < bounds.Max.X; px++ {
+			r, g, b, _ := img.At(px, py).RGBA()
+			if f(r>>8, g>>8, b>>8) {
+				x, y, n = x+px, y+py, n+1
+			}
+		}
+	}
+	if n > 0 {
+		x, y = x/n, y/n
+	}
+	return n, x, y
+}
+
+// primaryButton finds the dialog's primary (blue) button in a screenshot: the centre of the
+// pixels of the theme's primary colour ((41,111,246)).
+func primaryButton(t *testing.T, path string) (x, y int) {
+	t.Helper()
+	n, x, y := findPixels(t, path, func(r, g, b uint32) bool { return r < 80 && g >= 90 && g <= 140 && b > 220 })
+	if n < 100 {
+		t.Fatalf("no primary button in %s", path)
+	}
+	return x, y
 }
 
 // startGUI starts the real GUI on display with args, its stderr lines kept for waitLine.
@@ -284,4 +311,41 @@ func (g *guiProc) quit(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.waitExit(t, "SIGTERM")
+}
+
+// garbleIdentity overwrites the profile's identity.pem with something that is not one and
+// returns what it wrote.
+func garbleIdentity(t *testing.T, profile string) string {
+	t.Helper()
+	garbage := "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
+	writeFile(t, filepath.Join(profile, "identity.pem"), garbage)
+	return garbage
+}
+
+// TestIdentityUnreadableGUI: an unreadable identity.pem is never replaced silently: the GUI
+// says so in a dialog and waits; its button "Make a new identity" sets the file aside (kept)
+// and the phone joins with a new one.
+func TestIdentityUnreadableGUI(t *testing.T) {
+	display := StartXvfb(t)
+	dir := t.TempDir()
+	profile := filepath.Join(dir, "profile")
+	garbage := garbleIdentity(t, profile)
+	g := startGUI(t, display, dir, "--profile", profile, "--user", "alice", "--overlay", "trouble.test", "--listen", "127.0.0.1:0")
+	win := waitWindow(t, display, "Chordphone", 60*time.Second)
+	g.waitLine(t, "code=identity_unreadable", 60*time.Second)
+	art := ArtifactsDir(t)
+	waitDialog(t, display, win, filepath.Join(art, "gui-trouble-identity_unreadable.png"))
+	if b, err := os.ReadFile(filepath.Join(profile, "identity.pem")); err != nil || string(b) != garbage {
+		t.Fatalf("identity.pem was changed before the person chose: %v", err)
+	}
+	x, y := primaryButton(t, filepath.Join(art, "gui-trouble-identity_unreadable.png"))
+	xdo(t, display, "mousemove", "--window", win, fmt.Sprint(x), fmt.Sprint(y), "click", "1") // Make a new identity
+	g.waitLine(t, "a new identity was chosen", 30*time.Second)
+	g.waitLine(t, "joined the overlay", 60*time.Second)
+	kept := setAside(t, profile, "identity.pem.unreadable-")
+	if b, err := os.ReadFile(kept); err != nil || string(b) != garbage {
+		t.Errorf("the unreadable identity was not kept as it was: %v", err)
+	}
+	shotChanged(t, display, win, filepath.Join(art, "gui-trouble-identity-new.png"), nil)
+	g.quit(t)
 }

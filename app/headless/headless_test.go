@@ -221,6 +221,7 @@ func TestErrorCodes(t *testing.T) {
 		{"answer", "not_ringing"},
 		{"call bad/name", "bad_user"},
 		{"lookup bad/name", "bad_user"},
+		{"new-identity", "identity_readable"},
 	} {
 		if _, err := io.WriteString(w, c.line+"\n"); err != nil {
 			t.Fatal(err)

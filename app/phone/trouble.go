@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -154,9 +155,14 @@ func (p *Phone) identityTrouble(ctx context.Context, err error) {
 	p.badIdentity = err
 	p.mu.Unlock()
 	p.log.Error("the identity cannot be read; waiting for the choice of a new one (new-identity)", "err", err)
+	path, why := filepath.Join(p.cfg.Profile, identity.FileName), "it is damaged or not an identity file"
+	if errors.Is(err, fs.ErrPermission) {
+		why = "this user may not read it"
+	}
 	p.emit(Event{Kind: EventError, Code: CodeIdentityUnreadable, Message: fmt.Sprintf(
-		"%v. It was not changed. Restore it from a backup and start again, or make a new identity "+
-			"(the old file is kept): people who talked with you before are then told that your key changed.", err)})
+		"Your identity %s cannot be read: %s. It was not changed. Restore it from a backup and start "+
+			"again, or make a new identity (headless: the new-identity command or --new-identity; the "+
+			"old file is kept): people who talked with you before are then told that your key changed.", path, why)})
 	<-ctx.Done()
 }
 
