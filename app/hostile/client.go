@@ -39,6 +39,10 @@ type Client struct {
 
 	tr *link.Transport
 
+	// Intercept, if set before the client's links carry traffic, gets every message
+	// nobody waits for (requests to forward or forge answers to), on the link it came on.
+	Intercept func(from node.Link, m *wire.Message)
+
 	mu      sync.Mutex
 	waiters map[uint64]chan *wire.Message
 	other   []*wire.Message // received messages nobody waited for
@@ -113,6 +117,10 @@ func (c *Client) Receive(from node.Link, msg []byte) {
 		case ch <- m:
 		default:
 		}
+		return
+	}
+	if c.Intercept != nil {
+		go c.Intercept(from, m)
 		return
 	}
 	if len(c.other) < 1024 {

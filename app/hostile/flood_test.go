@@ -37,7 +37,7 @@ func newSigner(t *testing.T, name string) *signer {
 	return &signer{id: id, sec: &node.CertSecurity{NodeID: id.NodeID(), Key: id.Key, Chain: id.Chain}}
 }
 
-// store builds a StoreReq signed by s (sent over any link: the link is not the signer).
+// store builds a StoreReq signed by s, relayed by via (any link: the link is not the signer).
 func (s *signer) store(t *testing.T, via *user, rid wire.ResourceID, kind wire.KindID, v wire.StoredDataValue, at time.Time) (*wire.Message, []byte) {
 	t.Helper()
 	sd, err := storage.NewValue(rid, kind, v, at, time.Hour, &storage.Credentials{Key: s.id.Key, Chain: s.id.Chain})
@@ -45,6 +45,8 @@ func (s *signer) store(t *testing.T, via *user, rid wire.ResourceID, kind wire.K
 		t.Fatal(err)
 	}
 	m := via.Request(wire.CodeStoreReq, &wire.StoreReq{Resource: rid, KindData: []wire.StoreKindData{{Kind: kind, Values: []wire.StoredData{sd}}}}, wire.ResourceDestination(rid))
+	// Relayed for s (RFC 6940 §6.1.2): the originator must be the signer (§6.3.4).
+	m.Header.ViaList = []wire.Destination{wire.NodeDestination(s.id.NodeID())}
 	if err := s.sec.Sign(m); err != nil {
 		t.Fatal(err)
 	}

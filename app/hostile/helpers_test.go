@@ -286,3 +286,33 @@ func waitOwnCertificates(t *testing.T, p *peer.Peer) int {
 	}
 	return p.Status().StoredRecords
 }
+
+// expectDropped fails if raw (a request with transaction id tx) sent on l is answered: RFC
+// 6940 §6.3.4 drops a request whose signature fails, or whose originator is not its signer,
+// without an answer. It waits 3 s (the overlay-reliability-timer) for one.
+func expectDropped(t *testing.T, what string, c *Client, l *link.Link, raw []byte, tx uint64) {
+	t.Helper()
+	ans, err := c.Exchange(testCtx(t, 3*time.Second), l, raw, tx)
+	if err == nil {
+		code, phrase, _ := ErrorCode(ans)
+		t.Errorf("%s: answered %v %v (%s), want dropped unanswered", what, ans.Code, code, phrase)
+		return
+	}
+	t.Logf("%s: dropped (%v)", what, err)
+}
+
+// withVia re-encodes raw with a via list naming from (a relay of from's request: the via
+// list is not signed, RFC 6940 §6.3.4), keeping the signature.
+func withVia(t *testing.T, raw []byte, from wire.NodeID) []byte {
+	t.Helper()
+	m, err := wire.Decode(raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Header.ViaList = []wire.Destination{wire.NodeDestination(from)}
+	b, err := wire.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -75,11 +75,7 @@ func TestForgedStoresRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw = flip(raw, hl+6+45) // storage_time of the value (code 2, body length 4, then 45 bytes into the StoreReq)
-		ans, err := alice.Exchange(testCtx(t, 20*time.Second), al, raw, m.Header.TransactionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		expectCode(t, "message with a flipped byte", ans, wire.ErrForbidden)
+		expectDropped(t, "message with a flipped byte", alice.Client, al, raw, m.Header.TransactionID)
 	})
 
 	sameSnapshot(t, "forged stores at alice's AoR", aliceBefore, snapshot(t, alice, al, alice.aor(), wire.KindSIPRegistration))
@@ -121,42 +117,41 @@ func TestReplayedStores(t *testing.T) {
 	}
 	sameSnapshot(t, "retransmitted StoreReq", snap1, snapshot(t, alice, al, alice.aor(), wire.KindSIPRegistration))
 
-	// Eve replays alice's request over her own link (another origin: no cache hit): the
-	// value is already there, identical: nothing changes.
-	ans, err := eve.Exchange(ctx, el, raw1, m1.Header.TransactionID)
+	// Eve replays alice's request as it is over her own link: the originator is not the
+	// signer (RFC 6940 §6.3.4): dropped unanswered.
+	expectDropped(t, "alice's request replayed by eve as hers", eve.Client, el, raw1, m1.Header.TransactionID)
+	// Eve replays it as a relay of alice's (via list naming alice): the cached answer.
+	ans, err := eve.Exchange(ctx, el, withVia(t, raw1, alice.NodeID), m1.Header.TransactionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _, isErr := ErrorCode(ans); isErr {
-		t.Logf("replay of the current request by eve: %v", code)
-	} else if g := storeGeneration(t, ans); g != gen1 {
+	expectOK(t, "replay relayed for alice", ans, wire.CodeStoreAns)
+	if g := storeGeneration(t, ans); g != gen1 {
 		t.Errorf("replay of the current request moved the generation from %d to %d", gen1, g)
 	}
 	sameSnapshot(t, "replay of the current StoreReq", snap1, snapshot(t, alice, al, alice.aor(), wire.KindSIPRegistration))
 
-	// Alice updates; trudy (a third origin, so no cached answer) replays the old request:
-	// refused, the update stays.
+	// Alice updates; trudy replays the old request relayed for alice: the cached answer of
+	// the first transaction (§6.2.1) or Error_Data_Too_Old (§7.4.1.1); the update stays.
 	m2 := alice.storeMsg(alice.aor(), wire.KindSIPRegistration, alice.registration(t, alice.aor(), alice.NodeID, now.Add(time.Second)))
 	expectOK(t, "update", call(t, alice, al, m2), wire.CodeStoreAns)
 	snap2 := snapshot(t, alice, al, alice.aor(), wire.KindSIPRegistration)
 	trudy := newUser(t, "trudy")
-	ans, err = trudy.Exchange(ctx, trudy.dial(t, storer), raw1, m1.Header.TransactionID)
+	ans, err = trudy.Exchange(ctx, trudy.dial(t, storer), withVia(t, raw1, alice.NodeID), m1.Header.TransactionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectCode(t, "old StoreReq replayed after an update", ans, wire.ErrDataTooOld)
+	if _, _, isErr := ErrorCode(ans); isErr {
+		expectCode(t, "old StoreReq replayed after an update", ans, wire.ErrDataTooOld)
+	} else if g := storeGeneration(t, ans); g != gen1 {
+		t.Errorf("old StoreReq replayed after an update answered generation %d, want the cached %d", g, gen1)
+	}
 	sameSnapshot(t, "replay of the old StoreReq", snap2, snapshot(t, alice, al, alice.aor(), wire.KindSIPRegistration))
 
-	// A changed transaction id breaks the message signature.
-	m3 := *m1
-	raw3 := append([]byte(nil), raw1...)
+	// A changed transaction id breaks the message signature: dropped (§6.3.4).
+	raw3 := withVia(t, raw1, alice.NodeID)
 	raw3[20] ^= 0xff // transaction id, first byte (RFC 6940 §6.3.2 layout)
-	m3.Header.TransactionID ^= 0xff << 56
-	ans, err = eve.Exchange(ctx, el, raw3, m3.Header.TransactionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expectCode(t, "replay under a new transaction id", ans, wire.ErrForbidden)
+	expectDropped(t, "replay under a new transaction id", eve.Client, el, raw3, m1.Header.TransactionID^(0xff<<56))
 	sameSnapshot(t, "replay under a new transaction id", snap2, snapshot(t, alice, al, alice.aor(), wire.KindSIPRegistration))
 }
 
@@ -185,13 +180,13 @@ func TestReplayedAppendNotAppliedTwice(t *testing.T) {
 	if values(before) != 1 {
 		t.Fatalf("after one append: %d values\n%s", values(before), before)
 	}
-	// Each replay from another origin (the same link would get the cached answer).
+	// Each replay relayed by another node for alice (as hers it would be dropped, §6.3.4).
 	for i, r := range []*user{eve, newUser(t, "trudy")} {
 		l := el
 		if r != eve {
 			l = r.dial(t, storer)
 		}
-		ans, err := r.Exchange(ctx, l, raw, m.Header.TransactionID)
+		ans, err := r.Exchange(ctx, l, withVia(t, raw, alice.NodeID), m.Header.TransactionID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -172,7 +172,9 @@ type Chord struct {
 
 	counters Counters
 	held     map[wire.NodeID]bool // departed peers to try when their hold ends (merge.go)
-	cl       clientState          // client mode (client.go)
+	// confirming holds connected peers being asked whether they joined (confirmPeer).
+	confirming map[wire.NodeID]bool
+	cl         clientState // client mode (client.go)
 }
 
 // Counters count chord maintenance activity of one node.

@@ -188,8 +188,7 @@ func (c *Chord) attach(ctx context.Context, id, via wire.NodeID, peerReady bool)
 		return false
 	}
 	if c.n.Connected(id) {
-		c.markReady(id)
-		return true
+		return c.confirmPeer(ctx, id) // a link it made, maybe as a client (§4.2)
 	}
 	c.mu.Lock()
 	if c.attaching[id] {

@@ -116,7 +116,8 @@ func (c *Chord) consider(via wire.NodeID, lists ...[]wire.NodeID) {
 			ready := c.ready[id]
 			c.mu.Unlock()
 			if !ready {
-				c.markReady(id)
+				// Named by another node: it becomes routable only on its own word.
+				c.n.Go(func(ctx context.Context) { c.confirmPeer(ctx, id) })
 			}
 			continue
 		}
@@ -132,6 +133,66 @@ func (c *Chord) consider(via wire.NodeID, lists ...[]wire.NodeID) {
 			c.n.Go(func(ctx context.Context) { c.attachCandidate(ctx, id, via, finger) })
 		}
 	}
+}
+
+// confirmPeer marks a connected peer that another node named in an Update or a Leave
+// ready (routable) once it has said itself that it is a joined peer: a Probe to it, whose
+// answer it signs (RFC 6940 §6.3.4), reports a responsible set (§6.4.2.5). A third node's
+// word is not enough: otherwise any peer could make us route through a client, or a node
+// that never joined, by naming it (§6.4.2.3 binds an Update to its sender).
+func (c *Chord) confirmPeer(ctx context.Context, id wire.NodeID) bool {
+	c.mu.Lock()
+	ready, busy := c.ready[id], c.confirming[id]
+	if !ready && !busy {
+		if c.confirming == nil {
+			c.confirming = map[wire.NodeID]bool{}
+		}
+		c.confirming[id] = true
+	}
+	c.mu.Unlock()
+	if ready || busy {
+		return ready
+	}
+	defer func() {
+		c.mu.Lock()
+		delete(c.confirming, id)
+		c.mu.Unlock()
+	}()
+	pctx, cancel := context.WithTimeout(ctx, 3*c.n.Settings().ReliabilityTimer)
+	defer cancel()
+	var ans wire.ProbeAns
+	if _, err := c.n.Call(pctx, []wire.Destination{wire.NodeDestination(id)}, wire.CodeProbeReq,
+		&wire.ProbeReq{RequestedInfo: []wire.ProbeInformationType{wire.ProbeResponsibleSet}}, &ans); err != nil {
+		c.n.Logger().Debug("probe of a named peer", "peer", id, "err", err)
+		return false
+	}
+	for _, pi := range ans.ProbeInfo {
+		if pi.Type == wire.ProbeResponsibleSet && pi.Value > 0 {
+			c.markReady(id)
+			return true
+		}
+	}
+	return false
+}
+
+// PlausibleResponder implements node.ResponderChecker (RFC 6940 §6.3.4, second check):
+// responder is at least as close to target (clockwise, §10.1) as every peer of the
+// Neighbor Table. A client has no Neighbor Table (§4.2): it checks nothing.
+func (c *Chord) PlausibleResponder(target, responder wire.NodeID) bool {
+	if c.s.Client {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := dist(target, responder)
+	for _, l := range [][]wire.NodeID{c.preds, c.succs} {
+		for _, id := range l {
+			if dist(target, id).less(d) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c *Chord) wouldBeNeighborLocked(id wire.NodeID) bool {

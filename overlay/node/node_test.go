@@ -369,3 +369,21 @@ func TestBootstrapToSelfStartsOverlay(t *testing.T) {
 		t.Fatal("join without a reachable bootstrap node succeeded")
 	}
 }
+
+// TestResponseCopyOption: a forwarding option flagged RESPONSE_COPY comes back in the answer
+// with the three flags cleared; others do not (RFC 6940 §6.3.2.3).
+func TestResponseCopyOption(t *testing.T) {
+	r := newRing(t, 3, nil)
+	route := []wire.Destination{wire.NodeDestination(r.peers[1].n.ID()), wire.NodeDestination(r.peers[2].n.ID())}
+	resp, err := r.peers[0].n.Ping(ctx(t), route, node.WithForwardingOptions(
+		wire.ForwardingOption{Type: 9, Flags: wire.ResponseCopy, Data: []byte{1, 2}},
+		wire.ForwardingOption{Type: 10, Data: []byte{3}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []wire.ForwardingOption{{Type: 9, Flags: 0, Data: []byte{1, 2}}}
+	got := resp.Message.Header.Options
+	if len(got) != 1 || got[0].Type != want[0].Type || got[0].Flags != 0 || !bytes.Equal(got[0].Data, want[0].Data) {
+		t.Fatalf("answer options %+v, want %+v", got, want)
+	}
+}

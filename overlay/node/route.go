@@ -269,13 +269,27 @@ func (n *Node) answerHeader(fromID wire.NodeID, h *wire.ForwardingHeader, m *wir
 	m.Header.TransactionID = h.TransactionID
 	m.Header.TTL = n.s.InitialTTL
 	m.Header.MaxResponseLength = 0
-	m.Header.Options = nil
+	m.Header.Options = responseOptions(h.Options)
 	dl := wire.ReverseDestinations(h.ViaList)
 	if fromID != n.id {
 		dl = append([]wire.Destination{wire.NodeDestination(fromID)}, dl...)
 	}
 	m.Header.DestinationList = dl
 	m.Header.ViaList = []wire.Destination{wire.NodeDestination(n.id)}
+}
+
+// responseOptions are the request's forwarding options flagged RESPONSE_COPY, copied
+// with the three flags cleared (RFC 6940 §6.3.2.3: they MUST NOT be set in a response).
+func responseOptions(req []wire.ForwardingOption) []wire.ForwardingOption {
+	var out []wire.ForwardingOption
+	for _, o := range req {
+		if o.Flags&wire.ResponseCopy != 0 {
+			o.Flags &^= wire.ResponseCopy | wire.ForwardCritical | wire.DestinationCritical
+			o.Data = append([]byte(nil), o.Data...)
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // sendAnswer signs, encodes and routes an answer to request header h. It returns the
@@ -337,20 +351,9 @@ func (n *Node) deliver(from Link, fromID wire.NodeID, b []byte, hops int) {
 		return
 	}
 	if m.Code.IsAnswer() {
-		var responder wire.NodeID
-		if len(m.Header.ViaList) > 0 && m.Header.ViaList[0].Type == wire.DestinationNode {
-			responder = m.Header.ViaList[0].Node
-		} else {
-			responder = fromID
-		}
-		if fromID != n.id {
-			if signer, err := n.s.Security.Verify(m); err != nil {
-				n.drop("answer signature", err)
-				return
-			} else if signer != nil && !contains(signer, responder) {
-				n.drop("answer signer is not the responder", nil)
-				return
-			}
+		responder, ok := n.checkAnswer(fromID, m)
+		if !ok {
+			return
 		}
 		n.deliverAnswer(m, responder, hops)
 		return
@@ -406,7 +409,16 @@ func (n *Node) serveRequestFetch(fromID wire.NodeID, m *wire.Message, hops int, 
 			return
 		}
 		if err != nil {
-			n.replyError(nil, fromID, h, wire.ErrForbidden, "signature: "+err.Error())
+			// RFC 6940 §6.3.4: a request whose signature fails SHOULD simply be
+			// dropped, and MUST NOT be processed.
+			n.drop("request signature", err)
+			return
+		}
+		if signer != nil && !contains(signer, origin) {
+			// The originator is the signer (§6.3.4): the via list is not signed, so a
+			// first entry that is not the signer's is a forgery (a peer claiming to
+			// relay another node's request); handlers act on Origin.
+			n.drop("request origin is not its signer", nil)
 			return
 		}
 		if n.checkConfigSequence(fromID, h, m.Code) {

@@ -3,6 +3,7 @@ package node_test
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func newIdentity(t *testing.T) *identity.Identity {
 }
 
 // TestCertSecurity runs a ring whose messages are all signed (RFC 6940 §6.3.4) and
-// checks that a request signed with the wrong key is refused with Error_Forbidden.
+// checks that a request signed with the wrong key is dropped unanswered.
 func TestCertSecurity(t *testing.T) {
 	ids := []*identity.Identity{newIdentity(t), newIdentity(t), newIdentity(t), newIdentity(t)}
 	rogue := newIdentity(t)
@@ -62,9 +63,15 @@ func TestCertSecurity(t *testing.T) {
 	if err != nil || len(l) != 1 {
 		t.Fatal(err)
 	}
-	_, err = n.Ping(ctx(t), []wire.Destination{wire.NodeDestination(r.peers[0].n.ID())})
-	if !node.IsCode(err, wire.ErrForbidden) {
-		t.Fatalf("badly signed ping: got %v, want Error_Forbidden", err)
+	// §6.3.4: a request whose signature fails is dropped silently (no answer to a
+	// sender that cannot be trusted), not answered with Error_Forbidden.
+	drops := r.peers[0].n.Stats().DropReasons["request signature"]
+	_, err = n.Ping(ctx(t), []wire.Destination{wire.NodeDestination(r.peers[0].n.ID())}, node.WithReliabilityTimer(100*time.Millisecond))
+	if !errors.Is(err, node.ErrTimeout) {
+		t.Fatalf("badly signed ping: got %v, want no answer (ErrTimeout)", err)
+	}
+	if got := r.peers[0].n.Stats().DropReasons["request signature"]; got <= drops {
+		t.Fatalf("badly signed ping not counted as dropped for its signature")
 	}
 }
 

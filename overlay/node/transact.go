@@ -21,8 +21,9 @@ type transaction struct {
 	// newLink: another link to the first hop came up (the peer came back from another
 	// address): send again at once, over it.
 	newLink chan struct{}
-	hop     wire.NodeID // first hop of the latest transmission
-	direct  wire.NodeID // the destination when it is a single Node-ID
+	hop     wire.NodeID      // first hop of the latest transmission
+	direct  wire.NodeID      // the destination when it is a single Node-ID
+	target  wire.Destination // the last destination: who must answer (RFC 6940 §6.3.4)
 }
 
 // Option changes one request.
@@ -83,6 +84,12 @@ func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.
 	t := &transaction{id: newTransactionID(), ch: make(chan answer, 1), linkDown: make(chan wire.NodeID, 1), newLink: make(chan struct{}, 1)}
 	if len(dests) == 1 && dests[0].Type == wire.DestinationNode {
 		t.direct = dests[0].Node
+	}
+	if last := dests[len(dests)-1]; last.Type == wire.DestinationNode || len(dests) == 1 {
+		// §6.3.4 compares a Resource-ID's responder with our Neighbor Table: only
+		// when our table routed it, not when it is source-routed through another
+		// node first (the partition check of §10.7.4.4 expects a stranger there).
+		t.target = last
 	}
 	m.Header.OverlayHash = n.s.OverlayHash
 	m.Header.ConfigurationSequence = n.ConfigurationSequence()
