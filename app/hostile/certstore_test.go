@@ -15,7 +15,7 @@ import (
 // but left it out of the message's security block (§6.3.4: it only SHOULD be there) is
 // verified with the certificate fetched from the overlay (§11.3.1) and answered, at every
 // peer, including those that never saw that certificate. A node that stored no certificate
-// gets Error_Forbidden.
+// gets no answer (§6.3.4: dropped).
 func TestSignerCertificateFetched(t *testing.T) {
 	ps := startPeers(t, 3)
 	// An observer checks the stores, so that carol signs only her Store (the peers cache the
@@ -62,7 +62,17 @@ func TestSignerCertificateFetched(t *testing.T) {
 	// Dave never stored his certificate: nobody can verify him.
 	dave := newUser(t, "dave")
 	dl := dave.dial(t, ps[1])
-	expectCode(t, "ping without a certificate stored anywhere", bareCall(t, dave, dl, ps[1].NodeID()), wire.ErrForbidden)
+	m := dave.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(ps[1].NodeID()))
+	if err := dave.Sign(m); err != nil {
+		t.Fatal(err)
+	}
+	m.Security.Certificates = nil
+	raw, err := wire.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unverifiable: dropped unanswered (RFC 6940 §6.3.4 SHOULD).
+	expectDropped(t, "ping without a certificate stored anywhere", dave.Client, dl, raw, m.Header.TransactionID)
 }
 
 // bareCall sends u's Ping to target over l, signed but without any certificate in the
