@@ -254,6 +254,30 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 	}
 	srv := startOverlayServer(t, ns, dir, "--dir", op, "--listen", "127.0.0.1:443", "--peer-listen", "127.0.0.1:6084")
 
+	// An always-on storing peer given the configuration document as a file: it needs
+	// enrollment and says how, without pointing to a GUI; `chordphone enroll --config FILE`
+	// (the file's root-cert is the CA trusted) makes its profile join with no overlay flags.
+	command(t, "", dir, "storer-password\n", false, "overlay-server", "user", "add", "storer", "--dir", op)
+	doc, _ := command(t, "", dir, "", false, "overlay-server", "config", "--dir", op)
+	cfgFile := filepath.Join(dir, "lab.test.xml")
+	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sdir := t.TempDir()
+	sprofile := filepath.Join(sdir, "profile")
+	storer := StartHeadlessIn(t, ns, binPath, "storer-unenrolled", sdir, "--profile", sprofile, "--config", cfgFile, "--listen", "127.0.0.1:0")
+	e := storer.Wait(t, "error", 60*time.Second)
+	if msg, _ := e["message"].(string); e["code"] != "needs_enrollment" || !strings.Contains(msg, "chordphone enroll") || strings.Contains(msg, "Settings") {
+		t.Errorf("an unenrolled peer says %v", e)
+	}
+	storer.Send(t, "quit")
+	<-storer.Exited()
+	command(t, ns, sdir, "storer-password\n", false, "enroll", "--profile", sprofile, "--config", cfgFile, "--user", "storer")
+	storer = StartHeadlessIn(t, ns, binPath, "storer", sdir, "--profile", sprofile, "--listen", "127.0.0.1:0")
+	if e := storer.Wait(t, "registered", 90*time.Second); e["aor"] != "sip:storer@lab.test" {
+		t.Fatalf("the storing peer registered as %v", e["aor"])
+	}
+
 	// Bob's headless phone, enrolled from the command line.
 	bdir := t.TempDir()
 	bprofile := filepath.Join(bdir, "profile")

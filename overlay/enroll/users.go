@@ -33,6 +33,47 @@ type Users struct {
 
 	mu    sync.Mutex
 	users map[string]*Account
+	// seen is the file as last read or written: another process (the operator's "user add"
+	// beside a running server) may change it; reloadLocked reads it again then.
+	seen fileStamp
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{fi.ModTime(), fi.Size()}
+}
+
+// reloadLocked reads the file again when another process changed it since.
+func (u *Users) reloadLocked() error {
+	st := stampOf(u.path)
+	if st == u.seen {
+		return nil
+	}
+	data, err := os.ReadFile(u.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		u.users, u.seen = map[string]*Account{}, st
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("user database: %w", err)
+	}
+	m := map[string]*Account{}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("user database %s: %w", u.path, err)
+	}
+	if m == nil {
+		m = map[string]*Account{}
+	}
+	u.users, u.seen = m, st
+	return nil
 }
 
 // Errors of the user database.
@@ -46,21 +87,12 @@ var (
 // time taken does not tell whether an account exists.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("chordphone"), bcrypt.DefaultCost)
 
-// OpenUsers loads the database in path; a missing file is empty.
+// OpenUsers loads the database in path; a missing file is empty. Changes that other processes
+// make to the file are read again before each use.
 func OpenUsers(path string) (*Users, error) {
 	u := &Users{path: path, Cost: bcrypt.DefaultCost, users: map[string]*Account{}}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return u, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("user database: %w", err)
-	}
-	if err := json.Unmarshal(data, &u.users); err != nil {
-		return nil, fmt.Errorf("user database %s: %w", path, err)
-	}
-	if u.users == nil {
-		u.users = map[string]*Account{}
+	if err := u.reloadLocked(); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -70,7 +102,11 @@ func (u *Users) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return identity.WriteFileAtomic(u.path, append(data, '\n'), 0o600)
+	if err := identity.WriteFileAtomic(u.path, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	u.seen = stampOf(u.path)
+	return nil
 }
 
 // ValidAccountName checks an account name: the part of the user name before
@@ -102,6 +138,9 @@ func (u *Users) Add(name, password string) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if err := u.reloadLocked(); err != nil {
+		return err
+	}
 	if _, ok := u.users[name]; ok {
 		return fmt.Errorf("%s: %w", name, ErrUserExists)
 	}
@@ -124,6 +163,9 @@ func (u *Users) SetPassword(name, password string) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if err := u.reloadLocked(); err != nil {
+		return err
+	}
 	a, ok := u.users[name]
 	if !ok {
 		return fmt.Errorf("%s: %w", name, ErrNoSuchUser)
@@ -141,6 +183,9 @@ func (u *Users) SetPassword(name, password string) error {
 func (u *Users) Remove(name string) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if err := u.reloadLocked(); err != nil {
+		return err
+	}
 	a, ok := u.users[name]
 	if !ok {
 		return fmt.Errorf("%s: %w", name, ErrNoSuchUser)
@@ -157,6 +202,7 @@ func (u *Users) Remove(name string) error {
 func (u *Users) Names() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	_ = u.reloadLocked() // a damaged file: the accounts as last read
 	var out []string
 	for n := range u.users {
 		out = append(out, n)
@@ -169,6 +215,7 @@ func (u *Users) Names() []string {
 func (u *Users) Exists(name string) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	_ = u.reloadLocked() // a damaged file: the accounts as last read
 	_, ok := u.users[name]
 	return ok
 }
@@ -177,6 +224,7 @@ func (u *Users) Exists(name string) bool {
 // strings). It takes about the same time whether or not the user exists.
 func (u *Users) Authenticate(name, password string) error {
 	u.mu.Lock()
+	_ = u.reloadLocked() // a damaged file: the accounts as last read
 	a, ok := u.users[name]
 	hash := dummyHash
 	if ok {
@@ -199,6 +247,9 @@ func (u *Users) Authenticate(name, password string) error {
 func (u *Users) NodeIDs(name string, n int) ([]wire.NodeID, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if err := u.reloadLocked(); err != nil {
+		return nil, err
+	}
 	a, ok := u.users[name]
 	if !ok {
 		return nil, ErrNoSuchUser
