@@ -232,8 +232,10 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 // (the HTTPS certificate is issued by the overlay's own CA). Everything runs in a network
 // namespace whose /etc/hosts resolves lab.test. Bob's always-on headless phone is enrolled with
 // `chordphone enroll --invite LINK` (password on stdin). Alice starts the GUI, types her name,
-// opens Settings, types her invitation link into the Overlay tab, a wrong password first (the
-// dialog says so) and then the right one, and joins. Then they call each other by name.
+// opens Settings and first types the overlay's name and her password: the phone shows the
+// fingerprint of the CA the server presents, to compare with the operator's, and she cancels.
+// Then she types her invitation link into the Overlay tab, a wrong password first (the dialog
+// says so) and then the right one, and joins. Then they call each other by name.
 // Screenshots of each step are saved.
 func TestJoinByInvitationAndCall(t *testing.T) {
 	ns := hostsNetns(t, "lab.test")
@@ -331,12 +333,33 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 	xdo(t, display, "mousemove", "--window", win, "398", "612", "click", "1")
 	shotChanged(t, display, win, shot("3-settings"), after)
 
+	// First without the invitation: the overlay's name, user and password. The server's CA is
+	// unknown, so the phone shows its fingerprint to compare; she cancels.
+	settings, _ := os.ReadFile(shot("3-settings"))
+	xdo(t, display, "mousemove", "--window", win, "45", "217", "click", "1") // Named overlay
+	xdo(t, display, "mousemove", "--window", win, "257", "318", "click", "1") // Overlay
+	xdo(t, display, "type", "--window", win, "--delay", "20", "lab.test")
+	xdo(t, display, "key", "--window", win, "Tab", "Tab") // to User name (alice), Password
+	xdo(t, display, "type", "--window", win, "--delay", "20", "alice-password")
+	xdo(t, display, "key", "--window", win, "Return")
+	srv.wait(t, "TLS handshake error", 60*time.Second) // the phone refused the unknown CA
+	var prev []byte
+	shotUntil(t, display, win, shot("4-confirm-fingerprint"), "the fingerprint to confirm", 30*time.Second, func(p string) bool {
+		b, _ := os.ReadFile(p)
+		same := bytes.Equal(b, prev) && !bytes.Equal(b, settings)
+		prev = b
+		return same
+	})
+	xdo(t, display, "mousemove", "--window", win, "117", "411", "click", "1") // Cancel
+	shotUntil(t, display, win, shot("5-not-confirmed"), "the refusal under the fields", 30*time.Second,
+		func(p string) bool { return redPixels(t, p) > 100 })
+
 	// The invitation, typed into the Overlay tab, fills the overlay and the user and shows the CA.
 	xdo(t, display, "mousemove", "--window", win, "257", "257", "click", "1")
 	xdo(t, display, "type", "--window", win, "--delay", "10", aliceLink)
-	settings, _ := os.ReadFile(shot("3-settings"))
-	var prev []byte
-	shotUntil(t, display, win, shot("4-invitation"), "the dialog filled from the invitation", 30*time.Second, func(p string) bool {
+	settings, _ = os.ReadFile(shot("5-not-confirmed"))
+	prev = nil
+	shotUntil(t, display, win, shot("6-invitation"), "the dialog filled from the invitation", 30*time.Second, func(p string) bool {
 		b, _ := os.ReadFile(p)
 		same := bytes.Equal(b, prev) && !bytes.Equal(b, settings) // drawn, and no longer changing
 		prev = b
@@ -344,11 +367,11 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 	})
 
 	// A wrong password: the dialog says so in a sentence.
-	xdo(t, display, "key", "--window", win, "Tab", "Tab", "Tab") // to Overlay, User name, Password
+	xdo(t, display, "key", "--window", win, "Tab", "Tab", "Tab", "ctrl+a") // to Overlay, User name, Password
 	xdo(t, display, "type", "--window", win, "--delay", "20", "wrong-password")
 	xdo(t, display, "key", "--window", win, "Return")
 	srv.wait(t, "enrollment refused", 60*time.Second)
-	shotUntil(t, display, win, shot("5-wrong-password"), "the wrong-password message", 30*time.Second,
+	shotUntil(t, display, win, shot("7-wrong-password"), "the wrong-password message", 30*time.Second,
 		func(p string) bool { return redPixels(t, p) > 100 })
 
 	// The right password: joined and registered in lab.test.
@@ -363,15 +386,15 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 		}
 	}
 	prev = nil
-	shotUntil(t, display, win, shot("6-joined"), "the dialog saying joined", 30*time.Second, func(p string) bool {
+	shotUntil(t, display, win, shot("8-joined"), "the dialog saying joined", 30*time.Second, func(p string) bool {
 		b, _ := os.ReadFile(p)
 		same := bytes.Equal(b, prev) // the progress bar has stopped
 		prev = b
 		return same && redPixels(t, p) < 20
 	})
-	joined, _ := os.ReadFile(shot("6-joined"))
+	joined, _ := os.ReadFile(shot("8-joined"))
 	xdo(t, display, "mousemove", "--window", win, "177", "571", "click", "1") // Cancel: already joined
-	main := shotChanged(t, display, win, shot("7-main-window"), joined)
+	main := shotChanged(t, display, win, shot("9-main-window"), joined)
 
 	// Alice calls bob by name; bob answers.
 	xdo(t, display, "mousemove", "--window", win, "170", "67", "click", "1")
@@ -380,7 +403,7 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 	bob.Wait(t, "incoming", 30*time.Second)
 	bob.Wait(t, "answered", 30*time.Second)
 	waitReceived(t, bob, 200) // 4 s of audio
-	shotChanged(t, display, win, shot("8-in-call"), main)
+	shotChanged(t, display, win, shot("10-in-call"), main)
 	bob.Send(t, "hangup")
 	bob.Wait(t, "hangup", 20*time.Second)
 	checkAudio(t, "alice -> bob", asig, bout)
