@@ -221,3 +221,15 @@ func TestNamedOverlayStartedOffline(t *testing.T) {
 		joined.Seconds(), time.Since(t0).Seconds())
 	dumpLogs(t, bob)
 }
+
+// TestIPv6OnlyLANPhones: on a LAN with no IPv4 at all, phones started with no flags find
+// each other by mDNS over IPv6 (ff02::fb, AAAA records), form one ring and call by name.
+func TestIPv6OnlyLANPhones(t *testing.T) {
+	lan := lantest.New(t, 2)
+	lan.IPv6Only(t)
+	alice := startLANPhone(t, lan, 0, "alice")
+	joinedAndRegistered(t, alice, true)
+	bob := startLANPhone(t, lan, 1, "bob", "--auto-answer")
+	joinedAndRegistered(t, bob, false) // found alice over IPv6
+	callUntilAnswered(t, alice, bob, "bob", time.Now(), callableWithin)
+}

@@ -15,8 +15,9 @@
 //
 // Browsers filter on overlay=, so several overlays can share a LAN.
 //
-// Only IPv4 multicast (224.0.0.251:5353) is used; AAAA records are still
-// announced so peers may connect over IPv6. Announce and Browse follow the host's
+// Queries and announcements go to 224.0.0.251 and ff02::fb (port 5353) on each interface
+// in each family it has an address of; A and AAAA records carry the peer's addresses
+// (IPv6 link-local ones excepted: a record has no zone). Announce and Browse follow the host's
 // interfaces and addresses (overlay/netwatch): they join the group on interfaces that
 // come up later, announce new addresses and query again at once.
 package discovery
@@ -44,8 +45,9 @@ const ServiceName = "_reload"
 const DefaultTTL = 120 * time.Second
 
 var (
-	mdnsGroup = net.IPv4(224, 0, 0, 251)
-	mdnsAddr  = &net.UDPAddr{IP: mdnsGroup, Port: 5353}
+	mdnsGroup  = net.IPv4(224, 0, 0, 251)
+	mdnsAddr   = &net.UDPAddr{IP: mdnsGroup, Port: 5353}
+	mdnsGroup6 = net.ParseIP("ff02::fb") // RFC 6762 §3
 )
 
 // Service is what a peer announces.
@@ -88,8 +90,7 @@ func serviceType(proto string) string {
 func (s *Service) instance() string { return s.NodeID.String() + "." + serviceType(s.Proto) }
 func (s *Service) host() string     { return s.NodeID.String() + ".reload.local." }
 
-// Interfaces returns the up, multicast-capable interfaces with an IPv4
-// address.
+// Interfaces returns the up, multicast-capable interfaces with an address (IPv4 or IPv6).
 func Interfaces() ([]net.Interface, error) {
 	all, err := net.Interfaces()
 	if err != nil {
@@ -100,12 +101,8 @@ func Interfaces() ([]net.Interface, error) {
 		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagMulticast == 0 {
 			continue
 		}
-		addrs, _ := ifi.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-				out = append(out, ifi)
-				break
-			}
+		if has4, has6 := families(&ifi); has4 || has6 {
+			out = append(out, ifi)
 		}
 	}
 	return out, nil

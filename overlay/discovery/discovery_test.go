@@ -197,7 +197,7 @@ func TestMain(m *testing.M) {
 func helperAnnounce() int {
 	id, _ := wire.ParseNodeID(os.Getenv("NODE_ID"))
 	port, _ := strconv.Atoi(os.Getenv("PORT"))
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{Port: port})
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -435,4 +435,20 @@ func TestNetworkComesUp(t *testing.T) {
 		t.Fatalf("peer not found after the networks came up: %q %v", line, err)
 	}
 	t.Logf("found %.1f s after the interfaces came up", time.Since(t0).Seconds())
+}
+
+// TestIPv6OnlyLAN: on a LAN with IPv6 addresses only (no IPv4 anywhere), peers find each
+// other over ff02::fb and reach each other at the AAAA address announced.
+func TestIPv6OnlyLAN(t *testing.T) {
+	lan := lantest.New(t, 2)
+	lan.IPv6Only(t)
+	stop := startAnnouncer(t, lan, 0, randomID(t))
+	defer stop()
+	out, err := browseFrom(lan, 1, "")
+	if err != nil || !strings.Contains(string(out), "pong ping") {
+		t.Fatalf("peer not found or not reachable over IPv6: %s %v", out, err)
+	}
+	if !strings.Contains(string(out), "["+lan.Addrs[0].String()+"]:6084") {
+		t.Errorf("found at %s, want [%v]:6084", out, lan.Addrs[0])
+	}
 }

@@ -171,3 +171,21 @@ func (l *LAN) Renumber(t testing.TB, i int) netip.Addr {
 	l.Addrs[i] = addr
 	return addr
 }
+
+// IPv6Only gives every host an IPv6 address (fd00:213:SUBNET::N/64, unique local) instead
+// of its IPv4 one: a LAN with no IPv4 at all. Addrs changes accordingly.
+func (l *LAN) IPv6Only(t testing.TB) {
+	t.Helper()
+	for i, ns := range l.Namespaces {
+		a := netip.AddrFrom16([16]byte{0xfd, 0, 0x02, 0x13, 0, l.subnet, 14: 0, 15: byte(i + 1)})
+		for _, c := range [][]string{
+			{"-n", ns, "addr", "del", l.Addrs[i].String() + "/24", "dev", "eth0"},
+			{"-n", ns, "addr", "add", a.String() + "/64", "dev", "eth0", "nodad"},
+		} {
+			if err := ip(c...); err != nil {
+				t.Fatalf("lantest: %v", err)
+			}
+		}
+		l.Addrs[i] = a
+	}
+}
