@@ -22,6 +22,7 @@ var troubleTitles = map[string]string{
 	phone.CodeIdentityUnreadable: "Your identity cannot be read",
 	phone.CodeConfigUnreachable:  "Overlay configuration not reachable",
 	phone.CodePeerFailed:         "The phone cannot join an overlay",
+	phone.CodeConfigCached:       "Using the saved overlay configuration",
 	join.CodeUnreachable:         "Overlay configuration not reachable",
 	join.CodeNotResolved:         "Overlay configuration not reachable",
 }

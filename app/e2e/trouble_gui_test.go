@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"image"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chordphone/chordphone/app/store"
+	"github.com/chordphone/chordphone/overlay/config"
+	"github.com/chordphone/chordphone/overlay/identity"
 )
 
 // troubleCase is one kind of recoverable trouble at start (issue 16): how to make it, the
@@ -57,6 +60,13 @@ func troubleCases() []troubleCase {
 				return []string{"--user", "alice", "--listen", "127.0.0.1:0",
 					"--config", fmt.Sprintf("https://127.0.0.1:%d/.well-known/reload-config", closedPort(t))}
 			}},
+		{name: "ConfigCached", code: "config_cached", kind: "warning", joins: true,
+			prepare: func(t *testing.T, profile string) []string {
+				// The copy kept from the last verified fetch of a URL that now refuses.
+				url := fmt.Sprintf("https://127.0.0.1:%d/.well-known/reload-config", closedPort(t))
+				cacheConfig(t, profile, url, "cached.test")
+				return []string{"--user", "alice", "--listen", "127.0.0.1:0", "--config", url}
+			}},
 		{name: "DamagedDatabase", code: "profile_db_damaged", kind: "warning", joins: true,
 			prepare: func(t *testing.T, profile string) []string {
 				writeFile(t, filepath.Join(profile, "chordphone.db"), strings.Repeat("not a database ", 2000))
@@ -69,6 +79,34 @@ func troubleCases() []troubleCase {
 				return append(named, "--listen", "127.0.0.1:0")
 			},
 			check: func(t *testing.T, profile string) { setAside(t, profile, "pins.json.damaged-") }},
+	}
+}
+
+// cacheConfig keeps in profile, as the last verified copy fetched from url, the signed
+// configuration of a self-signed overlay.
+func cacheConfig(t *testing.T, profile, url, overlay string) {
+	t.Helper()
+	key, err := identity.GenerateKey(identity.KeyECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := identity.NewSelfSigned(key, "operator", overlay, identity.DigestSHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config.SelfSigned(overlay)
+	id := signer.NodeID()
+	c.ConfigurationSigners = []string{hex.EncodeToString(id[:])}
+	data, err := config.Encode(signer, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := config.ParseOverlay(data, overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := config.SaveCached(profile, url, parsed); err != nil {
+		t.Fatal(err)
 	}
 }
 
