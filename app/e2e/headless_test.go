@@ -147,7 +147,7 @@ func TestNoLocaleNoise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), "Fyne") || strings.Contains(string(b), "locale") {
+	if strings.Contains(string(b), "Fyne") || strings.Contains(string(b), "user locale") {
 		t.Errorf("stderr under LANG=C.UTF-8:\n%s", b)
 	}
 }
