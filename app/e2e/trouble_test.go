@@ -111,3 +111,22 @@ func TestIdentityUnreadableHeadless(t *testing.T) {
 		}
 	}
 }
+
+// TestNewIdentityFlag: --new-identity is the choice made in advance: an unreadable identity is
+// set aside (kept) and the phone joins with a new one, without waiting.
+func TestNewIdentityFlag(t *testing.T) {
+	dir := t.TempDir()
+	profile := filepath.Join(dir, "profile")
+	garbage := garbleIdentity(t, profile)
+	p := StartHeadless(t, binPath, "alice", dir, "--profile", profile, "--user", "alice", "--overlay", "trouble.test",
+		"--listen", "127.0.0.1:0", "--new-identity")
+	p.Wait(t, "registered", 60*time.Second)
+	for _, e := range p.Events() {
+		if e["event"] == "error" {
+			t.Errorf("error event: %v", e)
+		}
+	}
+	if b, err := os.ReadFile(setAside(t, profile, "identity.pem.unreadable-")); err != nil || string(b) != garbage {
+		t.Errorf("the unreadable identity was not kept: %v", err)
+	}
+}
