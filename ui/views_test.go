@@ -785,3 +785,23 @@ func TestCallViewShowsNoDeviceBanner(t *testing.T) {
 	h.expect("audio Headset|Headset")
 	h.waitFor("the banner to go", func() bool { return !h.g.call.bannerBox.Visible() })
 }
+
+// TestSettingsOpenedWithInvitation: a link the phone was started with (the desktop's
+// chordphone: handler) fills Settings → Overlay; a damaged one is said so under the fields.
+func TestSettingsOpenedWithInvitation(t *testing.T) {
+	h := newHarness(t, "alice")
+	h.g.showSettings()
+	s := h.g.settings
+	s.tabs.SelectIndex(2)
+	s.SetInvitation("chordphone:join?overlay=lab.test&ca=sha256:" + strings.Repeat("0a", 32))
+	if s.tabs.SelectedIndex() != 0 || s.overlay.Text != "lab.test" || s.mode.Selected != modeNamed || !s.pinNote.Visible() {
+		t.Errorf("tab %d, overlay %q, mode %q", s.tabs.SelectedIndex(), s.overlay.Text, s.mode.Selected)
+	}
+	if s.user.Text != "alice" {
+		t.Errorf("a link without a user changed the user name to %q", s.user.Text)
+	}
+	s.SetInvitation("chordphone:join?overlay=lab.test&ca=sha256:0a0a")
+	if !s.overlayErr.Visible() || !strings.Contains(s.overlayErr.Text, "no valid CA fingerprint") {
+		t.Errorf("damaged link: %q", s.overlayErr.Text)
+	}
+}

@@ -52,3 +52,17 @@ func TestDefaultProfile(t *testing.T) {
 		t.Fatalf("profile = %q", o.Profile)
 	}
 }
+
+// TestInvitationArgument: a join link as the one argument (the desktop entry's %u) is taken as
+// the invitation; anything else stays an unexpected argument.
+func TestInvitationArgument(t *testing.T) {
+	link := "chordphone:join?overlay=lab.test&ca=sha256:" + strings.Repeat("ab", 32)
+	o, err := Parse([]string{"--profile", "/tmp/p", link}, &bytes.Buffer{})
+	if err != nil || o.Invite != link {
+		t.Fatalf("invite %q, err %v", o.Invite, err)
+	}
+	var ue *UsageError
+	if _, err := Parse([]string{link, "extra"}, &bytes.Buffer{}); !errors.As(err, &ue) {
+		t.Errorf("two arguments: %v", err)
+	}
+}
