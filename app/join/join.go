@@ -123,7 +123,11 @@ func Fetch(ctx context.Context, profile string, t Target) (*config.Config, strin
 	if pin != "" && isHTTPS(src) {
 		f.Client = enroll.PinnedClient(pin)
 	}
-	doc, err := f.Fetch(ctx, src, t.Overlay)
+	sel := t.Overlay // a document from an explicit URL or file is taken as it comes, as before
+	if t.Config != "" {
+		sel = ""
+	}
+	doc, err := f.Fetch(ctx, src, sel)
 	if err != nil {
 		return nil, "", fetchError(ctx, err, t, pin)
 	}
