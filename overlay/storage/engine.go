@@ -125,6 +125,7 @@ type Engine struct {
 	certs map[[32]byte]*certEntry
 	users map[string]*usage
 	total usage
+	tombs map[string]tombstone // expired values (tombstone.go)
 }
 
 // NewEngine returns an empty store for the Kinds of reg.
@@ -321,6 +322,7 @@ func (e *Engine) Store(req *wire.StoreReq, o Origin) (*wire.StoreAns, error) {
 					nk.recs = append(nk.recs, r)
 				} else {
 					account(&r, -1)
+					e.buryLocked(key, in.Kind, &r, nowMS)
 				}
 			}
 		}
@@ -342,6 +344,14 @@ func (e *Engine) Store(req *wire.StoreReq, o Origin) (*wire.StoreAns, error) {
 				if n := len(nk.recs); n > 0 {
 					idx = nk.recs[n-1].index + 1
 				}
+			}
+			if e.buriedLocked(key, in.Kind, skey, idx, sd.StorageTime, nowMS) {
+				// Expired here: not revived by a fresh lifetime (tombstone.go).
+				if replica {
+					mismatch = true
+					continue
+				}
+				return nil, errorf(wire.ErrDataTooOld, "kind %s: a value with storage_time %d expired here", k, sd.StorageTime)
 			}
 			pos, found := find(k.Model, nk.recs, skey, idx)
 			if found {
@@ -435,14 +445,16 @@ func (e *Engine) Store(req *wire.StoreReq, o Origin) (*wire.StoreAns, error) {
 		if c.changed || expiredOnly {
 			switch {
 			case replica:
-				c.kd.gen = max(c.kd.gen, in.GenerationCounter)
+				// RFC 6940 §7.4.1.1: a replica store sets the generation counter to the
+				// message's, without comparing.
+				c.kd.gen = in.GenerationCounter
 			case c.changed:
 				c.kd.gen++ // RFC 6940 §7.4.1.1: increase by at least 1
 			}
 			e.replaceKind(res, c.old, c.kd)
 			anyChange = anyChange || c.changed
-		} else if replica && c.old != nil && in.GenerationCounter > c.old.gen {
-			c.old.gen = in.GenerationCounter
+		} else if replica && c.old != nil && in.GenerationCounter != c.old.gen {
+			c.old.gen = in.GenerationCounter // §7.4.1.1, as above
 		}
 		gen := c.kd.gen
 		if !c.changed && !expiredOnly && c.old != nil {

@@ -662,3 +662,65 @@ func TestIdentityCertificates(t *testing.T) {
 		t.Fatal("node id")
 	}
 }
+
+// TestReplicaGenerationIsTheMessages: a replica store sets the generation counter to the
+// one in the message, lower ones included, and does not take the maximum (RFC 6940
+// §7.4.1.1: "MUST set the generation counter to match ... MUST NOT check").
+func TestReplicaGenerationIsTheMessages(t *testing.T) {
+	e, c := modelEngine(t)
+	u := newUser(t, "alice")
+	rid := kinds.UserResourceID(u.name)
+	for i, gen := range []uint64{40, 7, 9} {
+		c.Advance(time.Millisecond)
+		rep := storeReq(rid, kindSingle, gen, signed(t, u, rid, kindSingle, wire.SingleValue([]byte{byte(i)}), c.Now()))
+		rep.ReplicaNumber = 1
+		ans, err := e.Store(rep, Origin{Certs: []*x509.Certificate{u.cert()}})
+		if err != nil || ans.KindResponses[0].GenerationCounter != gen {
+			t.Fatalf("replica store %d with generation %d: %v %+v", i, gen, err, ans)
+		}
+	}
+	// The same value again under another generation: the counter follows the message.
+	req, _, _, _ := e.Snapshot(rid, 1)
+	req.KindData[0].GenerationCounter = 3
+	if ans, err := e.Store(req, Origin{Certs: []*x509.Certificate{u.cert()}}); err != nil || ans.KindResponses[0].GenerationCounter != 3 {
+		t.Fatalf("unchanged replica store with generation 3: %v %+v", err, ans)
+	}
+}
+
+// TestExpiredValueNotRevived: a value that expired is not stored again by a Store of the
+// same value (same storage_time and signature) with a fresh lifetime — the lifetime is not
+// signed (RFC 6940 §7.1) — neither as a replica store nor as an original one, whether it
+// was swept already or is found expired by the Store itself; a newer value still is.
+func TestExpiredValueNotRevived(t *testing.T) {
+	for _, swept := range []bool{true, false} {
+		e, c := modelEngine(t)
+		u := newUser(t, "alice")
+		rid, sd := sipValue(t, u, c.Now(), 60*time.Second)
+		if _, err := e.Store(storeReq(rid, wire.KindSIPRegistration, 0, sd), origin(u)); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(61 * time.Second)
+		if swept && e.Sweep() != 1 {
+			t.Fatal("not swept")
+		}
+		fresh := sd
+		fresh.Lifetime = 3600
+		rep := storeReq(rid, wire.KindSIPRegistration, 5, fresh)
+		rep.ReplicaNumber = 1
+		if _, err := e.Store(rep, Origin{Certs: []*x509.Certificate{u.cert()}}); err != nil {
+			t.Fatalf("swept %v: replica store: %v", swept, err)
+		}
+		if vals, _ := fetchAll(t, e, rid, wire.KindSIPRegistration); len(vals) != 0 {
+			t.Fatalf("swept %v: expired value revived by a replica store with a fresh lifetime: %+v", swept, vals)
+		}
+		_, err := e.Store(storeReq(rid, wire.KindSIPRegistration, 0, fresh), origin(u))
+		wantCode(t, err, wire.ErrDataTooOld)
+		_, newer := sipValue(t, u, c.Now(), 60*time.Second)
+		if _, err := e.Store(storeReq(rid, wire.KindSIPRegistration, 0, newer), origin(u)); err != nil {
+			t.Fatalf("swept %v: a newer value: %v", swept, err)
+		}
+		if vals, _ := fetchAll(t, e, rid, wire.KindSIPRegistration); len(vals) != 1 {
+			t.Fatalf("swept %v: newer value not stored: %+v", swept, vals)
+		}
+	}
+}

@@ -42,6 +42,7 @@ func (e *Engine) Sweep() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
+	e.pruneTombsLocked(nowMS, false)
 	for key, res := range e.res {
 		for i := 0; i < len(res.kinds); i++ {
 			kd := res.kinds[i]
@@ -53,6 +54,7 @@ func (e *Engine) Sweep() int {
 					continue
 				}
 				n++
+				e.buryLocked(key, kd.id, r, nowMS)
 				e.release(r)
 			}
 			if len(keep) == len(kd.recs) {

@@ -185,7 +185,10 @@ func (s *Service) pass(ctx context.Context, ids []wire.ResourceID) {
 			}
 			s.mu.Unlock()
 			run(func() {
-				if err := s.handOver(ctx, rid); err != nil {
+				if err := s.handOver(ctx, rid); err != nil && !node.IsCode(err, wire.ErrForbidden) {
+					// Refused (Error_Forbidden) is an answer too: the responsible peer takes
+					// replica stores only from the replica set (§7.4.1.1), and §10.7.3 asks
+					// no hand-over before the delete.
 					s.log.Debug("hand-over failed", "resource", rid, "err", err)
 					return
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -209,13 +210,8 @@ func (s *Service) serveStore(ctx context.Context, req *node.Request) (wire.Body,
 			o.Signer = cert
 		}
 	} else {
-		// RFC 6940 §7.4.1.1, §10.4: a replica must expect to be in the replica
-		// set, and the request must come from the node it names.
-		if role, _ := s.role(rid); role == roleStale {
-			return nil, node.Errorf(wire.ErrForbidden, "resource %s is outside this peer's replica range", rid)
-		}
-		if !req.SignedBy(req.Origin) {
-			return nil, node.Errorf(wire.ErrForbidden, "replica store not signed by its sender")
+		if err := s.plausibleReplicaStore(rid, req); err != nil {
+			return nil, err
 		}
 	}
 	ans, err := s.eng.Store(sr, o)
@@ -234,6 +230,36 @@ func (s *Service) serveStore(ctx context.Context, req *node.Request) (wire.Body,
 		s.markDirty(rid) // migrated to us: make sure our replicas have it
 	}
 	return ans, nil
+}
+
+// plausibleReplicaStore checks a replica store (RFC 6940 §7.4.1.1, §10.4): this peer
+// expects to hold the resource, and the signed sender is plausible: the responsible peer
+// or a node closer to the resource than this one (a closer member of the replica set, or
+// a better node this peer does not know of yet). At the responsible peer itself a replica
+// store is a hand-over (§10.5 step 6, §10.7.3): it is taken only from a node closer to
+// the resource or from the first successors (the peer that was responsible before this
+// one joined or took over, and its replicas); from anybody else it would let a stranger
+// set the generation counter and values of data this peer is the authority for.
+func (s *Service) plausibleReplicaStore(rid wire.ResourceID, req *node.Request) error {
+	from := req.Origin
+	if !req.SignedBy(from) {
+		return node.Errorf(wire.ErrForbidden, "replica store not signed by its sender")
+	}
+	role, _ := s.role(rid)
+	if role == roleStale {
+		return node.Errorf(wire.ErrForbidden, "resource %s is outside this peer's replica range", rid)
+	}
+	x := rid.NodeID()
+	if from != s.self && (from == x || between(from, x, s.self)) {
+		return nil // between the resource and us: responsible, or a closer replica
+	}
+	if role == roleResponsible {
+		succ := s.ring.Successors()
+		if slices.Contains(succ[:min(3, len(succ))], from) {
+			return nil
+		}
+	}
+	return node.Errorf(wire.ErrForbidden, "replica store of %s from %s, which is not responsible for it nor closer to it than this peer", rid, from)
 }
 
 func (s *Service) serveFetch(ctx context.Context, req *node.Request) (wire.Body, error) {
