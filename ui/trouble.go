@@ -42,7 +42,8 @@ func (g *gui) showTrouble(e phone.Event) bool {
 	if im, ok := g.p.(IdentityMaker); ok && e.Code == phone.CodeIdentityUnreadable {
 		d = dialog.NewCustomConfirm(title, "Make a new identity", "Not now", msg, func(yes bool) {
 			if !yes {
-				g.setDialError("Not in an overlay: your identity cannot be read. Restore identity.pem and start again.")
+				g.setDialError("Not in an overlay: your identity cannot be read. Restore identity.pem and " +
+					"start again, or start again to choose a new identity.")
 				return
 			}
 			if err := im.NewIdentity(); err != nil {
