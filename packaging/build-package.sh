@@ -114,6 +114,13 @@ find_one() { # find_one DESCRIPTION PATTERN: the single file in the tarball matc
 bin=$(find_one binary '*/bin/chordphone')
 desktop=$(find_one "desktop entry" '*/share/applications/*.desktop')
 app_id=$(basename "$desktop" .desktop)
+# Join links (chordphone:join?..., from `chordphone overlay-server invite`) open the phone with
+# Settings → Overlay filled: the entry handles the chordphone: URI scheme and passes the link.
+# fyne package has no setting for either, so the entry is edited here (and the tarball remade).
+sed -i -e 's/^Exec=chordphone$/Exec=chordphone %u/' "$desktop"
+grep -q '^MimeType=' "$desktop" || echo 'MimeType=x-scheme-handler/chordphone;' >>"$desktop"
+grep -q '^Exec=chordphone %u$' "$desktop" || die "the desktop entry's Exec line is not 'chordphone': $(grep '^Exec=' "$desktop")"
+tar -cJf "$tarball" -C "$unpacked" .
 
 debroot="$work/deb"
 mkdir -p "$debroot/DEBIAN"

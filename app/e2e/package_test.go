@@ -188,8 +188,8 @@ func TestDebianPackage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("desktop entry not installed: %v", err)
 	}
-	for _, want := range []string{"[Desktop Entry]", "Type=Application", "Name=Chordphone", "Exec=chordphone",
-		"Icon=org.chordphone.chordphone", "Categories=Network;Telephony;"} {
+	for _, want := range []string{"[Desktop Entry]", "Type=Application", "Name=Chordphone", "Exec=chordphone %u",
+		"Icon=org.chordphone.chordphone", "Categories=Network;Telephony;", "MimeType=x-scheme-handler/chordphone;"} {
 		if !strings.Contains(string(desktop), want+"\n") {
 			t.Errorf("desktop entry lacks %q:\n%s", want, desktop)
 		}
@@ -284,7 +284,14 @@ func launchDesktopEntry(t *testing.T, desktop string) {
 			execLine = v
 		}
 	}
-	argv := strings.Fields(execLine)
+	// Field codes (%u: a join link) are dropped when there is nothing to pass (Desktop Entry
+	// Specification, "The Exec key").
+	var argv []string
+	for _, f := range strings.Fields(execLine) {
+		if !strings.HasPrefix(f, "%") {
+			argv = append(argv, f)
+		}
+	}
 	if len(argv) == 0 {
 		t.Fatalf("desktop entry has no Exec line:\n%s", desktop)
 	}

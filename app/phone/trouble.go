@@ -124,8 +124,7 @@ func (p *Phone) fetchConfig(ctx context.Context, t join.Target) (*config.Config,
 				code = CodeConfigUnreachable
 			}
 			p.emit(Event{Kind: EventError, Code: code, Message: fmt.Sprintf(
-				"%s The phone keeps trying (every minute at most) and joins once it can; check the "+
-					"network or the overlay in Settings → Overlay.", sentence(err))})
+				"%s The phone keeps trying (every minute at most) and joins once it can.", sentence(err))}) // names no front end (issue 23)
 		}
 		select {
 		case <-ctx.Done():
