@@ -58,6 +58,7 @@ func Overlay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&p.KillFraction, "kill", 0.2, "fraction of peers killed at once (negative: skip)")
 	fs.DurationVar(&p.ChurnDuration, "churn", 30*time.Minute, "simulated duration of continuous churn (negative: skip)")
 	fs.DurationVar(&p.HalfLife, "half-life", 30*time.Minute, "simulated peer half-life under churn")
+	fs.StringVar(&p.Security, "security", sim.SecurityECDSA, "message signatures: ecdsa-p256, rsa-2048 or none")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2

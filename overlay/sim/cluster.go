@@ -119,9 +119,14 @@ func (c *Cluster) NewPeer(bootstrap string) (*Peer, error) {
 	if bootstrap != "" {
 		boot = []string{bootstrap}
 	}
+	sec, err := c.security(id)
+	if err != nil {
+		ep.Close()
+		return nil, err
+	}
 	n, err := node.New(node.Settings{
-		NodeID: id, OverlayName: "sim.chordphone", Connector: ep, Topology: ch, Bootstrap: boot,
-		Logger: c.p.Logger, ReliabilityTimer: c.p.ReliabilityTimer,
+		NodeID: id, OverlayName: simOverlay, Connector: ep, Topology: ch, Bootstrap: boot,
+		Logger: c.p.Logger, ReliabilityTimer: c.p.ReliabilityTimer, Security: sec,
 	})
 	if err != nil {
 		ep.Close()

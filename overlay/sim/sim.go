@@ -44,6 +44,9 @@ type Params struct {
 	ChurnDuration time.Duration
 	// SettleTimeout bounds every wait for the ring to become correct: 2 min.
 	SettleTimeout time.Duration
+	// Security: SecurityECDSA (default: every message signed and verified, ECDSA P-256),
+	// SecurityRSA (RSA-2048) or SecurityNone.
+	Security string
 	// Logger for the peers (default: discard).
 	Logger *slog.Logger
 	// Progress, if set, gets a line per phase.
@@ -90,6 +93,9 @@ func (p Params) withDefaults() Params {
 	if p.Logger == nil {
 		p.Logger = discardLogger()
 	}
+	if p.Security == "" {
+		p.Security = SecurityECDSA
+	}
 	return p
 }
 
@@ -133,7 +139,12 @@ type PhaseReport struct {
 
 // Report holds the figures of one simulation; it marshals to JSON.
 type Report struct {
-	N                      int          `json:"n"`
+	N        int    `json:"n"`
+	Security string `json:"security"`
+	// CPUJoinS is the CPU time of the process (all peers) during the joins; CPUS during
+	// the whole run (Go runtime estimate).
+	CPUJoinS               float64      `json:"cpu_join_s"`
+	CPUS                   float64      `json:"cpu_s"`
 	Seed                   uint64       `json:"seed"`
 	TimeScale              float64      `json:"time_scale"`
 	UpdateIntervalS        float64      `json:"update_interval_s"`
@@ -169,7 +180,8 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 	p = c.p
 	t0 := time.Now()
 	cs := c.ChordSettings()
-	r := &Report{N: p.N, Seed: p.Seed, TimeScale: p.TimeScale, UpdateIntervalS: cs.UpdateInterval.Seconds(),
+	cpu0 := cpuSeconds()
+	r := &Report{N: p.N, Security: p.Security, Seed: p.Seed, TimeScale: p.TimeScale, UpdateIntervalS: cs.UpdateInterval.Seconds(),
 		PingIntervalS: cs.PingInterval.Seconds(), ReliabilityMS: float64(p.ReliabilityTimer.Milliseconds()), Neighbors: p.Neighbors}
 	r.HopBound = 0.5*math.Log2(float64(p.N)) + 1
 
@@ -178,6 +190,7 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 		return nil, err
 	}
 	r.JoinS = time.Since(t0).Seconds()
+	r.CPUJoinS = cpuSeconds() - cpu0
 	c.progress("joined %d peers in %.1fs", p.N, r.JoinS)
 	d, err := c.WaitRing(ctx, p.SettleTimeout)
 	if err != nil {
@@ -215,6 +228,7 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 		if p.ChurnDuration <= 0 {
 			r.Drops = c.dropTotals()
 			r.TotalS = time.Since(t0).Seconds()
+			r.CPUS = cpuSeconds() - cpu0
 			return r, nil
 		}
 		if err := c.Grow(ctx, p.N); err != nil {
@@ -237,6 +251,7 @@ func Run(ctx context.Context, p Params) (*Report, error) {
 		r.Retransmissions += p.Node.Stats().Retransmissions
 	}
 	r.TotalS = time.Since(t0).Seconds()
+	r.CPUS = cpuSeconds() - cpu0
 	return r, nil
 }
 
