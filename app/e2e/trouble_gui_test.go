@@ -31,6 +31,8 @@ type troubleCase struct {
 	joins bool
 	// check looks at the profile afterwards (what was set aside, never deleted).
 	check func(t *testing.T, profile string)
+	// says is in the event's message (headless).
+	says string
 }
 
 func troubleCases() []troubleCase {
@@ -70,6 +72,36 @@ func troubleCases() []troubleCase {
 		{name: "DamagedDatabase", code: "profile_db_damaged", kind: "warning", joins: true,
 			prepare: func(t *testing.T, profile string) []string {
 				writeFile(t, filepath.Join(profile, "chordphone.db"), strings.Repeat("not a database ", 2000))
+				return append(named, "--listen", "127.0.0.1:0")
+			},
+			check: func(t *testing.T, profile string) { setAside(t, profile, "chordphone.db.damaged-") }},
+		{name: "DamagedDatabaseKeepsRecords", code: "profile_db_damaged", kind: "warning", joins: true,
+			says: "2 records (contacts, calls, settings) could be read and were kept, 1 could not",
+			prepare: func(t *testing.T, profile string) []string {
+				st, err := store.Open(profile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, u := range []string{"bob", "carol"} {
+					if _, err := st.AddContact(store.Contact{User: u, Name: "Contact " + u}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := st.SetSetting("network.listen_port", "0"); err != nil {
+					t.Fatal(err)
+				}
+				st.Close()
+				path := filepath.Join(profile, "chordphone.db")
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := strings.Index(string(b), `"Contact carol"`)
+				if i < 0 {
+					t.Fatal("no record to garble")
+				}
+				copy(b[i:], "\x00\x01garbled") // one record (bbolt has no checksums on data pages)
+				writeFile(t, path, string(b))
 				return append(named, "--listen", "127.0.0.1:0")
 			},
 			check: func(t *testing.T, profile string) { setAside(t, profile, "chordphone.db.damaged-") }},
@@ -173,6 +205,9 @@ func TestTroubleHeadless(t *testing.T) {
 				e = p.Wait(t, tc.kind, 60*time.Second)
 			}
 			t.Logf("%s: %s", e["code"], e["message"])
+			if !strings.Contains(fmt.Sprint(e["message"]), tc.says) {
+				t.Errorf("the message does not say %q", tc.says)
+			}
 			if tc.joins {
 				p.Wait(t, "joined", 60*time.Second)
 			}

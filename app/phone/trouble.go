@@ -40,7 +40,7 @@ func openProfile(profile string, log *slog.Logger) (*store.Store, *identity.PinS
 			"moved_to", rec.MovedTo, "kept", rec.Kept, "lost", rec.Lost)
 		notices = append(notices, Event{Kind: EventWarning, Code: CodeProfileDBDamaged, Message: fmt.Sprintf(
 			"The profile database was damaged (%v). It was moved aside as %s and a fresh one made; "+
-				"%d contacts, calls and settings could be read and were kept, %d could not. "+
+				"%d records (contacts, calls, settings) could be read and were kept, %d could not. "+
 				"Check your contacts and Settings.", rec.Damage, rec.MovedTo, rec.Kept, rec.Lost)})
 	}
 	path := filepath.Join(profile, PinsFile)
