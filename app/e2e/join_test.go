@@ -336,7 +336,7 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 	// First without the invitation: the overlay's name, user and password. The server's CA is
 	// unknown, so the phone shows its fingerprint to compare; she cancels.
 	settings, _ := os.ReadFile(shot("3-settings"))
-	xdo(t, display, "mousemove", "--window", win, "45", "217", "click", "1") // Named overlay
+	xdo(t, display, "mousemove", "--window", win, "45", "217", "click", "1")  // Named overlay
 	xdo(t, display, "mousemove", "--window", win, "257", "318", "click", "1") // Overlay
 	xdo(t, display, "type", "--window", win, "--delay", "20", "lab.test")
 	xdo(t, display, "key", "--window", win, "Tab", "Tab") // to User name (alice), Password
