@@ -494,37 +494,7 @@ func (c *call) established() {
 		return []byte(ans), nil
 	})
 	p.emit(Event{Kind: EventAnswered, CallID: c.info.ID, Peer: c.info.Peer, SetupMs: &setup})
-	for {
-		select {
-		case <-d.Done():
-			c.end(d.EndReason().String(), m)
-			return
-		case <-c.ctx.Done():
-			ctx, cancel := context.WithTimeout(p.runCtx, 3*time.Second)
-			if p.runCtx.Err() != nil {
-				ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
-			}
-			_ = d.Bye(ctx)
-			cancel()
-			c.end("local hangup", m)
-			return
-		case ev, ok := <-m.Events():
-			if !ok {
-				c.end("media closed", m)
-				return
-			}
-			switch ev.Type {
-			case rtc.EventDTMF:
-				p.emit(Event{Kind: EventDTMF, CallID: c.info.ID, Digits: string(ev.Digit)})
-			case rtc.EventFailed:
-				ctx, cancel := context.WithTimeout(p.runCtx, 3*time.Second)
-				_ = d.Bye(ctx)
-				cancel()
-				c.end("media connection lost", m)
-				return
-			}
-		}
-	}
+	c.run(d, m)
 }
 
 // end finishes the call once: closes media and audio, records history, reports hangup.
@@ -764,7 +734,8 @@ func (p *Phone) newMedia(c *call) (*rtc.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := rtc.SessionConfig{Source: src, Sink: sink, Logger: p.log.With("layer", "media")}
+	cfg := rtc.SessionConfig{Source: src, Sink: sink, Logger: p.log.With("layer", "media"),
+		DisconnectedTimeout: mediaSilenceLimit}
 	if proc != nil {
 		cfg.Processor = proc
 	}

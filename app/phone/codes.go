@@ -28,6 +28,7 @@ const (
 	CodeMediaFailed      = "media_failed"       // the audio of a call could not be set up
 	CodeMediaUnusable    = "media_unusable"     // the other phone's media description is unusable
 	CodePinnedKeyChanged = "pinned_key_changed" // a user's key differs from the one first seen
+	CodeCallReconnecting = "call_reconnecting"  // a call's connection died (an address changed?): reconnecting
 
 	// Sound devices (warnings: the call goes on).
 	CodeNoCaptureDevice        = "no_capture_device"        // no microphone: the call sends silence

@@ -7,22 +7,23 @@ type EventKind string
 
 // Event kinds.
 const (
-	EventStarted    EventKind = "started"
-	EventJoined     EventKind = "joined"
-	EventRegistered EventKind = "registered"
-	EventCalling    EventKind = "calling"
-	EventRinging    EventKind = "ringing"
-	EventIncoming   EventKind = "incoming"
-	EventAnswered   EventKind = "answered"
-	EventHeld       EventKind = "held"
-	EventResumed    EventKind = "resumed"
-	EventHangup     EventKind = "hangup"
-	EventDTMF       EventKind = "dtmf"
-	EventStatus     EventKind = "status"
-	EventError      EventKind = "error"
-	EventWarning    EventKind = "warning" // trouble the phone works around (e.g. no sound device)
-	EventLeft       EventKind = "left"
-	EventLookup     EventKind = "lookup"
+	EventStarted     EventKind = "started"
+	EventJoined      EventKind = "joined"
+	EventRegistered  EventKind = "registered"
+	EventCalling     EventKind = "calling"
+	EventRinging     EventKind = "ringing"
+	EventIncoming    EventKind = "incoming"
+	EventAnswered    EventKind = "answered"
+	EventHeld        EventKind = "held"
+	EventReconnected EventKind = "reconnected" // a call moved to a new connection (address change)
+	EventResumed     EventKind = "resumed"
+	EventHangup      EventKind = "hangup"
+	EventDTMF        EventKind = "dtmf"
+	EventStatus      EventKind = "status"
+	EventError       EventKind = "error"
+	EventWarning     EventKind = "warning" // trouble the phone works around (e.g. no sound device)
+	EventLeft        EventKind = "left"
+	EventLookup      EventKind = "lookup"
 )
 
 // Event is one thing that happened to the phone. The headless mode writes it as one JSON line;
@@ -39,6 +40,8 @@ type Event struct {
 	Peer    string    `json:"peer,omitempty"`
 	From    string    `json:"from,omitempty"`
 	SetupMs *int64    `json:"setup_ms,omitempty"`
+	// DownMs: reconnected, how long the call's connection was down (from noticing it).
+	DownMs  *int64    `json:"down_ms,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	RTP     *RTPStats `json:"rtp,omitempty"`
 	Digits  string    `json:"digits,omitempty"`

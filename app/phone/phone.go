@@ -295,7 +295,8 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	defer stopCalls()
 	var ep *sipcall.Endpoint
 	if cfg.User != "" {
-		ep, err = sipcall.NewEndpoint(sipcall.Settings{User: cfg.User, Overlay: pr.Overlay(), Logger: p.log.With("layer", "sip")})
+		ep, err = sipcall.NewEndpoint(sipcall.Settings{User: cfg.User, Overlay: pr.Overlay(), Logger: p.log.With("layer", "sip"),
+			Reconnect: reconnectWindow})
 		if err != nil {
 			pr.Close(ctx)
 			return fmt.Errorf("starting SIP: %w", err)

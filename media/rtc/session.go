@@ -150,6 +150,10 @@ type Stats struct {
 	Jitter            jitter.Stats
 }
 
+// ErrAudioStopped is in the Err of an EventFailed that the audio source or sink caused
+// (not the connection: an ICE restart cannot help).
+var ErrAudioStopped = errors.New("rtc: audio stopped")
+
 // Session is the media of one call.
 type Session struct {
 	cfg  SessionConfig
@@ -549,7 +553,7 @@ func (s *Session) sendLoop() {
 		if err != nil {
 			if s.ctx.Err() == nil {
 				s.log.Error("audio source stopped", "err", err)
-				s.emit(Event{Type: EventFailed, Err: fmt.Errorf("rtc: audio source: %w", err)})
+				s.emit(Event{Type: EventFailed, Err: fmt.Errorf("%w: source: %w", ErrAudioStopped, err)})
 			}
 			return
 		}
@@ -615,7 +619,7 @@ func (s *Session) writeRTP(h *rtp.Header, payload []byte) {
 func (s *Session) playLoop() {
 	if err := s.recv.Run(s.ctx); err != nil && s.ctx.Err() == nil {
 		s.log.Error("audio sink stopped", "err", err)
-		s.emit(Event{Type: EventFailed, Err: fmt.Errorf("rtc: audio sink: %w", err)})
+		s.emit(Event{Type: EventFailed, Err: fmt.Errorf("%w: sink: %w", ErrAudioStopped, err)})
 	}
 }
 
