@@ -16,6 +16,12 @@ import (
 // through the overlay), moves the SIP dialog onto it and re-INVITEs with an ICE restart
 // offer; bob answers from his new address. The audio gap is measured in both output WAVs.
 func TestCallSurvivesAddressChange(t *testing.T) {
+	t.Run("callee", func(t *testing.T) { callAcrossAddressChange(t, 1) })
+	t.Run("caller", func(t *testing.T) { callAcrossAddressChange(t, 0) })
+}
+
+// callAcrossAddressChange renumbers host moved (0: alice's, the caller; 1: bob's) mid-call.
+func callAcrossAddressChange(t *testing.T, moved int) {
 	lan := lantest.New(t, 2) // skips without root or ip
 	start := func(i int, user string, seed uint32, extra ...string) (*Proc, []int16, string) {
 		dir := t.TempDir()
@@ -35,9 +41,10 @@ func TestCallSurvivesAddressChange(t *testing.T) {
 	waitReceived(t, alice, 150)
 	waitReceived(t, bob, 150)
 
-	addr := lan.Renumber(t, 1)
+	t.Cleanup(func() { dumpLogs(t, alice, bob) })
+	addr := lan.Renumber(t, moved)
 	t0 := time.Now()
-	t.Logf("bob's address is now %v", addr)
+	t.Logf("%s's address is now %v", []string{"alice", "bob"}[moved], addr)
 	ar := alice.Wait(t, "reconnected", 60*time.Second)
 	br := bob.Wait(t, "reconnected", 60*time.Second)
 	t.Logf("reconnected %.1f s after the change (alice: down %v ms, bob: down %v ms)",

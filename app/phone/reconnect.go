@@ -136,6 +136,7 @@ func (c *call) reconnect(d *sipcall.Call, m *rtc.Session, reg storage.Registrati
 	for {
 		err := c.reconnectOnce(ctx, d, m, reg)
 		if err == nil {
+			c.p.log.Info("call moved to a new connection, ICE restarting", "call", c.info.ID)
 			return nil
 		}
 		c.p.log.Info("reconnecting the call", "call", c.info.ID, "err", err)

@@ -159,6 +159,7 @@ type Session struct {
 	cfg  SessionConfig
 	log  *slog.Logger
 	pc   *webrtc.PeerConnection
+	net  *liveNet // the interfaces ICE gathers on, listed again before each offer and answer
 	tr   *webrtc.RTPTransceiver
 	trk  *audioTrack
 	send *pipeline.Sender
@@ -229,6 +230,11 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	lnet, err := newLiveNet()
+	if err != nil {
+		return nil, err
+	}
+	se.SetNet(lnet)
 	dis, fail := cfg.DisconnectedTimeout, cfg.FailedTimeout
 	if dis <= 0 {
 		dis = 4 * time.Second
@@ -269,7 +275,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 		return nil, fmt.Errorf("rtc: new peer connection: %w", err)
 	}
 
-	s := &Session{cfg: cfg, log: log, pc: pc, trk: &audioTrack{}, events: make(chan Event, 64)}
+	s := &Session{cfg: cfg, log: log, pc: pc, net: lnet, trk: &audioTrack{}, events: make(chan Event, 64)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	fail2 := func(err error) (*Session, error) {
 		s.cancel()
@@ -337,6 +343,9 @@ func (s *Session) createOffer(ctx context.Context, opts *webrtc.OfferOptions) (s
 	if err := s.checkOpen(); err != nil {
 		return "", err
 	}
+	if err := s.net.refresh(); err != nil {
+		return "", err
+	}
 	offer, err := s.pc.CreateOffer(opts)
 	if err != nil {
 		return "", fmt.Errorf("rtc: create offer: %w", err)
@@ -360,6 +369,9 @@ func (s *Session) AcceptOffer(ctx context.Context, offer string) (string, error)
 	dir, err := inspectSDP(offer)
 	if err != nil {
 		return "", fmt.Errorf("remote offer: %w", err)
+	}
+	if err := s.net.refresh(); err != nil { // an ICE restart gathers on the addresses of now
+		return "", err
 	}
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: setDirection(offer, SendRecv)}); err != nil {
 		return "", fmt.Errorf("rtc: remote offer: %w: %v", ErrBadSDP, err)
