@@ -15,7 +15,7 @@ import (
 const (
 	// reconnectWindow is how long a call whose connection died (the phone's or the peer's
 	// address changed, a network went away) may take to reconnect before it ends.
-	reconnectWindow = 30 * time.Second
+	reconnectWindow = 20 * time.Second
 	// mediaSilenceLimit is how long no media (RTP, RTCP or ICE keepalive, sent every second)
 	// may arrive before the call reconnects.
 	mediaSilenceLimit = 2 * time.Second
