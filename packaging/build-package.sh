@@ -118,7 +118,7 @@ app_id=$(basename "$desktop" .desktop)
 # Settings → Overlay filled: the entry handles the chordphone: URI scheme and passes the link.
 # fyne package has no setting for either, so the entry is edited here (and the tarball remade).
 sed -i -e 's/^Exec=chordphone$/Exec=chordphone %u/' "$desktop"
-grep -q '^MimeType=' "$desktop" || echo 'MimeType=x-scheme-handler/chordphone;' >>"$desktop"
+grep -q '^MimeType=' "$desktop" || sed -i -e '/^Exec=/a MimeType=x-scheme-handler/chordphone;' "$desktop"
 grep -q '^Exec=chordphone %u$' "$desktop" || die "the desktop entry's Exec line is not 'chordphone': $(grep '^Exec=' "$desktop")"
 tar -cJf "$tarball" -C "$unpacked" .
 
