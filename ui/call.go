@@ -28,6 +28,7 @@ type callView struct {
 	answered time.Time
 	muted    bool
 	held     bool
+	reconn   bool // the call's connection died; the phone is moving it to a new one
 	digits   string
 	warnings []string // the banner's lines: what is wrong with the sound devices
 	stopTick context.CancelFunc
@@ -174,6 +175,20 @@ func (c *callView) setAnswered(at time.Time) {
 	}
 }
 
+// setReconnecting shows that the call's connection died and is being replaced (an address
+// changed), or that it is back.
+func (c *callView) setReconnecting(on bool) {
+	if on == c.reconn {
+		return
+	}
+	c.reconn = on
+	if on {
+		c.stateLabel.SetText("Reconnecting…")
+		return
+	}
+	c.setHeld(c.held)
+}
+
 func (c *callView) setHeld(held bool) {
 	c.held = held
 	if held {
@@ -241,6 +256,7 @@ func (c *callView) syncStatus() {
 			if !c.answered.IsZero() {
 				c.quality.SetText(qualityLine(ci.Stats))
 			}
+			c.setReconnecting(ci.Reconnecting)
 			c.warnings = nil
 			if ci.AudioWarning != "" {
 				c.warnings = []string{ci.AudioWarning}

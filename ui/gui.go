@@ -621,8 +621,16 @@ func (g *gui) handle(e phone.Event) {
 		}
 		g.reloadHistory()
 	case phone.EventWarning:
-		if e.CallID != "" && g.call.active() && g.call.matches(e.CallID) {
+		switch {
+		case e.CallID == "" || !g.call.active() || !g.call.matches(e.CallID):
+		case e.Code == phone.CodeCallReconnecting:
+			g.call.setReconnecting(true)
+		default:
 			g.call.addWarning(e.Message)
+		}
+	case phone.EventReconnected:
+		if g.call.active() && g.call.matches(e.CallID) {
+			g.call.setReconnecting(false)
 		}
 	case phone.EventError:
 		if e.Message != "" {

@@ -805,3 +805,23 @@ func TestSettingsOpenedWithInvitation(t *testing.T) {
 		t.Errorf("damaged link: %q", s.overlayErr.Text)
 	}
 }
+
+// A call whose connection died says "Reconnecting…" until the phone has moved it to a new
+// connection (an address changed), then "Connected" again; no banner for it.
+func TestCallViewShowsReconnecting(t *testing.T) {
+	h := newHarness(t, "alice")
+	typeFocused(t, h.g.win.Canvas(), "bob")
+	pressReturn(h.g.win.Canvas())
+	h.expect("call bob")
+	h.emit(phone.Event{Kind: phone.EventCalling, CallID: "c1", Peer: "bob"})
+	h.emit(phone.Event{Kind: phone.EventAnswered, CallID: "c1", Peer: "bob"})
+	h.emit(phone.Event{Kind: phone.EventWarning, CallID: "c1", Code: phone.CodeCallReconnecting,
+		Message: "The connection to bob was lost (no media from the peer); reconnecting…"})
+	if got := h.g.call.stateLabel.Text; got != "Reconnecting…" || h.g.call.bannerBox.Visible() {
+		t.Fatalf("state %q, banner %v", got, h.g.call.bannerBox.Visible())
+	}
+	h.emit(phone.Event{Kind: phone.EventReconnected, CallID: "c1", Peer: "bob"})
+	if got := h.g.call.stateLabel.Text; got != "Connected" {
+		t.Fatalf("state after reconnecting %q", got)
+	}
+}

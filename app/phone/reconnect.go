@@ -53,6 +53,7 @@ func (c *call) run(d *sipcall.Call, m *rtc.Session) {
 			return
 		}
 		recovering, since = true, time.Now()
+		c.setReconnecting(true)
 		giveUp = time.After(reconnectWindow)
 		p.log.Warn("call connection lost; reconnecting", "call", c.info.ID, "why", why)
 		p.emit(Event{Kind: EventWarning, CallID: c.info.ID, Peer: c.info.Peer, Code: CodeCallReconnecting,
@@ -108,12 +109,19 @@ func (c *call) run(d *sipcall.Call, m *rtc.Session) {
 				start("no media from the peer")
 			case ev.Type == rtc.EventReconnected && recovering:
 				recovering, giveUp = false, nil
+				c.setReconnecting(false)
 				gap := time.Since(since).Milliseconds()
 				p.log.Info("call reconnected", "call", c.info.ID, "after_ms", gap)
 				p.emit(Event{Kind: EventReconnected, CallID: c.info.ID, Peer: c.info.Peer, DownMs: &gap})
 			}
 		}
 	}
+}
+
+func (c *call) setReconnecting(on bool) {
+	c.p.mu.Lock()
+	c.info.Reconnecting = on
+	c.p.mu.Unlock()
 }
 
 // bye says BYE on d (bounded), also while the phone shuts down.

@@ -75,4 +75,6 @@ type CallInfo struct {
 	// AudioWarning says what is wrong with the call's sound devices (no microphone: silence
 	// is sent; no speaker: the sound is dropped); "" when they work as chosen.
 	AudioWarning string `json:"audio_warning,omitempty"`
+	// Reconnecting: the call's connection died and it is being moved to a new one.
+	Reconnecting bool `json:"reconnecting,omitempty"`
 }
