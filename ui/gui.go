@@ -84,7 +84,8 @@ type gui struct {
 	confirm     *dialog.ConfirmDialog
 	handled     int // events handled (tests wait on it)
 
-	callErrShown bool // an error event for the current call is showing under the entry
+	callErrShown bool         // an error event for the current call is showing under the entry
+	laterTrouble *phone.Event // trouble put off with "Not now" (trouble.go)
 }
 
 // firstRunDialog asks for the user name on first start.
@@ -380,6 +381,9 @@ func plural(n int, one, many string) string {
 }
 
 func (g *gui) showPeerStatus() {
+	if g.showLaterTrouble() { // trouble.go
+		return
+	}
 	s := g.status
 	node := s.NodeID
 	if node == "" {

@@ -27,6 +27,15 @@ var troubleTitles = map[string]string{
 	join.CodeNotResolved:         "Overlay configuration not reachable",
 }
 
+// showLaterTrouble shows again the trouble the person put off ("Not now"); it reports whether
+// there was one.
+func (g *gui) showLaterTrouble() bool {
+	if g.laterTrouble == nil {
+		return false
+	}
+	return g.showTrouble(*g.laterTrouble)
+}
+
 // showTrouble shows a trouble event in a dialog; it reports whether e was one.
 func (g *gui) showTrouble(e phone.Event) bool {
 	title, ok := troubleTitles[e.Code]
@@ -42,10 +51,13 @@ func (g *gui) showTrouble(e phone.Event) bool {
 	if im, ok := g.p.(IdentityMaker); ok && e.Code == phone.CodeIdentityUnreadable {
 		d = dialog.NewCustomConfirm(title, "Make a new identity", "Not now", msg, func(yes bool) {
 			if !yes {
+				g.laterTrouble = &e // the state button at the top shows it again
 				g.setDialError("Not in an overlay: your identity cannot be read. Restore identity.pem and " +
-					"start again, or start again to choose a new identity.")
+					"start again, or choose a new identity with the state button at the top (\"not joined\").")
 				return
 			}
+			g.laterTrouble = nil
+			g.setDialError("")
 			if err := im.NewIdentity(); err != nil {
 				dialog.ShowError(err, g.win)
 				return

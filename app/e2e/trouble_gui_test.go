@@ -283,6 +283,24 @@ func waitDialog(t *testing.T, display, win, path string) {
 	}
 }
 
+// waitNoDialog saves screenshots at path until no dialog shows (see waitDialog).
+func waitNoDialog(t *testing.T, display, win, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := Screenshot(display, win, path); err != nil {
+			t.Fatal(err)
+		}
+		if countPixels(t, path, func(r, g, b uint32) bool { return b >= r+10 && b >= g+5 && b < 60 }) < 40000 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dialog is still shown after 30 s (%s)", path)
+		}
+		time.Sleep(200 * time.Millisecond) // the next frame
+	}
+}
+
 // countPixels counts the pixels of a PNG file whose 8-bit colour satisfies f.
 func countPixels(t *testing.T, path string, f func(r, g, b uint32) bool) int {
 	t.Helper()
@@ -411,7 +429,15 @@ func TestIdentityUnreadableGUI(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(profile, "identity.pem")); err != nil || string(b) != garbage {
 		t.Fatalf("identity.pem was changed before the person chose: %v", err)
 	}
+	// "Not now" (the other button, mirrored about the centred dialog's middle), then the state
+	// button at the top shows the choice again.
 	x, y := primaryButton(t, filepath.Join(art, "gui-trouble-identity_unreadable.png"))
+	xdo(t, display, "mousemove", "--window", win, fmt.Sprint(420-x), fmt.Sprint(y), "click", "1")
+	waitNoDialog(t, display, win, filepath.Join(art, "gui-trouble-identity-not-now.png"))
+	xdo(t, display, "mousemove", "--window", win, "372", "21", "click", "1") // "not joined"
+	g.waitLine(t, "code=identity_unreadable", 30*time.Second)
+	waitDialog(t, display, win, filepath.Join(art, "gui-trouble-identity_unreadable-again.png"))
+	x, y = primaryButton(t, filepath.Join(art, "gui-trouble-identity_unreadable-again.png"))
 	xdo(t, display, "mousemove", "--window", win, fmt.Sprint(x), fmt.Sprint(y), "click", "1") // Make a new identity
 	g.waitLine(t, "a new identity was chosen", 30*time.Second)
 	g.waitLine(t, "joined the overlay", 60*time.Second)
