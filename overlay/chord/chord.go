@@ -170,8 +170,9 @@ type Chord struct {
 	obsCh        chan struct{}
 	lastNotified *Neighbors
 
-	counters Counters
-	held     map[wire.NodeID]bool // departed peers to try when their hold ends (merge.go)
+	counters  Counters
+	held      map[wire.NodeID]bool // departed peers to try when their hold ends (merge.go)
+	rejoining bool                 // the rejoin loop of a lone peer runs (lone.go)
 	// confirming holds connected peers being asked whether they joined (confirmPeer).
 	confirming map[wire.NodeID]bool
 	cl         clientState // client mode (client.go)
@@ -484,6 +485,7 @@ func (c *Chord) LinkDown(remote wire.NodeID) {
 	c.mu.Unlock()
 	c.react(ch, true)
 	c.clientLinkDown(remote)
+	c.startRejoin() // §10.7.1: the last neighbour gone
 }
 
 func (c *Chord) departTTL() time.Duration {

@@ -289,3 +289,34 @@ func TestPartitionCheckHealsIsolatedPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLonePeerComesBack: a peer of a named overlay (one with a bootstrap peer) that lost
+// every link — an outage that ended — is back in the ring within 30 s with the RFC's
+// default intervals (chord-ping-interval an hour, reliability timer 3 s): it does not stay
+// responsible for the whole ring until its next partition check (§10.7.1, §10.7.4.4).
+func TestLonePeerComesBack(t *testing.T) {
+	c := grow(t, sim.Params{N: 6, Seed: 19, TimeScale: 1})
+	var p *sim.Peer
+	for _, q := range c.Peers() {
+		if len(q.Node.Settings().Bootstrap) > 0 {
+			p = q
+			break
+		}
+	}
+	c.Isolate(p)
+	t0 := time.Now()
+	for !p.Chord.IsLone() {
+		if time.Since(t0) > 30*time.Second {
+			t.Fatal("the isolated peer did not notice it lost its neighbours")
+		}
+		time.Sleep(time.Millisecond) // polling: no event for it
+	}
+	d, err := c.WaitNeighbors(testCtx(t), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Chord.IsLone() || len(p.Chord.Predecessors()) == 0 {
+		t.Fatal("the peer is still alone")
+	}
+	t.Logf("lone peer back in the ring %v after it noticed", d)
+}

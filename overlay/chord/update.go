@@ -143,6 +143,9 @@ func (c *Chord) consider(via wire.NodeID, lists ...[]wire.NodeID) {
 func (c *Chord) confirmPeer(ctx context.Context, id wire.NodeID) bool {
 	c.mu.Lock()
 	ready, busy := c.ready[id], c.confirming[id]
+	if c.leftLocked(id) {
+		busy = true // it said it left (§10.9): it comes back by joining again
+	}
 	if !ready && !busy {
 		if c.confirming == nil {
 			c.confirming = map[wire.NodeID]bool{}
@@ -406,6 +409,7 @@ func (c *Chord) serveLeave(ctx context.Context, req *node.Request) (wire.Body, e
 	c.mu.Unlock()
 	c.react(ch, true)
 	c.consider(wire.NodeID{}, d.Successors, d.Predecessors)
+	c.startRejoin() // the last neighbour left (§10.7.1)
 	return &wire.LeaveAns{}, nil
 }
 
@@ -465,7 +469,7 @@ func (c *Chord) serveProbe(ctx context.Context, req *node.Request) (wire.Body, e
 		case wire.ProbeResponsibleSet:
 			c.mu.Lock()
 			switch {
-			case !c.joined:
+			case !c.joined || c.leaving: // no longer takes responsibility (§10.9)
 			case len(c.preds) == 0:
 				v = 1e9
 			default:

@@ -257,6 +257,9 @@ func (s *Service) refresh(ctx context.Context, r *registration) {
 	}
 }
 
+// errLone: the audit cannot tell while this peer has no neighbour (holds).
+var errLone = errors.New("storage: this peer has lost its neighbours: the overlay cannot be asked")
+
 // retryDelay is how soon a failed registration store is tried again: well
 // before the stored value expires, at most 30 s.
 func retryDelay(life time.Duration) time.Duration {
@@ -266,6 +269,11 @@ func retryDelay(life time.Duration) time.Duration {
 // holds asks the responsible peer (Stat, RFC 6940 §7.4.3) whether it has
 // this peer's latest registration value.
 func (s *Service) holds(ctx context.Context, r *registration) (bool, error) {
+	if l, ok := s.ring.(interface{ IsLone() bool }); ok && l.IsLone() {
+		// A peer that lost every neighbour is responsible for everything in its own
+		// eyes only (RFC 6940 §10.7.1): its own copy proves nothing about the overlay.
+		return false, errLone
+	}
 	ans, err := s.Stat(ctx, r.rid, wire.StoredDataSpecifier{Kind: wire.KindSIPRegistration, Model: wire.DataModelDictionary, Keys: [][]byte{s.self[:]}})
 	if err != nil {
 		return false, err

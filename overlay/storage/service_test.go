@@ -301,3 +301,45 @@ func TestServiceRegisterRetries(t *testing.T) {
 		return err == nil && len(got) == 1, fmt.Sprint(err)
 	})
 }
+
+// TestAuditNotPassedByALonePeer: a registered peer that lost every neighbour (its links cut
+// and the overlay unreachable) cannot confirm its registration against its own store, which
+// answers for the whole ring in its eyes only (RFC 6940 §10.7.1); once it is back in the ring
+// (the rejoin of chord's lone peer) the audit asks the overlay again and passes.
+func TestAuditNotPassedByALonePeer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := newCluster(t, 100)
+	c.grow(ctx, 4)
+	c.waitRing(time.Minute)
+	var p *tpeer
+	for _, q := range c.live() {
+		if len(q.n.Settings().Bootstrap) > 0 {
+			p = q
+			break
+		}
+	}
+	regs := registerAll(t, ctx, []*tpeer{p})
+	waitFor(t, time.Minute, "replicated", func() (bool, string) { return replicated(c.live(), regs) })
+	var r *registration
+	p.svc.regMu.Lock()
+	for _, x := range p.svc.regs {
+		r = x
+	}
+	p.svc.regMu.Unlock()
+	if r == nil {
+		t.Fatalf("no registration of %s", p.u.name)
+	}
+	c.nw.SetDrop(func(from, to wire.NodeID, msg []byte) bool { return from == p.id || to == p.id })
+	p.ep.CutLinks()
+	waitFor(t, time.Minute, "lone", func() (bool, string) { return p.ch.IsLone(), "" })
+	if ok, err := p.svc.holds(ctx, r); ok || !errors.Is(err, errLone) {
+		t.Fatalf("audit of a lone peer: held %v, err %v; want errLone", ok, err)
+	}
+	c.nw.SetDrop(nil)
+	waitFor(t, 30*time.Second, "back in the ring", func() (bool, string) { return !p.ch.IsLone(), "" })
+	waitFor(t, 30*time.Second, "audit passes again", func() (bool, string) {
+		ok, err := p.svc.holds(ctx, r)
+		return ok, fmt.Sprint(err)
+	})
+}
