@@ -119,7 +119,7 @@ func (c *Cluster) NewPeer(bootstrap string) (*Peer, error) {
 	if bootstrap != "" {
 		boot = []string{bootstrap}
 	}
-	sec, err := c.security(id)
+	sec, err := c.Security(id)
 	if err != nil {
 		ep.Close()
 		return nil, err

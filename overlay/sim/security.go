@@ -26,8 +26,9 @@ const (
 // verifying, is the same with one key.
 var rsaKey = sync.OnceValues(func() (crypto.Signer, error) { return identity.GenerateKey(identity.KeyRSA2048) })
 
-// security returns the node Security of a new peer with Node-ID id.
-func (c *Cluster) security(id wire.NodeID) (node.Security, error) {
+// Security returns the node Security of a new peer with Node-ID id, as the cluster's
+// peers have: a node added to the cluster by hand must sign the same way to be heard.
+func (c *Cluster) Security(id wire.NodeID) (node.Security, error) {
 	var key crypto.Signer
 	var err error
 	switch c.p.Security {
