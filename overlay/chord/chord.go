@@ -51,8 +51,9 @@ type Settings struct {
 	Fingers int
 	// Replicas is the size of the replica set reported to observers (§10.4): 2.
 	Replicas int
-	// NoPartitionCheck turns off the partition check of §10.7.4.4 (a Ping for our own
-	// Node-ID through a bootstrap node every PingInterval).
+	// NoPartitionCheck turns off the periodic partition check of §10.7.4.4 (a Ping for
+	// our own Node-ID through a bootstrap node every PingInterval); CheckPartition and
+	// MergeWith still check when called.
 	NoPartitionCheck bool
 	// ResourceCount answers Probe num_resources (§6.4.2.5); nil answers 0.
 	ResourceCount func() uint32
@@ -466,14 +467,18 @@ func (c *Chord) LinkUp(remote wire.NodeID, sendUpdate bool) {
 // LinkDown implements node.Topology: the peer is removed from every table and replaced
 // from the routing table (RFC 6940 §10.7.1, §10.7.2).
 func (c *Chord) LinkDown(remote wire.NodeID) {
+	c.mu.Lock()
 	if c.n.Connected(remote) {
 		// The node reports a link's end after it has let go of its lock, so a new link to
 		// remote (both sides attaching at once, as when rings merge) can have come up and
 		// been reported in between: this report is stale, and heeding it would leave
-		// remote out of the tables while a link to it stays up.
+		// remote out of the tables while a link to it stays up. The check is made under
+		// c.mu: made before it, a LinkUp of the new link could slip in between the check
+		// and the delete below, and remote stayed linked but out of the ring for good
+		// (no LinkUp comes for a second link).
+		c.mu.Unlock()
 		return
 	}
-	c.mu.Lock()
 	delete(c.connected, remote)
 	wasReady := c.ready[remote]
 	delete(c.ready, remote)
@@ -589,14 +594,18 @@ func (c *Chord) notifyLoop(ctx context.Context) {
 	}
 }
 
-// markReady records that id is a joined peer (it may be routed through).
+// markReady records that id is a joined peer (it may be routed through) while a link
+// to it is up. Callers learn that id is ready over a link that may die before this
+// runs: a mark set after the link's LinkDown would outlive it, and the next link from id
+// (a bootstrap link of its partition check, §10.7.4.4) would put id straight back into
+// the ring although id itself, cut off, now counts no one as its neighbour.
 func (c *Chord) markReady(id wire.NodeID) {
 	if id == c.self || id.IsZero() {
 		return
 	}
 	c.mu.Lock()
 	var ch change
-	if !c.ready[id] {
+	if !c.ready[id] && c.linkedLocked(id) {
 		c.ready[id] = true
 		delete(c.departed, id)
 		if c.connected[id] {
@@ -605,6 +614,13 @@ func (c *Chord) markReady(id wire.NodeID) {
 	}
 	c.mu.Unlock()
 	c.react(ch, false)
+}
+
+// linkedLocked reports whether a link to id is up. Checked under c.mu, it is ordered
+// with LinkDown (which takes c.mu after the node dropped the link): either the link is
+// seen gone, or LinkDown comes after and clears what was marked.
+func (c *Chord) linkedLocked(id wire.NodeID) bool {
+	return c.connected[id] || c.n.Connected(id)
 }
 
 func jitter(d time.Duration) time.Duration {

@@ -256,6 +256,12 @@ func (c *Chord) serveJoin(ctx context.Context, req *node.Request) (wire.Body, er
 			}
 		}
 		c.mu.Lock()
+		if !c.linkedLocked(jn) {
+			// Its link died while we stored its data: its Updates over a new link
+			// make it a routing peer (markReady), not this stale admission.
+			c.mu.Unlock()
+			return
+		}
 		c.ready[jn] = true
 		delete(c.departed, jn)
 		delete(c.left, jn)
