@@ -178,8 +178,15 @@ func (e *Endpoint) Close() error {
 }
 
 // CutLinks kills every link of the endpoint but leaves it reachable for new links, as
-// a network outage that ends would.
+// a network outage that ends would. The outage also fails the ICE checks under way: an
+// attachment of this endpoint made before the cut never becomes a link (without this, an
+// Attach answered just before the cut connected just after it, and the "isolated" peer
+// was back in the ring).
 func (e *Endpoint) CutLinks() {
+	e.cancelAttachments()
+	// Attachments made while the links were being cut (their signalling could still get
+	// through) are cancelled after.
+	defer e.cancelAttachments()
 	e.mu.Lock()
 	ls := make([]*link, 0, len(e.links))
 	for l := range e.links {
@@ -188,6 +195,17 @@ func (e *Endpoint) CutLinks() {
 	e.mu.Unlock()
 	for _, l := range ls {
 		l.Close()
+	}
+}
+
+// cancelAttachments makes the endpoint's attachments fail to connect (rendezvous).
+func (e *Endpoint) cancelAttachments() {
+	e.nw.mu.Lock()
+	defer e.nw.mu.Unlock()
+	for u, a := range e.nw.ufrags {
+		if a.e == e {
+			delete(e.nw.ufrags, u)
+		}
 	}
 }
 
@@ -338,6 +356,9 @@ func (a *attachment) rendezvous(remote node.IceParams, mk func(self, other *Endp
 		delete(nw.waiting, key)
 		delete(nw.ufrags, a.ufrag)
 		return x, nil
+	}
+	if nw.ufrags[a.ufrag] != a {
+		return nil, errors.New("memnet: ICE failed: attachment cancelled (links cut)")
 	}
 	other := nw.ufrags[remote.Ufrag]
 	if other == nil {
