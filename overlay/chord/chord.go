@@ -51,9 +51,10 @@ type Settings struct {
 	Fingers int
 	// Replicas is the size of the replica set reported to observers (§10.4): 2.
 	Replicas int
-	// NoPartitionCheck turns off the periodic partition check of §10.7.4.4 (a Ping for
-	// our own Node-ID through a bootstrap node every PingInterval); CheckPartition and
-	// MergeWith still check when called.
+	// NoPartitionCheck turns off the partition checks of §10.7.4.4 made by the peer
+	// itself (a Ping for our own Node-ID through a bootstrap node every PingInterval,
+	// and the rejoin loop of a lone peer, lone.go); CheckPartition and MergeWith still
+	// check when called.
 	NoPartitionCheck bool
 	// ResourceCount answers Probe num_resources (§6.4.2.5); nil answers 0.
 	ResourceCount func() uint32

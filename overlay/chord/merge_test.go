@@ -259,14 +259,10 @@ func TestMergeHealsIsolatedPeerReactively(t *testing.T) {
 	ps := c.Peers()
 	p, other := ps[4], ps[9]
 	c.Isolate(p)
-	for len(p.Chord.Successors()) > 0 || slices.ContainsFunc(ps, func(q *sim.Peer) bool {
-		return q != p && (slices.Contains(q.Chord.Successors(), p.ID) || slices.Contains(q.Chord.Predecessors(), p.ID))
-	}) {
-		time.Sleep(time.Millisecond) // until every side has noticed the lost links
-	}
+	waitIsolated(t, c, p)
 	ctx := testCtx(t)
 	if !p.Chord.MergeWith(ctx, other.Addr) {
-		t.Fatal("MergeWith did not find the ring")
+		t.Fatalf("MergeWith did not find the ring; %s", linkState(c, p))
 	}
 	waitRing(t, c.Peers(), time.Minute)
 }

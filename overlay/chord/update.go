@@ -289,7 +289,9 @@ func (c *Chord) maintain(ctx context.Context) {
 		case <-pt.C:
 			if c.IsJoined() {
 				c.n.Go(func(ctx context.Context) { c.refreshFingers(ctx, true) })
-				c.n.Go(c.checkPartition)
+				if !c.s.NoPartitionCheck {
+					c.n.Go(c.checkPartition)
+				}
 			}
 			pt.Reset(jitter(c.s.PingInterval))
 		case <-ht.C:
@@ -500,7 +502,7 @@ func (c *Chord) checkPartition(ctx context.Context) { c.CheckPartition(ctx) }
 // (and started to heal) a partition.
 func (c *Chord) CheckPartition(ctx context.Context) bool {
 	addrs := c.n.Settings().Bootstrap
-	if len(addrs) == 0 || c.s.NoPartitionCheck {
+	if len(addrs) == 0 {
 		return false
 	}
 	return c.partitionCheck(ctx, addrs[rand.IntN(len(addrs))])

@@ -81,11 +81,12 @@ func (c *Cluster) newID() wire.NodeID {
 func (c *Cluster) ChordSettings() chord.Settings {
 	sc := c.p.TimeScale
 	return chord.Settings{
-		UpdateInterval: time.Duration(float64(chord.DefaultUpdateInterval) / sc),
-		PingInterval:   time.Duration(float64(chord.DefaultPingInterval) / sc),
-		HoldDown:       time.Duration(float64(chord.DefaultHoldDown) / sc),
-		Predecessors:   c.p.Neighbors,
-		Successors:     c.p.Neighbors,
+		UpdateInterval:   time.Duration(float64(chord.DefaultUpdateInterval) / sc),
+		PingInterval:     time.Duration(float64(chord.DefaultPingInterval) / sc),
+		HoldDown:         time.Duration(float64(chord.DefaultHoldDown) / sc),
+		Predecessors:     c.p.Neighbors,
+		Successors:       c.p.Neighbors,
+		NoPartitionCheck: c.p.NoPartitionCheck,
 	}
 }
 
@@ -270,8 +271,10 @@ func (c *Cluster) Lookup(ctx context.Context, p *Peer, key wire.ResourceID, sort
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// Diagnose describes up to max peers whose first successor or predecessor is wrong.
-func Diagnose(sorted []*Peer, max int) []string {
+// Diagnose describes up to max peers whose neighbour table (k predecessors and k
+// successors) is wrong: its lists, and the state of the first wanted peer missing from
+// each.
+func Diagnose(sorted []*Peer, k, max int) []string {
 	var out []string
 	n := len(sorted)
 	short := func(ids []wire.NodeID) string {
@@ -284,21 +287,32 @@ func Diagnose(sorted []*Peer, max int) []string {
 		}
 		return s + "]"
 	}
-	state := func(p *Peer, id wire.NodeID) string {
-		cn, rd, dp := p.Chord.PeerState(id)
-		return fmt.Sprintf("%s(conn=%v ready=%v departed=%v)", id.String()[:8], cn, rd, dp)
+	// missing returns the state of the first of the want peers that got is without.
+	missing := func(p *Peer, got, want []wire.NodeID) string {
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				cn, rd, dp := p.Chord.PeerState(w)
+				return fmt.Sprintf(" (lacks %s conn=%v ready=%v departed=%v)", w.String()[:8], cn, rd, dp)
+			}
+		}
+		return ""
 	}
 	for i, p := range sorted {
 		if len(out) >= max || n < 2 {
 			break
 		}
 		s, pr := p.Chord.Successors(), p.Chord.Predecessors()
-		ws, wp := sorted[(i+1)%n].ID, sorted[(i+n-1)%n].ID
-		if len(s) > 0 && len(pr) > 0 && s[0] == ws && pr[0] == wp {
+		var ws, wp []wire.NodeID
+		for j := 0; j < min(k, n-1); j++ {
+			ws = append(ws, sorted[(i+1+j)%n].ID)
+			wp = append(wp, sorted[(i+n-1-j)%n].ID)
+		}
+		if slices.Equal(s, ws) && slices.Equal(pr, wp) {
 			continue
 		}
-		out = append(out, fmt.Sprintf("peer %s succs %s want %s; preds %s want %s; counters %+v",
-			p.ID.String()[:8], short(s), state(p, ws), short(pr), state(p, wp), p.Chord.Status().Counters))
+		out = append(out, fmt.Sprintf("peer %s succs %s want %s%s; preds %s want %s%s; counters %+v",
+			p.ID.String()[:8], short(s), short(ws), missing(p, s, ws),
+			short(pr), short(wp), missing(p, pr, wp), p.Chord.Status().Counters))
 	}
 	return out
 }

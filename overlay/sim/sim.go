@@ -27,6 +27,8 @@ type Params struct {
 	TimeScale float64
 	// ReliabilityTimer is overlay-reliability-timer (not scaled): 500 ms.
 	ReliabilityTimer time.Duration
+	// NoPartitionCheck turns off the periodic partition check (chord.Settings): false.
+	NoPartitionCheck bool
 	// Neighbors is the number of predecessors and of successors: chord.DefaultNeighbors.
 	Neighbors int
 	// JoinParallel is how many peers join at the same time: 16.
@@ -296,7 +298,7 @@ func (c *Cluster) Grow(ctx context.Context, n int) error {
 	}
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
-		return fmt.Errorf("sim: %d of %d joins failed: %w (drops: %v; %s)", f, need, firstErr, c.dropTotals(), strings.Join(Diagnose(c.Peers(), 4), " | "))
+		return fmt.Errorf("sim: %d of %d joins failed: %w (drops: %v; %s)", f, need, firstErr, c.dropTotals(), strings.Join(Diagnose(c.Peers(), c.p.Neighbors, 4), " | "))
 	}
 	return nil
 }
@@ -325,7 +327,7 @@ func (c *Cluster) waitRing(ctx context.Context, timeout time.Duration, full bool
 		if wrong == 0 {
 			return time.Since(t0), nil
 		} else if time.Since(t0) > timeout {
-			return 0, fmt.Errorf("%d of %d peers still have a wrong successor or predecessor after %v: %s", wrong, len(ps), timeout, strings.Join(Diagnose(ps, 6), " | "))
+			return 0, fmt.Errorf("%d of %d peers still have a wrong successor or predecessor after %v: %s", wrong, len(ps), timeout, strings.Join(Diagnose(ps, c.p.Neighbors, 6), " | "))
 		}
 		select {
 		case <-ctx.Done():
