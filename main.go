@@ -14,10 +14,12 @@ import (
 	"github.com/chordphone/chordphone/app/bench"
 	"github.com/chordphone/chordphone/app/cli"
 	"github.com/chordphone/chordphone/app/enrollcmd"
+	"github.com/chordphone/chordphone/app/handoff"
 	"github.com/chordphone/chordphone/app/headless"
 	_ "github.com/chordphone/chordphone/app/locale" // before Fyne reads the locale (see there)
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/phone"
+	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/overlay/enroll"
 	"github.com/chordphone/chordphone/ui"
 )
@@ -73,6 +75,13 @@ func run(args []string) int {
 		Bootstrap: opts.Bootstrap, Listen: opts.Listen, AudioIn: opts.AudioIn, AudioOut: opts.AudioOut,
 		AutoAnswer: opts.AutoAnswer, Client: opts.Client, KeyLog: opts.KeyLog, NewIdentity: opts.NewIdentity, Logger: log,
 	})
+	if err != nil && opts.Invite != "" && errors.Is(err, store.ErrLocked) {
+		// A link opened while the phone runs on this profile: the running phone takes it.
+		if herr := handoff.Send(opts.Profile, opts.Invite); herr == nil {
+			fmt.Fprintln(os.Stderr, "chordphone: the running phone shows the invitation")
+			return 0
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chordphone: %v\n", err)
 		return 1

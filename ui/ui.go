@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
+	"github.com/chordphone/chordphone/app/handoff"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/assets"
@@ -67,12 +68,18 @@ func RunWithInvitation(ctx context.Context, p *phone.Phone, invite string) error
 		fyne.Do(fa.Quit)
 	}()
 	if invite != "" {
-		fa.Lifecycle().SetOnStarted(func() {
-			fyne.Do(func() {
-				gui.showSettings()
-				gui.settings.SetInvitation(invite)
-			})
-		})
+		fa.Lifecycle().SetOnStarted(func() { fyne.Do(func() { gui.openInvitation(invite) }) })
+	}
+	// A link opened while the phone runs starts the program again, which hands it over here.
+	if links, err := handoff.Listen(ctx, p.Profile()); err != nil {
+		log.Warn("links opened later cannot reach this phone", "err", err)
+	} else {
+		go func() { // owner: Run; ends when ctx ends (the listener closes links)
+			for link := range links {
+				log.Info("a join link was handed over", "link", link)
+				fyne.Do(func() { gui.openInvitation(link) })
+			}
+		}()
 	}
 	gui.win.ShowAndRun()
 	gui.closed.Store(true) // no more UI updates: the windows are gone
@@ -99,4 +106,18 @@ func storeOf(p Phone) *store.Store {
 		return so.Store()
 	}
 	return nil
+}
+
+// openInvitation shows the window and Settings → Overlay filled from a join link.
+func (g *gui) openInvitation(link string) {
+	if g.closed.Load() {
+		return
+	}
+	g.win.Show()
+	g.win.RequestFocus()
+	if g.settings != nil {
+		g.settings.d.Hide()
+	}
+	g.showSettings()
+	g.settings.SetInvitation(link)
 }

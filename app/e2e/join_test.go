@@ -165,6 +165,15 @@ func startOverlayServer(t *testing.T, ns, dir string, args ...string) *logWatch 
 
 // redPixels counts the pixels of a screenshot in the danger colour (an error label).
 func redPixels(t *testing.T, path string) int {
+	return countMatching(t, path, func(r, g, b uint32) bool { return r > 180 && g < 110 && b < 110 })
+}
+
+// bluePixels counts the pixels in the primary colour (the Save and Join buttons' blue).
+func bluePixels(t *testing.T, path string) int {
+	return countMatching(t, path, func(r, g, b uint32) bool { return b > 200 && r < 100 && g > 80 && g < 160 })
+}
+
+func countMatching(t *testing.T, path string, match func(r, g, b uint32) bool) int {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -180,12 +189,28 @@ func redPixels(t *testing.T, path string) int {
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			r, g, bl, _ := img.At(x, y).RGBA()
-			if r>>8 > 180 && g>>8 < 110 && bl>>8 < 110 {
+			if match(r>>8, g>>8, bl>>8) {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// registeredDot reports whether the main window's state dot (top left) is green: registered.
+func registeredDot(t *testing.T, path string) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, g, b, _ := img.At(14, 21).RGBA()
+	return g>>8 > 150 && r>>8 < 120 && b>>8 < 120
 }
 
 // shotUntil saves screenshots of window at path until cond holds for one, failing after timeout.
@@ -430,4 +455,55 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 	}
 	waitFile(t, aout, 20*time.Second)
 	checkAudio(t, "bob -> alice", bsig, aout)
+}
+
+// TestInvitationLinkHandedToRunningPhone: opening a join link while the phone runs (the desktop
+// starts `chordphone LINK` again, on the same profile) shows the running phone's Settings →
+// Overlay filled; the second start ends at once with status 0.
+func TestInvitationLinkHandedToRunningPhone(t *testing.T) {
+	display := StartXvfb(t)
+	dir := t.TempDir()
+	profile := filepath.Join(dir, "profile")
+	cmd := exec.Command(binPath, "--profile", profile, "--user", "carol", "--overlay", "handoff.test", "--listen", "127.0.0.1:0")
+	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("GUI stderr:\n%s", tail(stderr.String(), 3000))
+		}
+	})
+	win := waitWindow(t, display, "Chordphone", 60*time.Second)
+	main := filepath.Join(ArtifactsDir(t), "join-link-before.png")
+	var before []byte
+	shotUntil(t, display, win, main, "the main window, registered and still", 60*time.Second, func(p string) bool {
+		b, _ := os.ReadFile(p)
+		n, err := ImageColours(p, 16)
+		same := bytes.Equal(b, before) && err == nil && n >= 8
+		before = b
+		return same && registeredDot(t, p)
+	})
+
+	link := "chordphone:join?overlay=lab.test&ca=sha256:" + strings.Repeat("5a", 32) + "&user=carol"
+	second := exec.Command(binPath, "--profile", profile, link)
+	second.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
+	out, err := second.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "the running phone shows the invitation") {
+		t.Fatalf("second start: %v: %s", err, out)
+	}
+	blue := bluePixels(t, main)
+	shotUntil(t, display, win, filepath.Join(ArtifactsDir(t), "join-link-handed-over.png"), "Settings filled from the link",
+		30*time.Second, func(p string) bool { return bluePixels(t, p) > blue+1500 }) // the dialog's Save button
 }

@@ -288,3 +288,6 @@ func (p *Phone) Ring(on bool) {
 func SaveJoined(st *store.Store, overlay, configSrc, user string) error {
 	return st.SetSettings(map[string]string{settingOverlay: overlay, settingConfig: configSrc, settingUser: user})
 }
+
+// Profile is the profile directory the phone runs on.
+func (p *Phone) Profile() string { return p.cfg.Profile }
