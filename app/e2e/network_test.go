@@ -137,7 +137,8 @@ func TestSuspendResume(t *testing.T) {
 	t.Logf("bob stopped for %v", stall)
 	time.Sleep(stall) // the suspend itself: the one thing this test must wait out
 	if err := bob.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
+		<-bob.Exited()
+		t.Fatalf("continuing bob: %v (bob ended: %v)", err, bob.ExitErr)
 	}
 	t0 := time.Now()
 	d := callUntilAnswered(t, alice, bob, "bob", t0, callableWithin)
