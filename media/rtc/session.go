@@ -150,6 +150,9 @@ type Stats struct {
 	Jitter            jitter.Stats
 }
 
+// restartGatherWait bounds the wait for candidates when a call under way gathers again.
+const restartGatherWait = 1500 * time.Millisecond
+
 // ErrAudioStopped is in the Err of an EventFailed that the audio source or sink caused
 // (not the connection: an ICE restart cannot help).
 var ErrAudioStopped = errors.New("rtc: audio stopped")
@@ -416,8 +419,23 @@ func (s *Session) setLocal(ctx context.Context, desc webrtc.SessionDescription) 
 	if err := s.pc.SetLocalDescription(desc); err != nil {
 		return "", fmt.Errorf("rtc: set local %s: %w", desc.Type, err)
 	}
+	// A call under way that gathers again (an ICE restart) waits for its candidates at most
+	// restartGatherWait: a STUN server that no longer answers (one on an address the host
+	// just lost) would hold the call's audio up for pion's 5 s per server. The candidates
+	// gathered by then go out; ICE finds the rest as peer-reflexive ones.
+	var capC <-chan time.Time
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		t := time.NewTimer(restartGatherWait)
+		defer t.Stop()
+		capC = t.C
+	}
 	select {
 	case <-gathered:
+	case <-capC:
+		s.log.Info("ICE gathering not complete; sending the candidates gathered so far", "after", restartGatherWait)
 	case <-ctx.Done():
 		return "", fmt.Errorf("rtc: gathering ICE candidates: %w", ctx.Err())
 	case <-s.ctx.Done():
