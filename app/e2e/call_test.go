@@ -148,14 +148,19 @@ func TestCallFailures(t *testing.T) {
 	t.Run("unknown user", func(t *testing.T) {
 		start := time.Now()
 		alice.Send(t, "call nobody")
-		e := alice.Wait(t, "error", 5*time.Second)
-		if took := time.Since(start); took > 2*time.Second {
-			t.Errorf("unknown user reported after %v, want under 2 s", took)
+		e := alice.Wait(t, "error", 20*time.Second)
+		// Quickly: on the overlay's answer that nobody is registered, not after a request
+		// timed out (five transmissions, 3 s apart: 15 s). The bound leaves room for race-
+		// built phones on a loaded machine (a lookup takes well under a second when idle).
+		took := time.Since(start)
+		if took > 10*time.Second {
+			t.Errorf("unknown user reported after %v, want under 10 s", took)
 		}
+		t.Logf("unknown user reported after %v", took)
 		if msg := e["message"].(string); msg != "nobody is not registered in failures.test" {
 			t.Errorf("message %q", msg)
 		}
-		alice.Wait(t, "hangup", 5*time.Second)
+		alice.Wait(t, "hangup", 20*time.Second)
 	})
 
 	t.Run("decline", func(t *testing.T) {

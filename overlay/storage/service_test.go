@@ -218,7 +218,9 @@ func TestServiceRegisterRefreshUnregister(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := newCluster(t, 100)
-	c.ss.RegistrationLifetime = 2 * time.Second
+	// Refreshed at half its lifetime: a refresh has 2 s to be stored before the record
+	// expires (1 s was within reach of a loaded machine under the race detector).
+	c.ss.RegistrationLifetime = 4 * time.Second
 	c.grow(ctx, 4)
 	c.waitRing(time.Minute)
 	p := c.live()[0]
@@ -232,7 +234,7 @@ func TestServiceRegisterRefreshUnregister(t *testing.T) {
 		r := p.registered()
 		return r.time > first, "not yet refreshed"
 	})
-	time.Sleep(3 * time.Second) // longer than one lifetime: only refreshes keep it alive
+	time.Sleep(5 * time.Second) // longer than one lifetime: only refreshes keep it alive
 	got, err := q.svc.LookupAoR(ctx, p.u.name)
 	if err != nil || len(got) != 1 || got[0].ContactPrefs != "(sip.schemes=SIP)" {
 		t.Fatalf("after refreshes: %v %+v", err, got)
