@@ -281,9 +281,13 @@ func (c *callView) showWarnings() {
 		c.bannerBox.Hide()
 		return
 	}
-	c.banner.SetText(strings.Join(c.warnings, "\n"))
+	c.banner.SetText(strings.Join(c.warnings, "\n") + "\n" + audioSettingsHint)
 	c.bannerBox.Show()
 }
+
+// audioSettingsHint follows the call's sound-device warnings: the phone's messages name no
+// front end, so the GUI says where devices are chosen.
+const audioSettingsHint = "Settings → Audio chooses the devices."
 
 // qualityLine is "Opus · loss 0.5% · jitter 4 ms · RTT 12 ms · direct".
 func qualityLine(s *phone.RTPStats) string {

@@ -45,7 +45,11 @@ func (g *gui) showTrouble(e phone.Event) bool {
 	if s := g.settings; s != nil && s.joinProgress != nil && s.joinProgress.Visible() {
 		return false // Settings → Overlay is joining: it shows the trouble itself
 	}
-	msg := widget.NewLabel(errorText(errors.New(e.Message)))
+	text := errorText(errors.New(e.Message))
+	if e.Code == phone.CodeListenPortTaken {
+		text += " Settings → Network sets the port." // the phone's messages name no front end
+	}
+	msg := widget.NewLabel(text)
 	msg.Wrapping = fyne.TextWrapWord
 	var d dialog.Dialog
 	if im, ok := g.p.(IdentityMaker); ok && e.Code == phone.CodeIdentityUnreadable {

@@ -755,12 +755,12 @@ func TestCallViewShowsNoDeviceBanner(t *testing.T) {
 	if h.g.call.bannerBox.Visible() {
 		t.Fatal("a banner before any warning")
 	}
-	noMic := "No microphone (no sound device found): the other side hears silence. Connect one and choose it in Settings → Audio."
-	noSpk := "No speaker (no sound device found): you cannot hear the other side. Connect one and choose it in Settings → Audio."
+	noMic := "No microphone (no sound device found): the other side hears silence. Connect one: the next call uses it."
+	noSpk := "No speaker (no sound device found): you cannot hear the other side. Connect one: the next call uses it."
 	h.emit(phone.Event{Kind: phone.EventWarning, CallID: "c1", Code: "no_capture_device", Message: noMic})
 	h.emit(phone.Event{Kind: phone.EventWarning, CallID: "c1", Code: "no_playback_device", Message: noSpk})
 	h.emit(phone.Event{Kind: phone.EventWarning, Code: "something_else", Message: "not about the call"})
-	if !h.g.call.bannerBox.Visible() || h.g.call.banner.Text != noMic+"\n"+noSpk {
+	if !h.g.call.bannerBox.Visible() || h.g.call.banner.Text != noMic+"\n"+noSpk+"\n"+audioSettingsHint {
 		t.Fatalf("banner shown %v: %q", h.g.call.bannerBox.Visible(), h.g.call.banner.Text)
 	}
 	h.p.mu.Lock()

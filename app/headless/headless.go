@@ -41,7 +41,7 @@ func Run(ctx context.Context, p *phone.Phone, in io.Reader, out io.Writer, log *
 	go func() { // owner: Run; ends when the phone closes the subscription or unsubscribe
 		defer wg.Done()
 		for e := range events {
-			w.event(withEnrollHint(e))
+			w.event(withHint(e))
 		}
 	}()
 
@@ -259,12 +259,23 @@ func marshal(e phone.Event) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// withEnrollHint adds the command-line way out to joining trouble that enrollment solves (the
-// phone's messages name no front end).
-func withEnrollHint(e phone.Event) phone.Event {
-	if e.Kind == phone.EventError && (e.Code == join.CodeNeedsEnrollment || e.Code == join.CodeCANotTrusted) {
-		e.Message += " Enroll this profile first: chordphone enroll --profile DIR --overlay NAME --user NAME " +
-			"[--invite LINK | --ca-fingerprint HEX], with the password on standard input."
+// commandLineHints are the command-line ways out of trouble, by code: the phone's messages
+// name no front end (and headless messages never point to the GUI's Settings).
+var commandLineHints = map[string]string{
+	join.CodeNeedsEnrollment:   enrollHint,
+	join.CodeCANotTrusted:      enrollHint,
+	phone.CodeListenPortTaken:  "--listen HOST:PORT sets the port.",
+	phone.CodeNoCaptureDevice:  "--audio-in FILE.wav takes the microphone from a file.",
+	phone.CodeNoPlaybackDevice: "--audio-out FILE.wav writes what the speaker would play to a file.",
+}
+
+const enrollHint = "Enroll this profile first: chordphone enroll --profile DIR --overlay NAME --user NAME " +
+	"[--invite LINK | --ca-fingerprint HEX], with the password on standard input."
+
+// withHint adds the command-line way out to an error or warning that has one.
+func withHint(e phone.Event) phone.Event {
+	if h, ok := commandLineHints[e.Code]; ok && (e.Kind == phone.EventError || e.Kind == phone.EventWarning) {
+		e.Message += " " + h
 	}
 	return e
 }

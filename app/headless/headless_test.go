@@ -238,3 +238,25 @@ func TestErrorCodes(t *testing.T) {
 		t.Fatal("Run did not end at the end of input")
 	}
 }
+
+// TestHintsNameNoSettings: trouble with a command-line way out says it, and no headless
+// message points to the GUI's Settings.
+func TestHintsNameNoSettings(t *testing.T) {
+	for code, want := range map[string]string{
+		phone.CodeListenPortTaken:  "--listen",
+		phone.CodeNoCaptureDevice:  "--audio-in",
+		phone.CodeNoPlaybackDevice: "--audio-out",
+		"needs_enrollment":         "chordphone enroll",
+	} {
+		e := withHint(phone.Event{Kind: phone.EventWarning, Code: code, Message: "Something happened."})
+		if code == "needs_enrollment" {
+			e = withHint(phone.Event{Kind: phone.EventError, Code: code, Message: "Something happened."})
+		}
+		if !strings.Contains(e.Message, want) || strings.Contains(e.Message, "Settings") {
+			t.Errorf("%s: %q, want a hint with %q and no Settings", code, e.Message, want)
+		}
+	}
+	if e := withHint(phone.Event{Kind: phone.EventRegistered, Code: phone.CodeListenPortTaken, Message: "x"}); e.Message != "x" {
+		t.Errorf("a hint on a %s event: %q", e.Kind, e.Message)
+	}
+}

@@ -125,9 +125,9 @@ func deviceWarning(st audio.DeviceStatus) (code, msg string) {
 	}
 	switch {
 	case st.Dir == "capture" && st.NoDevice():
-		return CodeNoCaptureDevice, fmt.Sprintf("No microphone (%s): the other side hears silence. Connect one and choose it in Settings → Audio.", why)
+		return CodeNoCaptureDevice, fmt.Sprintf("No microphone (%s): the other side hears silence. Connect one: the next call uses it.", why)
 	case st.NoDevice():
-		return CodeNoPlaybackDevice, fmt.Sprintf("No speaker (%s): you cannot hear the other side. Connect one and choose it in Settings → Audio.", why)
+		return CodeNoPlaybackDevice, fmt.Sprintf("No speaker (%s): you cannot hear the other side. Connect one: the next call uses it.", why)
 	case st.Err == nil:
 		return "", ""
 	case st.Dir == "capture":

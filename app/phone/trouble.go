@@ -41,7 +41,7 @@ func openProfile(profile string, log *slog.Logger) (*store.Store, *identity.PinS
 		notices = append(notices, Event{Kind: EventWarning, Code: CodeProfileDBDamaged, Message: fmt.Sprintf(
 			"The profile database was damaged (%v). It was moved aside as %s and a fresh one made; "+
 				"%d records (contacts, calls, settings) could be read and were kept, %d could not. "+
-				"Check your contacts and Settings.", rec.Damage, rec.MovedTo, rec.Kept, rec.Lost)})
+				"Check your contacts and settings.", rec.Damage, rec.MovedTo, rec.Kept, rec.Lost)})
 	}
 	path := filepath.Join(profile, PinsFile)
 	pins, err := identity.OpenPinStore(path)
@@ -83,7 +83,7 @@ func (p *Phone) listenMoved(pr *peer.Peer) {
 	_, port, _ := net.SplitHostPort(m.Wanted)
 	p.emit(Event{Kind: EventWarning, Code: CodeListenPortTaken, Message: fmt.Sprintf(
 		"Port %s is taken (%v); the phone listens on port %d instead and works as usual. "+
-			"To use a fixed port, free it or choose another in Settings → Network.", port, rootCause(m.Err), m.Addr.Port())})
+			"To use a fixed port, free it or choose another.", port, rootCause(m.Err), m.Addr.Port())})
 }
 
 // rootCause is the innermost error of a chain of single wraps (e.g. "address already in use").
