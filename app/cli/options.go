@@ -104,13 +104,23 @@ func Parse(args []string, out io.Writer) (Options, error) {
 		return o, &UsageError{Err: fmt.Errorf("invalid --log-level %q (want debug, info, warn or error)", o.LogLevel)}
 	}
 	if o.Profile == "" {
-		dir, err := os.UserConfigDir()
+		dir, err := DefaultProfile()
 		if err != nil {
-			return o, fmt.Errorf("finding the user's config directory (use --profile DIR): %w", err)
+			return o, err
 		}
-		o.Profile = filepath.Join(dir, "chordphone")
+		o.Profile = dir
 	}
 	return o, nil
+}
+
+// DefaultProfile is the profile directory when --profile is not given: chordphone in the
+// user's config directory.
+func DefaultProfile() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the user's config directory (use --profile DIR): %w", err)
+	}
+	return filepath.Join(dir, "chordphone"), nil
 }
 
 // HeadlessCommands lists what a headless phone's stdin accepts (README "Headless interface").

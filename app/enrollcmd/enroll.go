@@ -7,11 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/chordphone/chordphone/app/cli"
 	"github.com/chordphone/chordphone/app/join"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/store"
@@ -155,11 +155,11 @@ func parseEnroll(args []string) (enrollArgs, error) {
 		return a, err
 	}
 	if a.profile == "" {
-		dir, err := os.UserConfigDir()
+		dir, err := cli.DefaultProfile()
 		if err != nil {
-			return a, fmt.Errorf("finding the user's config directory (use --profile DIR): %w", err)
+			return a, err
 		}
-		a.profile = filepath.Join(dir, "chordphone")
+		a.profile = dir
 	}
 	return a, nil
 }

@@ -20,44 +20,117 @@ type DeviceStatus struct {
 // NoDevice reports whether no device is in use.
 func (s DeviceStatus) NoDevice() bool { return s.Device == "" }
 
+// device is what a Mic or a Speaker holds: a *Capture or a *Playback.
+type device interface {
+	comparable
+	Device() string
+	Fallback() error
+	Close() error
+}
+
+// slot is what a Mic and a Speaker share: the device in use (or none, and a Pacer that
+// keeps the pace a device would), its status, and the changes of device (lost, switched).
+type slot[D device] struct {
+	dir    string // "capture" or "playback"
+	notify func(DeviceStatus)
+
+	mu     sync.Mutex // a Mic holds it across a device read (20 ms) so Switch waits for it
+	dev    D          // zero: none (silence sent, sound dropped)
+	pacer  *Pacer     // paces frames when there is no device
+	status DeviceStatus
+	closed bool
+}
+
+// use starts the slot with dev, or with none when opening it failed with err.
+func (s *slot[D]) use(dir string, notify func(DeviceStatus), dev D, err error) {
+	s.dir, s.notify = dir, notify
+	if err != nil {
+		s.pacer, s.status = NewPacer(), DeviceStatus{Dir: dir, Err: err}
+		return
+	}
+	s.dev, s.status = dev, DeviceStatus{Dir: dir, Device: dev.Device(), Err: dev.Fallback()}
+}
+
+// none reports whether there is no device (s.mu held).
+func (s *slot[D]) none() bool {
+	var zero D
+	return s.dev == zero
+}
+
+// lose closes the device, which failed with err, and goes on without one; s.mu is held
+// on entry and released.
+func (s *slot[D]) lose(err error) {
+	var zero D
+	s.dev.Close()
+	s.dev, s.pacer = zero, NewPacer()
+	s.status = DeviceStatus{Dir: s.dir, Err: err}
+	st := s.status
+	s.mu.Unlock()
+	s.tell(st)
+}
+
+// switchTo uses dev from the next frame on and closes the old one.
+func (s *slot[D]) switchTo(dev D) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		dev.Close()
+		return ErrClosed
+	}
+	old, had := s.dev, !s.none()
+	s.dev, s.pacer = dev, nil
+	s.status = DeviceStatus{Dir: s.dir, Device: dev.Device()}
+	st := s.status
+	s.mu.Unlock()
+	if had {
+		old.Close()
+	}
+	s.tell(st)
+	return nil
+}
+
+func (s *slot[D]) tell(st DeviceStatus) {
+	if s.notify != nil {
+		s.notify(st)
+	}
+}
+
+// Status is the device in use and why it is not the wanted one.
+func (s *slot[D]) Status() DeviceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Close closes the device (a Speaker's after its queued sound has played).
+func (s *slot[D]) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if !s.none() {
+		return s.dev.Close()
+	}
+	return nil
+}
+
 // Mic is a microphone that never stops a call: it reads the chosen capture device
 // (or the default one, see OpenCapture), and when there is none, or the device is
 // lost, it gives silence paced like a device would. Switch changes the device
 // while it runs. It implements Source.
 type Mic struct {
-	notify func(DeviceStatus)
-
-	mu     sync.Mutex // held across a device read (20 ms) so Switch waits for it
-	dev    *Capture   // nil: silence
-	pacer  *Pacer     // paces silence when dev is nil
-	status DeviceStatus
-	closed bool
+	slot[*Capture]
 }
 
 // OpenMic opens the capture device cfg chooses; with none it gives silence. notify (may
 // be nil) is called with each later change of device (lost, switched), never with mu held.
 func OpenMic(cfg DeviceConfig, notify func(DeviceStatus)) *Mic {
-	m := &Mic{notify: notify}
-	m.dev, m.status = openCaptureStatus(cfg)
-	if m.dev == nil {
-		m.pacer = NewPacer()
-	}
-	return m
-}
-
-func openCaptureStatus(cfg DeviceConfig) (*Capture, DeviceStatus) {
+	m := &Mic{}
 	c, err := OpenCapture(cfg)
-	if err != nil {
-		return nil, DeviceStatus{Dir: "capture", Err: err}
-	}
-	return c, DeviceStatus{Dir: "capture", Device: c.Device(), Err: c.Fallback()}
-}
-
-// Status is the device in use and why it is not the wanted one.
-func (m *Mic) Status() DeviceStatus {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.status
+	m.use("capture", notify, c, err)
+	return m
 }
 
 // ReadFrame implements Source: a frame from the device, or silence when there is none.
@@ -70,7 +143,7 @@ func (m *Mic) ReadFrame(ctx context.Context, frame []int16) error {
 		m.mu.Unlock()
 		return ErrClosed
 	}
-	if m.dev == nil {
+	if m.none() {
 		p := m.pacer
 		m.mu.Unlock()
 		clear(frame)
@@ -82,13 +155,8 @@ func (m *Mic) ReadFrame(ctx context.Context, frame []int16) error {
 		return err
 	}
 	// Lost with no default device to switch to (the Capture closed itself): silence.
-	m.dev.Close()
-	m.dev, m.pacer = nil, NewPacer()
-	m.status = DeviceStatus{Dir: "capture", Err: err}
-	st := m.status
-	m.mu.Unlock()
 	clear(frame)
-	m.tell(st)
+	m.lose(err)
 	return nil
 }
 
@@ -101,42 +169,7 @@ func (m *Mic) Switch(cfg DeviceConfig) error {
 	if err != nil {
 		return fmt.Errorf("switching the microphone: %w", err)
 	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		c.Close()
-		return ErrClosed
-	}
-	old := m.dev
-	m.dev, m.pacer = c, nil
-	m.status = DeviceStatus{Dir: "capture", Device: c.Device()}
-	st := m.status
-	m.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	m.tell(st)
-	return nil
-}
-
-func (m *Mic) tell(st DeviceStatus) {
-	if m.notify != nil {
-		m.notify(st)
-	}
-}
-
-// Close closes the device.
-func (m *Mic) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil
-	}
-	m.closed = true
-	if m.dev != nil {
-		return m.dev.Close()
-	}
-	return nil
+	return m.switchTo(c)
 }
 
 // Speaker is a speaker that never stops a call: it plays on the chosen playback device
@@ -144,39 +177,16 @@ func (m *Mic) Close() error {
 // it drops what it is given, at the pace a device would take it. It is Clocked either
 // way. Switch changes the device while it runs. It implements Sink.
 type Speaker struct {
-	notify func(DeviceStatus)
-
-	mu     sync.Mutex
-	dev    *Playback // nil: frames are dropped
-	pacer  *Pacer
-	status DeviceStatus
-	closed bool
+	slot[*Playback]
 }
 
 // OpenSpeaker opens the playback device cfg chooses; with none it drops the sound. notify
 // is as for OpenMic.
 func OpenSpeaker(cfg DeviceConfig, notify func(DeviceStatus)) *Speaker {
-	s := &Speaker{notify: notify}
-	s.dev, s.status = openPlaybackStatus(cfg)
-	if s.dev == nil {
-		s.pacer = NewPacer()
-	}
-	return s
-}
-
-func openPlaybackStatus(cfg DeviceConfig) (*Playback, DeviceStatus) {
+	s := &Speaker{}
 	p, err := OpenPlayback(cfg)
-	if err != nil {
-		return nil, DeviceStatus{Dir: "playback", Err: err}
-	}
-	return p, DeviceStatus{Dir: "playback", Device: p.Device(), Err: p.Fallback()}
-}
-
-// Status is the device in use and why it is not the wanted one.
-func (s *Speaker) Status() DeviceStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
+	s.use("playback", notify, p, err)
+	return s
 }
 
 // Clocked implements Clocked: the device, or a timer when there is none, paces WriteFrame.
@@ -192,7 +202,7 @@ func (s *Speaker) WriteFrame(frame []int16) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if s.dev == nil {
+	if s.none() {
 		p := s.pacer
 		s.mu.Unlock()
 		return p.Wait(context.Background())
@@ -202,12 +212,7 @@ func (s *Speaker) WriteFrame(frame []int16) error {
 		s.mu.Unlock()
 		return err
 	}
-	s.dev.Close()
-	s.dev, s.pacer = nil, NewPacer()
-	s.status = DeviceStatus{Dir: "playback", Err: err}
-	st := s.status
-	s.mu.Unlock()
-	s.tell(st)
+	s.lose(err)
 	return nil
 }
 
@@ -220,40 +225,5 @@ func (s *Speaker) Switch(cfg DeviceConfig) error {
 	if err != nil {
 		return fmt.Errorf("switching the speaker: %w", err)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		p.Close()
-		return ErrClosed
-	}
-	old := s.dev
-	s.dev, s.pacer = p, nil
-	s.status = DeviceStatus{Dir: "playback", Device: p.Device()}
-	st := s.status
-	s.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	s.tell(st)
-	return nil
-}
-
-func (s *Speaker) tell(st DeviceStatus) {
-	if s.notify != nil {
-		s.notify(st)
-	}
-}
-
-// Close closes the device after its queued sound has played.
-func (s *Speaker) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	if s.dev != nil {
-		return s.dev.Close()
-	}
-	return nil
+	return s.switchTo(p)
 }
