@@ -162,9 +162,9 @@ func TestTURNService(t *testing.T) {
 	if err := srv.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(records(t, b, srv.NodeID(), 3)); n != 0 {
-		t.Fatalf("%d records left after the server left", n)
-	}
+	// The withdrawal of a record the server held itself reaches the other copies by
+	// replication, which may still be on its way when Close returns (a loaded machine).
+	eventually(t, "no records left after the server left", func() bool { return len(records(t, b, srv.NodeID(), 3)) == 0 })
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
