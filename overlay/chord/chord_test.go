@@ -53,10 +53,7 @@ func TestFirstPeerIsResponsibleForEverything(t *testing.T) {
 
 // TestOverlay40 joins 40 peers and checks the tables of §10.7 and every route.
 func TestOverlay40(t *testing.T) {
-	// The RFC's overlay-reliability-timer (3 s, not the simulation's 500 ms): a lookup
-	// must reach the right peer, and five transmissions 500 ms apart were too few for one
-	// of 400 lookups on a loaded 2-core machine under the race detector.
-	c := grow(t, sim.Params{N: 40, Seed: 7, ReliabilityTimer: node.DefaultReliabilityTimer})
+	c := grow(t, sim.Params{N: 40, Seed: 7})
 	ps := c.Peers()
 	for i, p := range ps {
 		st := p.Chord.Status()
