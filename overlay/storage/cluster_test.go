@@ -293,13 +293,24 @@ type regState struct {
 	rid  wire.ResourceID
 	node wire.NodeID
 	time uint64
+	p    *tpeer // the phone, which may store it again (its audit) with a newer time
+}
+
+// want is the storage time the copies should have: the phone's latest store.
+func (r *regState) want() uint64 {
+	if r.p != nil {
+		if cur := r.p.registered(); cur != nil && cur.aor == r.aor {
+			return cur.time
+		}
+	}
+	return r.time
 }
 
 func (p *tpeer) registered() *regState {
 	p.svc.regMu.Lock()
 	defer p.svc.regMu.Unlock()
 	for _, r := range p.svc.regs {
-		return &regState{aor: r.aor, rid: r.rid, node: p.id, time: r.stored.StorageTime}
+		return &regState{aor: r.aor, rid: r.rid, node: p.id, time: r.stored.StorageTime, p: p}
 	}
 	return nil
 }
@@ -322,10 +333,10 @@ func heldBy(sorted []*tpeer, regs []*regState, k int) (bool, string) {
 				return false, err.Error()
 			}
 			v := ans.KindResponses[0].Values
-			if len(v) != 1 || !v[0].Value.Dictionary.Value.Exists || v[0].StorageTime != r.time {
+			if want := r.want(); len(v) != 1 || !v[0].Value.Dictionary.Value.Exists || v[0].StorageTime != want {
 				have := "nothing"
 				if len(v) == 1 && v[0].Value.Dictionary.Value.Exists {
-					have = fmt.Sprintf("storage time %d (want %d)", v[0].StorageTime, r.time)
+					have = fmt.Sprintf("storage time %d (want %d)", v[0].StorageTime, want)
 				}
 				role, resp := roleOf(r.rid.NodeID(), h.id, h.ch.Predecessors())
 				return false, fmt.Sprintf("%s: holder %d (%s) has %s; it sees itself as role %d (responsible %s); responsible peer pushed to it: %v",
