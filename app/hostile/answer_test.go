@@ -23,10 +23,13 @@ import (
 type relay struct {
 	*user
 	victim, real *link.Link
-	forge        func(req *wire.Message) *wire.Message // nil answer: forge nothing
+	forge        atomic.Pointer[forger] // nil, or a nil answer: forge nothing; set by the test while links deliver
 	forged       atomic.Int32
 	relayed      atomic.Int32
 }
+
+// forger makes the answer the relay sends in place of the real one.
+type forger func(req *wire.Message) *wire.Message
 
 func (r *relay) intercept(from node.Link, m *wire.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -34,8 +37,8 @@ func (r *relay) intercept(from node.Link, m *wire.Message) {
 	h := &m.Header
 	switch {
 	case m.Code.IsRequest() && from.RemoteNodeID() == r.victim.RemoteNodeID() && m.Code != wire.CodeUpdateReq && m.Code != wire.CodePingReq:
-		if r.forge != nil {
-			if ans := r.forge(m); ans != nil {
+		if f := r.forge.Load(); f != nil && *f != nil {
+			if ans := (*f)(m); ans != nil {
 				ans.Header = wire.ForwardingHeader{OverlayHash: h.OverlayHash, TTL: wire.DefaultTTL, TransactionID: h.TransactionID,
 					DestinationList: []wire.Destination{wire.NodeDestination(from.RemoteNodeID())},
 					ViaList:         []wire.Destination{wire.NodeDestination(r.NodeID)}}
@@ -141,7 +144,8 @@ func TestOnPathForgedAnswersIgnored(t *testing.T) {
 		{"NoForgery", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r.forge = tc.forge
+			f := forger(tc.forge)
+			r.forge.Store(&f)
 			f0, r0 := r.forged.Load(), r.relayed.Load()
 			regs, err := victim.Lookup(testCtx(t, 30*time.Second), name)
 			if err != nil {
