@@ -213,8 +213,9 @@ func (c *Chord) attach(ctx context.Context, id, via wire.NodeID, peerReady bool)
 	if _, err := c.n.Attach(actx, dests, id, false); err != nil {
 		c.mu.Lock()
 		c.counters.AttachFailures++
-		// Do not try this peer again for a while: it is probably gone.
-		if !c.connected[id] {
+		// Do not try this peer again for a while: it is probably gone — unless it said
+		// Error_In_Progress, which says it is there (§6.5.1.2, §14.9).
+		if !c.connected[id] && !node.IsCode(err, wire.ErrInProgress) {
 			c.departed[id] = time.Now().Add(c.departTTL())
 		}
 		c.mu.Unlock()

@@ -13,8 +13,9 @@ type ResponderChecker interface {
 
 // hopError reports whether an answer is an ErrorResponse that a forwarding peer, not
 // the destination, sends (RFC 6940 §6.3.2, §6.3.2.3, §6.6): those may come from any
-// node on the path.
-func hopError(m *wire.Message) bool {
+// node on the path. A node this request was source-routed through (onRoute) may also
+// refuse to forward it with Error_Forbidden (a client, §4.2).
+func hopError(m *wire.Message, onRoute bool) bool {
 	if m.Code != wire.CodeError {
 		return false
 	}
@@ -25,6 +26,8 @@ func hopError(m *wire.Message) bool {
 	switch er.Code {
 	case wire.ErrTTLExceeded, wire.ErrMessageTooLarge, wire.ErrUnsupportedForwardingOption:
 		return true
+	case wire.ErrForbidden:
+		return onRoute
 	}
 	return false
 }
@@ -54,9 +57,10 @@ func (n *Node) checkAnswer(fromID wire.NodeID, m *wire.Message) (wire.NodeID, bo
 	}
 	n.mu.Lock()
 	var target wire.Destination
+	var route []wire.NodeID
 	t := n.pending[m.Header.TransactionID]
 	if t != nil {
-		target = t.target
+		target, route = t.target, t.route
 	}
 	n.mu.Unlock()
 	if t == nil {
@@ -64,7 +68,7 @@ func (n *Node) checkAnswer(fromID wire.NodeID, m *wire.Message) (wire.NodeID, bo
 		return wire.NodeID{}, false
 	}
 	responder := pickSigner(signer, target, claimed)
-	if hopError(m) {
+	if hopError(m, contains(route, responder)) {
 		return responder, true
 	}
 	switch target.Type {

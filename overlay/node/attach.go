@@ -60,7 +60,25 @@ func (n *Node) Attach(ctx context.Context, dests []wire.Destination, target wire
 	}
 	u, p, r, c := iceToWire(att.Local())
 	var ans wire.AttachReqAns
-	resp, err := n.Call(ctx, dests, wire.CodeAttachReq, &wire.AttachReqAns{Ufrag: u, Password: p, Role: r, Candidates: c, SendUpdate: sendUpdate}, &ans)
+	actx, out, done := n.startOutAttach(ctx, target)
+	resp, err := n.Call(actx, dests, wire.CodeAttachReq, &wire.AttachReqAns{Ufrag: u, Password: p, Role: r, Candidates: c, SendUpdate: sendUpdate}, &ans)
+	n.mu.Lock()
+	yielded := out != nil && out.yielded
+	if out != nil && err == nil {
+		out.answered = true
+	}
+	n.mu.Unlock()
+	if yielded || !target.IsZero() && IsCode(err, wire.ErrInProgress) {
+		// RFC 6940 §6.5.1.2: the target's own Attach makes the link (we yielded to it,
+		// or it did not yield to us): wait for that link; the target is not gone.
+		done()
+		att.Close()
+		if yielded {
+			err = errYielded
+		}
+		return n.awaitLink(ctx, target, err)
+	}
+	defer done()
 	if err != nil {
 		att.Close()
 		return nil, fmt.Errorf("node: attach: %w", err)
@@ -88,6 +106,9 @@ func (n *Node) serveAttach(ctx context.Context, req *Request) (wire.Body, error)
 	}
 	var a wire.AttachReqAns
 	if err := a.UnmarshalBinary(req.Message.Body); err != nil {
+		return nil, err
+	}
+	if err := n.glare(req.Origin); err != nil {
 		return nil, err
 	}
 	if err := n.reserveAttach(req.Origin); err != nil {

@@ -283,6 +283,8 @@ type Node struct {
 	sendqs    map[Link]*sendQueue      // per-link send queues (sendq.go)
 	attaching attachLimits             // pending answered attachments (attachcap.go)
 	certFetch map[wire.NodeID][]func() // signer certificates being fetched (certfetch.go)
+	// outAttaches are this node's outstanding Attaches by target (glare.go).
+	outAttaches map[wire.NodeID]*outAttach
 
 	st  stats
 	seq atomic.Uint32 // configuration sequence (RFC 6940 §6.3.2.1)
@@ -602,4 +604,11 @@ func newTransactionID() uint64 {
 			return id
 		}
 	}
+}
+
+// LinkCount returns how many links to id are up.
+func (n *Node) LinkCount(id wire.NodeID) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.links[id])
 }

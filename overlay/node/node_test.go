@@ -387,3 +387,68 @@ func TestResponseCopyOption(t *testing.T) {
 		t.Fatalf("answer options %+v, want %+v", got, want)
 	}
 }
+
+// TestAttachGlare: two nodes send each other an Attach at once (RFC 6940 §6.5.1.2). When
+// the smaller Node-ID's request is held up, the smaller node gives its own up and answers
+// the larger's; when the larger's is held up, the larger answers the smaller's with
+// Error_In_Progress. Either way both Attach calls return, over a single new link, and
+// Error_In_Progress is not taken for a missing peer.
+func TestAttachGlare(t *testing.T) {
+	for _, slowSmall := range []bool{true, false} {
+		r := newRing(t, 3, nil)
+		a, b := r.peers[1].n, r.peers[2].n
+		s, l := a, b
+		if b.ID().Compare(a.ID()) < 0 {
+			s, l = b, a
+		}
+		slow := s // whose AttachReq loses its first transmission
+		if !slowSmall {
+			slow = l
+		}
+		held := make(chan struct{})
+		var dropped atomic.Bool
+		r.nw.SetDrop(func(from, to wire.NodeID, msg []byte) bool {
+			m, err := wire.Decode(msg, 0)
+			if err == nil && m.Code == wire.CodeAttachReq && from == slow.ID() && dropped.CompareAndSwap(false, true) {
+				close(held)
+				return true
+			}
+			return false
+		})
+		before := s.LinkCount(l.ID())
+		var errs [2]error
+		var wg sync.WaitGroup
+		other := l
+		if slow == l {
+			other = s
+		}
+		// The slow side attaches first; its request is lost once, so the other side's
+		// Attach arrives while it is outstanding.
+		for i, pair := range [][2]*node.Node{{slow, other}, {other, slow}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = pair[0].Attach(ctx(t), []wire.Destination{wire.NodeDestination(pair[1].ID())}, pair[1].ID(), false)
+			}()
+			if i == 0 {
+				<-held
+			}
+		}
+		wg.Wait()
+		r.nw.SetDrop(nil)
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("slow small %v: attach errors %v, %v", slowSmall, errs[0], errs[1])
+		}
+		// Both ends have the links once the answering side's ICE has ended too.
+		deadline := time.Now().Add(10 * time.Second)
+		for s.LinkCount(l.ID()) != l.LinkCount(s.ID()) || s.LinkCount(l.ID()) == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("slow small %v: links %d and %d", slowSmall, s.LinkCount(l.ID()), l.LinkCount(s.ID()))
+			}
+			time.Sleep(5 * time.Millisecond) // no per-link event
+		}
+		if got := s.LinkCount(l.ID()) - before; got != 1 {
+			t.Fatalf("slow small %v: %d new links between the two, want 1", slowSmall, got)
+		}
+	}
+}

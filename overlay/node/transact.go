@@ -24,6 +24,7 @@ type transaction struct {
 	hop     wire.NodeID      // first hop of the latest transmission
 	direct  wire.NodeID      // the destination when it is a single Node-ID
 	target  wire.Destination // the last destination: who must answer (RFC 6940 §6.3.4)
+	route   []wire.NodeID    // the Node-IDs of the destination list before the last
 }
 
 // Option changes one request.
@@ -90,6 +91,11 @@ func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.
 		// when our table routed it, not when it is source-routed through another
 		// node first (the partition check of §10.7.4.4 expects a stranger there).
 		t.target = last
+	}
+	for _, d := range dests[:len(dests)-1] {
+		if d.Type == wire.DestinationNode {
+			t.route = append(t.route, d.Node)
+		}
 	}
 	m.Header.OverlayHash = n.s.OverlayHash
 	m.Header.ConfigurationSequence = n.ConfigurationSequence()
