@@ -129,6 +129,13 @@ func compareIDs(a, b wire.ResourceID) int {
 	return pa.Compare(pb)
 }
 
+// Holds reports whether this peer holds anything at the resource.
+func (e *Engine) Holds(id wire.ResourceID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.res[string(id)] != nil
+}
+
 // Pushed reports whether node is known to hold the current version of the
 // resource (it sent it to us, or we sent it and it accepted).
 func (e *Engine) Pushed(id wire.ResourceID, node wire.NodeID) bool {

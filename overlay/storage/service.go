@@ -258,6 +258,14 @@ func (s *Service) plausibleReplicaStore(rid wire.ResourceID, req *node.Request) 
 		if slices.Contains(succ[:min(3, len(succ))], from) {
 			return nil
 		}
+		// §10.7.3: data handed over by a peer that held it before this one became
+		// responsible (two rings merged, §10.7.4.4, or many joined at once) may come from
+		// a node this peer does not yet count among its successors. It is taken when this
+		// peer holds nothing there: there is no value or generation counter of its own for
+		// the store to change, and each value is still verified as any store's is.
+		if !s.eng.Holds(rid) {
+			return nil
+		}
 	}
 	return node.Errorf(wire.ErrForbidden, "replica store of %s from %s, which is not responsible for it nor closer to it than this peer", rid, from)
 }
