@@ -19,9 +19,13 @@ import (
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
-// lookupTimeout bounds the search for a callee's registrations: an unknown user is
-// reported within it (issue: "within 2 seconds").
-const lookupTimeout = 1800 * time.Millisecond
+// Bounds of the search for a callee's registrations: "not registered" is asked again within
+// notRegisteredFor before it is believed, so an unknown user is reported within about 2 s;
+// a Fetch still on its way (a slow path, a busy peer, retransmissions) has lookupTimeout.
+const (
+	notRegisteredFor = 1800 * time.Millisecond
+	lookupTimeout    = 8 * time.Second
+)
 
 // call is the phone's one call: its state machine (dialing -> ringing -> active <-> held ->
 // ended, or incoming -> active/ended) and the SIP dialog and media session behind it.
@@ -261,11 +265,11 @@ func (p *Phone) Lookup(ctx context.Context, user string) ([]string, error) {
 
 // lookup finds user's registered devices other than this one. While the ring settles after
 // joins a Fetch can reach a peer that does not hold the record yet, so "not registered" is
-// asked again a few times within lookupTimeout before it is believed.
+// asked again a few times within notRegisteredFor before it is believed.
 func (c *call) lookup(user string) ([]storage.Registration, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, lookupTimeout)
 	defer cancel()
-	backoff := 150 * time.Millisecond
+	start, backoff := time.Now(), 150*time.Millisecond
 	for {
 		regs, err := c.p.peer.Lookup(ctx, user)
 		if err == nil {
@@ -274,7 +278,7 @@ func (c *call) lookup(user string) ([]storage.Registration, error) {
 			}
 			err = peer.ErrNotRegistered
 		}
-		if !errors.Is(err, peer.ErrNotRegistered) {
+		if !errors.Is(err, peer.ErrNotRegistered) || time.Since(start)+backoff > notRegisteredFor {
 			return nil, err
 		}
 		select {
