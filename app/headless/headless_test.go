@@ -143,17 +143,7 @@ func TestNullStdinKeepsRunning(t *testing.T) {
 
 // End of input from a pipe (a script or a parent process closing stdin) still quits.
 func TestPipeEOFQuits(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := newPhone(t, log)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	out := &lineWriter{lines: make(chan map[string]any, 256)}
-	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), p, r, out, log) }()
-	out.wait(t, "started", 30*time.Second)
+	w, out, done := runPiped(t)
 	bw := bufio.NewWriter(w)
 	bw.WriteString("status\n")
 	bw.Flush()
@@ -202,17 +192,7 @@ func TestIsNullDevice(t *testing.T) {
 
 // Every error event carries a stable code beside its message (README "Headless interface").
 func TestErrorCodes(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := newPhone(t, log)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	out := &lineWriter{lines: make(chan map[string]any, 256)}
-	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), p, r, out, log) }()
-	out.wait(t, "started", 30*time.Second)
+	w, out, done := runPiped(t)
 	for _, c := range []struct{ line, code string }{
 		{"frobnicate", "unknown_command"},
 		{"call", "bad_arguments"},
@@ -259,4 +239,22 @@ func TestHintsNameNoSettings(t *testing.T) {
 	if e := withHint(phone.Event{Kind: phone.EventRegistered, Code: phone.CodeListenPortTaken, Message: "x"}); e.Message != "x" {
 		t.Errorf("a hint on a %s event: %q", e.Kind, e.Message)
 	}
+}
+
+// runPiped runs a headless phone reading a pipe (returned: its write end) and waits for
+// started; done gets Run's result.
+func runPiped(t *testing.T) (*os.File, *lineWriter, chan error) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := newPhone(t, log)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	out := &lineWriter{lines: make(chan map[string]any, 256)}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), p, r, out, log) }()
+	out.wait(t, "started", 30*time.Second)
+	return w, out, done
 }
