@@ -19,6 +19,7 @@ import (
 	_ "github.com/chordphone/chordphone/app/locale" // before Fyne reads the locale (see there)
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/phone"
+	"github.com/chordphone/chordphone/app/sipadapter"
 	"github.com/chordphone/chordphone/app/store"
 	"github.com/chordphone/chordphone/overlay/enroll"
 	"github.com/chordphone/chordphone/ui"
@@ -33,6 +34,8 @@ func run(args []string) int {
 		switch args[0] {
 		case "bench":
 			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
+		case "adapter":
+			return sipadapter.Command(args[1:], os.Stdin, os.Stdout, os.Stderr)
 		case "enroll":
 			return enrollcmd.Enroll(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
 		case "overlay-server":
@@ -88,6 +91,15 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if opts.SIPAdapter != "" {
+		stopAdapter, err := sipadapter.Start(ctx, sipadapter.Config{Listen: opts.SIPAdapter, Profile: opts.Profile, Logger: log,
+			Lines: &sipadapter.LineConfig{Phone: p, Overlay: opts.Overlay, Config: opts.Config, Listen: opts.Listen}})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "chordphone: %v (choose another --sip-adapter address)\n", err)
+			return 1
+		}
+		defer stopAdapter()
+	}
 	if opts.Headless {
 		err = headless.Run(ctx, p, os.Stdin, os.Stdout, log)
 	} else {

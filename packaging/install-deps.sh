@@ -9,7 +9,7 @@ build_pkgs=(pkg-config gcc libc6-dev libgl1-mesa-dev libx11-dev libxcursor-dev l
   libxinerama-dev libxi-dev libxxf86vm-dev portaudio19-dev libopus-dev libopusfile-dev
   libspeexdsp-dev)
 test_pkgs=(xvfb xauth x11-apps x11-utils xdotool imagemagick tshark pulseaudio pulseaudio-utils
-  libasound2-plugins iproute2 iptables dpkg-dev fakeroot xz-utils dbus)
+  libasound2-plugins iproute2 iptables dpkg-dev fakeroot xz-utils dbus baresip-core)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi

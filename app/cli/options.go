@@ -35,6 +35,9 @@ type Options struct {
 	Invite string
 	// NewIdentity: an unreadable identity is set aside and a new one made.
 	NewIdentity bool
+	// SIPAdapter is the address of the SIP adapter for ordinary SIP phones (RFC 7890 §3,
+	// app/sipadapter); "" runs none.
+	SIPAdapter string
 }
 
 // ErrHelp is returned when --help was asked for; the usage has been written.
@@ -70,6 +73,7 @@ func Parse(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.KeyLog, "keylog", "", "write an NSS key log of every DTLS/TLS session to `FILE`")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `LEVEL` on stderr: debug, info, warn, error")
 	fs.BoolVar(&o.NewIdentity, "new-identity", false, "when the profile's identity cannot be read, set it aside and make a new one (callers are told the key changed)")
+	fs.StringVar(&o.SIPAdapter, "sip-adapter", "", "serve ordinary SIP phones on `HOST:PORT` (UDP and TCP; accounts: chordphone adapter user add)")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {} // the usage goes to out only when asked for: out is the JSON channel
 
@@ -128,6 +132,7 @@ const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute
 
 // Subcommands are the first arguments that select another program than the phone.
 var Subcommands = []struct{ Name, Args, Text string }{
+	{"adapter", "user add NAME|user list|user remove NAME [--profile DIR]", "accounts of the SIP phones that register to --sip-adapter (password on stdin)"},
 	{"bench", "overlay|calls|idle [flags]", "measure the overlay, calls or idle cost (JSON on stdout)"},
 	{"enroll", "--overlay NAME|--config URL|FILE|--invite LINK --user NAME [--ca-fingerprint HEX] [--profile DIR]", "get this profile a certificate from a named overlay (password on stdin)"},
 	{"overlay-server", "init|user|config|ca|invite|serve [flags]", "run an overlay: configuration document, enrollment, bootstrap peer, invitations"},

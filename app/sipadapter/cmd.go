@@ -1,0 +1,86 @@
+package sipadapter
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/chordphone/chordphone/app/cli"
+)
+
+// CommandUsage is the usage line of `chordphone adapter`.
+const CommandUsage = "user add NAME | user list | user remove NAME [--profile DIR]"
+
+// Command runs `chordphone adapter ARGS`: the accounts of the user agents that register to
+// this phone's SIP adapter (--sip-adapter). add reads the password from the first line of
+// stdin. It returns the exit status.
+func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("chordphone adapter", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	profile := fs.String("profile", "", "profile `DIR`")
+	var pos []string
+	for len(args) > 0 { // flags may come before or after the words
+		if err := fs.Parse(args); err != nil {
+			fmt.Fprintf(stderr, "chordphone adapter: %v\nUsage: chordphone adapter %s\n", err, CommandUsage)
+			return 2
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			pos, args = append(pos, args[0]), args[1:]
+		}
+	}
+	if *profile == "" {
+		dir, err := cli.DefaultProfile()
+		if err != nil {
+			fmt.Fprintf(stderr, "chordphone adapter: %v\n", err)
+			return 1
+		}
+		*profile = dir
+	}
+	acc := OpenAccounts(*profile)
+	var err error
+	switch {
+	case len(pos) == 3 && pos[0] == "user" && pos[1] == "add":
+		var pw string
+		if pw, err = readPassword(stdin); err == nil {
+			err = acc.Add(pos[2], pw)
+		}
+		if err == nil {
+			fmt.Fprintf(stdout, "added %s: a SIP phone registers as user %s, realm %s, with this password\n", pos[2], pos[2], Realm)
+		}
+	case len(pos) == 3 && pos[0] == "user" && pos[1] == "remove":
+		if err = acc.Remove(pos[2]); err == nil {
+			fmt.Fprintf(stdout, "removed %s\n", pos[2])
+		}
+	case len(pos) == 2 && pos[0] == "user" && pos[1] == "list":
+		var names []string
+		if names, err = acc.List(); err == nil {
+			for _, n := range names {
+				fmt.Fprintln(stdout, n)
+			}
+		}
+	default:
+		fmt.Fprintf(stderr, "Usage: chordphone adapter %s\n", CommandUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "chordphone adapter: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func readPassword(in io.Reader) (string, error) {
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("no password on stdin (give it as the first line)")
+	}
+	return pw, nil
+}
