@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -100,6 +101,7 @@ func (p *Peer) useDocument(next *config.Config) error {
 	}
 	p.docp.Store(next)
 	p.node.SetConfigurationSequence(uint16(next.Sequence))
+	p.keepDocument(next)
 	p.log.Info("applied a new overlay configuration", "overlay", next.InstanceName, "sequence", next.Sequence, "was", cur.Sequence)
 	if cur.TopologyPlugin != next.TopologyPlugin || cur.NodeIDLength != next.NodeIDLength {
 		p.log.Warn("the new configuration changes the topology: restart the phone to use it")
@@ -187,22 +189,28 @@ func (p *Peer) applyKinds(blocks [][]byte) error {
 	if err := p.reg.Configure(kinds.LimitsFromConfig(ks)); err != nil {
 		return node.Errorf(wire.ErrForbidden, "%v: %v", ErrConfigRefused, err)
 	}
+	p.cfgMu.Lock()
+	p.kindBlocks = append(p.kindBlocks, ks...) // to pass on (unknownKinds, §7.4.1.2)
+	p.cfgMu.Unlock()
 	p.log.Info("applied kind definitions from a ConfigUpdate", "kinds", len(ks))
 	return nil
 }
 
 // unknownKinds answers Error_Unknown_Kind from a storing peer (RFC 6940 §7.4.1.2: "A node
 // which receives this error MUST generate a ConfigUpdate message which contains the
-// appropriate Kind definition"): the kind-blocks of the document in force for those kinds.
+// appropriate Kind definition"): the kind-blocks for those kinds of the document in force,
+// or of a ConfigUpdate of type kind this peer applied.
 func (p *Peer) unknownKinds(ctx context.Context, peer wire.NodeID, ids []wire.KindID) {
-	doc := p.document()
+	p.cfgMu.Lock()
+	known := append(slices.Clone(p.document().Kinds), p.kindBlocks...)
+	p.cfgMu.Unlock()
 	var blocks [][]byte
 	for _, id := range ids {
 		k, ok := p.reg.Kind(id)
 		if !ok {
 			continue
 		}
-		for _, kb := range doc.Kinds {
+		for _, kb := range known {
 			if (kb.Name != "" && kb.Name == k.Name) || (kb.Name == "" && wire.KindID(kb.ID) == id) {
 				if kb.Signature != nil {
 					blocks = append(blocks, config.EncodeKindBlock(kb))

@@ -81,6 +81,12 @@ func (o *operator) config(t *testing.T, overlay string) *config.Config {
 // loopback in the overlay that run describes.
 func enrolledPeer(t *testing.T, o *operator, cfg, run *config.Config, user string, boot []string) *peer.Peer {
 	t.Helper()
+	return profilePeer(t, enrolledProfile(t, o, cfg, user), run, boot)
+}
+
+// enrolledProfile enrolls user with o in a new profile.
+func enrolledProfile(t *testing.T, o *operator, cfg *config.Config, user string) string {
+	t.Helper()
 	if err := o.srv.Users.Add(user, user+"-password"); err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +95,15 @@ func enrolledPeer(t *testing.T, o *operator, cfg, run *config.Config, user strin
 		enroll.Request{Password: user + "-password", HTTPClient: o.client}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := peer.New(peer.Config{Profile: profile, Document: run, Listen: "127.0.0.1:0", Bootstrap: boot,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return profile
+}
+
+// profilePeer starts a peer of profile on loopback in the overlay that run describes
+// (fetched by its name: the source of the profile's configuration cache).
+func profilePeer(t *testing.T, profile string, run *config.Config, boot []string) *peer.Peer {
+	t.Helper()
+	p, err := peer.New(peer.Config{Profile: profile, Document: run, ConfigSource: run.InstanceName,
+		Listen: "127.0.0.1:0", Bootstrap: boot, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,22 +174,14 @@ func TestEnrolledPeersJoinAndStore(t *testing.T) {
 	}
 }
 
-// TestConfigUpdateAppliedWithoutRestart: the operator changes the overlay's document (a new
-// kind limit, RFC 6940 §11.1) while phones run; the overlay-server's bootstrap peer applies
-// it and sends it in ConfigUpdates (§6.5.4); every peer verifies it (signed by the
-// configuration-signer of the document in force), applies it with its new sequence and
-// enforces the new limit, without a restart.
-func TestConfigUpdateAppliedWithoutRestart(t *testing.T) {
-	const overlay = "update.test"
-	op := startOperator(t, overlay)
-	cfg := op.config(t, overlay)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	bootID, err := op.srv.CA.IssueIdentity("bootstrap", overlay, time.Hour)
+// operatorPeer starts the overlay-server's bootstrap peer, the first of the overlay.
+func operatorPeer(ctx context.Context, t *testing.T, op *operator, cfg *config.Config) *peer.Peer {
+	t.Helper()
+	bootID, err := op.srv.CA.IssueIdentity("bootstrap", cfg.InstanceName, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := peer.New(peer.Config{Identity: bootID, Document: cfg, Overlay: overlay, Listen: "127.0.0.1:0", First: true,
+	boot, err := peer.New(peer.Config{Identity: bootID, Document: cfg, Overlay: cfg.InstanceName, Listen: "127.0.0.1:0", First: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -189,9 +194,30 @@ func TestConfigUpdateAppliedWithoutRestart(t *testing.T) {
 	if err := boot.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return boot
+}
+
+// TestConfigUpdateAppliedWithoutRestart: the operator changes the overlay's document (a new
+// kind limit, RFC 6940 §11.1) while phones run; the overlay-server's bootstrap peer applies
+// it and sends it in ConfigUpdates (§6.5.4); every peer verifies it (signed by the
+// configuration-signer of the document in force), applies it with its new sequence and
+// enforces the new limit, without a restart.
+func TestConfigUpdateAppliedWithoutRestart(t *testing.T) {
+	const overlay = "update.test"
+	op := startOperator(t, overlay)
+	cfg := op.config(t, overlay)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	boot := operatorPeer(ctx, t, op, cfg)
 	var phones []*peer.Peer
+	aliceProfile := enrolledProfile(t, op, cfg, "alice")
 	for _, u := range []string{"alice", "bob", "carol"} {
-		p := enrolledPeer(t, op, cfg, cfg, u, []string{boot.Addr().String()})
+		var p *peer.Peer
+		if u == "alice" {
+			p = profilePeer(t, aliceProfile, cfg, []string{boot.Addr().String()})
+		} else {
+			p = enrolledPeer(t, op, cfg, cfg, u, []string{boot.Addr().String()})
+		}
 		if err := p.Join(ctx); err != nil {
 			t.Fatalf("%s: %v", u, err)
 		}
@@ -242,5 +268,23 @@ func TestConfigUpdateAppliedWithoutRestart(t *testing.T) {
 	}
 	if boot.Configuration().Sequence != next.Sequence {
 		t.Fatal("an altered document was applied")
+	}
+
+	// The applied document was kept in alice's profile (the cache overlay/config LoadCached
+	// reads when the server cannot be reached), and a start with the document fetched
+	// before (as from a server that does not publish the new one yet) runs with it.
+	kept, _, err := config.LoadCached(aliceProfile, overlay, overlay)
+	if err != nil {
+		t.Fatalf("no kept configuration: %v", err)
+	}
+	if kept.Sequence != next.Sequence {
+		t.Fatalf("kept configuration %d, want %d", kept.Sequence, next.Sequence)
+	}
+	if err := phones[0].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again := profilePeer(t, aliceProfile, cfg, []string{boot.Addr().String()})
+	if got := again.Configuration().Sequence; got != next.Sequence {
+		t.Fatalf("started again with configuration %d, want the kept %d", got, next.Sequence)
 	}
 }

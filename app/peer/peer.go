@@ -54,6 +54,10 @@ type Config struct {
 	Overlay string
 	// Overlay configuration; nil means a self-signed overlay with RFC defaults.
 	Document *config.Config
+	// ConfigSource is where Document was fetched from (a URL or an overlay name, the key of
+	// the profile's configuration cache, overlay/config SaveCached); with a Profile, a newer
+	// document a ConfigUpdate brings is kept there, and the next start uses it (docs.go).
+	ConfigSource string
 	// Listen is the link address ("host:port"); empty: all interfaces, port 6084 or any.
 	Listen string
 	// Bootstrap addresses; none (and none in the document) makes this the first peer.
@@ -95,6 +99,8 @@ type Peer struct {
 	moved   *ListenMove
 	// registered is set once Register has stored (or is storing) the registration.
 	registered atomic.Bool
+	// kindBlocks are the kind-blocks applied from ConfigUpdates of type kind (cfgMu).
+	kindBlocks []config.Kind
 }
 
 // Status is the peer as the status line shows it.
@@ -131,6 +137,7 @@ func New(cfg Config) (*Peer, error) {
 	if doc == nil {
 		doc = config.SelfSigned(cfg.Overlay)
 	}
+	doc = newestDocument(cfg, doc)
 	id := cfg.Identity
 	if id == nil {
 		var err error

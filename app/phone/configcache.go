@@ -9,15 +9,8 @@ import (
 	"github.com/chordphone/chordphone/overlay/config"
 )
 
-// cacheConfig keeps a configuration document just fetched and verified in the profile
-// (overlay/config SaveCached), for starts when it cannot be fetched.
-func (p *Phone) cacheConfig(t join.Target, doc *config.Config) {
-	if err := config.SaveCached(p.cfg.Profile, t.Source(), doc); err != nil {
-		p.log.Warn("keeping a copy of the overlay configuration", "err", err)
-	}
-}
-
-// cachedConfig returns the copy of the configuration kept from the last fetch of t, when
+// cachedConfig returns the copy of the configuration the peer kept for t (the last one
+// fetched, or a newer one a ConfigUpdate brought: app/peer Config.ConfigSource), when
 // fetching failed with fetchErr (the network is down, the server unreachable), and says
 // so in a config_cached warning; nil when there is none (or it is expired or altered), and
 // when the server could be reached but refused or failed a check.

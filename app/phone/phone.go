@@ -261,11 +261,14 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	if cfg.Config != "" {
 		// The CA the person trusts for this overlay comes from the profile (join.Remember);
 		// fetchConfig retries while the document cannot be read (trouble.go).
-		doc, err := p.fetchConfig(ctx, join.Target{Overlay: cfg.Overlay, Config: cfg.Config})
+		t := join.Target{Overlay: cfg.Overlay, Config: cfg.Config}
+		doc, err := p.fetchConfig(ctx, t)
 		if err != nil {
 			return nil // ctx ended
 		}
-		pc.Document, pc.Overlay = doc, doc.InstanceName
+		// The peer keeps the document in the profile (and a newer one a ConfigUpdate
+		// brings), for starts when it cannot be fetched (configcache.go).
+		pc.Document, pc.Overlay, pc.ConfigSource = doc, doc.InstanceName, t.Source()
 	}
 	if pc.Overlay == "" && pc.Document == nil && len(pc.Bootstrap) == 0 {
 		// The local network's overlay: find its peers by mDNS (RFC 7890 §2.5).

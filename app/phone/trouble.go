@@ -104,7 +104,6 @@ func (p *Phone) fetchConfig(ctx context.Context, t join.Target) (*config.Config,
 	for attempt := 0; ; attempt++ {
 		doc, _, err := join.Fetch(ctx, p.cfg.Profile, t)
 		if err == nil {
-			p.cacheConfig(t, doc) // configcache.go
 			if attempt > 0 {
 				p.log.Info("the overlay configuration could be read", "config", t.Config, "attempt", attempt+1)
 			}
