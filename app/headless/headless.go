@@ -135,6 +135,10 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), li
 		return false
 	}
 	cmd, args := strings.ToLower(fields[0]), fields[1:]
+	if cmd == "msg" { // msg USER TEXT: the text is the rest of the line, spaces and all
+		message(p, w, line)
+		return false
+	}
 	want := func(n int) bool {
 		if len(args) != n {
 			if n == 0 {
@@ -216,6 +220,24 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), li
 		w.errorf(phone.ErrorCode(err, phone.CodeCommandFailed), "%s: %v", cmd, err)
 	}
 	return false
+}
+
+// message runs `msg USER TEXT`: the phone's sent event gives the id; delivered or an error
+// event with code message_failed follows.
+func message(p *phone.Phone, w *writer, line string) {
+	rest := strings.TrimSpace(line)[len("msg"):]
+	rest = strings.TrimLeft(rest, " \t")
+	user, text := rest, ""
+	if i := strings.IndexAny(rest, " \t"); i >= 0 {
+		user, text = rest[:i], rest[i+1:]
+	}
+	if user == "" || strings.TrimSpace(text) == "" {
+		w.errorf(phone.CodeBadArguments, "usage: msg USER TEXT")
+		return
+	}
+	if _, err := p.SendMessage(user, text); err != nil {
+		w.errorf(phone.ErrorCode(err, phone.CodeCommandFailed), "msg: %v", err)
+	}
 }
 
 // writer serialises events onto out, one JSON object per line.

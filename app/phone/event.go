@@ -24,6 +24,9 @@ const (
 	EventWarning     EventKind = "warning" // trouble the phone works around (e.g. no sound device)
 	EventLeft        EventKind = "left"
 	EventLookup      EventKind = "lookup"
+	EventMessage     EventKind = "message"   // a text message arrived (messages.go)
+	EventSent        EventKind = "sent"      // a text message is on its way: its id
+	EventDelivered   EventKind = "delivered" // the recipient's phone has the message
 )
 
 // Event is one thing that happened to the phone. The headless mode writes it as one JSON line;
@@ -41,11 +44,14 @@ type Event struct {
 	From    string    `json:"from,omitempty"`
 	SetupMs *int64    `json:"setup_ms,omitempty"`
 	// DownMs: reconnected, how long the call's connection was down (from noticing it).
-	DownMs  *int64    `json:"down_ms,omitempty"`
-	Reason  string    `json:"reason,omitempty"`
-	RTP     *RTPStats `json:"rtp,omitempty"`
-	Digits  string    `json:"digits,omitempty"`
-	Devices []string  `json:"devices,omitempty"`
+	DownMs *int64    `json:"down_ms,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	RTP    *RTPStats `json:"rtp,omitempty"`
+	Digits string    `json:"digits,omitempty"`
+	// ID is a text message's identity (message, sent, delivered; message_failed errors).
+	ID      string   `json:"id,omitempty"`
+	Text    string   `json:"text,omitempty"`
+	Devices []string `json:"devices,omitempty"`
 	// Code is a stable machine-readable name of an error or warning (snake_case, e.g.
 	// "no_capture_device"); Message is the sentence a person reads.
 	Code    string  `json:"code,omitempty"`

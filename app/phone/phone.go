@@ -305,18 +305,9 @@ func (p *Phone) runPeer(ctx context.Context) error {
 			return fmt.Errorf("starting SIP: %w", err)
 		}
 		ep.OnInvite(p.incoming)
+		ep.OnMessage(p.onMessage) // messages.go
 		pr.HandleSIP(func(conn net.Conn, remote wire.NodeID) {
-			key, cert := remote.String(), peer.PeerCertificate(conn)
-			p.mu.Lock()
-			p.certs[key] = cert
-			p.mu.Unlock()
-			conn = &certConn{Conn: conn, forget: func() {
-				p.mu.Lock()
-				if p.certs[key] == cert {
-					delete(p.certs, key)
-				}
-				p.mu.Unlock()
-			}}
+			conn = p.withCert(conn, remote.String())
 			if err := ep.Serve(conn, remote.String()); err != nil {
 				p.log.Info("incoming SIP connection refused", "peer", remote, "err", err)
 				_ = conn.Close()

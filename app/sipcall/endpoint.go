@@ -50,7 +50,7 @@ const (
 )
 
 // allowHeader lists the methods an Endpoint handles (RFC 3261 §20.5).
-const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE"
 
 // Settings configures an Endpoint.
 type Settings struct {
@@ -88,13 +88,14 @@ type Endpoint struct {
 	cli *sipgo.Client
 	ln  *chanListener
 
-	mu       sync.Mutex
-	closing  bool
-	conns    map[net.Conn]*sipConn // by the raw connection handed to us
-	byAddr   map[string]*sipConn   // by the made-up remote address sipgo knows
-	dialogs  map[string]*Call      // dialogKey(Call-ID, local tag)
-	onInvite func(*Incoming)
-	nextAddr uint32
+	mu        sync.Mutex
+	closing   bool
+	conns     map[net.Conn]*sipConn // by the raw connection handed to us
+	byAddr    map[string]*sipConn   // by the made-up remote address sipgo knows
+	dialogs   map[string]*Call      // dialogKey(Call-ID, local tag)
+	onInvite  func(*Incoming)
+	onMessage func(*Message) int // message.go
+	nextAddr  uint32
 
 	done chan struct{}
 	wg   sync.WaitGroup // our goroutines and sipgo's handler goroutines running our code
@@ -200,6 +201,7 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 	srv.OnBye(ep.wrap(ep.handleBye))
 	srv.OnCancel(ep.wrap(ep.handleStrayCancel))
 	srv.OnOptions(ep.wrap(ep.handleOptions))
+	srv.OnMessage(ep.wrap(ep.handleMessage)) // RFC 3428 (message.go)
 	srv.OnNoRoute(ep.wrap(ep.handleOther))
 	ep.wg.Add(1)
 	go func() {
