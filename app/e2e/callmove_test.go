@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,6 +29,9 @@ func callAcrossAddressChange(t *testing.T, moved int) {
 		sig, in, out := audioFiles(t, dir, user, seed)
 		args := append([]string{"--profile", filepath.Join(dir, "profile"), "--user", user,
 			"--audio-in", in, "--audio-out", out}, extra...)
+		if os.Getenv("CHORDPHONE_E2E_LOGS") != "" { // dumpLogs shows them: each step's time
+			args = append(args, "--log-level", "debug")
+		}
 		return StartHeadlessIn(t, lan.Namespaces[i], binPath, user, dir, args...), sig, out
 	}
 	alice, aliceSig, aliceOut := start(0, "alice", 1)

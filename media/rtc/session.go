@@ -233,7 +233,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	lnet, err := newLiveNet()
+	lnet, err := newLiveNet(cfg.ICEServers)
 	if err != nil {
 		return nil, err
 	}

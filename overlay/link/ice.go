@@ -14,6 +14,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun"
 
+	"github.com/chordphone/chordphone/internal/onlink"
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -40,6 +41,9 @@ var _ node.Attachment = (*attachment)(nil)
 func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app uint16, controlling bool) (node.Attachment, error) {
 	var urls []*stun.URI
 	for _, s := range t.stunServers() {
+		if ap, err := netip.ParseAddrPort(s); err == nil && onlink.SkipSTUN(ap.Addr()) {
+			continue // on this host's own network: nothing to learn (RFC 8445 §5.1.3)
+		}
 		u, err := stun.ParseURI("stun:" + s)
 		if err != nil {
 			t.log.Debug("bad STUN server", "addr", s, "err", err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,10 @@ type Link struct {
 	cert     *x509.Certificate
 	onClose  func()
 	firstRTT time.Duration // RTT of the ICE check, the RTO estimator's first sample
+	// src is the address this host sends from on the link: the socket's, or for a socket
+	// bound to the wildcard address (the listener's), the one routing chose when the link
+	// came up. The peer knows the link by it; when it is removed the link is dead.
+	src netip.Addr
 
 	wmu   sync.Mutex
 	wbuf  []byte
@@ -102,6 +107,7 @@ func newLink(t *Transport, conn net.Conn, proto wire.OverlayLinkType, pc *peerCh
 		reasm: &wire.Reassembler{MaxMessageSize: t.s.MaxMessageSize, MaxBytes: 4 * t.s.MaxMessageSize},
 	}
 	l.inOrder = l.datagram && alpn == alpnInOrder
+	l.src = sourceAddr(conn)
 	l.chord = alpn == alpnInOrder || alpn == alpnTLS
 	l.log = t.log.With("link", protoName(proto), "peer", l.remote.String(), "addr", conn.RemoteAddr().String())
 	if !l.datagram {
