@@ -73,11 +73,9 @@ func run(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	p, err := phone.New(phone.Config{
-		Profile: opts.Profile, User: opts.User, Overlay: opts.Overlay, Config: opts.Config,
-		Bootstrap: opts.Bootstrap, Listen: opts.Listen, AudioIn: opts.AudioIn, AudioOut: opts.AudioOut,
-		AutoAnswer: opts.AutoAnswer, Client: opts.Client, KeyLog: opts.KeyLog, NewIdentity: opts.NewIdentity, Logger: log,
-	})
+	cfg := opts.Config
+	cfg.Logger = log
+	p, err := phone.New(cfg)
 	if err != nil && opts.Invite != "" && errors.Is(err, store.ErrLocked) {
 		// A link opened while the phone runs on this profile: the running phone takes it.
 		if herr := handoff.Send(opts.Profile, opts.Invite); herr == nil {
@@ -93,7 +91,7 @@ func run(args []string) int {
 	defer stop()
 	if opts.SIPAdapter != "" {
 		stopAdapter, err := sipadapter.Start(ctx, sipadapter.Config{Listen: opts.SIPAdapter, Profile: opts.Profile, Logger: log,
-			Lines: &sipadapter.LineConfig{Phone: p, Overlay: opts.Overlay, Config: opts.Config, Listen: opts.Listen}})
+			Lines: &sipadapter.LineConfig{Phone: p, Overlay: opts.Overlay, Config: opts.Config.Config, Listen: opts.Listen}})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "chordphone: %v (choose another --sip-adapter address)\n", err)
 			return 1

@@ -11,30 +11,20 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/version"
 )
 
-// Options is what the command line selects.
+// Options is what the command line selects: the phone's Config (each flag sets its field)
+// and what only the program itself uses.
 type Options struct {
-	Headless   bool
-	Profile    string
-	User       string
-	Overlay    string
-	Config     string
-	Bootstrap  []string
-	Listen     string
-	AudioIn    string
-	AudioOut   string
-	AutoAnswer bool
-	Client     bool
-	KeyLog     string
-	LogLevel   string
+	phone.Config
+	Headless bool
+	LogLevel string
 	// Invite is a join link given as the one argument (chordphone:join?..., what the desktop
 	// entry's x-scheme-handler/chordphone passes): the GUI opens Settings → Overlay filled
 	// from it.
 	Invite string
-	// NewIdentity: an unreadable identity is set aside and a new one made.
-	NewIdentity bool
 	// SIPAdapter is the address of the SIP adapter for ordinary SIP phones (RFC 7890 §3,
 	// app/sipadapter); "" runs none.
 	SIPAdapter string
@@ -63,7 +53,7 @@ func Parse(args []string, out io.Writer) (Options, error) {
 	fs.StringVar(&o.Profile, "profile", "", "profile `DIR` (identity, settings, contacts, history); default: the user's config directory")
 	fs.StringVar(&o.User, "user", "", "user `NAME`; the AoR is sip:NAME@OVERLAY")
 	fs.StringVar(&o.Overlay, "overlay", "", "overlay `NAME`")
-	fs.StringVar(&o.Config, "config", "", "overlay configuration document `URL|FILE` (RFC 6940 §11.1)")
+	fs.StringVar(&o.Config.Config, "config", "", "overlay configuration document `URL|FILE` (RFC 6940 §11.1)")
 	fs.StringVar(&bootstrap, "bootstrap", "", "bootstrap peers `HOST:PORT[,...]`; overrides the configuration")
 	fs.StringVar(&o.Listen, "listen", "", "overlay link address `HOST:PORT`")
 	fs.StringVar(&o.AudioIn, "audio-in", "", "microphone from `FILE.wav` instead of a sound device")

@@ -29,7 +29,7 @@ import (
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
-// Config selects what the phone does; it mirrors the command line (app/cli).
+// Config selects what the phone does; the command line (app/cli) sets it, one flag a field.
 type Config struct {
 	Profile    string
 	User       string
