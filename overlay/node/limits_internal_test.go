@@ -14,19 +14,65 @@ func TestSendQueueRoundRobin(t *testing.T) {
 	q.mu.Lock()
 	refused := 0
 	for i := 0; i < 2*sendQueuePerSource; i++ {
-		if !q.push(flood, []byte{1}) {
+		if ok, _ := q.push(flood, flood, []byte{1}); !ok {
 			refused++
 		}
 	}
 	if refused != sendQueuePerSource {
 		t.Fatalf("flooder: %d refused, want %d", refused, sendQueuePerSource)
 	}
-	if !q.push(other, []byte{2}) {
+	if ok, _ := q.push(other, other, []byte{2}); !ok {
 		t.Fatal("other neighbour refused while the flooder's FIFO is full")
 	}
 	q.mu.Unlock()
+	if got := popN(t, q, 3); got != "\x01\x02\x01" {
+		t.Fatalf("service order %q, want flooder, other, flooder", got)
+	}
+}
+
+// A neighbour that names many originators (a via list is not signed, so it can name
+// any) fills the whole queue; another neighbour's message still gets in, evicting the
+// flooder's, and goes out after at most one of the flooder's messages.
+func TestSendQueueClaimedOriginators(t *testing.T) {
+	q := newSendQueue()
+	eve, bob := wire.NodeID{1}, wire.NodeID{2}
+	q.mu.Lock()
+	evicted := 0
+	for i := 0; i < 2*sendQueueLen; i++ {
+		ok, ev := q.push(eve, wire.NodeID{3, byte(i), byte(i >> 8)}, []byte{1})
+		if !ok {
+			t.Fatalf("flooder's message %d refused: each names a new originator", i)
+		}
+		if ev {
+			evicted++
+		}
+	}
+	if evicted != sendQueueLen || q.n != sendQueueLen {
+		t.Fatalf("%d evicted, %d waiting; want %d and %d", evicted, q.n, sendQueueLen, sendQueueLen)
+	}
+	if ok, ev := q.push(bob, bob, []byte{2}); !ok || !ev {
+		t.Fatalf("other neighbour's message: pushed %v, evicted %v; want both", ok, ev)
+	}
+	if ok, _ := q.push(eve, eve, []byte{1}); !ok {
+		t.Fatal("flooder's own message refused")
+	}
+	q.mu.Unlock()
+	if got := popN(t, q, 3); got != "\x01\x02\x01" {
+		t.Fatalf("service order %q, want flooder, other, flooder", got)
+	}
+	// What was evicted to make room came from the flooder, never from the other.
+	q.mu.Lock()
+	if q.n != sendQueueLen-3 || q.hops[bob] != nil {
+		t.Fatalf("%d waiting (want %d), other's queue %v", q.n, sendQueueLen-3, q.hops[bob])
+	}
+	q.mu.Unlock()
+}
+
+// popN pops k messages and returns their first bytes.
+func popN(t *testing.T, q *sendQueue, k int) string {
+	t.Helper()
 	var got []byte
-	for range 3 {
+	for range k {
 		b, ok := q.pop()
 		if !ok {
 			t.Fatal("queue empty")
@@ -34,9 +80,7 @@ func TestSendQueueRoundRobin(t *testing.T) {
 		q.sent()
 		got = append(got, b[0])
 	}
-	if string(got) != "\x01\x02\x01" {
-		t.Fatalf("service order %v, want flooder, other, flooder", got)
-	}
+	return string(got)
 }
 
 // Pending attachments are capped per originator and per node; released slots are

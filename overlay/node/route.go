@@ -178,7 +178,7 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 	flow := flowOf(fromID, h, dl, isReq)
 	if fromID == n.id && !popped {
 		// Originated here: send as it is.
-		n.send(l, flow, b)
+		n.send(l, n.id, flow, b)
 		return
 	}
 	if fromID != n.id {
@@ -213,11 +213,11 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 		n.drop("too large after via", nil)
 		return
 	}
-	n.send(l, flow, nb)
+	n.send(l, fromID, flow, nb)
 }
 
 // flowOf names the end party a message travels for, to share a link's send queue
-// fairly (sendq.go): the originator of a request (the first via-list entry, RFC 6940
+// fairly within the share of its previous hop (sendq.go): the originator of a request (the first via-list entry, RFC 6940
 // §6.1.2, or the previous hop), the requester an answer goes back to (the last
 // destination, §6.2.2).
 func flowOf(fromID wire.NodeID, h *wire.ForwardingHeader, dl []wire.Destination, isReq bool) wire.NodeID {

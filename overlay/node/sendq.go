@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -10,43 +11,123 @@ import (
 // Send queue bounds. RELOAD forwarding is best effort hop by hop; end-to-end
 // retransmission (RFC 6940 §6.2.1) recovers a dropped message.
 const (
-	sendQueuePerSource = 64  // messages from one previous hop waiting for one link
+	sendQueuePerSource = 64  // messages of one flow (previous hop, end party) waiting for one link
 	sendQueueLen       = 512 // messages waiting for one link
 )
 
-// sendQueue holds the messages waiting for one link, one FIFO per flow (the end party
-// a message travels for, flowOf), served round robin: a peer that floods fills its own
-// FIFO and is dropped from, while the messages of others still go out after at most
-// one of its messages.
+// sendQueue holds the messages waiting for one link, served round robin on two levels:
+// first by previous hop (the neighbour a message came from, whose link authenticated
+// it; this node for what it originates or answers), then, within a hop, by end party
+// (flowOf). The end party is only what the previous hop claims (a via list is not
+// signed, RFC 6940 §6.3.4), so a neighbour naming many originators still gets one
+// neighbour's share, and the messages of every other neighbour go out after at most
+// one of its messages. A full queue makes room by dropping the oldest message of the
+// longest flow of the busiest hop: a flood crowds out itself, never a newcomer.
 type sendQueue struct {
 	mu    sync.Mutex
-	fifo  map[wire.NodeID][][]byte
-	order []wire.NodeID // sources with messages waiting, in service order
+	hops  map[wire.NodeID]*hopQueue
+	order []wire.NodeID // previous hops with messages waiting, in service order
 	n     int
 	busy  bool // the worker is sending a popped message
 	wake  chan struct{}
 }
 
-func newSendQueue() *sendQueue {
-	return &sendQueue{fifo: map[wire.NodeID][][]byte{}, wake: make(chan struct{}, 1)}
+// hopQueue is the part of a sendQueue that came from one previous hop: a FIFO per
+// end party, served round robin.
+type hopQueue struct {
+	fifo  map[wire.NodeID][][]byte
+	order []wire.NodeID // end parties with messages waiting, in service order
+	n     int
 }
 
-// push queues b from src; q.mu must be held.
-func (q *sendQueue) push(src wire.NodeID, b []byte) bool {
-	f := q.fifo[src]
-	if len(f) >= sendQueuePerSource || q.n >= sendQueueLen {
-		return false
+func newSendQueue() *sendQueue {
+	return &sendQueue{hops: map[wire.NodeID]*hopQueue{}, wake: make(chan struct{}, 1)}
+}
+
+// push queues b, from previous hop hop for end party end; q.mu must be held. It
+// refuses b when end's FIFO is full, and evicts another message (evicted) when the
+// whole queue is.
+func (q *sendQueue) push(hop, end wire.NodeID, b []byte) (pushed, evicted bool) {
+	h := q.hops[hop]
+	if h != nil && len(h.fifo[end]) >= sendQueuePerSource {
+		return false, false
 	}
-	if len(f) == 0 {
-		q.order = append(q.order, src)
+	if q.n >= sendQueueLen {
+		q.evict()
+		evicted = true
 	}
-	q.fifo[src] = append(f, b)
+	if h = q.hops[hop]; h == nil {
+		h = &hopQueue{fifo: map[wire.NodeID][][]byte{}}
+		q.hops[hop] = h
+	}
+	if h.n == 0 {
+		q.order = append(q.order, hop)
+	}
+	if len(h.fifo[end]) == 0 {
+		h.order = append(h.order, end)
+	}
+	h.fifo[end] = append(h.fifo[end], b)
+	h.n++
 	q.n++
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return true
+	return true, evicted
+}
+
+// evict drops the oldest message of the longest FIFO of the hop with the most
+// messages waiting; q.mu must be held.
+func (q *sendQueue) evict() {
+	var hop, end wire.NodeID
+	var h *hopQueue
+	for id, x := range q.hops {
+		if h == nil || x.n > h.n {
+			hop, h = id, x
+		}
+	}
+	if h == nil {
+		return
+	}
+	for id, f := range h.fifo {
+		if len(f) > len(h.fifo[end]) {
+			end = id
+		}
+	}
+	q.take(hop, h, end, false)
+}
+
+// take removes the oldest message of hop's FIFO for end and returns it. served: hop
+// and end are first in their service orders, and go to the back. q.mu must be held.
+func (q *sendQueue) take(hop wire.NodeID, h *hopQueue, end wire.NodeID, served bool) []byte {
+	f := h.fifo[end]
+	b := f[0]
+	f[0] = nil
+	if h.fifo[end] = f[1:]; len(f) == 1 {
+		delete(h.fifo, end)
+	}
+	h.n--
+	q.n--
+	h.order = requeue(h.order, end, served, len(f) > 1)
+	q.order = requeue(q.order, hop, served, h.n > 0)
+	if h.n == 0 {
+		delete(q.hops, hop)
+	}
+	return b
+}
+
+// requeue updates a service order after id lost a message: when served (id was first)
+// it goes to the back; it leaves the order when it has nothing left (left false).
+func requeue(order []wire.NodeID, id wire.NodeID, served, left bool) []wire.NodeID {
+	switch {
+	case served && left:
+		return append(order[1:], id)
+	case served:
+		return order[1:]
+	case !left:
+		return slices.DeleteFunc(order, func(x wire.NodeID) bool { return x == id })
+	}
+	return order
 }
 
 func (q *sendQueue) pop() ([]byte, bool) {
@@ -55,18 +136,9 @@ func (q *sendQueue) pop() ([]byte, bool) {
 	if len(q.order) == 0 {
 		return nil, false
 	}
-	src := q.order[0]
-	q.order = q.order[1:]
-	f := q.fifo[src]
-	b := f[0]
-	f[0] = nil
-	if f = f[1:]; len(f) > 0 {
-		q.fifo[src] = f
-		q.order = append(q.order, src)
-	} else {
-		delete(q.fifo, src)
-	}
-	q.n--
+	hop := q.order[0]
+	h := q.hops[hop]
+	b := q.take(hop, h, h.order[0], true)
 	q.busy = true
 	return b, true
 }
@@ -83,13 +155,14 @@ type trySender interface {
 	TrySend(msg []byte) (bool, error)
 }
 
-// send hands b, of flow from (flowOf), to l
-// without blocking: messages are received, routed and forwarded on the link's read
-// goroutine (Receive), which must keep reading (and acknowledging) even when the next
-// hop is slow. b goes straight to the link when it has room and nothing is waiting,
-// else into l's node-side queue (sendQueue), or is dropped when that is full. A link
-// without TrySend (the in-process memnet) is assumed to queue without blocking.
-func (n *Node) send(l Link, from wire.NodeID, b []byte) {
+// send hands b, which came from previous hop hop and travels for end party end
+// (flowOf), to l without blocking: messages are received, routed and forwarded on the
+// link's read goroutine (Receive), which must keep reading (and acknowledging) even
+// when the next hop is slow. b goes straight to the link when it has room and nothing
+// is waiting, else into l's node-side queue (sendQueue), which drops what it cannot
+// hold. A link without TrySend (the in-process memnet) is assumed to queue without
+// blocking.
+func (n *Node) send(l Link, hop, end wire.NodeID, b []byte) {
 	ts, ok := l.(trySender)
 	if !ok {
 		n.st.sent.Add(1)
@@ -130,11 +203,13 @@ func (n *Node) send(l Link, from wire.NodeID, b []byte) {
 			return
 		}
 	}
-	if !q.push(from, b) {
+	pushed, evicted := q.push(hop, end, b)
+	if evicted {
 		n.drop("send queue full", nil)
-		return
 	}
-	n.st.sent.Add(1)
+	if !pushed {
+		n.drop("send queue full for one flow", nil)
+	}
 }
 
 // sendLoop writes l's queued messages until l dies or the node closes.
@@ -153,6 +228,7 @@ func (n *Node) sendLoop(l Link, q *sendQueue) {
 			err := l.Send(ctx, b)
 			cancel()
 			q.sent()
+			n.st.sent.Add(1)
 			if err != nil {
 				n.log.Debug("link send", "peer", l.RemoteNodeID(), "err", err)
 			}
