@@ -19,6 +19,14 @@ func (p *Phone) openAudio(c *call) (audio.Source, audio.Sink, *dsp.Processor, er
 	if p.src != nil {
 		return p.src, p.sink, p.proc, nil
 	}
+	if p.cfg.Audio != nil {
+		src, sink, err := p.cfg.Audio()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("opening the call's audio: %w", err)
+		}
+		p.src, p.sink = src, sink
+		return src, sink, nil, nil
+	}
 	notify := func(st audio.DeviceStatus) { p.deviceChanged(c, st) }
 	var src audio.Source
 	var sink audio.Sink

@@ -47,7 +47,10 @@ type Config struct {
 	// NewIdentity: when the profile's identity cannot be read, set it aside and make a new
 	// one (--new-identity; the person's choice made in advance, see NewIdentity).
 	NewIdentity bool
-	Logger      *slog.Logger
+	// Audio, when set, gives each call its microphone and speaker instead of files or
+	// sound devices: the SIP adapter's bridge to an ordinary SIP phone (app/sipadapter).
+	Audio  func() (audio.Source, audio.Sink, error)
+	Logger *slog.Logger
 }
 
 // Errors a caller can test for.

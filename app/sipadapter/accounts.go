@@ -35,8 +35,8 @@ var (
 // algorithm of RFC 8760 §2 (SHA-256, and MD5 for older phones). The password itself is
 // never stored.
 type account struct {
-	HA1MD5    string `json:"ha1_md5"`
-	HA1SHA256 string `json:"ha1_sha256"`
+	HA1MD5    string `json:"ha1_md5,omitempty"`
+	HA1SHA256 string `json:"ha1_sha256,omitempty"`
 }
 
 // Accounts are the user agents' accounts, kept in the profile (adapter-users.json, 0600).
@@ -83,8 +83,20 @@ func (a *Accounts) save(m map[string]account) error {
 	return nil
 }
 
-// Add creates the account name (a user name as a phone's) with password.
-func (a *Accounts) Add(name, password string) error {
+// Digest algorithms an account may use (RFC 8760 §2).
+const (
+	DigestBoth   = "both"    // SHA-256 and MD5 (the default)
+	DigestSHA256 = "sha-256" // SHA-256 only
+	DigestMD5    = "md5"     // MD5 only: for phones that fail on a SHA-256 challenge (baresip 1.0)
+)
+
+// Add creates the account name (a user name as a phone's) with password, for the digest
+// algorithms alg (DigestBoth, DigestSHA256 or DigestMD5): only the hashes of those are kept,
+// and only those are offered in challenges.
+func (a *Accounts) Add(name, password, alg string) error {
+	if alg != DigestBoth && alg != DigestSHA256 && alg != DigestMD5 {
+		return fmt.Errorf("unknown digest algorithm %q (want %s, %s or %s)", alg, DigestBoth, DigestSHA256, DigestMD5)
+	}
 	if err := phone.ValidateUser(name); err != nil {
 		return err
 	}
@@ -100,7 +112,14 @@ func (a *Accounts) Add(name, password string) error {
 	if _, ok := m[name]; ok {
 		return fmt.Errorf("%s: %w", name, ErrExists)
 	}
-	m[name] = account{HA1MD5: ha1(md5.New(), name, password), HA1SHA256: ha1(sha256.New(), name, password)}
+	var acc account
+	if alg != DigestSHA256 {
+		acc.HA1MD5 = ha1(md5.New(), name, password)
+	}
+	if alg != DigestMD5 {
+		acc.HA1SHA256 = ha1(sha256.New(), name, password)
+	}
+	m[name] = acc
 	return a.save(m)
 }
 
@@ -147,17 +166,38 @@ func (a *Accounts) ha1For(name, algorithm string) (string, bool, error) {
 	if !ok {
 		return "", false, nil
 	}
+	var h string
 	switch strings.ToUpper(algorithm) {
 	case "", "MD5":
-		return acc.HA1MD5, true, nil
+		h = acc.HA1MD5
 	case "SHA-256":
-		return acc.HA1SHA256, true, nil
+		h = acc.HA1SHA256
 	}
-	return "", false, nil
+	return h, h != "", nil
+}
+
+// algorithms returns the digest algorithms to challenge name with, preferred first (RFC
+// 8760 §2.4): the account's, or both for a name without an account (which says nothing
+// about which names exist).
+func (a *Accounts) algorithms(name string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m, err := a.load()
+	acc, ok := m[name]
+	if err != nil || !ok {
+		return []string{"SHA-256", "MD5"}
+	}
+	var out []string
+	if acc.HA1SHA256 != "" {
+		out = append(out, "SHA-256")
+	}
+	if acc.HA1MD5 != "" {
+		out = append(out, "MD5")
+	}
+	return out
 }
 
 func ha1(h hash.Hash, name, password string) string {
 	h.Write([]byte(name + ":" + Realm + ":" + password))
 	return hex.EncodeToString(h.Sum(nil))
 }
-

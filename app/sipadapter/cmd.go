@@ -12,7 +12,7 @@ import (
 )
 
 // CommandUsage is the usage line of `chordphone adapter`.
-const CommandUsage = "user add NAME | user list | user remove NAME [--profile DIR]"
+const CommandUsage = "user add NAME [--digest both|sha-256|md5] | user list | user remove NAME [--profile DIR]"
 
 // Command runs `chordphone adapter ARGS`: the accounts of the user agents that register to
 // this phone's SIP adapter (--sip-adapter). add reads the password from the first line of
@@ -21,6 +21,7 @@ func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chordphone adapter", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	profile := fs.String("profile", "", "profile `DIR`")
+	alg := fs.String("digest", DigestBoth, "digest algorithms of a new user: both, sha-256 or md5")
 	var pos []string
 	for len(args) > 0 { // flags may come before or after the words
 		if err := fs.Parse(args); err != nil {
@@ -46,7 +47,7 @@ func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case len(pos) == 3 && pos[0] == "user" && pos[1] == "add":
 		var pw string
 		if pw, err = readPassword(stdin); err == nil {
-			err = acc.Add(pos[2], pw)
+			err = acc.Add(pos[2], pw, *alg)
 		}
 		if err == nil {
 			fmt.Fprintf(stdout, "added %s: a SIP phone registers as user %s, realm %s, with this password\n", pos[2], pos[2], Realm)

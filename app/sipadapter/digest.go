@@ -69,7 +69,8 @@ func (a *authenticator) nonceFresh(n string) bool {
 }
 
 // challenge answers req with 401 (REGISTER) or 407 (other requests, RFC 3261 §22.3) and one
-// challenge per algorithm, SHA-256 first: the order of preference (RFC 8760 §2.4).
+// challenge per algorithm of the account, SHA-256 first: the order of preference (RFC 8760
+// §2.4).
 func (a *authenticator) challenge(req *sip.Request, stale bool) *sip.Response {
 	code, reason, hdr := 401, "Unauthorized", "WWW-Authenticate"
 	if req.Method != sip.REGISTER {
@@ -77,7 +78,13 @@ func (a *authenticator) challenge(req *sip.Request, stale bool) *sip.Response {
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	nonce := a.nonce()
-	for _, alg := range []string{"SHA-256", "MD5"} {
+	var user string // whose account says which algorithms (To of a REGISTER, else From)
+	if h := req.To(); req.Method == sip.REGISTER && h != nil {
+		user = h.Address.User
+	} else if h := req.From(); h != nil {
+		user = h.Address.User
+	}
+	for _, alg := range a.accounts.algorithms(user) {
 		c := digest.Challenge{Realm: Realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		res.AppendHeader(sip.NewHeader(hdr, c.String()))
 	}

@@ -24,7 +24,7 @@ func testAdapter(t *testing.T, cfg Config) *Adapter {
 	cfg.Listen = "127.0.0.1:0"
 	acc := OpenAccounts(cfg.Profile)
 	for name, pw := range map[string]string{"alice": "secret", "bob": "hunter2"} {
-		if err := acc.Add(name, pw); err != nil {
+		if err := acc.Add(name, pw, DigestBoth); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -283,13 +283,13 @@ func TestRegistrationExpires(t *testing.T) {
 func TestAccountsStoredHashed(t *testing.T) {
 	dir := t.TempDir()
 	acc := OpenAccounts(dir)
-	if err := acc.Add("carol", "correct horse"); err != nil {
+	if err := acc.Add("carol", "correct horse", DigestBoth); err != nil {
 		t.Fatal(err)
 	}
-	if err := acc.Add("carol", "x"); err == nil {
+	if err := acc.Add("carol", "x", DigestBoth); err == nil {
 		t.Error("adding carol twice succeeded")
 	}
-	if err := acc.Add("bad name", "x"); err == nil {
+	if err := acc.Add("bad name", "x", DigestBoth); err == nil {
 		t.Error("a name with a space was taken")
 	}
 	b, err := os.ReadFile(filepath.Join(dir, accountsFile))

@@ -49,6 +49,12 @@ type Adapter struct {
 	udp      net.PacketConn
 	tcp      net.Listener
 	lines    *lines // nil without Config.Lines
+	dsrv     *sipgo.DialogServerCache
+	dcli     *sipgo.DialogClientCache
+	contact  sip.ContactHeader
+
+	mu      sync.Mutex
+	bridges map[string]*bridge // bridged calls by their UA dialog's Call-ID
 
 	wg sync.WaitGroup
 }
@@ -61,7 +67,8 @@ func New(cfg Config) (*Adapter, error) {
 	if cfg.RatePerSecond <= 0 {
 		cfg.RatePerSecond = 50
 	}
-	a := &Adapter{cfg: cfg, log: cfg.Logger, accounts: OpenAccounts(cfg.Profile), limit: newLimiter(cfg.RatePerSecond)}
+	a := &Adapter{cfg: cfg, log: cfg.Logger, accounts: OpenAccounts(cfg.Profile), limit: newLimiter(cfg.RatePerSecond),
+		bridges: map[string]*bridge{}}
 	a.auth = newAuthenticator(a.accounts)
 	a.reg = newRegistrar(a.registrationChanged)
 	udp, err := net.ListenPacket("udp", cfg.Listen)
@@ -102,6 +109,9 @@ func (a *Adapter) startSIP() error {
 		return fmt.Errorf("SIP adapter: %w", err)
 	}
 	a.ua, a.srv, a.cli = ua, srv, cli
+	a.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "adapter", Host: a.mediaHost(), Port: a.Addr().Port}}
+	a.dsrv = sipgo.NewDialogServerCache(cli, a.contact)
+	a.dcli = sipgo.NewDialogClientCache(cli, a.contact)
 	srv.OnRegister(a.limited(a.onRegister))
 	srv.OnOptions(a.limited(a.onOptions))
 	srv.OnInvite(a.limited(a.onInvite))
@@ -274,4 +284,28 @@ func Start(ctx context.Context, cfg Config) (stop func(), err error) {
 		_ = a.Run(ctx)
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// mediaHost is the address the adapter gives user agents for RTP and its Contact: the
+// listening address, or when that is unspecified the host's address towards others.
+func (a *Adapter) mediaHost() string {
+	host, _, _ := net.SplitHostPort(a.cfg.Listen)
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return host
+	}
+	if c, err := net.Dial("udp", "192.0.2.1:9"); err == nil { // no packet is sent
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).IP.String()
+	}
+	return "127.0.0.1"
+}
+
+// overlayName is the domain of the AoRs the adapter shows user agents.
+func (a *Adapter) overlayName() string {
+	if a.lines != nil {
+		if o := a.lines.cfg.Phone.Status().Overlay; o != "" {
+			return o
+		}
+	}
+	return Realm
 }

@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chordphone/chordphone/media/analysis"
+	"github.com/chordphone/chordphone/media/audio"
+)
+
+// freeSIPPort returns a port free on loopback for both UDP and TCP.
+func freeSIPPort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		u.Close()
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port for UDP and TCP")
+	return 0
+}
+
+// saveWAV8k writes samples (48 kHz) as an 8 kHz WAV file repeated times: baresip's file
+// source at the rate of G.711.
+func saveWAV8k(t *testing.T, path string, sig []int16, times int) {
+	t.Helper()
+	low := audio.Resample(sig, audio.SampleRate, 8000)
+	var data []int16
+	for range times {
+		data = append(data, low...)
+	}
+	h := make([]byte, 44)
+	copy(h[0:], "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], uint32(36+2*len(data)))
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[22:], 1)
+	binary.LittleEndian.PutUint32(h[24:], 8000)
+	binary.LittleEndian.PutUint32(h[28:], 16000)
+	binary.LittleEndian.PutUint16(h[32:], 2)
+	binary.LittleEndian.PutUint16(h[34:], 16)
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], uint32(2*len(data)))
+	buf := make([]byte, 2*len(data))
+	for i, s := range data {
+		binary.LittleEndian.PutUint16(buf[2*i:], uint16(s))
+	}
+	if err := os.WriteFile(path, append(h, buf...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// baresip is Debian's baresip run with file audio and its ctrl_tcp module: commands in,
+// events out (JSON in netstrings).
+type baresip struct {
+	conn   net.Conn
+	events chan map[string]any
+	log    string
+	out    string // where sndfile writes what it hears (a WAV file per call)
+	sent   []int16
+}
+
+func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32) *baresip {
+	t.Helper()
+	bin, err := exec.LookPath("baresip")
+	if err != nil {
+		t.Skip("baresip is not installed (packaging/install-deps.sh --test)")
+	}
+	dir := t.TempDir()
+	b := &baresip{events: make(chan map[string]any, 100), log: filepath.Join(dir, "baresip.log"), out: filepath.Join(dir, "dumps")}
+	if err := os.Mkdir(b.out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b.sent = analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)
+	in := filepath.Join(dir, "in.wav")
+	saveWAV8k(t, in, b.sent, 30) // 60 s: baresip ends a call when its file source ends
+	ctrl := freeSIPPort(t)
+	// baresip 1.0's aufile is a source only; sndfile writes what each call decodes
+	// (dump-*-dec.wav in snd_path).
+	cfg := fmt.Sprintf("poll_method epoll\naudio_player aufile,/dev/null\naudio_source aufile,%s\naudio_alert aufile,/dev/null\n"+
+		"module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path %s\nmodule_app account.so\n"+
+		"module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", in, b.out, ctrl)
+	acc := fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=auto\n", user, sipPort, password)
+	for name, text := range map[string]string{"config": cfg, "accounts": acc} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logf, err := os.Create(b.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-4", "-s", "-f", dir)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(b.log)
+			t.Logf("baresip log:\n%s", tail(string(data), 6000))
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrl))
+		if err == nil {
+			b.conn = c
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("baresip's ctrl_tcp does not answer: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // baresip starting
+	}
+	t.Cleanup(func() { b.conn.Close() })
+	go b.read() // owner: the test; ends when the connection closes at cleanup
+	return b
+}
+
+// read parses netstrings ("LEN:JSON,") of events and responses.
+func (b *baresip) read() {
+	defer close(b.events)
+	r := bufio.NewReader(b.conn)
+	for {
+		n, err := r.ReadString(':')
+		if err != nil {
+			return
+		}
+		size, err := strconv.Atoi(strings.TrimSpace(n[:len(n)-1]))
+		if err != nil || size > 1<<20 {
+			return
+		}
+		buf := make([]byte, size+1)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(buf[:size], &m) == nil {
+			b.events <- m
+		}
+	}
+}
+
+func (b *baresip) command(t *testing.T, cmd, params string) {
+	t.Helper()
+	js, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": cmd})
+	if _, err := fmt.Fprintf(b.conn, "%d:%s,", len(js), js); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// heard returns the WAV file of what baresip heard in its last call, and removes the
+// older ones.
+func (b *baresip) heard(t *testing.T) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.out, "*dec.wav"))
+	if len(files) == 0 {
+		t.Fatalf("baresip wrote no *dec.wav in %s", b.out)
+	}
+	sort.Strings(files)
+	last := files[len(files)-1]
+	dst := filepath.Join(filepath.Dir(b.out), fmt.Sprintf("heard-%d.wav", time.Now().UnixNano()))
+	if err := os.Rename(last, dst); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files[:len(files)-1] {
+		os.Remove(f)
+	}
+	return dst
+}
+
+// wait returns the next event of type typ ("REGISTER_OK", "CALL_ESTABLISHED", ...).
+func (b *baresip) wait(t *testing.T, typ string, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e, ok := <-b.events:
+			if !ok {
+				t.Fatalf("baresip's control connection closed while waiting for %s", typ)
+			}
+			if e["type"] == typ {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("baresip: no %s within %v", typ, timeout)
+		}
+	}
+}
+
+// lookupUntilFound asks p to look user up until the overlay knows a device for it.
+func lookupUntilFound(t *testing.T, p *Proc, user string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p.Send(t, "lookup "+user)
+		for {
+			e := p.Next(t, 20*time.Second)
+			if e["event"] == "lookup" && len(strs(e["devices"])) > 0 {
+				return
+			}
+			if e["event"] == "lookup" || e["event"] == "error" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never found registered in the overlay", user)
+		}
+		time.Sleep(500 * time.Millisecond) // asking the overlay again
+	}
+}
+
+// startAdapterPeer starts the overlay's first peer with the SIP adapter and the account
+// user/password (MD5 digest only: baresip 1.0 fails on a SHA-256 challenge).
+func startAdapterPeer(t *testing.T, overlay, user, password string) (*Overlay, int) {
+	t.Helper()
+	dir := t.TempDir()
+	profile := filepath.Join(dir, "profile")
+	add := exec.Command(binPath, "adapter", "user", "add", user, "--digest", "md5", "--profile", profile)
+	add.Stdin = strings.NewReader(password + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("chordphone adapter user add: %v\n%s", err, out)
+	}
+	port := freeSIPPort(t)
+	p := StartHeadless(t, binPath, "adapter", dir, "--profile", profile, "--listen", "127.0.0.1:0",
+		"--overlay", overlay, "--sip-adapter", fmt.Sprintf("127.0.0.1:%d", port))
+	p.Wait(t, "joined", 60*time.Second)
+	p.Send(t, "status")
+	st := p.Wait(t, "status", 10*time.Second)
+	return &Overlay{Name: overlay, Peers: []*Proc{p}, Addrs: []string{st["listen"].(string)}}, port
+}
+
+// TestAdapterBaresip: Debian's baresip registers to the SIP adapter as alice; a headless
+// Chordphone user (bob) calls alice by name and alice (baresip) calls bob by name; each
+// side's test signal arrives in the other's output.
+func TestAdapterBaresip(t *testing.T) {
+	o, port := startAdapterPeer(t, "adapter.test", "alice", "s3cret")
+	bob := startPhone(t, o, "bob", 2, "--auto-answer")
+	alice := startBaresip(t, "alice", "s3cret", port, 5)
+	lookupUntilFound(t, bob.Proc, "alice")
+
+	t.Run("chordphone calls the SIP phone", func(t *testing.T) {
+		bob.Send(t, "call alice")
+		bob.Wait(t, "answered", 30*time.Second)
+		alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
+		waitReceived(t, bob.Proc, 200)
+		bob.Send(t, "hangup")
+		bob.Wait(t, "hangup", 20*time.Second)
+		alice.wait(t, "CALL_CLOSED", 20*time.Second)
+		checkAudio(t, "alice (baresip) -> bob", alice.sent, bob.outWAV)
+		checkAudio(t, "bob -> alice (baresip)", bob.sent, alice.heard(t))
+	})
+	t.Run("the SIP phone calls chordphone", func(t *testing.T) {
+		start := time.Now()
+		alice.command(t, "dial", "bob")
+		bob.Wait(t, "answered", 30*time.Second)
+		alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
+		t.Logf("baresip -> adapter -> bob: established after %v", time.Since(start).Round(time.Millisecond))
+		waitReceived(t, bob.Proc, 200)
+		alice.command(t, "hangup", "")
+		alice.wait(t, "CALL_CLOSED", 20*time.Second)
+		h := bob.Wait(t, "hangup", 20*time.Second)
+		if !strings.Contains(fmt.Sprint(h["reason"]), "remote") {
+			t.Errorf("bob's hangup reason %q, want the remote hang-up", h["reason"])
+		}
+		checkAudio(t, "alice (baresip) -> bob", alice.sent, bob.outWAV)
+		checkAudio(t, "bob -> alice (baresip)", bob.sent, alice.heard(t))
+	})
+}

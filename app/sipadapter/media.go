@@ -1,0 +1,350 @@
+package sipadapter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/zaf/g711"
+
+	"github.com/chordphone/chordphone/media/audio"
+)
+
+// G.711 on the user agent's side (RFC 3551 §4.5.14): 8 kHz, 20 ms = 160 samples a packet.
+const (
+	ptPCMU    = 0
+	ptPCMA    = 8
+	ptEvent   = 101 // telephone-event (RFC 4733) in our offers
+	uaRate    = 8000
+	uaSamples = uaRate / 50
+	ratio     = audio.SampleRate / uaRate // 6
+	queueMax  = 6                         // frames waiting for the phone: 120 ms, then the oldest go
+)
+
+// ErrNoCommonCodec: the user agent offers neither PCMU nor PCMA (answer 488).
+var ErrNoCommonCodec = errors.New("no common codec (the adapter speaks PCMU and PCMA)")
+
+// leg is the user agent's side of a bridged call: plain RTP (RFC 3550) with G.711 on one
+// UDP socket, decoded to and encoded from the phone's 48 kHz frames. It is the line phone's
+// audio.Source (what the UA says) and audio.Sink (what the UA hears).
+type leg struct {
+	conn   net.PacketConn
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	remote *net.UDPAddr
+	pt     uint8
+	queue  [][]int16
+	ready  chan struct{} // a frame was queued
+	up     fir           // 8 -> 48 kHz
+	down   fir           // 48 -> 8 kHz
+	pacer  *audio.Pacer
+	seq    uint16
+	ts     uint32
+	ssrc   uint32
+	onDTMF func(rune)
+
+	received atomic.Uint64
+	sent     atomic.Uint64
+}
+
+// newLeg opens the RTP socket on host (any port).
+func newLeg(host string, log *slog.Logger) (*leg, error) {
+	conn, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("opening an RTP socket: %w", err)
+	}
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &leg{conn: conn, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), pt: ptPCMU,
+		ready: make(chan struct{}, 1), up: newFIR(ratio), down: newFIR(1),
+		seq: binary.BigEndian.Uint16(b[0:]), ts: binary.BigEndian.Uint32(b[2:]), ssrc: binary.BigEndian.Uint32(b[6:])}
+	go l.readLoop() // owner: l; ends when Close closes the socket
+	return l, nil
+}
+
+func (l *leg) port() int { return l.conn.LocalAddr().(*net.UDPAddr).Port }
+
+// offer is our SDP offer or answer (RFC 3264): PCMU, PCMA and telephone-event on the leg's
+// socket; with pt set only that codec is listed (an answer).
+func (l *leg) sdp(ip string, answerPT int) []byte {
+	pts := "0 8 101"
+	maps := "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+	if answerPT >= 0 {
+		pts = fmt.Sprintf("%d 101", answerPT)
+		maps = map[int]string{ptPCMU: "a=rtpmap:0 PCMU/8000\r\n", ptPCMA: "a=rtpmap:8 PCMA/8000\r\n"}[answerPT]
+	}
+	return []byte("v=0\r\no=chordphone 1 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\n" +
+		"m=audio " + strconv.Itoa(l.port()) + " RTP/AVP " + pts + "\r\n" + maps +
+		"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n")
+}
+
+// setRemote takes the UA's SDP (offer or answer): its address and the first G.711 codec.
+func (l *leg) setRemote(body []byte) error {
+	var d sdp.SessionDescription
+	if err := d.Unmarshal(body); err != nil {
+		return fmt.Errorf("the SDP cannot be read: %w", err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		c := d.ConnectionInformation
+		if m.ConnectionInformation != nil {
+			c = m.ConnectionInformation
+		}
+		if c == nil || c.Address == nil {
+			return errors.New("the SDP has no connection address")
+		}
+		ip := net.ParseIP(c.Address.Address)
+		if ip == nil {
+			return fmt.Errorf("the SDP's address %q is not an IP address", c.Address.Address)
+		}
+		for _, f := range m.MediaName.Formats {
+			if f == "0" || f == "8" {
+				pt, _ := strconv.Atoi(f)
+				l.mu.Lock()
+				l.remote, l.pt = &net.UDPAddr{IP: ip, Port: m.MediaName.Port.Value}, uint8(pt)
+				l.mu.Unlock()
+				return nil
+			}
+		}
+		return ErrNoCommonCodec
+	}
+	return errors.New("the SDP has no audio stream")
+}
+
+func (l *leg) codec() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.pt)
+}
+
+// readLoop takes the UA's RTP: G.711 becomes 48 kHz frames for the phone; RFC 4733 events
+// become digits.
+func (l *leg) readLoop() {
+	defer close(l.done)
+	buf := make([]byte, 1500)
+	var lastEvent uint32
+	for {
+		n, from, err := l.conn.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		var p rtp.Packet
+		if p.Unmarshal(buf[:n]) != nil {
+			continue // not RTP (or RTCP on the same port): ignored
+		}
+		l.mu.Lock()
+		pt := l.pt
+		if l.remote == nil {
+			l.remote, _ = from.(*net.UDPAddr) // no SDP address yet: answer where it comes from
+		}
+		onDTMF := l.onDTMF
+		l.mu.Unlock()
+		switch {
+		case p.PayloadType == pt:
+			l.received.Add(1)
+			l.push(l.decode(pt, p.Payload))
+		case p.PayloadType >= 96 && len(p.Payload) >= 4 && onDTMF != nil:
+			// RFC 4733 §2.5.1: one digit per event start time stamp.
+			if p.Timestamp != lastEvent && p.Payload[0] <= 15 {
+				lastEvent = p.Timestamp
+				onDTMF(rune("0123456789*#ABCD"[p.Payload[0]]))
+			}
+		}
+	}
+}
+
+func (l *leg) decode(pt uint8, payload []byte) []int16 {
+	var pcm []byte
+	if pt == ptPCMA {
+		pcm = g711.DecodeAlaw(payload)
+	} else {
+		pcm = g711.DecodeUlaw(payload)
+	}
+	in := make([]int16, len(pcm)/2)
+	for i := range in {
+		in[i] = int16(binary.LittleEndian.Uint16(pcm[2*i:]))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up.upsample(in)
+}
+
+// push queues decoded samples as whole frames; a queue longer than queueMax loses its
+// oldest frames (the UA sends faster than the phone takes).
+func (l *leg) push(samples []int16) {
+	l.mu.Lock()
+	if n := len(l.queue); n > 0 && len(l.queue[n-1]) < audio.FrameSamples {
+		last := l.queue[n-1]
+		take := min(audio.FrameSamples-len(last), len(samples))
+		l.queue[n-1], samples = append(last, samples[:take]...), samples[take:]
+	}
+	for len(samples) > 0 {
+		take := min(audio.FrameSamples, len(samples))
+		l.queue = append(l.queue, append(make([]int16, 0, audio.FrameSamples), samples[:take]...))
+		samples = samples[take:]
+	}
+	if len(l.queue) > queueMax {
+		l.queue = l.queue[len(l.queue)-queueMax:]
+	}
+	l.mu.Unlock()
+	select {
+	case l.ready <- struct{}{}:
+	default:
+	}
+}
+
+// ReadFrame gives the phone the next 20 ms the UA said (silence when none came in time).
+func (l *leg) ReadFrame(ctx context.Context, frame []int16) error {
+	if len(frame) != audio.FrameSamples {
+		return audio.ErrFrameSize
+	}
+	l.mu.Lock()
+	if l.pacer == nil {
+		l.pacer = audio.NewPacer()
+	}
+	p := l.pacer
+	l.mu.Unlock()
+	if err := p.Wait(ctx); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) > 0 && len(l.queue[0]) == audio.FrameSamples {
+		copy(frame, l.queue[0])
+		l.queue = l.queue[1:]
+		return nil
+	}
+	audio.Silence(frame)
+	return nil
+}
+
+// WriteFrame sends the phone's 20 ms to the UA as one G.711 RTP packet.
+func (l *leg) WriteFrame(frame []int16) error {
+	if len(frame) != audio.FrameSamples {
+		return audio.ErrFrameSize
+	}
+	l.mu.Lock()
+	low := l.down.downsample(frame, ratio)
+	pcm := make([]byte, 2*len(low))
+	for i, s := range low {
+		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(s))
+	}
+	payload := g711.EncodeUlaw(pcm)
+	if l.pt == ptPCMA {
+		payload = g711.EncodeAlaw(pcm)
+	}
+	h := rtp.Header{Version: 2, PayloadType: l.pt, SequenceNumber: l.seq, Timestamp: l.ts, SSRC: l.ssrc}
+	l.seq++
+	l.ts += uaSamples
+	to := l.remote
+	l.mu.Unlock()
+	if to == nil {
+		return nil
+	}
+	b, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := l.conn.WriteTo(b, to); err == nil {
+		l.sent.Add(1)
+	}
+	return nil // a lost datagram is not the phone's trouble
+}
+
+// Close ends the leg (the phone closes its Source and Sink at the end of the call; the
+// adapter closes the leg too: the second Close does nothing).
+func (l *leg) Close() error {
+	l.cancel()
+	err := l.conn.Close()
+	<-l.done
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// fir is a windowed-sinc low-pass (cut-off 3.6 kHz at 48 kHz) with its history, for the
+// 8 <-> 48 kHz conversions; gain makes up for the zeros an upsampler stuffs in.
+type fir struct {
+	taps []float64
+	hist []float64
+}
+
+func newFIR(gain int) fir {
+	const n = 61
+	const fc = 3600.0 / audio.SampleRate
+	taps := make([]float64, n)
+	var sum float64
+	for i := range taps {
+		x := float64(i - n/2)
+		v := 2 * fc
+		if x != 0 {
+			v = math.Sin(2*math.Pi*fc*x) / (math.Pi * x)
+		}
+		w := 0.54 - 0.46*math.Cos(2*math.Pi*float64(i)/float64(n-1)) // Hamming
+		taps[i] = v * w
+		sum += taps[i]
+	}
+	for i := range taps {
+		taps[i] *= float64(gain) / sum
+	}
+	return fir{taps: taps, hist: make([]float64, n)}
+}
+
+func (f *fir) step(x float64) float64 {
+	copy(f.hist, f.hist[1:])
+	f.hist[len(f.hist)-1] = x
+	var y float64
+	for i, t := range f.taps {
+		y += t * f.hist[i]
+	}
+	return y
+}
+
+func clip(v float64) int16 {
+	return int16(max(math.MinInt16, min(math.MaxInt16, math.Round(v))))
+}
+
+// upsample makes ratio samples of each (zeros stuffed, then low-passed).
+func (f *fir) upsample(in []int16) []int16 {
+	out := make([]int16, 0, len(in)*ratio)
+	for _, s := range in {
+		for k := range ratio {
+			x := 0.0
+			if k == 0 {
+				x = float64(s)
+			}
+			out = append(out, clip(f.step(x)))
+		}
+	}
+	return out
+}
+
+// downsample low-passes and keeps every by-th sample.
+func (f *fir) downsample(in []int16, by int) []int16 {
+	out := make([]int16, 0, len(in)/by)
+	for i, s := range in {
+		y := f.step(float64(s))
+		if i%by == by-1 {
+			out = append(out, clip(y))
+		}
+	}
+	return out
+}
