@@ -313,7 +313,7 @@ func (c *Call) acked(seq uint32) (bool, <-chan struct{}) {
 // awaitAck retransmits res (a 2xx to the peer's INVITE with CSeq seq) until the ACK arrives
 // (RFC 3261 §13.3.1.4), ctx ends, or 64*T1 pass; it reports whether the ACK came.
 func (c *Call) awaitAck(ctx context.Context, seq uint32, res *sip.Response) (bool, error) {
-	retry := newBackoff()
+	retry := resend(c.connNow, res)
 	defer retry.stop()
 	limit := time.NewTimer(ackTimeout)
 	defer limit.Stop()
@@ -324,9 +324,6 @@ func (c *Call) awaitAck(ctx context.Context, seq uint32, res *sip.Response) (boo
 		}
 		select {
 		case <-next:
-		case <-retry.C():
-			c.connNow().resend(res)
-			retry.next()
 		case <-limit.C:
 			return false, nil
 		case <-c.done:
@@ -384,36 +381,14 @@ func statusOf(err error) int {
 // request runs one non-INVITE client transaction over the call's connection and waits for
 // its final response.
 func (c *Call) request(ctx context.Context, req *sip.Request) error {
-	ctx, cancel := context.WithTimeout(ctx, 32*time.Second) // RFC 3261 Timer F
-	defer cancel()
-	tx, err := c.ep.cli.TransactionRequest(ctx, req, asIs)
+	res, err := c.ep.transact(ctx, c.connNow, req)
 	if err != nil {
 		return fmt.Errorf("sipcall: %s: %w", req.Method, err)
 	}
-	defer tx.Terminate()
-	retry := newBackoff() // RFC 3261 §17.1.2.2 Timer E
-	defer retry.stop()
-	for {
-		select {
-		case <-retry.C():
-			c.connNow().resend(req)
-			retry.next()
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			if !res.IsSuccess() {
-				return &StatusError{Code: res.StatusCode, Reason: res.Reason}
-			}
-			return nil
-		case <-tx.Done():
-			return fmt.Errorf("sipcall: %s: %w", req.Method, tx.Err())
-		case <-ctx.Done():
-			return fmt.Errorf("sipcall: %s: %w", req.Method, ctx.Err())
-		case <-c.connNow().dead:
-			return fmt.Errorf("sipcall: %s: connection lost: %w", req.Method, c.connNow().failErr)
-		}
+	if !res.IsSuccess() {
+		return &StatusError{Code: res.StatusCode, Reason: res.Reason}
 	}
+	return nil
 }
 
 // Reinvite sends a re-INVITE with a new offer (hold, resume: RFC 3261 §14.1, RFC 3264 §8.4)
@@ -449,16 +424,12 @@ func (c *Call) Reinvite(ctx context.Context, offer []byte) ([]byte, error) {
 		return nil, fmt.Errorf("sipcall: re-INVITE: %w", err)
 	}
 	defer tx.Terminate()
-	retry := newBackoff() // RFC 3261 §17.1.1.2 Timer A, until the first response
+	retry := resend(c.connNow, req) // RFC 3261 §17.1.1.2 Timer A, until the first response
 	defer retry.stop()
-	retryC := retry.C()
 	for {
 		select {
-		case <-retryC:
-			c.connNow().resend(req)
-			retry.next()
 		case res := <-tx.Responses():
-			retryC = nil
+			retry.stop()
 			if res.IsProvisional() {
 				continue
 			}

@@ -79,6 +79,9 @@ func (c *sipConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// self returns c: the connection of a transaction that stays on it (see resend).
+func (c *sipConn) self() *sipConn { return c }
+
 func firstLine(b []byte) string {
 	for i := range b {
 		if b[i] == '\r' {

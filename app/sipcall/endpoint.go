@@ -549,59 +549,50 @@ func (ep *Endpoint) monitor(sc *sipConn) {
 	}
 }
 
-// keepalive sends one OPTIONS on sc (RFC 7904 §5.2, RFC 3261 §11) and waits for any response.
+// keepalive sends one OPTIONS on sc (RFC 7904 §5.2, RFC 3261 §11) and waits for its final
+// response, whatever its status.
 func (ep *Endpoint) keepalive(sc *sipConn) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*ep.set.Keepalive)
 	defer cancel()
-	target := sip.Uri{Scheme: "sip", Host: ep.set.Overlay}
-	req := sip.NewRequest(sip.OPTIONS, target)
+	req := ep.outOfDialog(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: ep.set.Overlay}, newCallID(), sc)
+	req.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	req.SetBody(nil)
+	// RFC 3261 Timer E retransmits: one lost datagram is not a dead peer.
+	_, err := ep.transact(ctx, sc.self, req)
+	select {
+	case <-ep.done:
+		return nil
+	case <-sc.dead:
+		return nil
+	default:
+	}
+	if errors.Is(err, errNoResponse) || errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("OPTIONS: no response")
+	}
+	if err != nil {
+		return fmt.Errorf("OPTIONS: %w", err)
+	}
+	return nil
+}
+
+// outOfDialog builds a request outside any dialog (RFC 3261 §8.1.1) to target, with a new
+// From tag and CSeq 1, routed over sc.
+func (ep *Endpoint) outOfDialog(method sip.RequestMethod, target sip.Uri, callID string, sc *sipConn) *sip.Request {
+	req := sip.NewRequest(method, target)
 	from := sip.FromHeader{DisplayName: ep.set.User, Address: ep.aor, Params: sip.NewParams()}
 	from.Params.Add("tag", newTag())
 	to := sip.ToHeader{Address: target, Params: sip.NewParams()}
-	callID := sip.CallIDHeader(newCallID())
-	cseq := sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS}
+	cid := sip.CallIDHeader(callID)
+	cseq := sip.CSeqHeader{SeqNo: 1, MethodName: method}
 	maxf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(ep.newVia(sc))
 	req.AppendHeader(&from)
 	req.AppendHeader(&to)
-	req.AppendHeader(&callID)
+	req.AppendHeader(&cid)
 	req.AppendHeader(&cseq)
 	req.AppendHeader(&maxf)
-	req.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
-	req.SetBody(nil)
 	ep.route(req, sc)
-	tx, err := ep.cli.TransactionRequest(ctx, req, asIs)
-	if err != nil {
-		return fmt.Errorf("OPTIONS: %w", err)
-	}
-	defer tx.Terminate()
-	retry := newBackoff() // RFC 3261 Timer E: one lost datagram is not a dead peer
-	defer retry.stop()
-	for {
-		select {
-		case <-retry.C():
-			sc.resend(req)
-			retry.next()
-			continue
-		case <-tx.Responses():
-			return nil
-		case <-tx.Done():
-			return fmt.Errorf("OPTIONS: %w", tx.Err())
-		case <-ctx.Done():
-			select {
-			case <-ep.done:
-				return nil
-			case <-sc.dead:
-				return nil
-			default:
-			}
-			return errors.New("OPTIONS: no response")
-		case <-sc.dead:
-			return nil
-		case <-ep.done:
-			return nil
-		}
-	}
+	return req
 }
 
 // asIs is a sipgo client option that sends a request exactly as built here.

@@ -306,20 +306,12 @@ func (in *Incoming) awaitErrorAck() {
 	if res == nil {
 		return
 	}
-	retry := newBackoff()
+	retry := resend(in.connNow, res)
 	defer retry.stop()
-	for {
-		select {
-		case <-retry.C():
-			in.connNow().resend(res)
-			retry.next()
-		case <-in.tx.Done():
-			return
-		case <-in.connNow().dead:
-			return
-		case <-in.ep.done:
-			return
-		}
+	select {
+	case <-in.tx.Done():
+	case <-in.connNow().dead:
+	case <-in.ep.done:
 	}
 }
 

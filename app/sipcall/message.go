@@ -2,7 +2,6 @@ package sipcall
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -104,26 +103,12 @@ func (ep *Endpoint) SendMessage(ctx context.Context, peer string, dial func(cont
 			return err
 		}
 	}
-	to := sip.Uri{Scheme: "sip", User: user, Host: ep.set.Overlay}
-	req := sip.NewRequest(sip.MESSAGE, to)
-	from := sip.FromHeader{DisplayName: ep.set.User, Address: ep.aor, Params: sip.NewParams()}
-	from.Params.Add("tag", newTag())
-	toh := sip.ToHeader{Address: to, Params: sip.NewParams()}
-	callID := sip.CallIDHeader(id)
-	cseq := sip.CSeqHeader{SeqNo: 1, MethodName: sip.MESSAGE}
-	maxf := sip.MaxForwardsHeader(70)
+	req := ep.outOfDialog(sip.MESSAGE, sip.Uri{Scheme: "sip", User: user, Host: ep.set.Overlay}, id, sc)
 	ctype := sip.ContentTypeHeader(contentType)
-	req.AppendHeader(ep.newVia(sc))
-	req.AppendHeader(&from)
-	req.AppendHeader(&toh)
-	req.AppendHeader(&callID)
-	req.AppendHeader(&cseq)
-	req.AppendHeader(&maxf)
 	req.AppendHeader(sip.NewHeader("Date", time.Now().UTC().Format(time.RFC1123)))
 	req.AppendHeader(&ctype)
 	req.SetBody(body)
-	ep.route(req, sc)
-	res, err := ep.transact(ctx, sc, req)
+	res, err := ep.transact(ctx, sc.self, req)
 	if err != nil {
 		return fmt.Errorf("sipcall: MESSAGE: %w", err)
 	}
@@ -152,47 +137,6 @@ func (ep *Endpoint) connTo(peer string) *sipConn {
 		}
 	}
 	return nil
-}
-
-// errNoResponse: a non-INVITE request got no final response within Timer F (64*T1).
-var errNoResponse = errors.New("no response")
-
-// transact runs a non-INVITE client transaction on sc, retransmitting as RFC 3261 §17.1.2
-// does for unreliable transports (Timer E), until a final response, Timer F (64*T1), the
-// connection's death or ctx.
-func (ep *Endpoint) transact(ctx context.Context, sc *sipConn, req *sip.Request) (*sip.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, 64*sip.T1)
-	defer cancel()
-	tx, err := ep.cli.TransactionRequest(ctx, req, asIs)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Terminate()
-	retry := newBackoff()
-	defer retry.stop()
-	for {
-		select {
-		case <-retry.C():
-			sc.resend(req)
-			retry.next()
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			return nil, tx.Err()
-		case <-sc.dead:
-			return nil, fmt.Errorf("connection lost: %w", sc.failErr)
-		case <-ep.done:
-			return nil, ErrClosed
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, errNoResponse
-			}
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // MediaType is the media type of a Content-Type value, lower case, without parameters.

@@ -127,149 +127,156 @@ func (o *Outgoing) finish(answer []byte, err error) {
 	close(o.responses)
 }
 
+// inviteClient is the state of one outgoing INVITE's client transaction (RFC 3261
+// §17.1.1) and of its CANCEL (§9.1), which Outgoing.run follows to the end.
+type inviteClient struct {
+	o               *Outgoing
+	retry           *resender // the INVITE until the first response (Timer A)
+	provisional     bool      // a provisional response came: CANCEL may be sent
+	lastProvisional int
+	cancelled       bool // Cancel was asked for
+	cancelSent      bool
+	cancelTx        sip.ClientTransaction
+	cancelRetry     *resender // the CANCEL until its final response (Timer E)
+	cancelResC      <-chan *sip.Response
+	cancelExpiry    <-chan time.Time
+}
+
 // run follows the INVITE client transaction to its end.
 func (o *Outgoing) run() {
 	c := o.Call
-	defer o.tx.Terminate()
-	var (
-		provisional     bool
-		lastProvisional int
-		cancelSent      bool
-		cancelled       bool
-		cancelTx        sip.ClientTransaction
-		cancelExpiry    <-chan time.Time
-	)
-	defer func() {
-		if cancelTx != nil {
-			cancelTx.Terminate()
-		}
-	}()
-	// RFC 3261 §17.1.1.2 Timer A: the INVITE goes again until the first response; the
-	// CANCEL (Timer E) until its response.
-	retry := newBackoff()
-	defer retry.stop()
-	retryC := retry.C()
-	var (
-		cancelReq   *sip.Request
-		cancelRetry *backoff
-		cancelC     <-chan time.Time
-		cancelResC  <-chan *sip.Response
-	)
-	defer func() {
-		if cancelRetry != nil {
-			cancelRetry.stop()
-		}
-	}()
+	ic := &inviteClient{o: o, retry: resend(c.connNow, o.invite)}
+	defer ic.close()
 	cancelAsked := o.cancelReq
-	sendCancel := func() {
-		cancelSent = true
-		// RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as
-		// the INVITE.
-		req := sip.NewRequest(sip.CANCEL, o.invite.Recipient)
-		req.AppendHeader(sip.HeaderClone(o.invite.Via()))
-		req.AppendHeader(sip.HeaderClone(o.invite.From()))
-		req.AppendHeader(sip.HeaderClone(o.invite.To()))
-		req.AppendHeader(sip.HeaderClone(o.invite.CallID()))
-		req.AppendHeader(&sip.CSeqHeader{SeqNo: o.invite.CSeq().SeqNo, MethodName: sip.CANCEL})
-		maxf := sip.MaxForwardsHeader(70)
-		req.AppendHeader(&maxf)
-		req.SetBody(nil)
-		c.ep.route(req, c.connNow())
-		tx, err := c.ep.cli.TransactionRequest(context.Background(), req, asIs)
-		if err != nil {
-			c.ep.log.Warn("sending CANCEL failed", "call_id", c.callID, "error", err)
-			return
-		}
-		cancelTx, cancelReq = tx, req
-		cancelRetry = newBackoff()
-		cancelC, cancelResC = cancelRetry.C(), tx.Responses()
-	}
 	for {
 		select {
-		case <-retryC:
-			c.connNow().resend(o.invite)
-			retry.next()
-		case <-cancelC:
-			c.connNow().resend(cancelReq)
-			cancelRetry.next()
-		case res := <-cancelResC:
+		case res := <-ic.cancelResC:
 			if !res.IsProvisional() {
-				cancelC, cancelResC = nil, nil
+				ic.cancelRetry.stop()
+				ic.cancelResC = nil
 			}
 		case res, ok := <-o.tx.Responses():
 			if !ok {
 				continue
 			}
-			retryC = nil
-			switch {
-			case res.IsProvisional():
-				provisional = true
-				if cancelled && !cancelSent {
-					sendCancel()
-				}
-				// sipgo hands each response to its own goroutine, so provisional responses may
-				// arrive out of order: a 100 after a 180 is stale.
-				if res.StatusCode >= lastProvisional {
-					lastProvisional = res.StatusCode
-					o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
-				}
-			case res.IsSuccess():
-				o.established(res)
-				o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
-				if cancelled {
-					// The 200 crossed our CANCEL: take the call and hang up (RFC 3261 §9.1).
-					c.setReason(EndReason{Cause: CauseCancelled, Status: 487})
-					ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-					_ = c.request(ctx, c.newRequest(sip.BYE, nil))
-					cancel()
-					c.end(EndReason{Cause: CauseCancelled, Status: 487})
-					o.finish(nil, &StatusError{Code: 487, Reason: "Request Terminated"})
-					return
-				}
-				o.finish(res.Body(), nil)
-				return
-			default:
-				// The transaction layer has sent the ACK (RFC 3261 §17.1.1.3).
-				o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason})
-				r := EndReason{Cause: CauseRejected, Status: res.StatusCode}
-				if res.StatusCode == 487 && cancelled {
-					r.Cause = CauseCancelled
-				}
-				c.end(r)
-				o.finish(nil, &StatusError{Code: res.StatusCode, Reason: res.Reason})
+			ic.retry.stop()
+			if ic.response(res) {
 				return
 			}
 		case <-cancelAsked:
 			cancelAsked = nil
-			cancelled = true
+			ic.cancelled = true
 			c.setReason(EndReason{Cause: CauseCancelled, Status: 487})
-			if provisional {
-				sendCancel()
+			if ic.provisional {
+				ic.sendCancel()
 			}
-			cancelExpiry = time.After(cancelTimeout)
-		case <-cancelExpiry:
+			ic.cancelExpiry = time.After(cancelTimeout)
+		case <-ic.cancelExpiry:
 			c.end(EndReason{Cause: CauseCancelled, Status: 487})
 			o.finish(nil, &StatusError{Code: 487, Reason: "Request Terminated"})
 			return
 		case <-o.tx.Done():
-			err := o.tx.Err()
-			r := EndReason{Cause: CauseTimeout, Err: err}
-			select {
-			case <-c.connNow().dead:
-				r = EndReason{Cause: CauseConnectionLost, Err: c.connNow().failErr}
-			default:
-				if errors.Is(err, sip.ErrTransactionTransport) {
-					r = EndReason{Cause: CauseConnectionLost, Err: err}
-				}
-			}
-			c.end(r)
-			o.finish(nil, fmt.Errorf("sipcall: INVITE: %s: %w", c.EndReason(), errOr(err, errors.New("no response"))))
+			ic.noResponse()
 			return
 		case <-c.done:
 			o.finish(nil, fmt.Errorf("sipcall: INVITE: %s", c.EndReason()))
 			return
 		}
 	}
+}
+
+// close stops the retransmissions and ends both transactions.
+func (ic *inviteClient) close() {
+	ic.cancelRetry.stop()
+	ic.retry.stop()
+	if ic.cancelTx != nil {
+		ic.cancelTx.Terminate()
+	}
+	ic.o.tx.Terminate()
+}
+
+// response takes one response to the INVITE; it reports whether it was the final one.
+func (ic *inviteClient) response(res *sip.Response) bool {
+	o, c := ic.o, ic.o.Call
+	switch {
+	case res.IsProvisional():
+		ic.provisional = true
+		if ic.cancelled && !ic.cancelSent {
+			ic.sendCancel()
+		}
+		// sipgo hands each response to its own goroutine, so provisional responses may
+		// arrive out of order: a 100 after a 180 is stale.
+		if res.StatusCode >= ic.lastProvisional {
+			ic.lastProvisional = res.StatusCode
+			o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
+		}
+		return false
+	case res.IsSuccess():
+		o.established(res)
+		o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
+		if ic.cancelled {
+			// The 200 crossed our CANCEL: take the call and hang up (RFC 3261 §9.1).
+			c.setReason(EndReason{Cause: CauseCancelled, Status: 487})
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			_ = c.request(ctx, c.newRequest(sip.BYE, nil))
+			cancel()
+			c.end(EndReason{Cause: CauseCancelled, Status: 487})
+			o.finish(nil, &StatusError{Code: 487, Reason: "Request Terminated"})
+			return true
+		}
+		o.finish(res.Body(), nil)
+		return true
+	default:
+		// The transaction layer has sent the ACK (RFC 3261 §17.1.1.3).
+		o.deliver(Response{StatusCode: res.StatusCode, Reason: res.Reason})
+		r := EndReason{Cause: CauseRejected, Status: res.StatusCode}
+		if res.StatusCode == 487 && ic.cancelled {
+			r.Cause = CauseCancelled
+		}
+		c.end(r)
+		o.finish(nil, &StatusError{Code: res.StatusCode, Reason: res.Reason})
+		return true
+	}
+}
+
+// sendCancel sends the CANCEL (RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq
+// number and top Via as the INVITE).
+func (ic *inviteClient) sendCancel() {
+	o, c := ic.o, ic.o.Call
+	ic.cancelSent = true
+	req := sip.NewRequest(sip.CANCEL, o.invite.Recipient)
+	req.AppendHeader(sip.HeaderClone(o.invite.Via()))
+	req.AppendHeader(sip.HeaderClone(o.invite.From()))
+	req.AppendHeader(sip.HeaderClone(o.invite.To()))
+	req.AppendHeader(sip.HeaderClone(o.invite.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: o.invite.CSeq().SeqNo, MethodName: sip.CANCEL})
+	maxf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxf)
+	req.SetBody(nil)
+	c.ep.route(req, c.connNow())
+	tx, err := c.ep.cli.TransactionRequest(context.Background(), req, asIs)
+	if err != nil {
+		c.ep.log.Warn("sending CANCEL failed", "call_id", c.callID, "err", err)
+		return
+	}
+	ic.cancelTx, ic.cancelRetry, ic.cancelResC = tx, resend(c.connNow, req), tx.Responses()
+}
+
+// noResponse ends the call whose INVITE transaction ended without a final response.
+func (ic *inviteClient) noResponse() {
+	o, c := ic.o, ic.o.Call
+	err := o.tx.Err()
+	r := EndReason{Cause: CauseTimeout, Err: err}
+	select {
+	case <-c.connNow().dead:
+		r = EndReason{Cause: CauseConnectionLost, Err: c.connNow().failErr}
+	default:
+		if errors.Is(err, sip.ErrTransactionTransport) {
+			r = EndReason{Cause: CauseConnectionLost, Err: err}
+		}
+	}
+	c.end(r)
+	o.finish(nil, fmt.Errorf("sipcall: INVITE: %s: %w", c.EndReason(), errOr(err, errors.New("no response"))))
 }
 
 func errOr(err, def error) error {
