@@ -42,7 +42,11 @@ type Client struct {
 	// Intercept, if set before the client's links carry traffic, gets every message
 	// nobody waits for (requests to forward or forge answers to), on the link it came on.
 	Intercept func(from node.Link, m *wire.Message)
+	// Fragment, if set before the client's links carry traffic, gets every fragment as
+	// it arrives, before the client (the final destination) reassembles it (RFC 6940 §6.7).
+	Fragment func(from node.Link, h *wire.ForwardingHeader)
 
+	reasm   wire.Reassembler
 	mu      sync.Mutex
 	waiters map[uint64]chan *wire.Message
 	other   []*wire.Message // received messages nobody waited for
@@ -105,6 +109,14 @@ func (c *Client) Dial(ctx context.Context, addr string, expect wire.NodeID) (*li
 
 // Receive implements node.Receiver: answers go to whoever waits for their transaction.
 func (c *Client) Receive(from node.Link, msg []byte) {
+	if h, _, err := wire.DecodeHeader(msg); err == nil && h.IsFragment() {
+		if c.Fragment != nil {
+			c.Fragment(from, h)
+		}
+		if msg, _ = c.reasm.Add(msg, time.Now()); msg == nil {
+			return
+		}
+	}
 	m, err := wire.Decode(msg, 0)
 	c.mu.Lock()
 	defer c.mu.Unlock()

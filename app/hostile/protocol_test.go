@@ -151,8 +151,10 @@ func TestUnknownForwardingOptions(t *testing.T) {
 	}
 }
 
-// TestOversizedForwarded: a request that a forwarding peer's via-list entry would push over
-// max-message-size (5000) gets Error_Message_Too_Large from that peer (RFC 6940 §6.6).
+// TestOversizedForwarded: a request that a forwarding peer's via-list entry pushes over
+// max-message-size (5000) gets Error_Message_Too_Large (RFC 6940 §6.6). It travels in
+// fragments, which the forwarding peer passes on as they are (§6.7): the destination, which
+// reassembles it with the via entry, finds it over the limit and answers.
 func TestOversizedForwarded(t *testing.T) {
 	ps := startPeers(t, 2)
 	target, other := ps[0], ps[1]
@@ -161,8 +163,8 @@ func TestOversizedForwarded(t *testing.T) {
 	m, raw := ping(t, mallory, 4990, 5000, wire.NodeDestination(other.NodeID()))
 	ans := exchange(t, mallory, l, m, raw)
 	expectCode(t, "request of 5000 bytes through a forwarding peer", ans, wire.ErrMessageTooLarge)
-	if r := responder(ans); r != target.NodeID() {
-		t.Errorf("answered by %s, want the forwarding peer %s", r, target.NodeID())
+	if r := responder(ans); r != other.NodeID() {
+		t.Errorf("answered by %s, want the destination %s", r, other.NodeID())
 	}
 	// Below the limit with room for the via entry: delivered.
 	m, raw = ping(t, mallory, 4900, 4950, wire.NodeDestination(other.NodeID()))
@@ -244,4 +246,67 @@ func TestRetransmissionAnswerSigned(t *testing.T) {
 				i, target.NodeID(), err, ans.Security.Signature.Algorithm)
 		}
 	}
+}
+
+// TestFragmentsReassembledOnlyAtTheDestination: RFC 6940 §6.7: "Any node along the path can
+// fragment the message, but only the final destination reassembles the fragments." Mallory
+// sends a Ping for carol (a node linked to the peer) in fragments through the peer: each
+// fragment reaches carol as a fragment as soon as it is sent (the peer holds none back
+// until the message is complete), carrying the peer's via entry for mallory, and carol
+// reassembles the Ping. A Ping sent in fragments through the peer to a second peer is
+// reassembled and answered there.
+func TestFragmentsReassembledOnlyAtTheDestination(t *testing.T) {
+	ps := startPeers(t, 2)
+	relay, far := ps[0], ps[1]
+	mallory, carol := newUser(t, "mallory"), newUser(t, "carol")
+	frags := make(chan *wire.ForwardingHeader, 16)
+	carol.Fragment = func(_ node.Link, h *wire.ForwardingHeader) { frags <- h }
+	whole := make(chan *wire.Message, 4)
+	carol.Intercept = func(_ node.Link, m *wire.Message) { whole <- m }
+	lc := carol.dial(t, relay)
+	expectOK(t, "carol's ping (the peer links her)", call(t, carol, lc, carol.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(relay.NodeID()))), wire.CodePingAns)
+
+	lm := mallory.dial(t, relay)
+	m, raw := ping(t, mallory, 1200, 1300, wire.NodeDestination(carol.NodeID))
+	parts, err := wire.Fragment(raw, 500)
+	if err != nil || len(parts) < 3 {
+		t.Fatalf("%d fragments: %v", len(parts), err)
+	}
+	for i, p := range parts {
+		if err := mallory.Send(testCtx(t, 10*time.Second), lm, p); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case h := <-frags:
+			if h.TransactionID != m.Header.TransactionID || h.IsLastFragment() != (i == len(parts)-1) {
+				t.Fatalf("fragment %d: transaction %x, fragment field %#x", i, h.TransactionID, h.Fragment)
+			}
+			if len(h.ViaList) != 1 || h.ViaList[0].Node != mallory.NodeID {
+				t.Fatalf("fragment %d: via list %v, want mallory's entry from the peer (§6.1.2)", i, h.ViaList)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("fragment %d of %d did not reach carol: the peer on the path holds fragments (reassembles them)", i+1, len(parts))
+		}
+	}
+	for done := false; !done; {
+		select {
+		case got := <-whole: // and the peer's own requests (Update)
+			done = got.Header.TransactionID == m.Header.TransactionID && got.Code == wire.CodePingReq
+		case <-time.After(10 * time.Second):
+			t.Fatal("carol did not reassemble the Ping")
+		}
+	}
+
+	m, raw = ping(t, mallory, 1200, 1300, wire.NodeDestination(far.NodeID()))
+	parts, _ = wire.Fragment(raw, 500)
+	for _, p := range parts[:len(parts)-1] {
+		if err := mallory.Send(testCtx(t, 10*time.Second), lm, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ans, err := mallory.Exchange(testCtx(t, 20*time.Second), lm, parts[len(parts)-1], m.Header.TransactionID)
+	if err != nil {
+		t.Fatalf("Ping in fragments through the peer to another: %v", err)
+	}
+	expectOK(t, "Ping in fragments through the peer", ans, wire.CodePingAns)
 }

@@ -1,10 +1,11 @@
 // Package link is Chordphone's overlay link layer (RFC 6940 §6.5, §6.6, §11.4): authenticated,
-// encrypted links between RELOAD peers that carry whole RELOAD messages.
+// encrypted links between RELOAD peers that carry RELOAD messages and fragments.
 //
 //   - DTLS-UDP-SR (pion/dtls): every message is a data frame (§6.6.2) acknowledged by an ack
 //     frame; the sender retransmits after an RTO that starts at 500 ms and doubles, at most 5
 //     transmissions (§6.6.3), then declares the link dead. Messages larger than the path MTU
-//     are split into RELOAD fragments (§6.7) and reassembled by the receiving link.
+//     are split into RELOAD fragments (§6.7); received fragments are delivered as they are
+//     (only the final destination, the node, reassembles them).
 //   - TLS-TCP-FH-NO-ICE (crypto/tls): the same framing over TCP; acks measure the RTT and
 //     detect a dead link (§6.6.5).
 //   - Attach/AppAttach (§6.5.1, §6.5.2): full ICE with pion/ice (host, server-reflexive and

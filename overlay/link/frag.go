@@ -40,10 +40,6 @@ func headerLen(msg []byte) int {
 	return n
 }
 
-func isFragment(msg []byte) bool {
-	return headerLen(msg) > 0 && binary.BigEndian.Uint32(msg[offFragment:]) != wire.FragmentUnfragmented
-}
-
 // fragment splits msg into RELOAD fragments of at most max bytes (RFC 6940 §6.7, done by
 // wire.Fragment). The results never alias msg.
 func fragment(msg []byte, max int) ([][]byte, error) {

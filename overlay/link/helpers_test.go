@@ -74,12 +74,21 @@ type rxMsg struct {
 	msg  []byte
 }
 
-// recorder is a node.Receiver that queues what it receives.
-type recorder struct{ ch chan rxMsg }
+// recorder is a node.Receiver that queues what it receives, reassembled as the node does
+// (links deliver fragments as they are, RFC 6940 §6.7).
+type recorder struct {
+	ch    chan rxMsg
+	reasm wire.Reassembler
+}
 
 func newRecorder() *recorder { return &recorder{ch: make(chan rxMsg, 4096)} }
 
-func (r *recorder) Receive(from node.Link, msg []byte) { r.ch <- rxMsg{from, msg} }
+func (r *recorder) Receive(from node.Link, msg []byte) {
+	whole, _ := r.reasm.Add(msg, time.Now())
+	if whole != nil {
+		r.ch <- rxMsg{from, whole}
+	}
+}
 
 func (r *recorder) next(t testing.TB, d time.Duration) rxMsg {
 	t.Helper()
@@ -124,6 +133,7 @@ func newPeer(t testing.TB, user string, mod func(*Settings)) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.rx.reasm.MaxMessageSize = tr.s.MaxMessageSize // before any link is up
 	tr.OnLink(func(l node.Link) { p.acc <- l })
 	p.t = tr
 	t.Cleanup(func() { _ = tr.Close() })

@@ -82,7 +82,6 @@ type Link struct {
 	ackw  wire.AckWindow
 	next  uint32
 	early map[uint32][]byte
-	reasm *wire.Reassembler
 	br    *bufio.Reader
 
 	st struct {
@@ -104,7 +103,6 @@ func newLink(t *Transport, conn net.Conn, proto wire.OverlayLinkType, pc *peerCh
 		acks:  make(chan ackInfo, 128),
 		done:  make(chan struct{}),
 		early: map[uint32][]byte{},
-		reasm: &wire.Reassembler{MaxMessageSize: t.s.MaxMessageSize, MaxBytes: 4 * t.s.MaxMessageSize},
 	}
 	l.inOrder = l.datagram && alpn == alpnInOrder
 	l.src = sourceAddr(conn)
@@ -412,19 +410,9 @@ func (l *Link) readStreamFrame() (wire.Frame, error) {
 	return wire.Frame{Type: wire.FrameData, Sequence: seq, Message: msg}, nil
 }
 
+// deliver hands a received message or fragment to the node. Fragments go up as they are:
+// only the final destination reassembles them (RFC 6940 §6.7), which the node decides.
 func (l *Link) deliver(msg []byte) {
-	if isFragment(msg) {
-		whole, err := l.reasm.Add(msg, time.Now())
-		if err != nil {
-			l.log.Debug("fragment dropped", "err", err)
-		}
-		if whole == nil {
-			return
-		}
-		// With an Error_Message_Too_Large error, whole is the head of the message, still
-		// over max-message-size: the node answers it below.
-		msg = whole
-	}
 	if max := l.s.MaxMessageSize; len(msg) > max {
 		// RFC 6940 §6.6: a message above max-message-size is answered with
 		// Error_Message_Too_Large: the node does so for a message over its limit, so it gets

@@ -11,8 +11,9 @@ import (
 
 // TestOversizeMessageHandedOver: RFC 6940 §6.6: a request larger than max-message-size is
 // answered with Error_Message_Too_Large. The receiving link hands the node (which answers)
-// the first max-message-size+1 bytes of the message — whether it came in fragments (DTLS,
-// §6.7), in one datagram or in one TLS frame — buffers no more than that, and stays up.
+// the first max-message-size+1 bytes of the message — whether it came in one datagram or in
+// one TLS frame; fragments (DTLS, §6.7) go up as they are and the receiver's reassembly
+// makes the head — buffers no more than that, and stays up.
 func TestOversizeMessageHandedOver(t *testing.T) {
 	const limit = 5000
 	for _, tc := range []struct {
@@ -69,7 +70,7 @@ func TestOversizeMessageHandedOver(t *testing.T) {
 			if err := lb.(*Link).Err(); err != nil {
 				t.Fatalf("link ended: %v", err)
 			}
-			if n, bytes := lb.(*Link).reasm.Pending(); n != 0 || bytes != 0 {
+			if n, bytes := b.rx.reasm.Pending(); n != 0 || bytes != 0 {
 				t.Fatalf("%d messages, %d bytes left in reassembly", n, bytes)
 			}
 		})

@@ -13,8 +13,9 @@ import (
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
-// Link is one authenticated connection to a neighbouring peer that carries whole RELOAD
-// messages (already framed/reassembled by the link layer, RFC 6940 §6.6).
+// Link is one authenticated connection to a neighbouring peer that carries RELOAD messages
+// and fragments (framed by the link layer, RFC 6940 §6.6; fragments are reassembled only by
+// the final destination's node, §6.7).
 type Link interface {
 	// RemoteNodeID is the Node-ID the peer proved by its certificate.
 	RemoteNodeID() wire.NodeID
@@ -26,7 +27,8 @@ type Link interface {
 	Close() error
 }
 
-// Receiver is what a link layer delivers received messages to; *Node implements it.
+// Receiver is what a link layer delivers received messages and fragments to; *Node
+// implements it.
 // Receive must not block for long; msg is owned by the receiver.
 type Receiver interface {
 	Receive(from Link, msg []byte)

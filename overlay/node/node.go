@@ -288,6 +288,8 @@ type Node struct {
 
 	st  stats
 	seq atomic.Uint32 // configuration sequence (RFC 6940 §6.3.2.1)
+	// reasm reassembles fragmented messages destined to this node (RFC 6940 §6.7).
+	reasm *wire.Reassembler
 }
 
 // ConfigurationSequence returns the configuration sequence this node puts in headers and
@@ -313,6 +315,7 @@ func New(s Settings) (*Node, error) {
 		apps:     map[uint16]AppHandler{},
 		pending:  map[uint64]*transaction{},
 		answered: map[answerKey]*answerEntry{},
+		reasm:    &wire.Reassembler{MaxMessageSize: c.MaxMessageSize},
 	}
 	n.seq.Store(uint32(c.ConfigurationSequence))
 	n.ctx, n.cancel = context.WithCancel(context.Background())

@@ -11,7 +11,7 @@ import (
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
-// Receive takes one whole message from a link (RFC 6940 §6.1). It implements Receiver:
+// Receive takes one message or fragment from a link (RFC 6940 §6.1, §6.7). It implements Receiver:
 // it never blocks on the network; handlers run in node-owned goroutines.
 func (n *Node) Receive(from Link, msg []byte) {
 	n.mu.Lock()
@@ -47,8 +47,16 @@ func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
 		n.drop("bad header", err)
 		return
 	}
-	code := codeAt(b, hl)
+	// Only a message's first fragment carries its code (RFC 6940 §6.7). Fragments are
+	// forwarded as they are, each as a request would be (via entry, TTL), so that every
+	// fragment of a message is treated alike; only a known request is answered.
+	frag := h.IsFragment()
+	code := wire.CodeInvalid
+	if !frag || h.FragmentOffset() == 0 {
+		code = codeAt(b, hl)
+	}
 	isReq := code.IsRequest()
+	fwd := route{req: isReq || frag, answerable: isReq}
 	if h.OverlayHash != n.s.OverlayHash {
 		n.drop("other overlay", nil) // RFC 6940 §6.3.2: overlay mismatch
 		return
@@ -61,9 +69,12 @@ func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
 		n.drop("too large", nil)
 		return
 	}
-	if isReq && h.TTL > n.s.InitialTTL {
+	if fwd.req && h.TTL > n.s.InitialTTL {
 		// RFC 6940 §6.3.2: TTL above initial-ttl.
-		n.replyError(from, fromID, h, wire.ErrTTLExceeded, "ttl above initial-ttl")
+		if isReq {
+			n.replyError(from, fromID, h, wire.ErrTTLExceeded, "ttl above initial-ttl")
+		}
+		n.drop("ttl above initial-ttl", nil)
 		return
 	}
 	hops := int(n.s.InitialTTL) - int(h.TTL) + 1
@@ -82,7 +93,7 @@ func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
 		case wire.DestinationNode:
 			if d.Node == n.id {
 				if len(dl) == 1 {
-					n.deliver(from, fromID, b, hops)
+					n.local(from, fromID, h, b, hops)
 					return
 				}
 				dl = dl[1:] // RFC 6940 §6.1.1: remove own entry, route on the next
@@ -90,14 +101,14 @@ func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
 				continue
 			}
 			if d.Node == WildcardNodeID {
-				n.deliver(from, fromID, b, hops)
+				n.local(from, fromID, h, b, hops)
 				return
 			}
 			if l := n.link(d.Node); l != nil {
-				n.forward(l, fromID, h, hl, b, dl, popped, isReq)
+				n.forward(l, fromID, h, hl, b, dl, popped, fwd)
 				return
 			}
-			if !isReq {
+			if !fwd.req {
 				// Answers follow the reversed via list only (RFC 6940 §6.2.2).
 				n.drop("answer: next node not connected", nil)
 				return
@@ -107,7 +118,7 @@ func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
 				n.drop("node destination not connected", nil)
 				return
 			}
-			n.forwardTopo(fromID, h, hl, b, dl, popped, d.Node)
+			n.forwardTopo(fromID, h, hl, b, dl, popped, d.Node, fwd)
 			return
 		case wire.DestinationResource:
 			if n.topo.Responsible(d.Resource.NodeID()) {
@@ -115,14 +126,14 @@ func (n *Node) process(from Link, fromID wire.NodeID, b []byte) {
 					n.drop("resource not last destination", nil) // RFC 6940 §6.1.1
 					return
 				}
-				n.deliver(from, fromID, b, hops)
+				n.local(from, fromID, h, b, hops)
 				return
 			}
-			if !isReq {
+			if !fwd.req {
 				n.drop("answer to resource", nil)
 				return
 			}
-			n.forwardTopo(fromID, h, hl, b, dl, popped, d.Resource.NodeID())
+			n.forwardTopo(fromID, h, hl, b, dl, popped, d.Resource.NodeID(), fwd)
 			return
 		default:
 			// No list compression is used by this node (RFC 6940 §6.1.3): unknown opaque ids.
@@ -150,7 +161,30 @@ func (n *Node) drop(why string, err error) {
 	}
 }
 
-func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped bool, target wire.NodeID) {
+// route says how a message is forwarded: req, as a request (via entry, TTL; a fragment
+// too); answerable, a request whose errors are answered (its code is known).
+type route struct{ req, answerable bool }
+
+// local takes a message destined to this node. A fragment is reassembled here, at the final
+// destination only (RFC 6940 §6.7: "Any node along the path can fragment the message, but
+// only the final destination reassembles the fragments"), within the Reassembler's bounds
+// (max-message-size, buffer, 15 s); the whole message is then processed as received (one
+// over max-message-size, its head, is answered with Error_Message_Too_Large, §6.6).
+func (n *Node) local(from Link, fromID wire.NodeID, h *wire.ForwardingHeader, b []byte, hops int) {
+	if !h.IsFragment() {
+		n.deliver(from, fromID, b, hops)
+		return
+	}
+	whole, err := n.reasm.Add(b, time.Now())
+	if err != nil {
+		n.drop("fragment", err)
+	}
+	if whole != nil {
+		n.process(from, fromID, whole)
+	}
+}
+
+func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped bool, target wire.NodeID, fwd route) {
 	var l Link
 	if next, ok := n.topo.NextHop(target); ok {
 		l = n.link(next) // may be the sender itself: TTL bounds any loop
@@ -159,17 +193,18 @@ func (n *Node) forwardTopo(fromID wire.NodeID, h *wire.ForwardingHeader, hl int,
 		n.drop("no route", nil)
 		return
 	}
-	n.forward(l, fromID, h, hl, b, dl, popped, true)
+	n.forward(l, fromID, h, hl, b, dl, popped, fwd)
 }
 
 // forward sends b on l (RFC 6940 §6.1.2): a request gets the previous hop appended to
 // its via list and its TTL checked and decremented; the destination list is the one
 // left after removing this node's own entries.
-func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped, isReq bool) {
+func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl int, b []byte, dl []wire.Destination, popped bool, fwd route) {
+	isReq := fwd.req
 	if fromID != n.id && n.IsClient() {
 		// RFC 6940 §4.2: a client has no routing responsibilities; it answers what is
 		// addressed to it and forwards nothing for others.
-		if isReq {
+		if fwd.answerable {
 			n.replyError(nil, fromID, h, wire.ErrForbidden, "this node is a client (RFC 6940 §4.2): it routes no messages for others")
 		}
 		n.drop("client routes nothing for others", nil)
@@ -185,12 +220,18 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 		if isReq {
 			if h.TTL == 0 {
 				// RFC 6940 §6.3.2
-				n.replyError(nil, fromID, h, wire.ErrTTLExceeded, "ttl exceeded")
+				if fwd.answerable {
+					n.replyError(nil, fromID, h, wire.ErrTTLExceeded, "ttl exceeded")
+				}
+				n.drop("ttl exceeded", nil)
 				return
 			}
 			if err := h.CheckForwardingOptions(true, nil); err != nil {
 				// RFC 6940 §6.3.2.3: unknown FORWARD_CRITICAL option.
-				n.replyError(nil, fromID, h, wire.ErrUnsupportedForwardingOption, "unsupported forwarding option")
+				if fwd.answerable {
+					n.replyError(nil, fromID, h, wire.ErrUnsupportedForwardingOption, "unsupported forwarding option")
+				}
+				n.drop("unsupported forwarding option", nil)
 				return
 			}
 			h.ViaList = append(h.ViaList, wire.NodeDestination(fromID)) // RFC 6940 §6.1.2
@@ -207,7 +248,7 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 		return
 	}
 	if len(nb) > n.s.MaxMessageSize {
-		if isReq {
+		if fwd.answerable {
 			n.replyError(nil, fromID, h, wire.ErrMessageTooLarge, "message exceeds max-message-size after via list")
 		}
 		n.drop("too large after via", nil)

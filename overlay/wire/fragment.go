@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -190,6 +191,12 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 		r.dropLocked(k, p)
 		return nil, errorf(ErrInvalidMessage, "reassembly", "too many fragments")
 	}
+	if !p.agrees(off, data) {
+		// Fragments may overlap (a message refragmented differently on another path), but
+		// never with other bytes: that is a forgery, and the message is dropped.
+		r.dropLocked(k, p)
+		return nil, errorf(ErrInvalidMessage, "reassembly", "fragment [%d,%d) overlaps another with different data", off, end)
+	}
 	if old, dup := p.chunks[off]; dup && len(old) >= len(data) {
 		return nil, nil // duplicate
 	} else if dup {
@@ -237,6 +244,19 @@ func (r *Reassembler) Add(msg []byte, now time.Time) ([]byte, error) {
 	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)))
 	r.dropLocked(k, p)
 	return out, nil
+}
+
+// agrees reports whether data at offset off has the same bytes as every buffered chunk
+// where they overlap.
+func (p *partial) agrees(off uint32, data []byte) bool {
+	lo, hi := int(off), int(off)+len(data)
+	for o, c := range p.chunks {
+		a, b := max(lo, int(o)), min(hi, int(o)+len(c))
+		if a < b && !bytes.Equal(data[a-lo:b-lo], c[a-int(o):b-int(o)]) {
+			return false
+		}
+	}
+	return true
 }
 
 // head returns the first maxMsg+1 bytes of the message whose first fragment

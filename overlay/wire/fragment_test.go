@@ -327,6 +327,49 @@ func TestReassemblerTimeoutAndBounds(t *testing.T) {
 	}
 }
 
+// TestReassemblerOverlap: fragments of one message may overlap (refragmented differently on
+// two paths, RFC 6940 §6.7) and then reassemble; an overlapping fragment with other bytes
+// drops the message (a forgery: Error_Invalid_Message), and a later complete set of the
+// same transaction reassembles again.
+func TestReassemblerOverlap(t *testing.T) {
+	t0 := time.Unix(5000, 0)
+	raw := bigMessage(t, 3000, 9)
+	coarse, _ := Fragment(raw, 1600)
+	fine, _ := Fragment(raw, 700)
+	var r Reassembler
+	if got, err := r.Add(coarse[0], t0); got != nil || err != nil {
+		t.Fatal(got, err)
+	}
+	var got []byte
+	for _, f := range fine[1:] {
+		var err error
+		if got, err = r.Add(f, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, raw) {
+		t.Fatal("overlapping fragments with the same bytes did not reassemble the message")
+	}
+
+	_, hl, _ := DecodeHeader(fine[1])
+	forged := append([]byte(nil), fine[1]...)
+	forged[hl+10] ^= 0xff
+	if got, err := r.Add(coarse[0], t0); got != nil || err != nil {
+		t.Fatal(got, err)
+	}
+	got, err := r.Add(forged, t0)
+	wantCode(t, err, ErrInvalidMessage)
+	if n, b := r.Pending(); got != nil || n != 0 || b != 0 {
+		t.Fatalf("after a conflicting overlap: message %d bytes, %d partial (%d bytes) kept", len(got), n, b)
+	}
+	for _, f := range coarse {
+		got, _ = r.Add(f, t0)
+	}
+	if !bytes.Equal(got, raw) {
+		t.Fatal("the genuine fragments did not reassemble after the forgery was dropped")
+	}
+}
+
 func TestFramingStreamAndAcks(t *testing.T) {
 	var buf bytes.Buffer
 	msgs := [][]byte{bigMessage(t, 10, 1), bigMessage(t, 2000, 2)}
