@@ -27,6 +27,7 @@ import (
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/kinds"
 	"github.com/chordphone/chordphone/overlay/link"
+	"github.com/chordphone/chordphone/overlay/mailbox"
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/storage"
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -99,6 +100,9 @@ type Peer struct {
 	moved   *ListenMove
 	// registered is set once Register has stored (or is storing) the registration.
 	registered atomic.Bool
+	// certsPublished is closed when Join's first store of the certificate is over
+	// (mailbox.go).
+	certsPublished atomic.Pointer[chan struct{}]
 	// kindBlocks are the kind-blocks applied from ConfigUpdates of type kind (cfgMu).
 	kindBlocks []config.Kind
 }
@@ -207,6 +211,7 @@ func New(cfg Config) (*Peer, error) {
 	// The overlay's Kinds with their limits from the configuration (RFC 6940 §11.1); the
 	// codec needs their data models to decode storage bodies.
 	reg := kinds.Default()
+	reg.Add(mailbox.Kind()) // messages for offline users (issue 19)
 	p.reg = reg
 	if err := kinds.Apply(reg, doc); err != nil {
 		tr.Close()
@@ -513,7 +518,10 @@ func (p *Peer) Join(ctx context.Context) error {
 	}
 	// RFC 6940 §8: every node stores its certificate, so that signatures without it in the
 	// message verify; the first store may wait for the ring, so it does not hold up Join.
+	published := make(chan struct{})
+	p.certsPublished.Store(&published)
 	p.node.Go(func(ctx context.Context) {
+		defer close(published)
 		if err := p.storage.PublishCertificates(ctx); err != nil && ctx.Err() == nil {
 			p.log.Info("storing this peer's certificate: will try again", "err", err)
 		}
@@ -534,6 +542,7 @@ func (p *Peer) Register(ctx context.Context) error {
 	if err := p.aorAllowed(p.id.User()); err != nil {
 		return err
 	}
+	p.awaitCertificates(ctx)
 	err := p.storage.Register(ctx, p.id.User(), "")
 	if err == nil || errors.Is(err, storage.ErrRetrying) {
 		p.registered.Store(true)

@@ -81,33 +81,44 @@ func (p *Phone) SendMessage(user, text string) (string, error) {
 	return id, nil
 }
 
-// deliver sends e to every registered device of user and says how it went.
+// deliver sends e to every registered device of user; when none is reachable, it leaves e
+// in user's mailbox in the overlay (offline.go). It says how it went.
 func (p *Phone) deliver(ctx context.Context, ep *sipcall.Endpoint, pr *peer.Peer, user string, e store.MessageEntry) {
 	ctx, cancel := context.WithTimeout(ctx, messageTimeout)
 	defer cancel()
-	err := p.sendOnline(ctx, ep, pr, user, e)
+	err := p.sendOnline(ctx, ep, pr, user, e, textPlain, []byte(e.Text))
 	if err == nil {
-		p.messageStatus(e.ID, store.MessageDelivered)
+		p.messageStatus(user, e.ID, store.MessageDelivered)
 		p.emit(Event{Kind: EventDelivered, ID: e.ID, Peer: user})
 		return
+	}
+	var refused *sipcall.StatusError
+	if !errors.As(err, &refused) && ctx.Err() == nil { // nobody there to refuse it: leave it
+		derr := p.deposit(ctx, pr, user, e)
+		if derr == nil {
+			p.emit(Event{Kind: EventStored, ID: e.ID, Peer: user})
+			return
+		}
+		err = fmt.Errorf("%w; leaving it in the overlay failed too: %w", err, derr)
 	}
 	if ctx.Err() != nil && p.runCtx.Err() != nil {
 		return // the phone stops; the message stays "sending" in the history
 	}
-	p.messageStatus(e.ID, store.MessageFailed)
+	p.messageStatus(user, e.ID, store.MessageFailed)
 	p.emit(Event{Kind: EventError, Code: CodeMessageFailed, ID: e.ID, Peer: user,
 		Message: fmt.Sprintf("the message to %s was not delivered: %v", user, err)})
 }
 
-func (p *Phone) messageStatus(id, status string) {
-	if _, err := p.store.SetMessageStatus(store.Outgoing, id, status); err != nil {
+func (p *Phone) messageStatus(peer, id, status string) {
+	if _, _, err := p.store.SetMessageStatus(store.Outgoing, peer, id, status); err != nil {
 		p.log.Warn("saving a message's status", "id", id, "err", err)
 	}
 }
 
-// sendOnline sends e as a SIP MESSAGE to each registered device of user other than this one
-// (RFC 7904 §4.2 lookup, §5.1 AppAttach); nil once one of them accepted it.
-func (p *Phone) sendOnline(ctx context.Context, ep *sipcall.Endpoint, pr *peer.Peer, user string, e store.MessageEntry) error {
+// sendOnline sends body (of type ctype, with e's id) as a SIP MESSAGE to each registered
+// device of user other than this one (RFC 7904 §4.2 lookup, §5.1 AppAttach); nil once one
+// of them accepted it.
+func (p *Phone) sendOnline(ctx context.Context, ep *sipcall.Endpoint, pr *peer.Peer, user string, e store.MessageEntry, ctype string, body []byte) error {
 	regs, err := pr.Lookup(ctx, user)
 	if err == nil {
 		if regs = withoutSelf(regs, pr.NodeID()); len(regs) == 0 {
@@ -126,7 +137,7 @@ func (p *Phone) sendOnline(ctx context.Context, ep *sipcall.Endpoint, pr *peer.P
 		wg.Add(1)
 		go func() { // owner: sendOnline; ends with ctx at the latest
 			defer wg.Done()
-			errs <- p.sendTo(ctx, ep, pr, user, reg, e)
+			errs <- p.sendTo(ctx, ep, pr, user, reg, e.ID, ctype, body)
 		}()
 	}
 	wg.Wait()
@@ -141,8 +152,8 @@ func (p *Phone) sendOnline(ctx context.Context, ep *sipcall.Endpoint, pr *peer.P
 	return errors.Join(all...)
 }
 
-// sendTo sends e to one device, over a connection it already has or a new AppAttach.
-func (p *Phone) sendTo(ctx context.Context, ep *sipcall.Endpoint, pr *peer.Peer, user string, reg storage.Registration, e store.MessageEntry) error {
+// sendTo sends a page to one device, over a connection it already has or a new AppAttach.
+func (p *Phone) sendTo(ctx context.Context, ep *sipcall.Endpoint, pr *peer.Peer, user string, reg storage.Registration, id, ctype string, body []byte) error {
 	node := reg.Target().String()
 	dial := func(ctx context.Context) (net.Conn, error) {
 		conn, err := pr.AppAttach(ctx, reg)
@@ -156,7 +167,7 @@ func (p *Phone) sendTo(ctx context.Context, ep *sipcall.Endpoint, pr *peer.Peer,
 		}
 		return p.withCert(conn, node), nil
 	}
-	return ep.SendMessage(ctx, node, dial, user, e.ID, textPlain, []byte(e.Text))
+	return ep.SendMessage(ctx, node, dial, user, id, ctype, body)
 }
 
 // onMessage takes a MESSAGE that arrived (RFC 3428 §7): text from the user whose certificate
@@ -169,7 +180,11 @@ func (p *Phone) onMessage(m *sipcall.Message) int {
 		p.log.Warn("message from a name its certificate does not carry", "from", m.From, "cert", got)
 		return 403
 	}
-	if sipcall.MediaType(m.ContentType) != "text/plain" {
+	switch sipcall.MediaType(m.ContentType) {
+	case contentDelivered:
+		return p.onReceipt(m.From, m.Body)
+	case "text/plain":
+	default:
 		return 415 // RFC 3428 §7: a type we cannot show
 	}
 	text := string(m.Body)

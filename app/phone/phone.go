@@ -360,6 +360,9 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		defer wait()
 		lanPoke = poke
 	}
+	if p.registered() && ep != nil {
+		p.spawn(func() { p.watchMailbox(runCtx, pr, ep) }) // messages left for us (offline.go)
+	}
 	defer p.followNetwork(ctx, pr, nw, lanPoke)()
 	if pr.Role() == peer.RoleClient {
 		defer p.watchClient(ctx, pr)() // a client cut off for long starts again (client.go)

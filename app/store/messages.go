@@ -37,9 +37,17 @@ type MessageEntry struct {
 	Status    string    `json:"status"`
 	// Offline: it came (or went) through the overlay rather than straight to the phone.
 	Offline bool `json:"offline,omitempty"`
+	// Slots and StorageTime: where an outgoing message waits in the recipient's mailbox
+	// (overlay/mailbox), while its status is MessageStored.
+	Slots       []int  `json:"slots,omitempty"`
+	StorageTime uint64 `json:"storage_time,omitempty"`
 }
 
-func msgIDKey(d Direction, id string) []byte { return []byte(string(d) + "\x00" + id) }
+// msgIDKey indexes a message by direction, peer and id: an id is the sender's choice, so one
+// sender cannot take another's.
+func msgIDKey(d Direction, peer, id string) []byte {
+	return []byte(string(d) + "\x00" + peer + "\x00" + id)
+}
 
 // messageBuckets returns the message buckets, made on first use.
 func messageBuckets(tx *bolt.Tx) (msgs, ids *bolt.Bucket, err error) {
@@ -62,7 +70,7 @@ func (s *Store) AddMessage(e MessageEntry) (_ MessageEntry, added bool, err erro
 		if err != nil {
 			return err
 		}
-		if k := ids.Get(msgIDKey(e.Direction, e.ID)); k != nil {
+		if k := ids.Get(msgIDKey(e.Direction, e.Peer, e.ID)); k != nil {
 			return decode(msgs.Get(k), &e)
 		}
 		seq, err := msgs.NextSequence()
@@ -77,7 +85,7 @@ func (s *Store) AddMessage(e MessageEntry) (_ MessageEntry, added bool, err erro
 		if err := msgs.Put(key(seq), v); err != nil {
 			return err
 		}
-		if err := ids.Put(msgIDKey(e.Direction, e.ID), key(seq)); err != nil {
+		if err := ids.Put(msgIDKey(e.Direction, e.Peer, e.ID), key(seq)); err != nil {
 			return err
 		}
 		added = true
@@ -95,7 +103,7 @@ func trimMessages(msgs, ids *bolt.Bucket, limit int) error {
 		}
 		var e MessageEntry
 		if decode(v, &e) == nil {
-			_ = ids.Delete(msgIDKey(e.Direction, e.ID))
+			_ = ids.Delete(msgIDKey(e.Direction, e.Peer, e.ID))
 		}
 		if err := msgs.Delete(k); err != nil {
 			return err
@@ -104,33 +112,63 @@ func trimMessages(msgs, ids *bolt.Bucket, limit int) error {
 	return nil
 }
 
-// SetMessageStatus changes the status of the message d/id; ErrNotFound if there is none.
-// A delivered message stays delivered (a late failure report does not undo it).
-func (s *Store) SetMessageStatus(d Direction, id, status string) (MessageEntry, error) {
-	var e MessageEntry
-	err := s.update(func(tx *bolt.Tx) error {
+// UpdateMessage changes the message d/peer/id with f (its status, where it is stored) and
+// returns it; ErrNotFound if there is none. A delivered message stays delivered (a late
+// failure report does not undo it): then f is not called and changed is false.
+func (s *Store) UpdateMessage(d Direction, peer, id string, f func(*MessageEntry)) (e MessageEntry, changed bool, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
 		msgs, ids, err := messageBuckets(tx)
 		if err != nil {
 			return err
 		}
-		k := ids.Get(msgIDKey(d, id))
+		k := ids.Get(msgIDKey(d, peer, id))
 		if k == nil {
 			return fmt.Errorf("store: message %s: %w", id, ErrNotFound)
 		}
 		if err := decode(msgs.Get(k), &e); err != nil {
 			return err
 		}
-		if e.Status == MessageDelivered || e.Status == status {
+		if e.Status == MessageDelivered {
 			return nil
 		}
-		e.Status = status
+		old, _ := json.Marshal(e)
+		f(&e)
 		v, err := json.Marshal(e)
-		if err != nil {
+		if err != nil || string(v) == string(old) {
 			return err
 		}
+		changed = true
 		return msgs.Put(k, v)
 	})
-	return e, err
+	return e, changed, err
+}
+
+// SetMessageStatus sets the status of the message d/peer/id (see UpdateMessage).
+func (s *Store) SetMessageStatus(d Direction, peer, id, status string) (MessageEntry, bool, error) {
+	return s.UpdateMessage(d, peer, id, func(e *MessageEntry) { e.Status = status })
+}
+
+// WaitingInOverlay returns the outgoing messages stored in recipients' mailboxes and not
+// known to be delivered yet.
+func (s *Store) WaitingInOverlay() ([]MessageEntry, error) {
+	var out []MessageEntry
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMessages)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var e MessageEntry
+			if err := decode(v, &e); err != nil {
+				return err
+			}
+			if e.Direction == Outgoing && e.Status == MessageStored && len(e.Slots) > 0 {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	return out, err
 }
 
 // Messages returns the last limit messages with peer ("" for everybody), oldest first.

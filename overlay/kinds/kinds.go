@@ -33,6 +33,9 @@ const (
 	NodeMatch            // §7.3.2
 	UserNodeMatch        // §7.3.3
 	NodeMultiple         // §7.3.4
+	// Custom is a policy the Kind defines in Kind.Access (RFC 6940 §7.3: "new policies can
+	// be defined"); it has no configuration name, so only code can give it (overlay/mailbox).
+	Custom
 )
 
 var policyNames = map[Policy]string{
@@ -118,6 +121,8 @@ type Kind struct {
 	MaxSize  int
 	// MaxNodeMultiple is the largest i of NODE-MULTIPLE (RFC 6940 §7.3.4).
 	MaxNodeMultiple int
+	// Access decides a Custom policy: nil allows s to write v at resource.
+	Access func(resource wire.ResourceID, v *wire.StoredDataValue, s *Signer) error
 	// Validate, when set, checks the value of an existing (exists = true)
 	// entry beyond the access control policy (usage rules such as RFC 7904
 	// §3.3). It returns an error to refuse the store with Error_Forbidden.
@@ -178,6 +183,13 @@ func (k *Kind) Authorize(resource wire.ResourceID, v *wire.StoredDataValue, s *S
 		}
 		if !ok {
 			return forbid("kind %s (NODE-MULTIPLE): no H(Node-ID || i), i <= %d, of the signer is resource %s", k, k.MaxNodeMultiple, resource)
+		}
+	case Custom:
+		if k.Access == nil {
+			return forbid("kind %s: custom policy without a definition", k)
+		}
+		if err := k.Access(resource, v, s); err != nil {
+			return forbid("kind %s: %v", k, err)
 		}
 	default:
 		return forbid("kind %s: no access control policy", k)
