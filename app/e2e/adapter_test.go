@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,6 +75,7 @@ func saveWAV8k(t *testing.T, path string, sig []int16, times int) {
 // baresip is Debian's baresip run with file audio and its ctrl_tcp module: commands in,
 // events out (JSON in netstrings).
 type baresip struct {
+	cmd    *exec.Cmd
 	conn   net.Conn
 	events chan map[string]any
 	log    string
@@ -116,6 +118,7 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	b.cmd = cmd
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -170,6 +173,14 @@ func (b *baresip) command(t *testing.T, cmd, params string) {
 	t.Helper()
 	js, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": cmd})
 	if _, err := fmt.Fprintf(b.conn, "%d:%s,", len(js), js); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quit stops baresip as a person would (SIGTERM): it un-REGISTERs first.
+func (b *baresip) quit(t *testing.T) {
+	t.Helper()
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -257,30 +268,48 @@ func startAdapterPeer(t *testing.T, overlay, user, password string) (*Overlay, i
 
 // TestAdapterBaresip: Debian's baresip registers to the SIP adapter as alice; a headless
 // Chordphone user (bob) calls alice by name and alice (baresip) calls bob by name; each
-// side's test signal arrives in the other's output.
+// side's test signal arrives in the other's output. A call to an unknown name gets 404, and
+// when baresip quits (un-REGISTER) alice is gone from the overlay. The figures of the README
+// (set-up time through the adapter beside a direct call, the adapter's CPU per bridged call)
+// are logged.
 func TestAdapterBaresip(t *testing.T) {
 	o, port := startAdapterPeer(t, "adapter.test", "alice", "s3cret")
+	adapter := o.Peers[0]
 	bob := startPhone(t, o, "bob", 2, "--auto-answer")
+	carol := startPhone(t, o, "carol", 3, "--auto-answer")
 	alice := startBaresip(t, "alice", "s3cret", port, 5)
 	lookupUntilFound(t, bob.Proc, "alice")
 
 	t.Run("chordphone calls the SIP phone", func(t *testing.T) {
 		bob.Send(t, "call alice")
-		bob.Wait(t, "answered", 30*time.Second)
+		ans := bob.Wait(t, "answered", 30*time.Second)
 		alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
-		waitReceived(t, bob.Proc, 200)
+		waitReceived(t, bob.Proc, 50)
+		cpu0, t0 := procCPU(t, adapter), time.Now()
+		waitReceived(t, bob.Proc, 250)
+		cpu := procCPU(t, adapter) - cpu0
+		t.Logf("FIGURE adapter CPU while bridging one call: %.1f%% of a core (%v CPU in %v)",
+			100*cpu.Seconds()/time.Since(t0).Seconds(), cpu, time.Since(t0).Round(time.Millisecond))
 		bob.Send(t, "hangup")
 		bob.Wait(t, "hangup", 20*time.Second)
 		alice.wait(t, "CALL_CLOSED", 20*time.Second)
 		checkAudio(t, "alice (baresip) -> bob", alice.sent, bob.outWAV)
 		checkAudio(t, "bob -> alice (baresip)", bob.sent, alice.heard(t))
+
+		bob.Send(t, "call carol") // the same call without the adapter, for the figure
+		direct := bob.Wait(t, "answered", 30*time.Second)
+		bob.Send(t, "hangup")
+		bob.Wait(t, "hangup", 20*time.Second)
+		carol.Wait(t, "hangup", 20*time.Second)
+		t.Logf("FIGURE set-up (call to answer at bob): through the adapter to baresip %v ms, to a Chordphone %v ms",
+			ans["setup_ms"], direct["setup_ms"])
 	})
 	t.Run("the SIP phone calls chordphone", func(t *testing.T) {
 		start := time.Now()
 		alice.command(t, "dial", "bob")
 		bob.Wait(t, "answered", 30*time.Second)
 		alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
-		t.Logf("baresip -> adapter -> bob: established after %v", time.Since(start).Round(time.Millisecond))
+		t.Logf("FIGURE baresip dials bob: established after %v", time.Since(start).Round(time.Millisecond))
 		waitReceived(t, bob.Proc, 200)
 		alice.command(t, "hangup", "")
 		alice.wait(t, "CALL_CLOSED", 20*time.Second)
@@ -291,4 +320,42 @@ func TestAdapterBaresip(t *testing.T) {
 		checkAudio(t, "alice (baresip) -> bob", alice.sent, bob.outWAV)
 		checkAudio(t, "bob -> alice (baresip)", bob.sent, alice.heard(t))
 	})
+	t.Run("unknown name", func(t *testing.T) {
+		alice.command(t, "dial", "nobody")
+		e := alice.wait(t, "CALL_CLOSED", 30*time.Second)
+		if !strings.Contains(fmt.Sprint(e["param"]), "404") {
+			t.Errorf("call to nobody closed with %q, want 404 Not Found", e["param"])
+		}
+	})
+	t.Run("un-REGISTER removes the name", func(t *testing.T) {
+		alice.quit(t) // baresip un-REGISTERs as it quits
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			bob.Send(t, "lookup alice")
+			e := bob.Next(t, 20*time.Second)
+			for e["event"] != "lookup" && e["event"] != "error" {
+				e = bob.Next(t, 20*time.Second)
+			}
+			if e["event"] == "error" && e["code"] == "not_registered" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("alice still found after baresip quit: %v", e)
+			}
+			time.Sleep(500 * time.Millisecond) // asking the overlay again
+		}
+	})
+}
+
+// procCPU is the CPU time p has used (user and system, /proc/PID/stat).
+func procCPU(t *testing.T, p *Proc) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
