@@ -7,49 +7,49 @@ import (
 	"time"
 )
 
-// deadlineConn gives a packet net.Conn whose SetReadDeadline does nothing (ice.Conn) working
-// read deadlines, which pion/dtls uses to stop its reader when a handshake fails. A pump
-// goroutine reads the inner conn; it ends when the inner conn is closed (by Close).
-type deadlineConn struct {
-	net.Conn
+// packetQueue is the read side of a packet net.Conn that a goroutine feeds: datagrams
+// queued by push and read with a working read deadline, which pion/dtls uses to stop its
+// reader when a handshake fails. deadlineConn (over ice.Conn) and muxConn (one address of
+// a shared socket) read through it.
+type packetQueue struct {
 	in     chan []byte
-	rerr   chan error
+	rerr   chan error // the feeder's final read error, kept for every later Read
 	closed chan struct{}
 	once   sync.Once
 
 	mu   sync.Mutex
 	rdl  time.Time
-	dlch chan struct{}
+	dlch chan struct{} // closed and replaced when the deadline changes
 }
 
-func newDeadlineConn(c net.Conn) *deadlineConn {
-	d := &deadlineConn{Conn: c, in: make(chan []byte, 256), rerr: make(chan error, 1), closed: make(chan struct{}), dlch: make(chan struct{})}
-	go d.pump()
-	return d
+func newPacketQueue() packetQueue {
+	return packetQueue{in: make(chan []byte, 256), rerr: make(chan error, 1), closed: make(chan struct{}), dlch: make(chan struct{})}
 }
 
-func (d *deadlineConn) pump() {
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := d.Conn.Read(buf)
-		if err != nil {
-			d.rerr <- err
-			return
-		}
-		select {
-		case d.in <- append([]byte(nil), buf[:n]...):
-		case <-d.closed:
-			return
-		default: // reader too slow: drop, like a full socket buffer
-		}
+// push queues one datagram; a full queue drops it, like a full socket buffer.
+func (q *packetQueue) push(b []byte) {
+	select {
+	case q.in <- b:
+	case <-q.closed:
+	default:
 	}
 }
 
-func (d *deadlineConn) Read(p []byte) (int, error) {
+// shut marks the queue closed; it reports whether this call did.
+func (q *packetQueue) shut() bool {
+	first := false
+	q.once.Do(func() {
+		close(q.closed)
+		first = true
+	})
+	return first
+}
+
+func (q *packetQueue) Read(p []byte) (int, error) {
 	for {
-		d.mu.Lock()
-		dl, ch := d.rdl, d.dlch
-		d.mu.Unlock()
+		q.mu.Lock()
+		dl, ch := q.rdl, q.dlch
+		q.mu.Unlock()
 		var tc <-chan time.Time
 		if !dl.IsZero() {
 			w := time.Until(dl)
@@ -61,12 +61,12 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 			defer t.Stop()
 		}
 		select {
-		case b := <-d.in:
+		case b := <-q.in:
 			return copy(p, b), nil
-		case err := <-d.rerr:
-			d.rerr <- err
+		case err := <-q.rerr:
+			q.rerr <- err
 			return 0, err
-		case <-d.closed:
+		case <-q.closed:
 			return 0, net.ErrClosed
 		case <-tc:
 			return 0, os.ErrDeadlineExceeded
@@ -75,24 +75,53 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 	}
 }
 
-func (d *deadlineConn) SetDeadline(t time.Time) error { return d.SetReadDeadline(t) }
+func (q *packetQueue) SetDeadline(t time.Time) error { return q.SetReadDeadline(t) }
 
-func (d *deadlineConn) SetReadDeadline(t time.Time) error {
-	d.mu.Lock()
-	d.rdl = t
-	close(d.dlch)
-	d.dlch = make(chan struct{})
-	d.mu.Unlock()
+func (q *packetQueue) SetReadDeadline(t time.Time) error {
+	q.mu.Lock()
+	q.rdl = t
+	close(q.dlch)
+	q.dlch = make(chan struct{})
+	q.mu.Unlock()
 	return nil
 }
 
-func (d *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
+func (q *packetQueue) SetWriteDeadline(time.Time) error { return nil }
+
+// deadlineConn gives a packet net.Conn whose SetReadDeadline does nothing (ice.Conn) working
+// read deadlines. A pump goroutine reads the inner conn; it ends when the inner conn is
+// closed (by Close).
+type deadlineConn struct {
+	net.Conn
+	q packetQueue
+}
+
+func newDeadlineConn(c net.Conn) *deadlineConn {
+	d := &deadlineConn{Conn: c, q: newPacketQueue()}
+	go d.pump()
+	return d
+}
+
+func (d *deadlineConn) pump() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := d.Conn.Read(buf)
+		if err != nil {
+			d.q.rerr <- err
+			return
+		}
+		d.q.push(append([]byte(nil), buf[:n]...))
+	}
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error)         { return d.q.Read(p) }
+func (d *deadlineConn) SetDeadline(t time.Time) error      { return d.q.SetDeadline(t) }
+func (d *deadlineConn) SetReadDeadline(t time.Time) error  { return d.q.SetReadDeadline(t) }
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error { return d.q.SetWriteDeadline(t) }
 
 func (d *deadlineConn) Close() error {
-	var err error
-	d.once.Do(func() {
-		close(d.closed)
-		err = d.Conn.Close()
-	})
-	return err
+	if !d.q.shut() {
+		return nil
+	}
+	return d.Conn.Close()
 }

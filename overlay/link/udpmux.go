@@ -5,10 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pion/stun"
 )
@@ -79,7 +77,7 @@ func (m *udpMux) route(b []byte, from netip.AddrPort) *muxConn {
 		m.startAccept(c)
 		return c
 	case c != nil && hello && c.established.Load() && !m.closed && m.accept != nil:
-		p = &muxConn{m: m, remote: from, in: make(chan []byte, 256), closed: make(chan struct{}), dlch: make(chan struct{}), pending: true}
+		p = &muxConn{m: m, remote: from, packetQueue: newPacketQueue(), pending: true}
 		m.pending[from] = p
 		m.startAccept(p)
 		return p
@@ -153,7 +151,7 @@ func (m *udpMux) dial(remote netip.AddrPort) (*muxConn, error) {
 }
 
 func (m *udpMux) newConnLocked(remote netip.AddrPort) *muxConn {
-	c := &muxConn{m: m, remote: remote, in: make(chan []byte, 256), closed: make(chan struct{}), dlch: make(chan struct{})}
+	c := &muxConn{m: m, remote: remote, packetQueue: newPacketQueue()}
 	m.conns[remote] = c
 	return c
 }
@@ -192,48 +190,7 @@ type muxConn struct {
 	remote      netip.AddrPort
 	pending     bool        // replaces an established association once its handshake succeeds (under m.mu)
 	established atomic.Bool // its DTLS handshake completed
-	in          chan []byte
-	once        sync.Once
-	closed      chan struct{}
-
-	mu   sync.Mutex
-	rdl  time.Time
-	dlch chan struct{}
-}
-
-func (c *muxConn) push(b []byte) {
-	select {
-	case c.in <- b:
-	case <-c.closed:
-	default: // receiver too slow: drop, like a full socket buffer
-	}
-}
-
-func (c *muxConn) Read(p []byte) (int, error) {
-	for {
-		c.mu.Lock()
-		dl, ch := c.rdl, c.dlch
-		c.mu.Unlock()
-		var tc <-chan time.Time
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, os.ErrDeadlineExceeded
-			}
-			t := time.NewTimer(d)
-			tc = t.C
-			defer t.Stop()
-		}
-		select {
-		case b := <-c.in:
-			return copy(p, b), nil
-		case <-c.closed:
-			return 0, net.ErrClosed
-		case <-tc:
-			return 0, os.ErrDeadlineExceeded
-		case <-ch:
-		}
-	}
+	packetQueue             // Read and the deadlines; the socket's reader pushes
 }
 
 func (c *muxConn) Write(p []byte) (int, error) {
@@ -246,24 +203,11 @@ func (c *muxConn) Write(p []byte) (int, error) {
 }
 
 func (c *muxConn) Close() error {
-	c.once.Do(func() {
-		close(c.closed)
+	if c.shut() {
 		c.m.remove(c)
-	})
+	}
 	return nil
 }
 
 func (c *muxConn) LocalAddr() net.Addr  { return c.m.pc.LocalAddr() }
 func (c *muxConn) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(c.remote) }
-func (c *muxConn) SetDeadline(t time.Time) error {
-	return c.SetReadDeadline(t)
-}
-func (c *muxConn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.rdl = t
-	close(c.dlch)
-	c.dlch = make(chan struct{})
-	c.mu.Unlock()
-	return nil
-}
-func (c *muxConn) SetWriteDeadline(time.Time) error { return nil }
