@@ -74,6 +74,8 @@ type gui struct {
 	contactsNote *widget.Label
 
 	call     *callView
+	chat     *chatView      // chat.go
+	unread   map[string]int // messages not read yet, by peer (chat.go)
 	incoming *incomingWindow
 	missed   int
 	tray     *trayMenu
@@ -116,8 +118,10 @@ func newGUI(fa fyne.App, p Phone, cfg config) (*gui, error) {
 	g.win.SetIcon(assets.Icon)
 	g.buildMain()
 	g.call = newCallView(g)
-	g.content = container.NewStack(g.mainView, g.call.root)
+	g.chat = newChatView(g)
+	g.content = container.NewStack(g.mainView, g.call.root, g.chat.root)
 	g.call.root.Hide()
+	g.chat.root.Hide()
 	g.win.SetContent(g.content)
 	g.win.Resize(fyne.NewSize(420, 640))
 	g.win.Canvas().Focus(g.dial)
@@ -131,6 +135,7 @@ func newGUI(fa fyne.App, p Phone, cfg config) (*gui, error) {
 	g.status = p.Status()
 	g.refreshStatus()
 	g.reloadHistory()
+	g.loadUnread()
 	g.reloadContacts()
 	g.start()
 	if g.userName() == "" {
@@ -152,6 +157,7 @@ func (g *gui) attachStore(st *store.Store) error {
 	if g.recent != nil {
 		g.contactsNote.Hide()
 		g.reloadHistory()
+		g.loadUnread()
 		g.reloadContacts()
 	}
 	return nil
@@ -554,6 +560,7 @@ func errorText(err error) string {
 
 func (g *gui) showCallView() {
 	g.mainView.Hide()
+	g.chat.root.Hide()
 	g.call.root.Show()
 	g.content.Refresh()
 }
@@ -570,6 +577,10 @@ func (g *gui) showMainView() {
 func (g *gui) handle(e phone.Event) {
 	defer func() { g.handled++; g.tray.update() }()
 	g.maybeAttachStore()
+	if isChatEvent(e) { // messages (chat.go)
+		g.chatEvent(e)
+		return
+	}
 	if g.showTrouble(e) { // trouble the phone met and worked around (trouble.go)
 		return
 	}

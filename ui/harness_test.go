@@ -43,6 +43,7 @@ type fakePhone struct {
 	storeOthers []bool
 	// storeLater: Store() is nil until the test clears it (the real phone opens it in Run).
 	storeLater bool
+	msgs       int // messages sent (chat_test.go)
 
 	events chan phone.Event
 	acted  chan string // one line per action the GUI took: "call bob", "answer", ...

@@ -112,6 +112,7 @@ type contactRow struct {
 	name   *widget.Label
 	detail *widget.Label
 	call   *widget.Button
+	chat   *widget.Button // the conversation, with the number of unread messages (chat.go)
 	edit   *widget.Button
 	remove *widget.Button
 	box    *fyne.Container
@@ -124,12 +125,13 @@ func newContactRow(g *gui) *contactRow {
 	r.detail.Truncation = fyne.TextTruncateEllipsis
 	r.detail.SizeName = theme.SizeNameCaptionText
 	r.call = widget.NewButtonWithIcon("", theme.NewSuccessThemedResource(callIcon), func() { g.dial.SetText(r.c.User); g.dialUser(r.c.User) })
+	r.chat = widget.NewButtonWithIcon("", theme.MailComposeIcon(), func() { g.openChat(r.c.User) })
 	r.edit = widget.NewButtonWithIcon("", theme.DocumentCreateIcon(), func() { g.editContact(r.c) })
 	r.remove = widget.NewButtonWithIcon("", theme.DeleteIcon(), func() { g.removeContact(r.c) })
-	for _, b := range []*widget.Button{r.call, r.edit, r.remove} {
+	for _, b := range []*widget.Button{r.call, r.chat, r.edit, r.remove} {
 		b.Importance = widget.LowImportance
 	}
-	r.box = container.NewBorder(nil, nil, nil, container.NewHBox(r.call, r.edit, r.remove), container.NewVBox(r.name, r.detail))
+	r.box = container.NewBorder(nil, nil, nil, container.NewHBox(r.call, r.chat, r.edit, r.remove), container.NewVBox(r.name, r.detail))
 	r.ExtendBaseWidget(r)
 	return r
 }
@@ -150,4 +152,11 @@ func (r *contactRow) set(c store.Contact) {
 		key = "key pinned"
 	}
 	r.detail.SetText(aor + " · " + key)
+	r.chat.SetText("")
+	r.chat.Importance = widget.LowImportance
+	if n := r.g.unread[c.User]; n > 0 {
+		r.chat.SetText(fmt.Sprint(n))
+		r.chat.Importance = widget.HighImportance
+	}
+	r.chat.Refresh()
 }

@@ -160,6 +160,13 @@ func (t *trayMenu) view() trayView {
 		v.tooltip += " — " + m
 		v.dot = dotMissed
 	}
+	if u := g.unreadText(); u != "" { // chat.go
+		v.state += " — " + u
+		v.tooltip += " — " + u
+		if v.dot < dotMissed {
+			v.dot = dotMissed
+		}
+	}
 	switch {
 	case g.incoming != nil:
 		iw := g.incoming
@@ -177,6 +184,12 @@ func (t *trayMenu) view() trayView {
 			}
 		}))
 	default:
+		if n, from := g.unreadTotal(); n > 0 {
+			v.actions = append(v.actions, fyne.NewMenuItem("Read messages from "+from, func() {
+				t.showWindow()
+				g.openChat(from)
+			}))
+		}
 		if peer := t.lastPeer(); peer != "" {
 			v.actions = append(v.actions, fyne.NewMenuItem("Call "+peer, func() {
 				t.showWindow()
