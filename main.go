@@ -90,8 +90,8 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if opts.SIPAdapter != "" {
-		stopAdapter, err := sipadapter.Start(ctx, sipadapter.Config{Listen: opts.SIPAdapter, Profile: opts.Profile, Logger: log,
-			Lines: &sipadapter.LineConfig{Phone: p, Overlay: opts.Overlay, Config: opts.Config.Config, Listen: opts.Listen}})
+		stopAdapter, err := sipadapter.Start(ctx, sipadapter.Config{Listen: opts.SIPAdapter, TLSListen: sipadapter.TLSAddress(opts.SIPAdapter),
+			Profile: opts.Profile, Logger: log, Lines: &sipadapter.LineConfig{Phone: p, Config: opts.Config.Config}})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "chordphone: %v (choose another --sip-adapter address)\n", err)
 			return 1

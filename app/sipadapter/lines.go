@@ -15,12 +15,12 @@ import (
 
 // LineConfig says how a user's line joins the overlay: as the adapter peer's phone does.
 type LineConfig struct {
-	// Phone is the adapter peer's own phone: its peer is the lines' way into the overlay.
-	Phone   *phone.Phone
-	Overlay string
-	Config  string
-	// Listen is the adapter peer's --listen: lines listen on the same host.
-	Listen string
+	// Phone is the adapter peer's own phone: its peer is the lines' way into the overlay
+	// (its overlay, and its address as the lines' bootstrap peer and host).
+	Phone *phone.Phone
+	// Config is the overlay's configuration document (--config), "" for a self-signed
+	// overlay.
+	Config string
 }
 
 // lines are the running lines, one per registered user.

@@ -2,6 +2,7 @@ package sipadapter
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ func testAdapter(t *testing.T, cfg Config) *Adapter {
 	if cfg.Profile == "" {
 		cfg.Profile = t.TempDir()
 	}
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.TLSListen = "127.0.0.1:0", "127.0.0.1:0"
 	acc := OpenAccounts(cfg.Profile)
 	for name, pw := range map[string]string{"alice": "secret", "bob": "hunter2"} {
 		if err := acc.Add(name, pw, DigestBoth); err != nil {
@@ -51,7 +52,8 @@ type testUA struct {
 
 func newTestUA(t *testing.T, a *Adapter, transport string) *testUA {
 	t.Helper()
-	ua, err := sipgo.NewUA()
+	// The adapter's certificate is self-signed: the test checks its fingerprint instead.
+	ua, err := sipgo.NewUA(sipgo.WithUserAgenTLSConfig(&tls.Config{InsecureSkipVerify: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,11 @@ func newTestUA(t *testing.T, a *Adapter, transport string) *testUA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testUA{cli: cli, transport: transport, server: fmt.Sprintf("127.0.0.1:%d", a.Addr().Port)}
+	server := fmt.Sprintf("127.0.0.1:%d", a.Addr().Port)
+	if transport == "tls" {
+		server = a.TLSAddr().String()
+	}
+	return &testUA{cli: cli, transport: transport, server: server}
 }
 
 func (u *testUA) register(user, contact string, expires int) *sip.Request {
@@ -134,7 +140,7 @@ func TestRegisterDigest(t *testing.T) {
 		changes = append(changes, fmt.Sprintf("%s=%v", u, on))
 		mu.Unlock()
 	}
-	for _, tc := range []struct{ transport, alg string }{{"udp", "SHA-256"}, {"tcp", "MD5"}, {"udp", "MD5"}, {"tcp", "SHA-256"}} {
+	for _, tc := range []struct{ transport, alg string }{{"udp", "SHA-256"}, {"tcp", "MD5"}, {"udp", "MD5"}, {"tcp", "SHA-256"}, {"tls", "SHA-256"}} {
 		t.Run(tc.transport+"-"+tc.alg, func(t *testing.T) {
 			u := newTestUA(t, a, tc.transport)
 			contact := "<sip:alice@127.0.0.1:5999>"
@@ -174,7 +180,7 @@ func TestRegisterDigest(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := strings.Repeat("alice=true alice=false ", 4); strings.Join(changes, " ")+" " != want {
+	if want := strings.Repeat("alice=true alice=false ", 5); strings.Join(changes, " ")+" " != want {
 		t.Errorf("registration changes %v, want %s", changes, want)
 	}
 }
@@ -310,5 +316,28 @@ func TestAccountsStoredHashed(t *testing.T) {
 	}
 	if err := acc.Remove("carol"); err == nil {
 		t.Error("removing carol twice succeeded")
+	}
+}
+
+// TestTLSCertificateKept: the self-signed certificate made for TLS is kept in the profile
+// (0600) and used again by the next start, so a phone that pinned it keeps trusting it.
+func TestTLSCertificateKept(t *testing.T) {
+	dir := t.TempDir()
+	first, err := loadTLS(dir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadTLS(dir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fingerprint(first) != fingerprint(again) || fingerprint(first) == "" {
+		t.Errorf("certificate changed: %s, then %s", fingerprint(first), fingerprint(again))
+	}
+	if st, err := os.Stat(filepath.Join(dir, tlsFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("certificate file: %v, %v", st, err)
+	}
+	if TLSAddress("0.0.0.0:5060") != "0.0.0.0:5061" || TLSAddress("127.0.0.1:0") != "" {
+		t.Errorf("TLSAddress %q %q", TLSAddress("0.0.0.0:5060"), TLSAddress("127.0.0.1:0"))
 	}
 }

@@ -2,6 +2,7 @@ package sipadapter
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,9 @@ type Config struct {
 	// Listen is the SIP address for user agents, UDP and TCP on the same port ("host:port";
 	// port 0 picks one, Addr says which).
 	Listen string
+	// TLSListen is the address of SIP over TLS ("" serves none; see TLSAddress). The
+	// certificate is the profile's adapter-tls.pem, made self-signed when missing.
+	TLSListen string
 	// Profile is the profile directory: the accounts (adapter-users.json) and each user's
 	// line profile (adapter/NAME) are kept there.
 	Profile string
@@ -48,6 +52,7 @@ type Adapter struct {
 	cli      *sipgo.Client
 	udp      net.PacketConn
 	tcp      net.Listener
+	tls      net.Listener // nil without Config.TLSListen
 	lines    *lines // nil without Config.Lines
 	dsrv     *sipgo.DialogServerCache
 	dcli     *sipgo.DialogClientCache
@@ -83,9 +88,15 @@ func New(cfg Config) (*Adapter, error) {
 		return nil, fmt.Errorf("SIP adapter: listening on TCP %s: %w", cfg.Listen, err)
 	}
 	a.udp, a.tcp = udp, tcp
+	if cfg.TLSListen != "" {
+		if a.tls, err = listenTLS(cfg.Profile, cfg.TLSListen, cfg.Logger); err != nil {
+			udp.Close()
+			tcp.Close()
+			return nil, err
+		}
+	}
 	if err := a.startSIP(); err != nil {
-		udp.Close()
-		tcp.Close()
+		a.closeListeners()
 		return nil, err
 	}
 	if cfg.Lines != nil {
@@ -122,6 +133,37 @@ func (a *Adapter) startSIP() error {
 	return nil
 }
 
+// listenTLS opens the TLS listener with the profile's certificate.
+func listenTLS(profile, addr string, log *slog.Logger) (net.Listener, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	cert, err := loadTLS(profile, host)
+	if err != nil {
+		return nil, err
+	}
+	l, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, fmt.Errorf("SIP adapter: listening on TLS %s: %w", addr, err)
+	}
+	log.Info("SIP adapter: TLS certificate (a phone that asks may be shown this fingerprint)", "sha256", fingerprint(cert))
+	return l, nil
+}
+
+func (a *Adapter) closeListeners() {
+	a.udp.Close()
+	a.tcp.Close()
+	if a.tls != nil {
+		a.tls.Close()
+	}
+}
+
+// TLSAddr is the TLS address the adapter listens on, nil without TLS.
+func (a *Adapter) TLSAddr() net.Addr {
+	if a.tls == nil {
+		return nil
+	}
+	return a.tls.Addr()
+}
+
 // Addr is the UDP and TCP port the adapter listens on.
 func (a *Adapter) Addr() *net.UDPAddr { return a.udp.LocalAddr().(*net.UDPAddr) }
 
@@ -137,6 +179,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		_ = a.srv.ServeTCP(a.tcp)
 	}()
+	if a.tls != nil {
+		a.wg.Add(1)
+		go func() { // owner: Run; ends when the listener closes
+			defer a.wg.Done()
+			_ = a.srv.ServeTLS(a.tls)
+		}()
+	}
 	go func() { // owner: Run; ends with ctx
 		defer a.wg.Done()
 		t := time.NewTicker(time.Second)
@@ -154,8 +203,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if a.lines != nil {
 		a.lines.closeAll()
 	}
-	a.udp.Close()
-	a.tcp.Close()
+	a.closeListeners()
 	a.ua.Close()
 	a.wg.Wait()
 	return nil
