@@ -53,7 +53,7 @@ type Adapter struct {
 	udp      net.PacketConn
 	tcp      net.Listener
 	tls      net.Listener // nil without Config.TLSListen
-	lines    *lines // nil without Config.Lines
+	lines    *lines       // nil without Config.Lines
 	dsrv     *sipgo.DialogServerCache
 	dcli     *sipgo.DialogClientCache
 	contact  sip.ContactHeader
