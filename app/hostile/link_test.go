@@ -3,12 +3,14 @@ package hostile
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/overlay/identity"
+	"github.com/chordphone/chordphone/overlay/link"
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -150,4 +152,42 @@ func TestForgedLeaveRefused(t *testing.T) {
 		t.Errorf("the target dropped %s after forged Leaves: %v", victim.NodeID(), neighbours(target))
 	}
 	expectOK(t, "ping to the victim", call(t, mallory, l, mallory.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(victim.NodeID()))), wire.CodePingAns)
+}
+
+// TestNoICEAttachConnected: RFC 6940 §6.5.1.11: a node whose AttachReq offers only No-ICE
+// candidates (DTLS-UDP-SR-NO-ICE, then TLS-TCP-FH-NO-ICE: overlay link protocols without ICE
+// checks) is connected to without ICE: the peer answers and makes a DTLS or TLS connection to
+// the candidate, the handshake being the connectivity check, and the link carries requests.
+func TestNoICEAttachConnected(t *testing.T) {
+	target := startPeers(t, 1)[0]
+	id, err := identity.NewSelfSigned(mustKey(t), "nina", overlayName, identity.DigestSHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(id, overlayName, ClientSettings{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	nina := &user{Client: c, id: id}
+	links := make(chan node.Link, 4)
+	c.Transport().OnLink(func(l node.Link) { links <- l })
+	l := nina.dial(t, target)
+	for _, typ := range []wire.OverlayLinkType{wire.LinkDTLSUDPSRNoICE, wire.LinkTLSTCPFHNoICE} {
+		cand := wire.IceCandidate{AddrPort: c.Transport().Addr(), OverlayLink: typ, Type: wire.CandHost, Priority: 1}
+		m := nina.Request(wire.CodeAttachReq, &wire.AttachReqAns{Ufrag: []byte("nina"), Password: []byte("no-ice-no-ice-no-ice"),
+			Role: []byte("passive"), Candidates: []wire.IceCandidate{cand}}, wire.NodeDestination(target.NodeID()))
+		expectOK(t, fmt.Sprintf("%v Attach", typ), call(t, nina, l, m), wire.CodeAttachAns)
+		select {
+		case in := <-links:
+			if in.RemoteNodeID() != target.NodeID() {
+				t.Fatalf("%v: link from %s", typ, in.RemoteNodeID())
+			}
+			ping := nina.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(target.NodeID()))
+			expectOK(t, fmt.Sprintf("Ping over the %v link", typ), call(t, nina, in.(*link.Link), ping), wire.CodePingAns)
+			_ = in.Close()
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%v: the peer did not connect to the No-ICE candidate", typ)
+		}
+	}
 }

@@ -230,6 +230,10 @@ func (a *attachment) ConnectLink(ctx context.Context, remote node.IceParams, dtl
 	if a.app != 0 {
 		return nil, errors.New("link: ConnectLink on an AppAttach attachment")
 	}
+	if addrs := noICE(remote.Candidates); len(addrs) > 0 {
+		_ = a.Close() // no ICE checks
+		return a.t.dialNoICE(ctx, addrs, a.remote)
+	}
 	dc, pc, err := a.connect(ctx, remote, dtlsServer, true)
 	if err != nil {
 		_ = a.Close()
@@ -254,6 +258,10 @@ func (a *attachment) ConnectLink(ctx context.Context, remote node.IceParams, dtl
 // ConnectApp completes an AppAttach (RFC 6940 §6.5.2): ICE, then DTLS; the application gets
 // the DTLS connection. Closing it closes the ICE agent.
 func (a *attachment) ConnectApp(ctx context.Context, remote node.IceParams, dtlsServer bool) (net.Conn, error) {
+	if addrs := noICE(remote.Candidates); len(addrs) > 0 {
+		_ = a.Close() // no ICE checks
+		return a.t.dialAppNoICE(ctx, addrs, a.remote)
+	}
 	dc, pc, err := a.connect(ctx, remote, dtlsServer, false)
 	if err != nil {
 		_ = a.Close()
@@ -280,9 +288,71 @@ func (c *AppConn) Close() error {
 	var err error
 	c.once.Do(func() {
 		err = c.Conn.Close()
-		_ = c.agent.Close()
+		if c.agent != nil {
+			_ = c.agent.Close()
+		}
 	})
 	return err
+}
+
+// ---- No-ICE (RFC 6940 §6.5.1.11)
+
+// noICE returns the No-ICE candidates of a peer as addresses for dial: "No-ICE is selected
+// when either side has provided 'no ICE' Overlay Link candidates" (RFC 6940 §6.5.1.11);
+// this side provides ICE candidates only, so the peer's decide.
+func noICE(cands []wire.IceCandidate) []string {
+	var out []string
+	for _, c := range cands {
+		if !c.AddrPort.IsValid() || c.AddrPort.Port() == 0 {
+			continue
+		}
+		switch c.OverlayLink {
+		case wire.LinkDTLSUDPSRNoICE:
+			out = append(out, c.AddrPort.String())
+		case wire.LinkTLSTCPFHNoICE:
+			out = append(out, "tls://"+c.AddrPort.String())
+		}
+	}
+	return out
+}
+
+// dialNoICE makes a link to the first No-ICE candidate that answers: "the DTLS or TLS
+// handshake ... forms the connectivity check", and the certificate "MUST match the node
+// which sent the AttachReqAns, and if it does not, the connection MUST be closed" (RFC 6940
+// §6.5.1.11): dial requires Node-ID expect and closes the connection otherwise.
+func (t *Transport) dialNoICE(ctx context.Context, addrs []string, expect wire.NodeID) (node.Link, error) {
+	var errs []error
+	for _, addr := range addrs {
+		l, err := t.dial(ctx, addr, expect, false)
+		if err == nil {
+			return l, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("link: No-ICE candidates of %s: %w", expect, errors.Join(errs...))
+}
+
+// dialAppNoICE is dialNoICE for an AppAttach: a DTLS connection for the application to the
+// first DTLS-UDP-SR-NO-ICE candidate that answers with expect's certificate.
+func (t *Transport) dialAppNoICE(ctx context.Context, addrs []string, expect wire.NodeID) (net.Conn, error) {
+	var errs []error
+	for _, addr := range addrs {
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue // a TLS candidate ("tls://"): AppAttach runs over DTLS
+		}
+		pc := &peerCheck{verify: t.s.VerifyPeer, expect: expect}
+		hctx, cancel := context.WithTimeout(ctx, t.s.HandshakeTimeout)
+		dc, err := dtls.DialWithContext(hctx, "udp", ua, t.dtlsConfig(pc, false))
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DTLS %s: %w", addr, err))
+			continue
+		}
+		return &AppConn{Conn: dc, remote: pc.remoteID(), pc: pc}, nil
+	}
+	return nil, fmt.Errorf("link: No-ICE candidates of %s: %w", expect, errors.Join(errs...))
 }
 
 // ---- candidates (RFC 6940 §6.5.1.1)

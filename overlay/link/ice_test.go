@@ -1,6 +1,7 @@
 package link
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pion/dtls/v2"
 
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
@@ -197,4 +200,83 @@ func TestDeadSTUNServerLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer at.Close()
+}
+
+// TestNoICECandidates: RFC 6940 §6.5.1.11: a peer that offers only No-ICE candidates
+// (DTLS-UDP-SR-NO-ICE, TLS-TCP-FH-NO-ICE) is connected to without ICE checks, the DTLS or TLS
+// handshake being the connectivity check; a certificate other than the Node-ID that sent the
+// Attach closes the connection. An AppAttach connects by DTLS to a No-ICE candidate too.
+func TestNoICECandidates(t *testing.T) {
+	a := newPeer(t, "alice", nil)
+	b := newPeer(t, "bob", nil)
+	c := newPeer(t, "carol", nil)
+	noICE := func(typ wire.OverlayLinkType, p *peer) node.IceParams {
+		return node.IceParams{Ufrag: "u", Password: "p", Role: "passive",
+			Candidates: []wire.IceCandidate{{AddrPort: p.t.Addr(), OverlayLink: typ, Type: wire.CandHost, Priority: 1}}}
+	}
+	for _, typ := range []wire.OverlayLinkType{wire.LinkDTLSUDPSRNoICE, wire.LinkTLSTCPFHNoICE} {
+		att, err := a.t.NewAttachment(ctxT(t, 10*time.Second), b.id.NodeID(), 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := att.ConnectLink(ctxT(t, 10*time.Second), noICE(typ, b), false)
+		if err != nil {
+			t.Fatalf("%v: %v", typ, err)
+		}
+		if l.RemoteNodeID() != b.id.NodeID() {
+			t.Fatalf("%v: link to %s", typ, l.RemoteNodeID())
+		}
+		b.accepted(t)
+		msg := testMessage(t, uint64(typ), 100)
+		if err := l.Send(ctxT(t, 10*time.Second), msg); err != nil {
+			t.Fatal(err)
+		}
+		if m := b.rx.next(t, 10*time.Second); !bytes.Equal(m.msg, msg) {
+			t.Fatalf("%v: message altered", typ)
+		}
+		_ = l.Close()
+	}
+
+	// Carol's address given as bob's: her certificate is not bob's.
+	att, err := a.t.NewAttachment(ctxT(t, 10*time.Second), b.id.NodeID(), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := att.ConnectLink(ctxT(t, 10*time.Second), noICE(wire.LinkDTLSUDPSRNoICE, c), false); !errors.Is(err, ErrWrongNodeID) {
+		t.Fatalf("No-ICE candidate of another node: link %v, %v; want ErrWrongNodeID", l, err)
+	}
+
+	// AppAttach: bob's application listens for DTLS on a No-ICE candidate.
+	pc := &peerCheck{verify: b.t.s.VerifyPeer, expect: a.id.NodeID()}
+	ln, err := dtls.Listen("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, b.t.dtlsConfig(pc, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // owner: this test; ends when the listener closes
+		conn, err := ln.Accept()
+		if err == nil {
+			_, _ = io.Copy(conn, conn)
+			_ = conn.Close()
+		}
+	}()
+	app := noICE(wire.LinkDTLSUDPSRNoICE, b)
+	app.Candidates[0].AddrPort = ln.Addr().(*net.UDPAddr).AddrPort()
+	att, err = a.t.NewAttachment(ctxT(t, 10*time.Second), b.id.NodeID(), 5060, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := att.ConnectApp(ctxT(t, 10*time.Second), app, true)
+	if err != nil {
+		t.Fatalf("AppAttach to a No-ICE candidate: %v", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("OPTIONS")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := conn.Read(buf); err != nil || string(buf[:n]) != "OPTIONS" {
+		t.Fatalf("AppAttach echo: %q, %v", buf[:n], err)
+	}
 }

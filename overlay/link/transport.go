@@ -400,6 +400,12 @@ func (t *Transport) Bootstrap(ctx context.Context, addr string) (node.Link, erro
 
 // Dial is Bootstrap that also requires the peer to prove Node-ID expect (zero: any).
 func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (*Link, error) {
+	return t.dial(ctx, addr, expect, true)
+}
+
+// dial connects without ICE; a bootstrap node (not a No-ICE Attach candidate) also becomes
+// a STUN server.
+func (t *Transport) dial(ctx context.Context, addr string, expect wire.NodeID, bootstrap bool) (*Link, error) {
 	useTLS := false
 	switch {
 	case strings.HasPrefix(addr, "tls://"):
@@ -465,6 +471,9 @@ func (t *Transport) Dial(ctx context.Context, addr string, expect wire.NodeID) (
 	l := newLink(t, dc, wire.LinkDTLSUDPSRNoICE, pc, negotiatedProtocol(dc), onClose)
 	if err := t.addLink(l); err != nil {
 		return nil, err
+	}
+	if !bootstrap {
+		return l, nil
 	}
 	// The bootstrap node answers STUN on this address (RFC 6940 §6.5.1.4); it stops being a
 	// STUN server when the connection to it is lost.

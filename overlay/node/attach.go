@@ -94,6 +94,12 @@ func (n *Node) Attach(ctx context.Context, dests []wire.Destination, target wire
 		att.Close()
 		return nil, fmt.Errorf("node: attach to %s: %w", resp.From, err)
 	}
+	if l.RemoteNodeID() != resp.From {
+		// RFC 6940 §6.5.1.11, §6.5.1.13: the certificate must be that of the node that
+		// answered (an Attach to a Resource-ID expected no particular one).
+		l.Close()
+		return nil, fmt.Errorf("node: attach: link to %s, but %s answered", l.RemoteNodeID(), resp.From)
+	}
 	n.addLink(l, false)
 	return l, nil
 }
