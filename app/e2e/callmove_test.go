@@ -12,10 +12,10 @@ import (
 )
 
 // TestCallSurvivesAddressChange (issue 16.2): alice calls bob on a LAN (network namespaces);
-// mid-call bob's address changes (the old one removed, a new one added). The call goes on:
-// both notice that no media arrives, alice connects to bob's Node-ID again (a new AppAttach
-// through the overlay), moves the SIP dialog onto it and re-INVITEs with an ICE restart
-// offer; bob answers from his new address. The audio gap is measured in both output WAVs.
+// mid-call the address of one of them changes (the old one removed, a new one added). The
+// call goes on: the phone that moved notices at once, connects to the other's Node-ID again
+// (a new AppAttach through the overlay), moves the SIP dialog onto it and re-INVITEs with
+// an ICE restart offer; the other answers. The audio gap is measured in both output WAVs.
 func TestCallSurvivesAddressChange(t *testing.T) {
 	t.Run("callee", func(t *testing.T) { callAcrossAddressChange(t, 1) })
 	t.Run("caller", func(t *testing.T) { callAcrossAddressChange(t, 0) })
@@ -49,10 +49,12 @@ func callAcrossAddressChange(t *testing.T, moved int) {
 	addr := lan.Renumber(t, moved)
 	t0 := time.Now()
 	t.Logf("%s's address is now %v", []string{"alice", "bob"}[moved], addr)
-	ar := alice.Wait(t, "reconnected", 60*time.Second)
-	br := bob.Wait(t, "reconnected", 60*time.Second)
-	t.Logf("reconnected %.1f s after the change (alice: down %v ms, bob: down %v ms)",
-		time.Since(t0).Seconds(), ar["down_ms"], br["down_ms"])
+	// The phone that moved knows at once (its address was removed) and reconnects; the
+	// other one may not notice at all.
+	mover := []*Proc{alice, bob}[moved]
+	r := mover.Wait(t, "reconnected", 60*time.Second)
+	t.Logf("%s reconnected %.2f s after the change (down %v ms after noticing)",
+		mover.Name, time.Since(t0).Seconds(), r["down_ms"])
 	waitReceived(t, alice, received(t, alice)+150) // 3 s more audio each way
 	waitReceived(t, bob, received(t, bob)+150)
 	alice.Send(t, "hangup")

@@ -590,6 +590,12 @@ func (p *Peer) AppAttach(ctx context.Context, r storage.Registration) (net.Conn,
 	return p.node.AppAttachVia(ctx, r.Destinations, r.Target(), SIPApplication)
 }
 
+// AppAttachNode opens a SIP connection to the peer with Node-ID id, routed to it by the
+// overlay (RFC 6940 §6.5.2): a callee whose address changed reconnects to its caller this way.
+func (p *Peer) AppAttachNode(ctx context.Context, id wire.NodeID) (net.Conn, error) {
+	return p.node.AppAttachVia(ctx, []wire.Destination{wire.NodeDestination(id)}, id, SIPApplication)
+}
+
 // HandleSIP sets the handler of incoming SIP connections.
 func (p *Peer) HandleSIP(h func(conn net.Conn, remote wire.NodeID)) {
 	p.node.HandleApp(SIPApplication, h)

@@ -30,13 +30,16 @@ type call struct {
 	failure   string // why the call failed, as its error event said; for the history
 
 	answer chan bool // incoming: true = answer, false = decline
+	// addrGone is told when an address the call's media went out from was removed (this
+	// device moved): the call reconnects at once, whichever side placed it.
+	addrGone chan struct{}
 }
 
 // newCall makes the current call; p.mu is held.
 func (p *Phone) newCall(peerName string, dir Direction, st CallState) *call {
 	ctx, cancel := context.WithCancel(p.runCtx)
 	p.callSeq++
-	c := &call{p: p, ctx: ctx, cancel: cancel, answer: make(chan bool, 1), info: CallInfo{
+	c := &call{p: p, ctx: ctx, cancel: cancel, answer: make(chan bool, 1), addrGone: make(chan struct{}, 1), info: CallInfo{
 		ID: fmt.Sprintf("%d", p.callSeq), Peer: peerName, Direction: dir, State: st, Started: time.Now(),
 	}}
 	p.call = c

@@ -222,7 +222,7 @@ func (c *call) branch(reg storage.Registration, onRinging func()) (*branch, []by
 		conn.Close()
 		return b, nil, fmt.Errorf("media offer: %w", err)
 	}
-	out, err := p.ep.Invite(c.ctx, conn, c.info.Peer, []byte(offer))
+	out, err := p.ep.InviteVia(c.ctx, conn, reg.Target().String(), c.info.Peer, []byte(offer))
 	if err != nil {
 		return b, nil, err
 	}

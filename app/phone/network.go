@@ -42,6 +42,7 @@ func (p *Phone) followNetwork(ctx context.Context, pr *peer.Peer, nw *netwatch.W
 				}
 				p.log.Info("network changed: refreshing the overlay links", "added", ch.Added, "removed", ch.Removed,
 					"interfaces", ch.Interfaces, "stall", ch.Stall.Round(time.Millisecond))
+				p.addressesRemoved(ch.Removed) // a call reconnects at once, beside the links
 				pr.Refresh(ctx, ch)
 				if poke != nil {
 					poke()

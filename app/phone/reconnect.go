@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/sipcall"
 	"github.com/chordphone/chordphone/media/rtc"
-	"github.com/chordphone/chordphone/overlay/storage"
+	"github.com/chordphone/chordphone/overlay/wire"
 )
 
 const (
@@ -22,10 +24,12 @@ const (
 )
 
 // run carries an answered call until either side ends it. When its connection dies — the
-// SIP connection (keepalives) or the media (ICE) — the caller connects to the callee's
-// Node-ID again (a new AppAttach, RFC 7904 §5), moves the dialog onto it and re-INVITEs with
-// an ICE restart offer (RFC 8445 §9); the callee takes that re-INVITE. If nothing comes back
-// within reconnectWindow the call ends as "connection lost".
+// SIP connection (keepalives) or the media (ICE) — one side connects to the other's Node-ID
+// again (a new AppAttach, RFC 7904 §5), moves the dialog onto it and re-INVITEs with an ICE
+// restart offer (RFC 8445 §9); the other side takes that re-INVITE. The side whose own
+// address was removed (it knows at once, from the network watcher) reconnects at once,
+// whether it placed the call or took it; when only silence tells, the caller does. If
+// nothing comes back within reconnectWindow the call ends as "connection lost".
 func (c *call) run(d *sipcall.Call, m *rtc.Session) {
 	p := c.p
 	lost := make(chan struct{}, 1)
@@ -36,39 +40,8 @@ func (c *call) run(d *sipcall.Call, m *rtc.Session) {
 		default:
 		}
 	})
-	var (
-		reg        *storage.Registration // the callee's device: the caller reconnects to it
-		recovering bool
-		since      time.Time
-		giveUp     <-chan time.Time
-		result     = make(chan error, 1)
-	)
-	p.mu.Lock()
-	if c.won != nil && c.info.Direction == Outgoing {
-		reg = &c.won.reg
-	}
-	p.mu.Unlock()
-	start := func(why string) {
-		if recovering {
-			return
-		}
-		recovering, since = true, time.Now()
-		c.setReconnecting(true)
-		giveUp = time.After(reconnectWindow)
-		p.log.Warn("call connection lost; reconnecting", "call", c.info.ID, "why", why)
-		p.emit(Event{Kind: EventWarning, CallID: c.info.ID, Peer: c.info.Peer, Code: CodeCallReconnecting,
-			Message: fmt.Sprintf("The connection to %s was lost (%s); reconnecting…", c.info.Peer, why)})
-		if reg != nil {
-			r := *reg
-			p.spawn(func() {
-				err := c.reconnect(d, m, r)
-				select {
-				case result <- err:
-				case <-c.ctx.Done():
-				}
-			})
-		}
-	}
+	r := c.reconnector(d, m)
+	defer r.stop()
 	for {
 		select {
 		case <-d.Done():
@@ -79,16 +52,17 @@ func (c *call) run(d *sipcall.Call, m *rtc.Session) {
 			c.end("local hangup", m)
 			return
 		case <-lost:
-			start("no answer to SIP keepalives")
-		case err := <-result:
-			if err != nil && recovering {
-				p.log.Warn("reconnecting the call failed", "call", c.info.ID, "err", err)
+			r.start("no answer to SIP keepalives", false)
+		case <-c.addrGone:
+			r.start("this device's address changed", true)
+		case res := <-r.result:
+			if r.finished(res) {
 				c.bye(d)
 				c.end("connection lost", m)
 				return
 			}
-		case <-giveUp:
-			if recovering {
+		case <-r.giveUp:
+			if r.recovering {
 				c.bye(d)
 				c.end("connection lost", m)
 				return
@@ -106,15 +80,136 @@ func (c *call) run(d *sipcall.Call, m *rtc.Session) {
 				c.end("media failed", m)
 				return
 			case ev.Type == rtc.EventDisconnected, ev.Type == rtc.EventFailed:
-				start("no media from the peer")
-			case ev.Type == rtc.EventReconnected && recovering:
-				recovering, giveUp = false, nil
-				c.setReconnecting(false)
-				gap := time.Since(since).Milliseconds()
-				p.log.Info("call reconnected", "call", c.info.ID, "after_ms", gap)
-				p.emit(Event{Kind: EventReconnected, CallID: c.info.ID, Peer: c.info.Peer, DownMs: &gap})
+				r.start("no media from the peer", false)
+			case ev.Type == rtc.EventReconnected:
+				r.back()
 			}
 		}
+	}
+}
+
+// reconnector is the state of a call's reconnection, owned by call.run.
+type reconnector struct {
+	c      *call
+	d      *sipcall.Call
+	m      *rtc.Session
+	dial   func(context.Context) (net.Conn, error) // a new SIP connection to the peer's device
+	peerID string                                  // that device's Node-ID
+	// caller: this side placed the call, so it reconnects also when only silence tells.
+	caller     bool
+	recovering bool
+	since      time.Time
+	giveUp     <-chan time.Time
+	result     chan reconnectResult
+	cancel     context.CancelFunc // of the reconnect under way; nil when none is
+	gen        int                // of the reconnect under way: results of abandoned ones are ignored
+}
+
+type reconnectResult struct {
+	gen int
+	err error
+}
+
+func (c *call) reconnector(d *sipcall.Call, m *rtc.Session) *reconnector {
+	p := c.p
+	r := &reconnector{c: c, d: d, m: m, result: make(chan reconnectResult, 1)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.peer == nil:
+	case c.won != nil && c.info.Direction == Outgoing:
+		reg := c.won.reg // the callee's device
+		r.caller, r.peerID = true, reg.Target().String()
+		r.dial = func(ctx context.Context) (net.Conn, error) { return p.peer.AppAttach(ctx, reg) }
+	default:
+		if id, err := wire.ParseNodeID(d.Peer()); err == nil { // the caller's device
+			r.peerID = id.String()
+			r.dial = func(ctx context.Context) (net.Conn, error) { return p.peer.AppAttachNode(ctx, id) }
+		}
+	}
+	return r
+}
+
+// start notes that the call's connection is lost (why) and reconnects if this side should:
+// it moved (its own address was removed) or it placed the call.
+func (r *reconnector) start(why string, moved bool) {
+	c, p := r.c, r.c.p
+	if !r.recovering {
+		r.recovering, r.since = true, time.Now()
+		c.setReconnecting(true)
+		r.giveUp = time.After(reconnectWindow)
+		p.log.Warn("call connection lost; reconnecting", "call", c.info.ID, "why", why)
+		p.emit(Event{Kind: EventWarning, CallID: c.info.ID, Peer: c.info.Peer, Code: CodeCallReconnecting,
+			Message: fmt.Sprintf("The connection to %s was lost (%s); reconnecting…", c.info.Peer, why)})
+	}
+	if r.dial == nil || r.cancel != nil || !moved && !r.caller {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, reconnectWindow)
+	r.cancel = cancel
+	r.gen++
+	gen := r.gen
+	p.spawn(func() {
+		err := c.reconnect(ctx, r)
+		select {
+		case r.result <- reconnectResult{gen, err}:
+		case <-c.ctx.Done():
+		}
+	})
+}
+
+// finished takes the outcome of a reconnect; true when the call is lost.
+func (r *reconnector) finished(res reconnectResult) bool {
+	if res.gen != r.gen || r.cancel == nil {
+		return false // abandoned: the peer's reconnect brought the call back first
+	}
+	r.cancel()
+	r.cancel = nil
+	if res.err != nil && r.recovering {
+		r.c.p.log.Warn("reconnecting the call failed", "call", r.c.info.ID, "err", res.err)
+		return true
+	}
+	return false
+}
+
+// back: media flows again (over the pair a restart selected, ours or the peer's).
+func (r *reconnector) back() {
+	if !r.recovering {
+		return
+	}
+	c, p := r.c, r.c.p
+	r.recovering, r.giveUp = false, nil
+	r.stop() // a reconnect of ours still under way is not needed any more
+	c.setReconnecting(false)
+	gap := time.Since(r.since).Milliseconds()
+	p.log.Info("call reconnected", "call", c.info.ID, "after_ms", gap)
+	p.emit(Event{Kind: EventReconnected, CallID: c.info.ID, Peer: c.info.Peer, DownMs: &gap})
+}
+
+// stop abandons a reconnect under way.
+func (r *reconnector) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
+}
+
+// addressesRemoved tells the current call that this device moved, if its media went out
+// from one of removed (netwatch: the host's addresses changed).
+func (p *Phone) addressesRemoved(removed []netip.Addr) {
+	p.mu.Lock()
+	c := p.call
+	var m *rtc.Session
+	if c != nil {
+		m = c.media
+	}
+	p.mu.Unlock()
+	if m == nil || !m.UsesAddr(removed) {
+		return
+	}
+	select {
+	case c.addrGone <- struct{}{}:
+	default:
 	}
 }
 
@@ -135,14 +230,11 @@ func (c *call) bye(d *sipcall.Call) {
 	_ = d.Bye(ctx)
 }
 
-// reconnect tries, until reconnectWindow runs out, to carry the call over a new connection
-// to the callee's device reg.
-func (c *call) reconnect(d *sipcall.Call, m *rtc.Session, reg storage.Registration) error {
-	ctx, cancel := context.WithTimeout(c.ctx, reconnectWindow)
-	defer cancel()
-	backoff := 250 * time.Millisecond
+// reconnect tries, until ctx ends, to carry the call over a new connection made by r.dial.
+func (c *call) reconnect(ctx context.Context, r *reconnector) error {
+	backoff := 100 * time.Millisecond // the overlay's links come back within milliseconds
 	for {
-		err := c.reconnectOnce(ctx, d, m, reg)
+		err := c.reconnectOnce(ctx, r)
 		if err == nil {
 			c.p.log.Info("call moved to a new connection, ICE restarting", "call", c.info.ID)
 			return nil
@@ -157,20 +249,21 @@ func (c *call) reconnect(d *sipcall.Call, m *rtc.Session, reg storage.Registrati
 	}
 }
 
-// reconnectOnce: a new AppAttach to the callee's Node-ID, the dialog moved onto it, and a
+// reconnectOnce: a new AppAttach to the peer's Node-ID, the dialog moved onto it, and a
 // re-INVITE with an ICE restart offer over it.
-func (c *call) reconnectOnce(ctx context.Context, d *sipcall.Call, m *rtc.Session, reg storage.Registration) error {
+func (c *call) reconnectOnce(ctx context.Context, r *reconnector) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := c.p.peer.AppAttach(ctx, reg)
+	d, m := r.d, r.m
+	conn, err := r.dial(ctx)
 	if err != nil {
-		return fmt.Errorf("connecting to %s: %w", reg.Target().String()[:8], err)
+		return fmt.Errorf("connecting to %s's device: %w", c.info.Peer, err)
 	}
 	if got := peer.UserOf(peer.PeerCertificate(conn)); got != c.info.Peer { // RFC 7904 §3.3
 		conn.Close()
-		return fmt.Errorf("the device registered as %s presents a certificate for %q", c.info.Peer, got)
+		return fmt.Errorf("the device of %s presents a certificate for %q", c.info.Peer, got)
 	}
-	if err := d.Move(conn, reg.Target().String()); err != nil {
+	if err := d.Move(conn, r.peerID); err != nil {
 		conn.Close()
 		return err
 	}

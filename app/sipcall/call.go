@@ -165,8 +165,8 @@ func newCall(ep *Endpoint, sc *sipConn) *Call {
 // CallID returns the dialog's Call-ID.
 func (c *Call) CallID() string { return c.callID }
 
-// Peer returns the Node-ID of the peer the connection goes to, as given to Serve ("" for
-// outgoing calls).
+// Peer returns the Node-ID of the peer the connection goes to, as given to Serve, InviteVia
+// or Move ("" for calls from Invite).
 func (c *Call) Peer() string { return c.connNow().peer }
 
 // Answered returns when the call was answered (the 2xx sent or received); zero if never.

@@ -219,7 +219,7 @@ func establish(t *testing.T, alice, bob *phone, aConn, bConn net.Conn) (*Outgoin
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	out, err := alice.ep.Invite(ctx, aConn, "bob", []byte(offerSDP))
+	out, err := alice.ep.InviteVia(ctx, aConn, "bob-node", "bob", []byte(offerSDP))
 	if err != nil {
 		t.Fatal(err)
 	}

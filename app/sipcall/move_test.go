@@ -104,3 +104,43 @@ func TestMoveOnlyBySamePeerAndWaitRunsOut(t *testing.T) {
 	}
 	t.Logf("the unmoved call ended %v after the cut", time.Since(start))
 }
+
+// TestCalleeMovesCall: the callee's address changed, so the callee reconnects: it opens a
+// new connection to the caller's Node-ID, moves its side of the dialog onto it and
+// re-INVITEs; the caller's dialog (made with InviteVia, so it knows the callee's Node-ID)
+// moves to that connection and answers.
+func TestCalleeMovesCall(t *testing.T) {
+	tune := func(s *Settings) { s.Reconnect = 20 * time.Second }
+	alice, bob := newPhone(t, "alice", tune), newPhone(t, "bob", tune)
+	relay := &udpRelay{}
+	aConn, bConn := dtlsPair(t, relay)
+	out, in := establish(t, alice, bob, aConn, bConn)
+	reinvited := make(chan []byte, 1)
+	out.OnReinvite(func(offer []byte) ([]byte, error) { reinvited <- offer; return []byte(answerSDP), nil })
+	relay.cut.Store(true)
+
+	b2, a2 := dtlsPair(t, nil) // bob's new AppAttach to alice's Node-ID
+	if err := alice.ep.Serve(a2, "bob-node"); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Move(b2, "alice-node"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if ans, err := in.Reinvite(ctx, []byte(offerSDP)); err != nil || string(ans) != answerSDP {
+		t.Fatalf("callee's re-INVITE over the new connection: %q %v", ans, err)
+	}
+	if got := <-reinvited; string(got) != offerSDP {
+		t.Fatalf("caller got offer %q", got)
+	}
+	if out.connNow().raw != a2 {
+		t.Fatal("the caller's dialog did not move to the new connection")
+	}
+	if err := out.Bye(ctx); err != nil {
+		t.Fatalf("BYE over the new connection: %v", err)
+	}
+	if r := waitDone(t, "callee", in.Call); r.Cause != CauseRemoteHangup {
+		t.Fatalf("callee end: %v", r)
+	}
+}

@@ -38,13 +38,20 @@ type Outgoing struct {
 // the callee's phone that the Endpoint owns from now on (and closes when the call is over),
 // with offerSDP. It returns once the INVITE is sent.
 func (ep *Endpoint) Invite(ctx context.Context, conn net.Conn, callee string, offerSDP []byte) (*Outgoing, error) {
+	return ep.InviteVia(ctx, conn, "", callee, offerSDP)
+}
+
+// InviteVia is Invite over a connection to peer (the callee device's Node-ID): once the call
+// is answered, a connection that peer opens later (it reconnected after its address
+// changed) may carry the dialog, as for incoming calls.
+func (ep *Endpoint) InviteVia(ctx context.Context, conn net.Conn, peer, callee string, offerSDP []byte) (*Outgoing, error) {
 	if err := validUser(callee); err != nil {
 		return nil, fmt.Errorf("sipcall: callee: %w", err)
 	}
 	if len(offerSDP) == 0 {
 		return nil, errors.New("sipcall: empty offer SDP")
 	}
-	sc, err := ep.attach(conn, "", true)
+	sc, err := ep.attach(conn, peer, true)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chordphone/chordphone/media/analysis"
 	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/media/rtc"
 )
 
 var ufragRE = regexp.MustCompile(`a=ice-ufrag:(\S+)`)
@@ -52,6 +53,9 @@ func TestICERestartKeepsAudio(t *testing.T) {
 	if err := a.s.SetAnswer(answer); err != nil {
 		t.Fatal(err)
 	}
+	// The restart's new pair says so to the side that restarted, although the connection
+	// never went down: it may have restarted because it knew its address was gone.
+	waitEvent(t, ctx, a.s, rtc.EventReconnected)
 	n := b.s.Stats().PacketsReceived
 	waitPackets(t, ctx, b.s, n+100)
 	waitPackets(t, ctx, a.s, a.s.Stats().PacketsReceived+50)

@@ -23,6 +23,8 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -300,7 +302,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	pc.OnTrack(s.onTrack)
 	pc.OnConnectionStateChange(s.onState)
 	if t := s.tr.Sender().Transport(); t != nil {
-		t.ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) { s.pair.Store(p) })
+		t.ICETransport().OnSelectedCandidatePairChange(s.onPair)
 	}
 
 	sender := s.tr.Sender()
@@ -338,8 +340,46 @@ func (s *Session) CreateOffer(ctx context.Context) (string, error) {
 // §9, signalled as in RFC 8839 §4.4.1.1.1). Candidates are gathered again on the host's
 // addresses of now, and the peer's answer starts new connectivity checks, so a call whose
 // selected pair died (an address changed) goes on over a new pair; DTLS-SRTP keeps its keys.
+//
+// The pair the restart selects reports EventReconnected, also when no EventDisconnected
+// came before (a host that knows its address is gone restarts at once).
 func (s *Session) CreateRestartOffer(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	s.wasDown = true
+	s.mu.Unlock()
 	return s.createOffer(ctx, &webrtc.OfferOptions{ICERestart: true})
+}
+
+// onPair notes the pair ICE selected; the first one after the connection was down (or an
+// ICE restart began) reports EventReconnected.
+func (s *Session) onPair(p *webrtc.ICECandidatePair) {
+	s.pair.Store(p)
+	s.mu.Lock()
+	back := s.started && s.wasDown
+	s.wasDown = false
+	s.mu.Unlock()
+	if back {
+		s.emit(Event{Type: EventReconnected})
+	}
+}
+
+// UsesAddr reports whether the call's media goes out from one of addrs: the selected pair's
+// local candidate, or the base of a server-reflexive or relayed one. When that base is not
+// known, any removed address may be it: true. False before a pair is selected.
+func (s *Session) UsesAddr(addrs []netip.Addr) bool {
+	p := s.pair.Load()
+	if p == nil || p.Local == nil || len(addrs) == 0 {
+		return false
+	}
+	a := p.Local.Address
+	if p.Local.Typ != webrtc.ICECandidateTypeHost {
+		a = p.Local.RelatedAddress
+	}
+	ip, err := netip.ParseAddr(a)
+	if err != nil || ip.IsUnspecified() {
+		return true
+	}
+	return slices.Contains(addrs, ip.Unmap())
 }
 
 func (s *Session) createOffer(ctx context.Context, opts *webrtc.OfferOptions) (string, error) {

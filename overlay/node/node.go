@@ -513,15 +513,15 @@ func (n *Node) addLink(l Link, sendUpdate bool) {
 	}
 	first := len(ls) == 0
 	n.links[id] = append(ls, l)
-	if !first {
-		// The newest link is the one used (link): requests waiting on an older one,
-		// which may lead nowhere now, go again over this one at once.
-		for _, t := range n.pending {
-			if t.hop == id {
-				select {
-				case t.newLink <- struct{}{}:
-				default:
-				}
+	// The newest link is the one used (link): requests whose first hop is id go again over
+	// it at once, instead of at their next retransmission: those sent over an older link,
+	// which may lead nowhere now, and those dropped because no link to id was up (a node
+	// whose address just changed re-forms its links within milliseconds of its requests).
+	for _, t := range n.pending {
+		if t.hop == id {
+			select {
+			case t.newLink <- struct{}{}:
+			default:
 			}
 		}
 	}

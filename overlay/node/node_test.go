@@ -452,3 +452,33 @@ func TestAttachGlare(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestGoesOnceLinkComesUp: a request to a node there is no link to is dropped; when a
+// link to that node comes up (a node whose address changed re-forms its links a few
+// milliseconds after its requests), the request goes again at once over it instead of at
+// its next retransmission (here an hour away).
+func TestRequestGoesOnceLinkComesUp(t *testing.T) {
+	r := newRing(t, 2, nil)
+	a, b := r.peers[0], r.peers[1]
+	a.ep.CutLinks()
+	for len(a.n.Links()) > 0 || len(b.n.Links()) > 0 {
+		time.Sleep(5 * time.Millisecond) // observing the link tables empty
+	}
+	dropped := a.n.Stats().Dropped
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.n.Ping(ctx(t), []wire.Destination{wire.NodeDestination(b.n.ID())}, node.WithReliabilityTimer(time.Hour))
+		errc <- err
+	}()
+	for a.n.Stats().Dropped == dropped {
+		time.Sleep(5 * time.Millisecond) // until the first transmission was dropped
+	}
+	l, err := a.ep.Bootstrap(ctx(t), b.ep.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.n.AddLink(l)
+	if err := <-errc; err != nil {
+		t.Fatalf("ping after the link came up: %v", err)
+	}
+}
