@@ -83,7 +83,9 @@ type baresip struct {
 	sent   []int16
 }
 
-func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32) *baresip {
+// startBaresip starts baresip registering as user to the adapter on sipPort; answer is its
+// answermode ("auto" or "manual").
+func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32, answer string) *baresip {
 	t.Helper()
 	bin, err := exec.LookPath("baresip")
 	if err != nil {
@@ -103,7 +105,7 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32)
 	cfg := fmt.Sprintf("poll_method epoll\naudio_player aufile,/dev/null\naudio_source aufile,%s\naudio_alert aufile,/dev/null\n"+
 		"module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path %s\nmodule_app account.so\n"+
 		"module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", in, b.out, ctrl)
-	acc := fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=auto\n", user, sipPort, password)
+	acc := fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=%s\n", user, sipPort, password, answer)
 	for name, text := range map[string]string{"config": cfg, "accounts": acc} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -185,6 +187,26 @@ func (b *baresip) quit(t *testing.T) {
 	}
 }
 
+// waitHeard waits until baresip's current call has written d of what it hears (8 kHz,
+// 16 bits: sndfile's dump).
+func (b *baresip) waitHeard(t *testing.T, d time.Duration) {
+	t.Helper()
+	want := int64(44 + 2*8000*d/time.Second)
+	deadline := time.Now().Add(30*time.Second + d)
+	for {
+		files, _ := filepath.Glob(filepath.Join(b.out, "*dec.wav"))
+		for _, f := range files {
+			if st, err := os.Stat(f); err == nil && st.Size() >= want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("baresip heard less than %v (%v)", d, files)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the dump's size
+	}
+}
+
 // heard returns the WAV file of what baresip heard in its last call, and removes the
 // older ones.
 func (b *baresip) heard(t *testing.T) string {
@@ -246,9 +268,10 @@ func lookupUntilFound(t *testing.T, p *Proc, user string) {
 	}
 }
 
-// startAdapterPeer starts the overlay's first peer with the SIP adapter and the account
-// user/password (MD5 digest only: baresip 1.0 fails on a SHA-256 challenge).
-func startAdapterPeer(t *testing.T, overlay, user, password string) (*Overlay, int) {
+// startAdapterPeer starts a peer with the SIP adapter and the account user/password (MD5
+// digest only: baresip 1.0 fails on a SHA-256 challenge): the overlay's first peer, or one
+// joining through boot.
+func startAdapterPeer(t *testing.T, overlay, boot, user, password string) (*Proc, string, int) {
 	t.Helper()
 	dir := t.TempDir()
 	profile := filepath.Join(dir, "profile")
@@ -258,12 +281,15 @@ func startAdapterPeer(t *testing.T, overlay, user, password string) (*Overlay, i
 		t.Fatalf("chordphone adapter user add: %v\n%s", err, out)
 	}
 	port := freeSIPPort(t)
-	p := StartHeadless(t, binPath, "adapter", dir, "--profile", profile, "--listen", "127.0.0.1:0",
-		"--overlay", overlay, "--sip-adapter", fmt.Sprintf("127.0.0.1:%d", port))
+	args := []string{"--profile", profile, "--listen", "127.0.0.1:0", "--overlay", overlay, "--sip-adapter", fmt.Sprintf("127.0.0.1:%d", port)}
+	if boot != "" {
+		args = append(args, "--bootstrap", boot)
+	}
+	p := StartHeadless(t, binPath, "adapter-"+user, dir, args...)
 	p.Wait(t, "joined", 60*time.Second)
 	p.Send(t, "status")
 	st := p.Wait(t, "status", 10*time.Second)
-	return &Overlay{Name: overlay, Peers: []*Proc{p}, Addrs: []string{st["listen"].(string)}}, port
+	return p, st["listen"].(string), port
 }
 
 // TestAdapterBaresip: Debian's baresip registers to the SIP adapter as alice; a headless
@@ -273,11 +299,11 @@ func startAdapterPeer(t *testing.T, overlay, user, password string) (*Overlay, i
 // (set-up time through the adapter beside a direct call, the adapter's CPU per bridged call)
 // are logged.
 func TestAdapterBaresip(t *testing.T) {
-	o, port := startAdapterPeer(t, "adapter.test", "alice", "s3cret")
-	adapter := o.Peers[0]
+	adapter, addr, port := startAdapterPeer(t, "adapter.test", "", "alice", "s3cret")
+	o := &Overlay{Name: "adapter.test", Peers: []*Proc{adapter}, Addrs: []string{addr}}
 	bob := startPhone(t, o, "bob", 2, "--auto-answer")
 	carol := startPhone(t, o, "carol", 3, "--auto-answer")
-	alice := startBaresip(t, "alice", "s3cret", port, 5)
+	alice := startBaresip(t, "alice", "s3cret", port, 5, "auto")
 	lookupUntilFound(t, bob.Proc, "alice")
 
 	t.Run("chordphone calls the SIP phone", func(t *testing.T) {
@@ -358,4 +384,89 @@ func procCPU(t *testing.T, p *Proc) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// TestAdapterCallOutcomes: a Chordphone user's decline reaches the SIP phone as 603, a busy
+// one as 486, and the SIP phone's CANCEL ends the ringing at the Chordphone.
+func TestAdapterCallOutcomes(t *testing.T) {
+	adapter, addr, port := startAdapterPeer(t, "outcomes.test", "", "alice", "s3cret")
+	o := &Overlay{Name: "outcomes.test", Peers: []*Proc{adapter}, Addrs: []string{addr}}
+	dave := startPhone(t, o, "dave", 2) // answers only when told
+	carol := startPhone(t, o, "carol", 3, "--auto-answer")
+	alice := startBaresip(t, "alice", "s3cret", port, 5, "auto")
+	lookupUntilFound(t, dave.Proc, "alice")
+
+	alice.command(t, "dial", "dave")
+	dave.Wait(t, "incoming", 30*time.Second)
+	dave.Send(t, "decline")
+	if e := alice.wait(t, "CALL_CLOSED", 30*time.Second); !strings.Contains(fmt.Sprint(e["param"]), "603") {
+		t.Errorf("declined call closed with %q, want 603 Decline", e["param"])
+	}
+	dave.Wait(t, "hangup", 20*time.Second)
+
+	alice.command(t, "dial", "dave")
+	dave.Wait(t, "incoming", 30*time.Second)
+	alice.command(t, "hangup", "") // CANCEL while dave's phone rings
+	alice.wait(t, "CALL_CLOSED", 30*time.Second)
+	if h := dave.Wait(t, "hangup", 20*time.Second); h["reason"] != "cancelled" {
+		t.Errorf("dave's hangup reason %q, want cancelled", h["reason"])
+	}
+
+	dave.Send(t, "call carol")
+	dave.Wait(t, "answered", 30*time.Second)
+	alice.command(t, "dial", "dave")
+	if e := alice.wait(t, "CALL_CLOSED", 30*time.Second); !strings.Contains(fmt.Sprint(e["param"]), "486") {
+		t.Errorf("call to a busy dave closed with %q, want 486 Busy Here", e["param"])
+	}
+	dave.Send(t, "hangup")
+	carol.Wait(t, "hangup", 20*time.Second)
+}
+
+// TestAdapterForksToEveryPhone: two SIP phones registered as alice both ring when a
+// Chordphone user calls alice; the one that answers takes the call (its audio both ways),
+// the other is cancelled.
+func TestAdapterForksToEveryPhone(t *testing.T) {
+	adapter, addr, port := startAdapterPeer(t, "fork.test", "", "alice", "s3cret")
+	o := &Overlay{Name: "fork.test", Peers: []*Proc{adapter}, Addrs: []string{addr}}
+	bob := startPhone(t, o, "bob", 2)
+	desk := startBaresip(t, "alice", "s3cret", port, 5, "manual")
+	mobile := startBaresip(t, "alice", "s3cret", port, 6, "auto")
+	lookupUntilFound(t, bob.Proc, "alice")
+
+	bob.Send(t, "call alice")
+	desk.wait(t, "CALL_INCOMING", 30*time.Second)
+	mobile.wait(t, "CALL_ESTABLISHED", 30*time.Second)
+	bob.Wait(t, "answered", 30*time.Second)
+	desk.wait(t, "CALL_CLOSED", 30*time.Second) // cancelled: the mobile answered
+	waitReceived(t, bob.Proc, 200)
+	bob.Send(t, "hangup")
+	mobile.wait(t, "CALL_CLOSED", 20*time.Second)
+	checkAudio(t, "mobile (baresip) -> bob", mobile.sent, bob.outWAV)
+	checkAudio(t, "bob -> mobile (baresip)", bob.sent, mobile.heard(t))
+}
+
+// TestTwoAdapters: SIP phones on two adapters on two peers call each other by name through
+// the overlay: alice (baresip on the first peer's adapter) calls erin (baresip on the second
+// peer's), with audio both ways.
+func TestTwoAdapters(t *testing.T) {
+	first, addr, portA := startAdapterPeer(t, "two.test", "", "alice", "s3cret")
+	second, _, portB := startAdapterPeer(t, "two.test", addr, "erin", "pa55word")
+	alice := startBaresip(t, "alice", "s3cret", portA, 5, "auto")
+	erin := startBaresip(t, "erin", "pa55word", portB, 6, "auto")
+	o := &Overlay{Name: "two.test", Peers: []*Proc{first, second}, Addrs: []string{addr}}
+	watcher := o.Join(t, "watcher", "--user", "watcher")
+	watcher.Wait(t, "registered", 60*time.Second)
+	lookupUntilFound(t, watcher, "erin")
+	lookupUntilFound(t, watcher, "alice")
+
+	alice.command(t, "dial", "erin")
+	alice.wait(t, "CALL_ESTABLISHED", 30*time.Second)
+	erin.wait(t, "CALL_ESTABLISHED", 30*time.Second)
+	alice.waitHeard(t, 4*time.Second)
+	erin.waitHeard(t, 4*time.Second)
+	alice.command(t, "hangup", "")
+	alice.wait(t, "CALL_CLOSED", 20*time.Second)
+	erin.wait(t, "CALL_CLOSED", 20*time.Second)
+	checkAudio(t, "alice -> erin (two adapters)", alice.sent, erin.heard(t))
+	checkAudio(t, "erin -> alice (two adapters)", erin.sent, alice.heard(t))
 }
