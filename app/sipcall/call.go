@@ -463,7 +463,7 @@ func (c *Call) sendAckSeq(seq uint32) {
 	ack := c.newRequest(sip.ACK, nil)
 	ack.CSeq().SeqNo = seq
 	if err := c.ep.cli.WriteRequest(ack, asIs); err != nil {
-		c.ep.log.Warn("sending ACK failed", "call_id", c.callID, "error", err)
+		c.ep.log.Warn("sending ACK failed", "call_id", c.callID, "err", err)
 	}
 }
 
@@ -478,7 +478,7 @@ func (c *Call) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 			res.AppendHeader(h)
 		}
 		if err := tx.Respond(res); err != nil {
-			c.ep.log.Warn("answering re-INVITE failed", "call_id", c.callID, "error", err)
+			c.ep.log.Warn("answering re-INVITE failed", "call_id", c.callID, "err", err)
 		}
 	}
 	c.mu.Lock()
@@ -537,7 +537,7 @@ func (c *Call) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.reinviting = false
 	c.mu.Unlock()
 	if err := tx.Respond(res); err != nil {
-		c.ep.log.Warn("answering re-INVITE failed", "call_id", c.callID, "error", err)
+		c.ep.log.Warn("answering re-INVITE failed", "call_id", c.callID, "err", err)
 		return
 	}
 	if ok, err := c.awaitAck(context.Background(), req.CSeq().SeqNo, res); !ok && err == nil {

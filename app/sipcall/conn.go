@@ -165,9 +165,9 @@ func (c *sipConn) fail(err error) {
 		calls := c.calls
 		c.ep.mu.Unlock()
 		if calls > 0 && !errors.Is(err, errClosedLocally) {
-			c.log.Info("SIP connection lost", "calls", calls, "error", err)
+			c.log.Info("SIP connection lost", "calls", calls, "err", err)
 		} else {
-			c.log.Debug("SIP connection closed", "error", err)
+			c.log.Debug("SIP connection closed", "err", err)
 		}
 		c.ep.connLost(c, err)
 	})

@@ -103,19 +103,27 @@ type Endpoint struct {
 
 var sipgoLogOnce sync.Once
 
-// minLevel drops records below level.
-type minLevel struct {
-	slog.Handler
-	level slog.Level
+// demoted logs records below Error at Debug: sipgo's package-wide logger reports connection
+// bookkeeping (for example reference counts of connections that closed before their
+// transactions ended) that is worth a phone's log only at --log-level debug.
+type demoted struct{ slog.Handler }
+
+func (h demoted) Enabled(ctx context.Context, l slog.Level) bool {
+	if l < slog.LevelError {
+		l = slog.LevelDebug
+	}
+	return h.Handler.Enabled(ctx, l)
 }
 
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.level && h.Handler.Enabled(ctx, l)
+func (h demoted) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError {
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
 }
-func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(a), h.level}
-}
-func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.level} }
+
+func (h demoted) WithAttrs(a []slog.Attr) slog.Handler { return demoted{h.Handler.WithAttrs(a)} }
+func (h demoted) WithGroup(n string) slog.Handler      { return demoted{h.Handler.WithGroup(n)} }
 
 var errNoDial = errors.New("sipcall: SIP goes only over AppAttach connections; not dialling")
 
@@ -142,10 +150,8 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 		s.IdleTimeout = DefaultIdleTimeout
 	}
 	sipgoLogOnce.Do(func() {
-		// sipgo logs some connection bookkeeping through its package-wide logger (for
-		// example reference counts of connections that closed before their transactions
-		// ended); only its errors are worth a phone's log.
-		sip.SetDefaultLogger(slog.New(minLevel{s.Logger.Handler(), slog.LevelError}).With("lib", "sipgo"))
+		// sipgo has one package-wide logger besides the per-endpoint ones given below.
+		sip.SetDefaultLogger(slog.New(demoted{s.Logger.Handler()}).With("lib", "sipgo"))
 	})
 	log := s.Logger.With("sip_user", s.User)
 	tcp := &sip.TransportTCP{
@@ -207,7 +213,7 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 	go func() {
 		defer ep.wg.Done()
 		if err := srv.ServeTCP(ep.ln); err != nil && !errors.Is(err, net.ErrClosed) {
-			log.Error("SIP accept loop ended", "error", err)
+			log.Error("SIP accept loop ended", "err", err)
 		}
 	}()
 	return ep, nil

@@ -79,7 +79,7 @@ func (in *Incoming) finalize(code int, reason string, body []byte, hdrs ...sip.H
 	in.finalRes, in.lastRes = res, res
 	in.mu.Unlock()
 	if err := in.tx.Respond(res); err != nil {
-		in.ep.log.Warn("sending final response failed", "call_id", in.callID, "code", code, "error", err)
+		in.ep.log.Warn("sending final response failed", "call_id", in.callID, "code", code, "err", err)
 	}
 	in.sent()
 	return true

@@ -224,7 +224,7 @@ func openStream(cfg DeviceConfig, input bool) (*paStream, string, error, error) 
 	if err2 != nil {
 		return nil, "", nil, fmt.Errorf("%w; default device: %v", derr, err2)
 	}
-	slog.Warn("audio device unavailable, using the default", "dir", dir, "wanted", cfg.Name, "using", used, "reason", err)
+	slog.Warn("audio device unavailable, using the default", "dir", dir, "wanted", cfg.Name, "using", used, "err", err)
 	return s, used, derr, nil
 }
 

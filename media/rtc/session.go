@@ -36,6 +36,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/chordphone/chordphone/internal/pionslog"
 	"github.com/chordphone/chordphone/media/audio"
 	"github.com/chordphone/chordphone/media/jitter"
 	"github.com/chordphone/chordphone/media/opuscodec"
@@ -233,7 +234,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 		return nil, fmt.Errorf("rtc: rtcp reports: %w", err)
 	}
 
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionslog.New(log)}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	lnet, err := newLiveNet(cfg.ICEServers)
 	if err != nil {

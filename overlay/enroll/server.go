@@ -217,7 +217,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 
 	csrDER, err := formCSR(r)
 	if err != nil {
-		log.Info("enrollment refused", "reason", err)
+		log.Info("enrollment refused", "err", err)
 		refuse(w, TokenBadCSR)
 		return
 	}

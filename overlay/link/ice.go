@@ -11,10 +11,10 @@ import (
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/ice/v2"
-	"github.com/pion/logging"
 	"github.com/pion/stun"
 
 	"github.com/chordphone/chordphone/internal/onlink"
+	"github.com/chordphone/chordphone/internal/pionslog"
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -77,7 +77,7 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 		KeepaliveInterval:   &keep,
 		DisconnectedTimeout: &disc,
 		FailedTimeout:       &failed,
-		LoggerFactory:       quietLogger{},
+		LoggerFactory:       pionslog.New(t.log),
 	}
 	if t.s.ICELogger != nil {
 		cfg.LoggerFactory = t.s.ICELogger
@@ -416,14 +416,3 @@ func fromWire(w wire.IceCandidate) (ice.Candidate, error) {
 	}
 	return nil, fmt.Errorf("candidate type %d", w.Type)
 }
-
-// quietLogger keeps pion's logs out of the application's output.
-type quietLogger struct{}
-
-func (quietLogger) NewLogger(string) logging.LeveledLogger {
-	return logging.NewDefaultLeveledLoggerForScope("", logging.LogLevelError, discard{})
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -68,7 +68,8 @@ type Settings struct {
 	ICEInterfaceFilter func(string) bool
 	// ICEGatherTimeout bounds candidate gathering: 3 s.
 	ICEGatherTimeout time.Duration
-	// ICELogger, if set, receives pion/ice's own logs (default: errors only, discarded).
+	// ICELogger, if set, receives pion/ice's own logs (default: the Transport's logger at
+	// debug level, see internal/pionslog).
 	ICELogger logging.LoggerFactory
 	// ICECheckTimeout bounds the ICE connectivity checks (failed timeout): 10 s.
 	ICECheckTimeout time.Duration

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/dtls/v2"
 	"github.com/pion/stun"
 
+	"github.com/chordphone/chordphone/internal/pionslog"
 	"github.com/chordphone/chordphone/overlay/node"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
@@ -256,6 +257,7 @@ func (t *Transport) dtlsConfig(pc *peerCheck, alpn bool) *dtls.Config {
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error { return pc.check(raw) },
 		ExtendedMasterSecret:  dtls.RequireExtendedMasterSecret,
 		KeyLogWriter:          t.keylog,
+		LoggerFactory:         pionslog.New(t.log),
 		MTU:                   t.s.MTU,
 		ConnectContextMaker: func() (context.Context, func()) {
 			return context.WithTimeout(t.ctx, t.s.HandshakeTimeout)

@@ -11,10 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun"
 	pturn "github.com/pion/turn/v2"
 
+	"github.com/chordphone/chordphone/internal/pionslog"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -137,7 +137,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	srv, err := pturn.NewServer(pturn.ServerConfig{
 		Realm:         cfg.Realm,
 		AuthHandler:   s.auth,
-		LoggerFactory: quietLogger{},
+		LoggerFactory: pionslog.New(s.log),
 		PacketConnConfigs: []pturn.PacketConnConfig{{
 			PacketConn:            s.conn,
 			RelayAddressGenerator: &relayGen{s: s},
@@ -402,14 +402,3 @@ func (b *bucket) take(n int) bool {
 	b.tokens -= float64(n)
 	return true
 }
-
-// quietLogger keeps pion's logs out of the application's output.
-type quietLogger struct{}
-
-func (quietLogger) NewLogger(string) logging.LeveledLogger {
-	return logging.NewDefaultLeveledLoggerForScope("", logging.LogLevelError, discard{})
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

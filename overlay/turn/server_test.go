@@ -13,6 +13,7 @@ import (
 
 	pturn "github.com/pion/turn/v2"
 
+	"github.com/chordphone/chordphone/internal/pionslog"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -54,7 +55,7 @@ func client(t *testing.T, s *Server, user, pass string) *pturn.Client {
 	}
 	c, err := pturn.NewClient(&pturn.ClientConfig{
 		STUNServerAddr: s.Addr().String(), TURNServerAddr: s.Addr().String(),
-		Conn: conn, Username: user, Password: pass, Realm: DefaultRealm, LoggerFactory: quietLogger{},
+		Conn: conn, Username: user, Password: pass, Realm: DefaultRealm, LoggerFactory: pionslog.New(slog.New(slog.DiscardHandler)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +298,7 @@ func BenchmarkAllocate(b *testing.B) {
 			b.Fatal(err)
 		}
 		c, err := pturn.NewClient(&pturn.ClientConfig{TURNServerAddr: s.Addr().String(), Conn: conn,
-			Username: u, Password: p, Realm: DefaultRealm, LoggerFactory: quietLogger{}})
+			Username: u, Password: p, Realm: DefaultRealm, LoggerFactory: pionslog.New(slog.New(slog.DiscardHandler))})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -327,7 +328,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	conn, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	defer conn.Close()
 	c, err := pturn.NewClient(&pturn.ClientConfig{TURNServerAddr: s.Addr().String(), Conn: conn,
-		Username: u, Password: p, Realm: DefaultRealm, LoggerFactory: quietLogger{}})
+		Username: u, Password: p, Realm: DefaultRealm, LoggerFactory: pionslog.New(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		b.Fatal(err)
 	}
