@@ -6,8 +6,9 @@
 //     transmissions (§6.6.3), then declares the link dead. Messages larger than the path MTU
 //     are split into RELOAD fragments (§6.7); received fragments are delivered as they are
 //     (only the final destination, the node, reassembles them).
-//   - TLS-TCP-FH-NO-ICE (crypto/tls): the same framing over TCP; acks measure the RTT and
-//     detect a dead link (§6.6.5).
+//   - TLS-TCP-FH-NO-ICE (crypto/tls): the same framing over TCP; acks measure the RTT, whose
+//     RTO takes a link with an unacknowledged frame out of routing (Link.OnStall) until it
+//     is acknowledged; after Settings.TLSRetain (30 s) the link is dead (§6.6.5).
 //   - Attach/AppAttach (§6.5.1, §6.5.2): full ICE with pion/ice (host, server-reflexive and
 //     peer-reflexive candidates), then DTLS over the selected pair; the Attach sender is the
 //     ICE controlling agent and the DTLS server (§6.5.1.9, §6.5.1.13).

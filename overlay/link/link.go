@@ -74,6 +74,7 @@ type Link struct {
 	once  sync.Once
 	err   error
 
+	onStall  atomic.Pointer[func(bool)] // OnStall
 	lastRecv atomic.Int64
 	lastSend atomic.Int64
 	lastAck  atomic.Uint64 // ackSeq<<32 | received of the last ack sent
@@ -125,6 +126,12 @@ func (l *Link) start() {
 	go func() { defer l.t.wg.Done(); l.sendLoop() }()
 	l.log.Debug("link up", "inorder", l.inOrder, "keepalive", l.chord)
 }
+
+// OnStall sets f, called from the link's sending goroutine with true when a TLS link's
+// data frame has gone unacknowledged for longer than its RTO, and with false once the
+// frames are acknowledged: the link should leave the Routing Table meanwhile, its
+// connection being kept (RFC 6940 §6.6.5) until Settings.TLSRetain.
+func (l *Link) OnStall(f func(stalled bool)) { l.onStall.Store(&f) }
 
 // RemoteNodeID is the Node-ID the peer proved with its certificate.
 func (l *Link) RemoteNodeID() wire.NodeID { return l.remote }

@@ -28,7 +28,8 @@ type sender struct {
 	pending  map[uint32]time.Time // TLS: unacknowledged frames
 	cwnd     int
 	est      rtoEstimator
-	rtx      *time.Timer // the earliest retransmission deadline
+	rtx      *time.Timer // the earliest retransmission deadline (TLS: the next stall check)
+	stalled  bool        // TLS: out of routing (Link.OnStall)
 }
 
 func newSender(l *Link) *sender {
@@ -143,6 +144,9 @@ func (s *sender) pump() error {
 				return fmt.Errorf("%w: write: %w", ErrLinkDead, err)
 			}
 			s.pending[seq] = time.Now()
+			if err := s.checkStall(); err != nil {
+				return err
+			}
 			continue
 		}
 		f := &flight{payload: p, rto: s.est.RTO()}
@@ -172,7 +176,7 @@ func (s *sender) acked(a ackInfo) error {
 				delete(s.pending, seq)
 			}
 		}
-		return nil
+		return s.checkStall()
 	}
 	kept := s.inflight[:0]
 	acked := 0
@@ -208,6 +212,9 @@ func (f *flight) ackedBy(a ackInfo) bool {
 // retransmit sends again what is past its deadline, doubling its timeout, and halves the
 // window after a loss.
 func (s *sender) retransmit() error {
+	if !s.l.datagram {
+		return s.checkStall()
+	}
 	now := time.Now()
 	lost := false
 	for _, f := range s.inflight {
@@ -240,13 +247,6 @@ func (s *sender) keepalive() error {
 	if l.chord && now.Sub(time.Unix(0, l.lastRecv.Load())) > l.s.DeadAfter {
 		return fmt.Errorf("%w: nothing received for %v", ErrLinkDead, l.s.DeadAfter)
 	}
-	if !l.datagram {
-		for _, t0 := range s.pending {
-			if now.Sub(t0) > l.s.DeadAfter {
-				return fmt.Errorf("%w: data frame unacknowledged for %v", ErrLinkDead, l.s.DeadAfter)
-			}
-		}
-	}
 	if now.Sub(time.Unix(0, l.lastSend.Load())) >= l.s.Keepalive/2 {
 		a := l.lastAck.Load()
 		if err := l.write(wire.AckFrame(uint32(a>>32), uint32(a))); err != nil {
@@ -254,4 +254,47 @@ func (s *sender) keepalive() error {
 		}
 	}
 	return nil
+}
+
+// checkStall applies RFC 6940 §6.6.5 to a TLS link: its RTO "is not used for
+// retransmissions, but rather as a timeout to indicate when the link SHOULD be removed from
+// the Routing Table" — the link says so (Link.OnStall) while a data frame is unacknowledged
+// for longer, and that it is usable again once acknowledged — and the connection is
+// "retained for 30 seconds to determine if the failure was transient" (TLSRetain), then
+// declared dead. The timer is set for the next check.
+func (s *sender) checkStall() error {
+	var oldest time.Time
+	for _, t0 := range s.pending {
+		if oldest.IsZero() || t0.Before(oldest) {
+			oldest = t0
+		}
+	}
+	if oldest.IsZero() {
+		s.setStalled(false)
+		s.rtx.Reset(time.Hour)
+		return nil
+	}
+	late, retain := max(s.est.RTO(), s.l.s.StallAfter), s.l.s.TLSRetain
+	age := time.Since(oldest)
+	if age >= retain {
+		return fmt.Errorf("%w: data frame unacknowledged for %v (RFC 6940 §6.6.5)", ErrLinkDead, retain)
+	}
+	s.setStalled(age >= late)
+	if age < late {
+		s.rtx.Reset(late - age)
+	} else {
+		s.rtx.Reset(retain - age)
+	}
+	return nil
+}
+
+func (s *sender) setStalled(on bool) {
+	if on == s.stalled {
+		return
+	}
+	s.stalled = on
+	s.l.log.Debug("link stalled (RFC 6940 §6.6.5)", "stalled", on, "rto", s.est.RTO())
+	if f := s.l.onStall.Load(); f != nil {
+		(*f)(on)
+	}
 }

@@ -46,10 +46,17 @@ type Settings struct {
 	// (It also keeps NAT bindings and the ICE pair fresh, so ICE's own STUN keepalives,
 	// RFC 5245 §10, are only sent on links silent for 15 s.)
 	Keepalive time.Duration
-	// DeadAfter is how long a link to a Chordphone peer may stay silent, or a TLS data
-	// frame unacknowledged, before it is declared dead: 7 s (three keepalives, so two
-	// lost in a row do not kill a link).
+	// DeadAfter is how long a link to a Chordphone peer may stay silent before it is
+	// declared dead: 7 s (three keepalives, so two lost in a row do not kill a link).
 	DeadAfter time.Duration
+	// StallAfter is the least time a TLS data frame stays unacknowledged before the link is
+	// taken out of routing (Link.OnStall), when its RTO is shorter: 1 s (RFC 6940 §6.6.5 uses
+	// the RFC 6298 RTO, which "SHOULD be rounded up to 1 second", §2.4).
+	StallAfter time.Duration
+	// TLSRetain is how long a TLS data frame may stay unacknowledged before the link is
+	// declared dead: 30 s (RFC 6940 §6.6.5: "RECOMMENDED that such a connection be retained
+	// for 30 seconds to determine if the failure was transient").
+	TLSRetain time.Duration
 	// MTU is the path MTU assumed for DTLS (datagram size): 1200 bytes.
 	MTU int
 	// MaxMessageSize is the largest RELOAD message accepted (max-message-size): 1 MiB.
@@ -109,6 +116,8 @@ func (s *Settings) withDefaults() (Settings, error) {
 	def(&c.MinRTO, 100*time.Millisecond)
 	def(&c.Keepalive, 2*time.Second)
 	def(&c.DeadAfter, 7*time.Second)
+	def(&c.StallAfter, time.Second)
+	def(&c.TLSRetain, 30*time.Second)
 	def(&c.HandshakeTimeout, 10*time.Second)
 	def(&c.ICEGatherTimeout, 3*time.Second)
 	def(&c.ICECheckTimeout, 10*time.Second)

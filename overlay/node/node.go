@@ -285,6 +285,8 @@ type Node struct {
 	certFetch map[wire.NodeID][]func() // signer certificates being fetched (certfetch.go)
 	// outAttaches are this node's outstanding Attaches by target (glare.go).
 	outAttaches map[wire.NodeID]*outAttach
+	// stalled are links out of the link table while they stall (stall, RFC 6940 §6.6.5).
+	stalled map[Link]struct{}
 
 	st  stats
 	seq atomic.Uint32 // configuration sequence (RFC 6940 §6.3.2.1)
@@ -501,6 +503,8 @@ func (n *Node) addLink(l Link, sendUpdate bool) {
 		l.Close()
 		return
 	}
+	_, stalled := n.stalled[l]
+	delete(n.stalled, l)
 	ls := n.links[id]
 	for _, x := range ls {
 		if x == l {
@@ -525,12 +529,51 @@ func (n *Node) addLink(l Link, sendUpdate bool) {
 			}
 		}
 	}
-	n.wg.Add(1)
+	if !stalled { // a stalled link back in routing is watched already
+		n.wg.Add(1)
+	}
 	n.mu.Unlock()
-	go n.watch(l)
+	if !stalled {
+		if s, ok := l.(stallable); ok {
+			s.OnStall(func(on bool) { n.stall(l, on) })
+		}
+		go n.watch(l)
+	}
 	if first || sendUpdate {
 		n.topo.LinkUp(id, sendUpdate)
 	}
+}
+
+// stallable is a link that says when it should leave routing while its connection is kept
+// (RFC 6940 §6.6.5: a TLS link whose frames go unacknowledged beyond its RTO).
+type stallable interface{ OnStall(func(stalled bool)) }
+
+// stall takes l out of the link table while it is stalled — routing then stops using it,
+// and the topology is told if it was the last link to that peer (§6.6.5: "the link SHOULD
+// be removed from the Routing Table") — and enters it again when it recovers.
+func (n *Node) stall(l Link, on bool) {
+	if !on {
+		n.mu.Lock()
+		_, out := n.stalled[l]
+		n.mu.Unlock()
+		if out {
+			n.log.Debug("stalled link usable again", "peer", l.RemoteNodeID())
+			n.addLink(l, false)
+		}
+		return
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	if n.stalled == nil {
+		n.stalled = map[Link]struct{}{}
+	}
+	n.stalled[l] = struct{}{}
+	n.mu.Unlock()
+	n.log.Debug("link stalled: out of routing", "peer", l.RemoteNodeID())
+	n.unlink(l)
 }
 
 // watch removes l when it dies: pending transactions sent through it are retransmitted
@@ -542,14 +585,30 @@ func (n *Node) watch(l Link) {
 	case <-n.ctx.Done():
 		return
 	}
+	n.mu.Lock()
+	delete(n.stalled, l)
+	n.mu.Unlock()
+	n.unlink(l)
+}
+
+// unlink removes l from the link table: pending transactions sent through it are
+// retransmitted at once through another route, or fail at once if l's peer was their
+// destination; the topology is told when it was the last link to its peer.
+func (n *Node) unlink(l Link) {
 	id := l.RemoteNodeID()
 	n.mu.Lock()
 	ls := n.links[id]
+	found := false
 	for i, x := range ls {
 		if x == l {
 			ls = append(ls[:i:i], ls[i+1:]...)
+			found = true
 			break
 		}
+	}
+	if !found {
+		n.mu.Unlock()
+		return
 	}
 	last := len(ls) == 0
 	if last {

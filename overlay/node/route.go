@@ -18,7 +18,9 @@ func (n *Node) Receive(from Link, msg []byte) {
 	closed := n.closed
 	// A new link to a peer already linked is entered too (and, being the newest, used):
 	// the peer came back from another address, and the old link may lead nowhere now.
-	known := slices.Contains(n.links[from.RemoteNodeID()], from)
+	// A stalled link stays out until it says it recovered (stall).
+	_, stalled := n.stalled[from]
+	known := stalled || slices.Contains(n.links[from.RemoteNodeID()], from)
 	n.mu.Unlock()
 	if closed {
 		return
