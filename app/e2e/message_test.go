@@ -3,8 +3,12 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/chordphone/chordphone/media/analysis"
+	"github.com/chordphone/chordphone/media/audio"
 )
 
 // TestMessageByName (issue 19): alice writes to bob by name through an overlay of storing
@@ -116,5 +120,83 @@ func TestMessageOffline(t *testing.T) {
 	alice.start(t)
 	if d := alice.Wait(t, "delivered", 60*time.Second); d["id"] != id2 {
 		t.Errorf("alice's delivered event after coming back: %v, want id %v", d, id2)
+	}
+}
+
+// checkVoice: the voice message in file carries sent (a median correlation of 0.9 over
+// 0.25 s windows aligned against it) and lasts as long.
+func checkVoice(t *testing.T, sent []int16, file string) {
+	t.Helper()
+	got, err := audio.LoadWAV(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := len(got) - len(sent); d < 0 || d > audio.FrameSamples {
+		t.Errorf("voice message of %d samples, sent %d", len(got), len(sent))
+	}
+	win := audio.SampleRate / 4
+	var corrs []float64
+	for start := 0; start+win <= len(got); start += win {
+		seg := got[start : start+win]
+		if analysis.RMS(seg) < 100 {
+			continue
+		}
+		_, c := analysis.Align(seg, sent, len(sent)-win)
+		corrs = append(corrs, c)
+	}
+	if len(corrs) == 0 {
+		t.Fatal("the voice message is silent")
+	}
+	slices.Sort(corrs)
+	if med := corrs[len(corrs)/2]; med < 0.9 {
+		t.Errorf("voice message: median correlation %.2f over %d windows", med, len(corrs))
+	} else {
+		t.Logf("voice message: median correlation %.3f over %d windows", med, len(corrs))
+	}
+}
+
+// TestVoicemail (issue 19): alice leaves bob a voice message from a WAV file, once while bob
+// is online (he is told to look at once) and once while he is away (he finds it when he
+// comes back); each arrives as a WAV file in bob's profile that correlates with what alice
+// sent, and alice learns of each delivery.
+func TestVoicemail(t *testing.T) {
+	o := StartOverlay(t, "voicemail.test", 3)
+	alice := &restartable{o: o, user: "alice", dir: t.TempDir()}
+	bob := &restartable{o: o, user: "bob", dir: t.TempDir()}
+	alice.start(t)
+	bob.start(t)
+	sig := analysis.TestSignal(audio.SampleRate*4, audio.SampleRate, 5)
+	wav := filepath.Join(t.TempDir(), "greeting.wav")
+	if err := audio.SaveWAV(wav, sig); err != nil {
+		t.Fatal(err)
+	}
+
+	alice.Send(t, "voicemail bob "+wav)
+	id := alice.Wait(t, "sent", 10*time.Second)["id"]
+	alice.Wait(t, "stored", 60*time.Second)
+	v := bob.Wait(t, "voicemail", 60*time.Second)
+	if v["from"] != "alice" || v["id"] != id || v["duration_ms"].(float64) < 4000 {
+		t.Errorf("bob's voicemail event: %v", v)
+	}
+	checkVoice(t, sig, v["file"].(string))
+	if d := alice.Wait(t, "delivered", 60*time.Second); d["id"] != id {
+		t.Errorf("alice's delivered event %v, want id %v", d, id)
+	}
+
+	bob.quit(t)
+	alice.Send(t, "voicemail bob "+wav)
+	id = alice.Wait(t, "sent", 10*time.Second)["id"]
+	alice.Wait(t, "stored", 60*time.Second)
+	bob.start(t)
+	if v := bob.Wait(t, "voicemail", 60*time.Second); v["id"] != id {
+		t.Errorf("bob's voicemail after coming back: %v, want id %v", v, id)
+	} else {
+		checkVoice(t, sig, v["file"].(string))
+	}
+	alice.Wait(t, "delivered", 60*time.Second)
+
+	alice.Send(t, "voicemail bob /nonexistent.wav")
+	if e := alice.Wait(t, "error", 10*time.Second); e["code"] != "command_failed" {
+		t.Errorf("voicemail of a missing file: %v", e)
 	}
 }

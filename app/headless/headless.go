@@ -135,8 +135,8 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), li
 		return false
 	}
 	cmd, args := strings.ToLower(fields[0]), fields[1:]
-	if cmd == "msg" { // msg USER TEXT: the text is the rest of the line, spaces and all
-		message(p, w, line)
+	if cmd == "msg" || cmd == "voicemail" { // msg USER TEXT, voicemail USER FILE.wav: the rest of the line, spaces and all
+		message(p, w, cmd, line)
 		return false
 	}
 	want := func(n int) bool {
@@ -222,21 +222,28 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), li
 	return false
 }
 
-// message runs `msg USER TEXT`: the phone's sent event gives the id; delivered or an error
-// event with code message_failed follows.
-func message(p *phone.Phone, w *writer, line string) {
-	rest := strings.TrimSpace(line)[len("msg"):]
-	rest = strings.TrimLeft(rest, " \t")
-	user, text := rest, ""
+// message runs `msg USER TEXT` and `voicemail USER FILE.wav`: the phone's sent event gives
+// the id; delivered (or stored, then delivered) or an error event with code message_failed
+// follows.
+func message(p *phone.Phone, w *writer, cmd, line string) {
+	rest := strings.TrimLeft(strings.TrimSpace(line)[len(cmd):], " \t")
+	user, arg := rest, ""
 	if i := strings.IndexAny(rest, " \t"); i >= 0 {
-		user, text = rest[:i], rest[i+1:]
+		user, arg = rest[:i], rest[i+1:]
 	}
-	if user == "" || strings.TrimSpace(text) == "" {
-		w.errorf(phone.CodeBadArguments, "usage: msg USER TEXT")
+	usage := map[string]string{"msg": "usage: msg USER TEXT", "voicemail": "usage: voicemail USER FILE.wav"}[cmd]
+	if user == "" || strings.TrimSpace(arg) == "" {
+		w.errorf(phone.CodeBadArguments, "%s", usage)
 		return
 	}
-	if _, err := p.SendMessage(user, text); err != nil {
-		w.errorf(phone.ErrorCode(err, phone.CodeCommandFailed), "msg: %v", err)
+	var err error
+	if cmd == "msg" {
+		_, err = p.SendMessage(user, arg)
+	} else {
+		_, err = p.SendVoicemail(user, strings.TrimSpace(arg))
+	}
+	if err != nil {
+		w.errorf(phone.ErrorCode(err, phone.CodeCommandFailed), "%s: %v", cmd, err)
 	}
 }
 

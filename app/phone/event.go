@@ -49,9 +49,12 @@ type Event struct {
 	RTP    *RTPStats `json:"rtp,omitempty"`
 	Digits string    `json:"digits,omitempty"`
 	// ID is a text message's identity (message, sent, delivered; message_failed errors).
-	ID      string   `json:"id,omitempty"`
-	Text    string   `json:"text,omitempty"`
-	Devices []string `json:"devices,omitempty"`
+	ID   string `json:"id,omitempty"`
+	Text string `json:"text,omitempty"`
+	// File and DurationMs: a voice message's WAV file in the profile and its length.
+	File       string   `json:"file,omitempty"`
+	DurationMs *int64   `json:"duration_ms,omitempty"`
+	Devices    []string `json:"devices,omitempty"`
 	// Code is a stable machine-readable name of an error or warning (snake_case, e.g.
 	// "no_capture_device"); Message is the sentence a person reads.
 	Code    string  `json:"code,omitempty"`

@@ -183,6 +183,9 @@ func (p *Phone) onMessage(m *sipcall.Message) int {
 	switch sipcall.MediaType(m.ContentType) {
 	case contentDelivered:
 		return p.onReceipt(m.From, m.Body)
+	case contentMailbox:
+		p.pokeMailbox()
+		return 200
 	case "text/plain":
 	default:
 		return 415 // RFC 3428 §7: a type we cannot show

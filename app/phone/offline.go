@@ -43,8 +43,15 @@ const (
 // EventStored: a message waits in the recipient's mailbox in the overlay.
 const EventStored EventKind = "stored"
 
-// deposit seals e to user's certificates and stores it in user's mailbox.
+// deposit seals e's text to user's certificates and stores it in user's mailbox.
 func (p *Phone) deposit(ctx context.Context, pr *peer.Peer, user string, e store.MessageEntry) error {
+	return p.depositPayload(ctx, pr, user, e, mailbox.ContentText, []byte(e.Text))
+}
+
+// depositPayload seals payload (of content type typ) to user's certificates, in as many
+// parts as the mailbox's value size needs, stores them in user's mailbox and records where
+// in e's history entry.
+func (p *Phone) depositPayload(ctx context.Context, pr *peer.Peer, user string, e store.MessageEntry, typ uint8, payload []byte) error {
 	mb := pr.Mailbox()
 	aor := pr.AoR(user)
 	certs, err := mb.RecipientCerts(ctx, aor)
@@ -58,15 +65,22 @@ func (p *Phone) deposit(ctx context.Context, pr *peer.Peer, user string, e store
 	if _, err := hex.Decode(id[:], []byte(e.ID)); err != nil {
 		return fmt.Errorf("message id %q: %w", e.ID, err)
 	}
-	env, err := mailbox.Seal(&mailbox.Message{From: pr.User(), To: aor, ID: id, Created: e.Time, Parts: 1,
-		Type: mailbox.ContentText, Payload: []byte(e.Text)}, certs)
-	if err != nil {
-		return err
+	room := mailbox.MaxSize - mailbox.Overhead(pr.User(), aor, certs)
+	parts := (len(payload) + room - 1) / room
+	if parts > mailbox.MaxPerSender || room < 256 {
+		return fmt.Errorf("the message is too long to wait in the overlay (%d bytes)", len(payload))
 	}
-	if len(env) > mailbox.MaxSize {
-		return fmt.Errorf("the message is too long to wait in the overlay (%d bytes sealed, at most %d)", len(env), mailbox.MaxSize)
+	envs := make([][]byte, 0, parts)
+	for i := range parts {
+		chunk := payload[i*room : min(len(payload), (i+1)*room)]
+		env, err := mailbox.Seal(&mailbox.Message{From: pr.User(), To: aor, ID: id, Created: e.Time, Part: i, Parts: parts,
+			Type: typ, Payload: chunk}, certs)
+		if err != nil {
+			return err
+		}
+		envs = append(envs, env)
 	}
-	d, err := mb.Put(ctx, aor, [][]byte{env}, mailbox.DefaultLifetime)
+	d, err := mb.Put(ctx, aor, envs, mailbox.DefaultLifetime)
 	if err != nil {
 		return err
 	}
@@ -99,19 +113,39 @@ func (p *Phone) pinned(user string, certs []*x509.Certificate) ([]*x509.Certific
 	return out, nil
 }
 
-// watchMailbox collects the mailbox and checks this phone's deposits now and every
-// mailboxInterval until ctx ends.
+// mailboxSoon are the looks into the mailbox after joining, besides the first: the ring
+// hands this phone's data over to its new place (RFC 6940 §10.5) while it registers, so a
+// mailbox the first look found empty may not be.
+var mailboxSoon = []time.Duration{5 * time.Second, 20 * time.Second}
+
+// watchMailbox collects the mailbox and checks this phone's deposits now, soon after (see
+// mailboxSoon) and every mailboxInterval until ctx ends.
 func (p *Phone) watchMailbox(ctx context.Context, pr *peer.Peer, ep *sipcall.Endpoint) {
-	t := time.NewTicker(mailboxInterval)
+	t := time.NewTimer(0)
 	defer t.Stop()
-	for {
-		p.collectMailbox(ctx, pr, ep)
-		p.checkDeposits(ctx, pr)
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.mailboxPoke: // a sender says something waits (a voice message)
+			t.Stop()
 		}
+		p.collectMailbox(ctx, pr, ep)
+		p.checkDeposits(ctx, pr)
+		next := mailboxInterval
+		if n < len(mailboxSoon) {
+			next = mailboxSoon[n]
+		}
+		t.Reset(next)
+	}
+}
+
+// pokeMailbox makes watchMailbox look into the mailbox now.
+func (p *Phone) pokeMailbox() {
+	select {
+	case p.mailboxPoke <- struct{}{}:
+	default:
 	}
 }
 
@@ -166,7 +200,7 @@ func (p *Phone) acceptable(pr *peer.Peer, m *mailbox.Message) error {
 		return fmt.Errorf("dated %v, in the future", m.Created)
 	case m.Created.Before(now.Add(-mailbox.DefaultLifetime - clockSlack)):
 		return fmt.Errorf("dated %v, older than a message waits (a replay)", m.Created)
-	case m.Type != mailbox.ContentText:
+	case m.Type != mailbox.ContentText && m.Type != mailbox.ContentVoice:
 		return fmt.Errorf("of content type %d, which this phone cannot show", m.Type)
 	}
 	return nil
@@ -191,29 +225,39 @@ func (p *Phone) refuse(ctx context.Context, mb *mailbox.Client, it mailbox.Item,
 func (p *Phone) takeDelivery(ctx context.Context, pr *peer.Peer, ep *sipcall.Endpoint, parts []part) {
 	m := parts[0].msg
 	sender, _, _ := strings.Cut(m.From, "@")
-	var text []byte
+	var payload []byte
 	for i := range m.Parts {
 		for _, pt := range parts {
-			if pt.msg.Part == i {
-				text = append(text, pt.msg.Payload...)
+			if pt.msg.Part == i && pt.msg.Type == m.Type {
+				payload = append(payload, pt.msg.Payload...)
 			}
 		}
 	}
-	id := hex.EncodeToString(m.ID[:])
-	if !utf8.Valid(text) || ValidateUser(sender) != nil {
+	e := store.MessageEntry{ID: hex.EncodeToString(m.ID[:]), Peer: sender, Direction: store.Incoming,
+		Time: m.Created.UTC(), Status: store.MessageReceived, Offline: true}
+	err := ValidateUser(sender)
+	switch {
+	case err != nil:
+	case m.Type == mailbox.ContentVoice:
+		err = p.receivedVoice(e, payload)
+	case !utf8.Valid(payload):
+		err = errors.New("the text is not UTF-8")
+	default:
+		e.Text = string(payload)
+		p.received(e)
+	}
+	if err != nil {
 		for _, pt := range parts {
-			p.refuse(ctx, pr.Mailbox(), pt.it, errors.New("not UTF-8 text from a valid user name"))
+			p.refuse(ctx, pr.Mailbox(), pt.it, err)
 		}
 		return
 	}
-	p.received(store.MessageEntry{ID: id, Peer: sender, Direction: store.Incoming, Text: string(text),
-		Time: m.Created.UTC(), Status: store.MessageReceived, Offline: true})
 	for _, pt := range parts {
 		if err := pr.Mailbox().Remove(ctx, pt.it); err != nil {
 			p.log.Warn("deleting a collected message", "from", m.From, "err", err)
 		}
 	}
-	p.spawn(func() { p.sendReceipt(ctx, ep, pr, sender, id) })
+	p.spawn(func() { p.sendReceipt(ctx, ep, pr, sender, e.ID) })
 }
 
 // sendReceipt tells the sender's phone, if it is online, that id was delivered; an offline

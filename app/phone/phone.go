@@ -96,8 +96,9 @@ type Phone struct {
 	restart    chan struct{} // runPeer -> Run: the peer ended for a restart
 	runClient  bool          // the running peer was asked to be a client (guarded by mu)
 
-	notices     []Event // what openProfile set right, said when Run starts (trouble.go)
-	badIdentity error   // the identity cannot be read: waiting for NewIdentity (guarded by mu)
+	mailboxPoke chan struct{} // look into the mailbox now (offline.go)
+	notices     []Event       // what openProfile set right, said when Run starts (trouble.go)
+	badIdentity error         // the identity cannot be read: waiting for NewIdentity (guarded by mu)
 }
 
 // New makes a phone from cfg. It does not touch the network until Run.
@@ -127,7 +128,8 @@ func New(cfg Config) (*Phone, error) {
 	}
 	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{},
 		runCtx: context.Background(), store: st, pins: pins, certs: map[string]*x509.Certificate{},
-		restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1), notices: notices}, nil
+		restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1), notices: notices,
+		mailboxPoke: make(chan struct{}, 1)}, nil
 }
 
 // ValidateUser checks a user name: the user part of sip:NAME@OVERLAY.

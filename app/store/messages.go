@@ -37,6 +37,9 @@ type MessageEntry struct {
 	Status    string    `json:"status"`
 	// Offline: it came (or went) through the overlay rather than straight to the phone.
 	Offline bool `json:"offline,omitempty"`
+	// File is a voice message's WAV file (the one sent, or the one received into the
+	// profile); Text then describes it.
+	File string `json:"file,omitempty"`
 	// Slots and StorageTime: where an outgoing message waits in the recipient's mailbox
 	// (overlay/mailbox), while its status is MessageStored.
 	Slots       []int  `json:"slots,omitempty"`
