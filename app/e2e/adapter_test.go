@@ -337,6 +337,14 @@ func TestAdapterBaresip(t *testing.T) {
 		alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
 		t.Logf("FIGURE baresip dials bob: established after %v", time.Since(start).Round(time.Millisecond))
 		waitReceived(t, bob.Proc, 200)
+		bob.Send(t, "dtmf 7") // RFC 4733 over the overlay, then RFC 4733 to baresip
+		if e := alice.wait(t, "CALL_DTMF_START", 20*time.Second); e["param"] != "7" {
+			t.Errorf("baresip got DTMF %v, want 7", e["param"])
+		}
+		alice.command(t, "sndcode", "5") // RFC 4733 from baresip, then over the overlay
+		if e := bob.Wait(t, "dtmf", 20*time.Second); e["digits"] != "5" {
+			t.Errorf("bob got DTMF %v, want 5", e["digits"])
+		}
 		alice.command(t, "hangup", "")
 		alice.wait(t, "CALL_CLOSED", 20*time.Second)
 		h := bob.Wait(t, "hangup", 20*time.Second)

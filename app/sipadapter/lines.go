@@ -172,6 +172,10 @@ func (l *line) event(e phone.Event) {
 		}
 	case phone.EventIncoming:
 		l.ringUAs(e)
+	case phone.EventDTMF: // RFC 4733 from the overlay side: on to the UA
+		if b != nil && e.CallID == b.callID() {
+			b.leg.sendDigits(e.Digits)
+		}
 	case phone.EventCalling:
 		if b != nil {
 			b.setCallID(e.CallID)

@@ -10,8 +10,11 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unicode"
 
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -47,6 +50,7 @@ type leg struct {
 	mu     sync.Mutex
 	remote *net.UDPAddr
 	pt     uint8
+	evPT   uint8 // telephone-event's payload type, as the UA's SDP has it (RFC 4733 §7.1.1)
 	queue  [][]int16
 	ready  chan struct{} // a frame was queued
 	up     fir           // 8 -> 48 kHz
@@ -57,6 +61,7 @@ type leg struct {
 	ssrc   uint32
 	onDTMF func(rune)
 
+	dtmfWG   sync.WaitGroup
 	received atomic.Uint64
 	sent     atomic.Uint64
 }
@@ -70,7 +75,7 @@ func newLeg(host string, log *slog.Logger) (*leg, error) {
 	var b [10]byte
 	_, _ = rand.Read(b[:])
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &leg{conn: conn, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), pt: ptPCMU,
+	l := &leg{conn: conn, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}), pt: ptPCMU, evPT: ptEvent,
 		ready: make(chan struct{}, 1), up: newFIR(ratio), down: newFIR(1),
 		seq: binary.BigEndian.Uint16(b[0:]), ts: binary.BigEndian.Uint32(b[2:]), ssrc: binary.BigEndian.Uint32(b[6:])}
 	go l.readLoop() // owner: l; ends when Close closes the socket
@@ -82,15 +87,16 @@ func (l *leg) port() int { return l.conn.LocalAddr().(*net.UDPAddr).Port }
 // offer is our SDP offer or answer (RFC 3264): PCMU, PCMA and telephone-event on the leg's
 // socket; with pt set only that codec is listed (an answer).
 func (l *leg) sdp(ip string, answerPT int) []byte {
-	pts := "0 8 101"
+	ev := l.eventPT()
+	pts := fmt.Sprintf("0 8 %d", ev)
 	maps := "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
 	if answerPT >= 0 {
-		pts = fmt.Sprintf("%d 101", answerPT)
+		pts = fmt.Sprintf("%d %d", answerPT, ev)
 		maps = map[int]string{ptPCMU: "a=rtpmap:0 PCMU/8000\r\n", ptPCMA: "a=rtpmap:8 PCMA/8000\r\n"}[answerPT]
 	}
 	return []byte("v=0\r\no=chordphone 1 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\n" +
 		"m=audio " + strconv.Itoa(l.port()) + " RTP/AVP " + pts + "\r\n" + maps +
-		"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n")
+		fmt.Sprintf("a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", ev, ev) + "a=ptime:20\r\na=sendrecv\r\n")
 }
 
 // setRemote takes the UA's SDP (offer or answer): its address and the first G.711 codec.
@@ -114,6 +120,15 @@ func (l *leg) setRemote(body []byte) error {
 		if ip == nil {
 			return fmt.Errorf("the SDP's address %q is not an IP address", c.Address.Address)
 		}
+		for _, a := range m.Attributes {
+			if pt, name, ok := strings.Cut(a.Value, " "); a.Key == "rtpmap" && ok && strings.HasPrefix(strings.ToLower(name), "telephone-event/8000") {
+				if n, err := strconv.Atoi(pt); err == nil && n >= 96 && n <= 127 {
+					l.mu.Lock()
+					l.evPT = uint8(n)
+					l.mu.Unlock()
+				}
+			}
+		}
 		for _, f := range m.MediaName.Formats {
 			if f == "0" || f == "8" {
 				pt, _ := strconv.Atoi(f)
@@ -128,6 +143,12 @@ func (l *leg) setRemote(body []byte) error {
 	return errors.New("the SDP has no audio stream")
 }
 
+func (l *leg) eventPT() uint8 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.evPT
+}
+
 func (l *leg) codec() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -140,6 +161,7 @@ func (l *leg) readLoop() {
 	defer close(l.done)
 	buf := make([]byte, 1500)
 	var lastEvent uint32
+	ended := true
 	for {
 		n, from, err := l.conn.ReadFrom(buf)
 		if err != nil {
@@ -161,11 +183,13 @@ func (l *leg) readLoop() {
 			l.received.Add(1)
 			l.push(l.decode(pt, p.Payload))
 		case p.PayloadType >= 96 && len(p.Payload) >= 4 && onDTMF != nil:
-			// RFC 4733 §2.5.1: one digit per event start time stamp.
-			if p.Timestamp != lastEvent && p.Payload[0] <= 15 {
-				lastEvent = p.Timestamp
+			// RFC 4733 §2.5.1: one digit per event; a new event has a new start time stamp,
+			// or follows the end (E bit) of the last one.
+			end := p.Payload[1]&0x80 != 0
+			if (p.Timestamp != lastEvent || ended && !end) && p.Payload[0] <= 15 {
 				onDTMF(rune("0123456789*#ABCD"[p.Payload[0]]))
 			}
+			lastEvent, ended = p.Timestamp, end
 		}
 	}
 }
@@ -250,22 +274,75 @@ func (l *leg) WriteFrame(frame []int16) error {
 	if l.pt == ptPCMA {
 		payload = g711.EncodeAlaw(pcm)
 	}
-	h := rtp.Header{Version: 2, PayloadType: l.pt, SequenceNumber: l.seq, Timestamp: l.ts, SSRC: l.ssrc}
-	l.seq++
+	pt, ts := l.pt, l.ts
 	l.ts += uaSamples
+	l.mu.Unlock()
+	l.writeRTP(pt, false, ts, payload)
+	return nil // a lost datagram is not the phone's trouble
+}
+
+// sendDigits sends digits to the UA as RFC 4733 events, one after another: each lasts 100 ms
+// (five updates 20 ms apart, all with the event's start time stamp, §2.5.1.2), ends with
+// three packets with the E bit (§2.5.1.4), then 40 ms of pause. The leg's goroutine owns the
+// sending; it ends early when the leg closes.
+func (l *leg) sendDigits(digits string) {
+	l.dtmfWG.Add(1)
+	go func() { // owner: l (Close waits); ends after the digits or when the leg closes
+		defer l.dtmfWG.Done()
+		t := time.NewTicker(audio.FrameDuration)
+		defer t.Stop()
+		for _, r := range digits {
+			ev := strings.IndexRune("0123456789*#ABCD", unicode.ToUpper(r))
+			if ev < 0 {
+				continue
+			}
+			l.mu.Lock()
+			start := l.ts
+			l.mu.Unlock()
+			for tick := 1; tick <= 7; tick++ {
+				select {
+				case <-l.ctx.Done():
+					return
+				case <-t.C:
+				}
+				end := tick >= 5
+				if tick > 5 {
+					continue // the pause between digits
+				}
+				n := 1
+				if end {
+					n = 3
+				}
+				for range n {
+					payload := []byte{byte(ev), 10, 0, 0} // volume -10 dBm0
+					if end {
+						payload[1] |= 0x80
+					}
+					binary.BigEndian.PutUint16(payload[2:], uint16(tick*uaSamples))
+					l.writeRTP(l.eventPT(), tick == 1, start, payload)
+				}
+			}
+		}
+	}()
+}
+
+// writeRTP sends one packet to the UA on the leg's sequence.
+func (l *leg) writeRTP(pt uint8, marker bool, ts uint32, payload []byte) {
+	l.mu.Lock()
+	h := rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: l.seq, Timestamp: ts, SSRC: l.ssrc}
+	l.seq++
 	to := l.remote
 	l.mu.Unlock()
 	if to == nil {
-		return nil
+		return
 	}
 	b, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
 	if err != nil {
-		return err
+		return
 	}
 	if _, err := l.conn.WriteTo(b, to); err == nil {
 		l.sent.Add(1)
 	}
-	return nil // a lost datagram is not the phone's trouble
 }
 
 // Close ends the leg (the phone closes its Source and Sink at the end of the call; the
@@ -274,6 +351,7 @@ func (l *leg) Close() error {
 	l.cancel()
 	err := l.conn.Close()
 	<-l.done
+	l.dtmfWG.Wait()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

@@ -59,3 +59,42 @@ func TestLegG711RoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestLegDTMF: digits sent as RFC 4733 events by one leg arrive once each at the other.
+func TestLegDTMF(t *testing.T) {
+	a, err := newLeg("127.0.0.1", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := newLeg("127.0.0.1", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got := make(chan rune, 10)
+	b.mu.Lock()
+	b.onDTMF = func(r rune) { got <- r }
+	b.mu.Unlock()
+	if err := a.setRemote(b.sdp("127.0.0.1", -1)); err != nil {
+		t.Fatal(err)
+	}
+	a.sendDigits("5#")
+	var digits []rune
+	for len(digits) < 2 {
+		select {
+		case r := <-got:
+			digits = append(digits, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("digits received: %q", string(digits))
+		}
+	}
+	if string(digits) != "5#" {
+		t.Errorf("digits %q, want 5#", string(digits))
+	}
+	select {
+	case r := <-got:
+		t.Errorf("digit %q received twice or more", r)
+	case <-time.After(300 * time.Millisecond): // the end packets' repetitions would be here
+	}
+}
