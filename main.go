@@ -42,7 +42,7 @@ func run(args []string) int {
 			if len(args) > 1 && args[1] == "invite" {
 				return enrollcmd.Invite(args[2:], os.Stdout, os.Stderr)
 			}
-			op := enroll.Operator{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, StartPeer: peer.RunBootstrap}
+			op := enrollcmd.Operator{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, StartPeer: peer.RunBootstrap}
 			return op.Run(ctx, args[1:])
 		}
 		var names []string

@@ -70,7 +70,7 @@ func Enroll(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return fail("profile_unusable", fmt.Sprintf("The profile %s cannot be opened: %v.", a.profile, err))
 	}
 	defer st.Close()
-	pw, err := enroll.ReadPassword(stdin, stderr)
+	pw, err := ReadPassword(stdin, stderr)
 	if err != nil {
 		return fail("no_password", "No password: give it on the first line of standard input.")
 	}

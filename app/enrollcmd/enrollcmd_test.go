@@ -25,7 +25,7 @@ import (
 func operator(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	op := &enroll.Operator{Stdout: io.Discard, Stderr: io.Discard, BcryptCost: bcrypt.MinCost}
+	op := &Operator{Stdout: io.Discard, Stderr: io.Discard, BcryptCost: bcrypt.MinCost}
 	if code := op.Run(context.Background(), []string{"init", "--dir", dir, "--name", "lab.test"}); code != 0 {
 		t.Fatalf("init: %d", code)
 	}

@@ -1,5 +1,6 @@
-// Package enrollcmd holds the command lines of joining a named overlay: the operator's
-// `chordphone overlay-server invite` and the headless `chordphone enroll`.
+// Package enrollcmd holds the command lines of running and joining a named overlay: the
+// operator's `chordphone overlay-server` (init, user, config, ca, kind-limit, serve,
+// invite) on an operator directory of overlay/enroll, and the headless `chordphone enroll`.
 package enrollcmd
 
 import (

@@ -30,19 +30,17 @@ type server struct {
 func startServer(t *testing.T, maxFailures int) *server {
 	t.Helper()
 	dir := t.TempDir()
-	op := &enroll.Operator{Stdout: io.Discard, Stderr: io.Discard, BcryptCost: bcrypt.MinCost}
-	if code := op.Run(context.Background(), []string{"init", "--dir", dir, "--name", "lab.test"}); code != 0 {
-		t.Fatalf("init: %d", code)
-	}
-	op.Stdin = strings.NewReader("alice-password\n")
-	if code := op.Run(context.Background(), []string{"user", "add", "alice", "--dir", dir}); code != 0 {
-		t.Fatalf("user add: %d", code)
+	if _, err := enroll.InitDir(dir, "lab.test", ""); err != nil {
+		t.Fatal(err)
 	}
 	srv, _, err := enroll.LoadServer(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Users.Cost = bcrypt.MinCost
+	if err := srv.Users.Add("alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
 	srv.MaxFailures = maxFailures
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -31,13 +31,13 @@ type operator struct {
 	client *http.Client
 }
 
-// startOperator runs "chordphone overlay-server" for overlay on loopback.
+// startOperator runs an overlay-server (as "chordphone overlay-server init" makes it) for
+// overlay on loopback.
 func startOperator(t *testing.T, overlay string) *operator {
 	t.Helper()
 	dir := t.TempDir()
-	o := &enroll.Operator{Stdout: io.Discard, Stderr: io.Discard}
-	if code := o.Run(context.Background(), []string{"init", "--dir", dir, "--name", overlay}); code != 0 {
-		t.Fatalf("overlay-server init: exit %d", code)
+	if _, err := enroll.InitDir(dir, overlay, ""); err != nil {
+		t.Fatalf("overlay-server init: %v", err)
 	}
 	srv, _, err := enroll.LoadServer(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -43,7 +43,7 @@ func startOverlay(t *testing.T, open bool) *testOverlay {
 func startOverlayKeys(t *testing.T, open bool, keyName string) *testOverlay {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := initDir(dir, overlayName, keyName); err != nil {
+	if _, err := InitDir(dir, overlayName, keyName); err != nil {
 		t.Fatal(err)
 	}
 	srv, _, err := LoadServer(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))

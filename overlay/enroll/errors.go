@@ -14,6 +14,9 @@
 //
 // # Operator side
 //
+// An operator directory (InitDir, LoadServer, Settings) is what the command line
+// "chordphone overlay-server" (app/enrollcmd) works on:
+//
 //	chordphone overlay-server init --dir /srv/overlay --name example.org --bootstrap 203.0.113.5:6084
 //	echo 'alice-password' | chordphone overlay-server user add alice --dir /srv/overlay
 //	chordphone overlay-server --dir /srv/overlay --listen :443 [--tls-cert fullchain.pem --tls-key key.pem]

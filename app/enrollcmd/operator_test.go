@@ -1,11 +1,13 @@
-package enroll
+package enrollcmd
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chordphone/chordphone/overlay/config"
+	"github.com/chordphone/chordphone/overlay/enroll"
 	"github.com/chordphone/chordphone/overlay/identity"
 )
 
@@ -46,7 +49,7 @@ func TestOperatorCommands(t *testing.T) {
 	if code, out, stderr := runOp(t, "", "init", "--dir", dir, "--name", "overlay.test", "--bootstrap", "127.0.0.1:6084"); code != 0 || !strings.Contains(out, "created overlay overlay.test") {
 		t.Fatalf("init: %d %s %s", code, out, stderr)
 	}
-	for _, f := range []string{FileCA, FileSigner, FileBootstrap, FileSettings} {
+	for _, f := range []string{enroll.FileCA, enroll.FileSigner, enroll.FileBootstrap, enroll.FileSettings} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v", f, fi, err)
@@ -74,7 +77,7 @@ func TestOperatorCommands(t *testing.T) {
 	if code, out, _ := runOp(t, "", "user", "list", "--dir", dir); code != 0 || out != "alice\ncarol\n" {
 		t.Errorf("list: %q", out)
 	}
-	users, _ := os.ReadFile(filepath.Join(dir, FileUsers))
+	users, _ := os.ReadFile(filepath.Join(dir, enroll.FileUsers))
 	if bytes.Contains(users, []byte("s3cret-pass")) || !bytes.Contains(users, []byte("$2a$")) {
 		t.Errorf("passwords not hashed: %s", users)
 	}
@@ -150,7 +153,7 @@ func TestOperatorServe(t *testing.T) {
 	if _, err := ps.cfg.VerifyPeer(ps.id.Chain, timeNow()); err != nil {
 		t.Errorf("bootstrap identity not valid in its overlay: %v", err)
 	}
-	caID, err := loadPEMIdentity(dir, FileCA)
+	caID, err := enroll.LoadPEMIdentity(dir, enroll.FileCA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +165,7 @@ func TestOperatorServe(t *testing.T) {
 	if !strings.Contains(errb.String(), "issued by the overlay's own CA") {
 		t.Errorf("no warning about the self-issued HTTPS certificate: %s", errb.String())
 	}
-	id, err := Enroll(ctx, t.TempDir(), Request{Config: cfg, Username: "erin", Password: "erin-password", HTTPClient: client})
+	id, err := enroll.Enroll(ctx, t.TempDir(), enroll.Request{Config: cfg, Username: "erin", Password: "erin-password", HTTPClient: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,37 +180,13 @@ func TestOperatorServe(t *testing.T) {
 
 func timeNow() time.Time { return time.Now() }
 
-// TestUsersAddedBesideARunningServer: "overlay-server user add" while "serve" runs (two
-// processes, one file): the server sees the new account, and its own writes keep it.
-func TestUsersAddedBesideARunningServer(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileUsers)
-	server, err := OpenUsers(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server.Cost = bcrypt.MinCost
-	if err := server.Add("alice", "alice-password"); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := OpenUsers(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli.Cost = bcrypt.MinCost
-	if err := cli.Add("carol", "carol-password"); err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Authenticate("carol", "carol-password"); err != nil {
-		t.Fatalf("the server does not see the added account: %v", err)
-	}
-	if _, err := server.NodeIDs("alice", 1); err != nil { // the server writes the file
-		t.Fatal(err)
-	}
-	again, err := OpenUsers(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !again.Exists("carol") || !again.Exists("alice") {
-		t.Errorf("accounts after the server wrote: %v", again.Names())
-	}
+func clientTo(ca *x509.Certificate, addr string) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package enroll
+package enrollcmd
 
 import (
 	"os"
