@@ -58,7 +58,7 @@ type ClientSettings struct {
 	// NodeID claimed on links (default: the certificate's first).
 	NodeID wire.NodeID
 	// VerifyPeer checks the target's certificate (default: self-signed overlay rules).
-	VerifyPeer func(*x509.Certificate) ([]wire.NodeID, error)
+	VerifyPeer func(*x509.Certificate, []*x509.Certificate) ([]wire.NodeID, error)
 	// Listen makes the client's Transport listen (for ICE it never does; empty: none).
 	Listen string
 	Logger *slog.Logger

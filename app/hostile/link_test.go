@@ -3,12 +3,16 @@ package hostile
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/chordphone/chordphone/app/peer"
+	"github.com/chordphone/chordphone/overlay/config"
+	"github.com/chordphone/chordphone/overlay/enroll"
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/link"
 	"github.com/chordphone/chordphone/overlay/node"
@@ -188,6 +192,106 @@ func TestNoICEAttachConnected(t *testing.T) {
 			_ = in.Close()
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%v: the peer did not connect to the No-ICE candidate", typ)
+		}
+	}
+}
+
+// testCA makes a CA: a root that may certify one level of intermediate CAs (parent nil), or
+// an intermediate CA under parent.
+func testCA(t *testing.T, name string, parent *enroll.CA) *enroll.CA {
+	t.Helper()
+	key := mustKey(t)
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, MaxPathLen: 1, KeyUsage: x509.KeyUsageCertSign}
+	issuer, issuerKey := tmpl, key
+	if parent != nil {
+		tmpl.MaxPathLen, tmpl.MaxPathLenZero = 0, true
+		issuer, issuerKey = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, key.Public(), issuerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &enroll.CA{Key: key, Cert: cert}
+}
+
+// issuedBy is an identity for user certified by ca, presenting ca's certificate after its own
+// when ca is an intermediate.
+func issuedBy(t *testing.T, ca *enroll.CA, user string) *identity.Identity {
+	t.Helper()
+	id, err := ca.IssueIdentity(user, overlayName, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !identity.IsSelfSigned(ca.Cert) {
+		id.Chain = append(id.Chain, ca.Cert)
+	}
+	return id
+}
+
+// TestIntermediateCAOnLinks: certificates issued by an intermediate CA under the overlay's
+// root-cert are accepted on links (DTLS and TLS handshakes) as they are in messages' security
+// blocks (RFC 6940 §11.3: a chain back to a root-cert): a peer whose certificate comes from an
+// intermediate starts the overlay, another peer (issued by the root itself) joins through it,
+// and a client with such a certificate links to it and is answered, over DTLS and TLS. A
+// chain through an intermediate under a foreign root, and the intermediate's leaf presented
+// without the intermediate, are refused in the handshake.
+func TestIntermediateCAOnLinks(t *testing.T) {
+	root := testCA(t, "Overlay root", nil)
+	inter := testCA(t, "Overlay intermediate", root)
+	foreign := testCA(t, "Foreign intermediate", testCA(t, "Foreign root", nil))
+	doc := config.SelfSigned(overlayName)
+	doc.RootCerts, doc.SelfSignedPermitted = []*x509.Certificate{root.Cert}, false
+	start := func(id *identity.Identity, boot []string) *peer.Peer {
+		p, err := peer.New(peer.Config{Identity: id, Document: doc, Overlay: overlayName, Listen: "127.0.0.1:0",
+			First: len(boot) == 0, Bootstrap: boot, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close(testCtx(t, 3*time.Second)) })
+		if err := p.Join(testCtx(t, 30*time.Second)); err != nil {
+			t.Fatalf("%s joining: %v", id.User(), err)
+		}
+		return p
+	}
+	first := start(issuedBy(t, inter, "first"), nil)
+	start(issuedBy(t, root, "second"), []string{first.Addr().String()})
+
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	client := func(id *identity.Identity) *user {
+		c, err := NewClient(id, overlayName, ClientSettings{VerifyPeer: link.RootVerifier(pool)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return &user{Client: c, id: id}
+	}
+	dave := client(issuedBy(t, inter, "dave"))
+	for _, scheme := range []string{"", "tls://"} {
+		l, err := dave.Dial(testCtx(t, 15*time.Second), scheme+first.Addr().String(), first.NodeID())
+		if err != nil {
+			t.Fatalf("%q link with an intermediate's certificate: %v", scheme, err)
+		}
+		ping := dave.Request(wire.CodePingReq, &wire.PingReq{}, wire.NodeDestination(first.NodeID()))
+		expectOK(t, scheme+" Ping from an intermediate's certificate", call(t, dave, l, ping), wire.CodePingAns)
+	}
+	bare := issuedBy(t, inter, "erin")
+	bare.Chain = bare.Chain[:1]
+	for name, id := range map[string]*identity.Identity{"a foreign root's intermediate": issuedBy(t, foreign, "mallory"), "no intermediate": bare} {
+		for _, scheme := range []string{"", "tls://"} {
+			if _, err := client(id).Dial(testCtx(t, 15*time.Second), scheme+first.Addr().String(), first.NodeID()); err == nil {
+				t.Errorf("%q link with a certificate of %s came up", scheme, name)
+			}
 		}
 	}
 }

@@ -165,7 +165,7 @@ func New(cfg Config) (*Peer, error) {
 	ls := link.Settings{
 		Certificate: id.TLSCertificate(),
 		NodeID:      id.NodeID(),
-		VerifyPeer:  p.verifyPeer,
+		VerifyPeer:  p.trust,
 		ListenAddr:  listen,
 		KeyLog:      cfg.KeyLog,
 		Logger:      cfg.Logger.With("layer", "link"),
@@ -449,15 +449,8 @@ func (p *Peer) Configuration() *config.Config { return p.document() }
 // §6.5.4).
 func (p *Peer) document() *config.Config { return p.docp.Load() }
 
-// verifyPeer maps a link peer's certificate to the Node-IDs the overlay accepts it for.
-func (p *Peer) verifyPeer(cert *x509.Certificate) ([]wire.NodeID, error) {
-	pc, err := config.VerifyPeerCert(p.document(), cert)
-	if err != nil {
-		return nil, err
-	}
-	return pc.NodeIDs, nil
-}
-
+// trust maps a peer's certificate (on a link or in a message) with the intermediate CAs it
+// came with to the Node-IDs the overlay accepts it for.
 func (p *Peer) trust(cert *x509.Certificate, intermediates []*x509.Certificate) ([]wire.NodeID, error) {
 	pc, err := config.VerifyPeerCert(p.document(), cert, intermediates...)
 	if err != nil {

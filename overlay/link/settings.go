@@ -22,9 +22,10 @@ type Settings struct {
 	Certificate tls.Certificate
 	// NodeID is this node's Node-ID; zero means the first one the certificate carries.
 	NodeID wire.NodeID
-	// VerifyPeer checks a peer's certificate and returns the Node-IDs it proves. Default:
-	// SelfSignedVerifier(identity.DigestSHA256).
-	VerifyPeer func(*x509.Certificate) ([]wire.NodeID, error)
+	// VerifyPeer checks a peer's certificate with the rest of the chain it presented in the
+	// handshake (intermediate CAs, leaf's issuer first) and returns the Node-IDs it proves.
+	// Default: SelfSignedVerifier(identity.DigestSHA256).
+	VerifyPeer func(leaf *x509.Certificate, intermediates []*x509.Certificate) ([]wire.NodeID, error)
 
 	// ListenAddr ("host:port") is where bootstrap links are accepted: DTLS and STUN on UDP,
 	// TLS on TCP, on the same port number. Empty: no listener (outgoing links only).

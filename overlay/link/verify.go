@@ -12,8 +12,8 @@ import (
 
 // SelfSignedVerifier accepts self-signed certificates whose Node-IDs are the digest of their
 // public key (RFC 6940 §11.3.1) and returns those Node-IDs.
-func SelfSignedVerifier(d identity.Digest) func(*x509.Certificate) ([]wire.NodeID, error) {
-	return func(c *x509.Certificate) ([]wire.NodeID, error) {
+func SelfSignedVerifier(d identity.Digest) func(*x509.Certificate, []*x509.Certificate) ([]wire.NodeID, error) {
+	return func(c *x509.Certificate, _ []*x509.Certificate) ([]wire.NodeID, error) {
 		if !identity.IsSelfSigned(c) {
 			return nil, errors.New("certificate is not self-signed")
 		}
@@ -27,11 +27,16 @@ func SelfSignedVerifier(d identity.Digest) func(*x509.Certificate) ([]wire.NodeI
 	}
 }
 
-// RootVerifier accepts certificates issued by one of roots (an overlay's root-cert,
-// RFC 6940 §11.1) and returns the Node-IDs they carry.
-func RootVerifier(roots *x509.CertPool) func(*x509.Certificate) ([]wire.NodeID, error) {
-	return func(c *x509.Certificate) ([]wire.NodeID, error) {
-		if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+// RootVerifier accepts certificates issued under one of roots (an overlay's root-cert,
+// RFC 6940 §11.1), directly or through the intermediate CAs presented with them, and
+// returns the Node-IDs they carry.
+func RootVerifier(roots *x509.CertPool) func(*x509.Certificate, []*x509.Certificate) ([]wire.NodeID, error) {
+	return func(c *x509.Certificate, intermediates []*x509.Certificate) ([]wire.NodeID, error) {
+		inter := x509.NewCertPool()
+		for _, i := range intermediates {
+			inter.AddCert(i)
+		}
+		if _, err := c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 			return nil, err
 		}
 		ids := identity.NodeIDsFromCert(c)
@@ -56,7 +61,7 @@ var ErrWrongNodeID = errors.New("peer certificate does not carry the expected No
 
 // peerCheck verifies a peer's certificate during a handshake and remembers what it proved.
 type peerCheck struct {
-	verify func(*x509.Certificate) ([]wire.NodeID, error)
+	verify func(*x509.Certificate, []*x509.Certificate) ([]wire.NodeID, error)
 	expect wire.NodeID // zero: any
 	cert   *x509.Certificate
 	ids    []wire.NodeID
@@ -66,11 +71,19 @@ func (p *peerCheck) check(raw [][]byte) error {
 	if len(raw) == 0 {
 		return errors.New("peer presented no certificate")
 	}
-	c, err := x509.ParseCertificate(raw[0])
-	if err != nil {
-		return fmt.Errorf("peer certificate: %w", err)
+	chain := make([]*x509.Certificate, 0, len(raw))
+	for _, r := range raw {
+		c, err := x509.ParseCertificate(r)
+		if err != nil {
+			return fmt.Errorf("peer certificate: %w", err)
+		}
+		chain = append(chain, c)
 	}
-	ids, err := p.verify(c)
+	// The rest of the chain goes with the leaf, so that a certificate issued by an
+	// intermediate CA under the overlay's root verifies on links as it does in messages'
+	// security blocks (RFC 6940 §6.3.4, §11.3).
+	c := chain[0]
+	ids, err := p.verify(c, chain[1:])
 	if err != nil {
 		return fmt.Errorf("peer certificate refused: %w", err)
 	}
