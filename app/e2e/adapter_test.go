@@ -84,8 +84,8 @@ type baresip struct {
 }
 
 // startBaresip starts baresip registering as user to the adapter on sipPort; answer is its
-// answermode ("auto" or "manual").
-func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32, answer string) *baresip {
+// answermode ("auto" or "manual"); extra is added to its account line (";mediaenc=srtp-mand").
+func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32, answer string, extra ...string) *baresip {
 	t.Helper()
 	bin, err := exec.LookPath("baresip")
 	if err != nil {
@@ -103,9 +103,9 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32,
 	// baresip 1.0's aufile is a source only; sndfile writes what each call decodes
 	// (dump-*-dec.wav in snd_path).
 	cfg := fmt.Sprintf("poll_method epoll\naudio_player aufile,/dev/null\naudio_source aufile,%s\naudio_alert aufile,/dev/null\n"+
-		"module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path %s\nmodule_app account.so\n"+
+		"module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule srtp.so\nmodule sndfile.so\nsnd_path %s\nmodule_app account.so\n"+
 		"module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", in, b.out, ctrl)
-	acc := fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=%s\n", user, sipPort, password, answer)
+	acc := fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=%s%s\n", user, sipPort, password, answer, strings.Join(extra, ""))
 	for name, text := range map[string]string{"config": cfg, "accounts": acc} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -477,4 +477,29 @@ func TestTwoAdapters(t *testing.T) {
 	erin.wait(t, "CALL_CLOSED", 20*time.Second)
 	checkAudio(t, "alice -> erin (two adapters)", alice.sent, erin.heard(t))
 	checkAudio(t, "erin -> alice (two adapters)", erin.sent, alice.heard(t))
+}
+
+// TestAdapterSDES: a SIP phone that insists on SRTP (baresip, mediaenc=srtp-mand: RTP/SAVP
+// with SDES keys, RFC 4568) calls a Chordphone through the adapter; audio both ways.
+func TestAdapterSDES(t *testing.T) {
+	adapter, addr, port := startAdapterPeer(t, "sdes.test", "", "alice", "s3cret")
+	o := &Overlay{Name: "sdes.test", Peers: []*Proc{adapter}, Addrs: []string{addr}}
+	bob := startPhone(t, o, "bob", 2, "--auto-answer")
+	alice := startBaresip(t, "alice", "s3cret", port, 5, "auto", ";mediaenc=srtp-mand")
+	lookupUntilFound(t, bob.Proc, "alice")
+
+	alice.command(t, "dial", "bob")
+	bob.Wait(t, "answered", 30*time.Second)
+	alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
+	waitReceived(t, bob.Proc, 200)
+	alice.waitHeard(t, 4*time.Second)
+	alice.command(t, "hangup", "")
+	alice.wait(t, "CALL_CLOSED", 20*time.Second)
+	bob.Wait(t, "hangup", 20*time.Second)
+	trace, _ := os.ReadFile(alice.log) // baresip -s: the SIP messages
+	if n := strings.Count(string(trace), "a=crypto:"); n < 2 || !strings.Contains(string(trace), "RTP/SAVP") {
+		t.Errorf("SIP trace has %d a=crypto lines; want the offer's and the adapter's answer's, RTP/SAVP", n)
+	}
+	checkAudio(t, "alice (baresip, SRTP) -> bob", alice.sent, bob.outWAV)
+	checkAudio(t, "bob -> alice (baresip, SRTP)", bob.sent, alice.heard(t))
 }

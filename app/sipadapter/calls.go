@@ -431,16 +431,8 @@ func (a *Adapter) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	digit := ""
-	for _, line := range strings.Split(string(req.Body()), "\n") {
-		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "Signal="); ok {
-			digit = strings.TrimSpace(v)
-		} else if len(line) == 1 {
-			digit = line
-		}
-	}
-	if len(digit) != 1 || !strings.Contains("0123456789*#ABCDabcd", digit) {
+	digit, ok := infoDigit(req.Body())
+	if !ok {
 		respond(tx, req, 415, "Unsupported Media Type")
 		return
 	}
@@ -472,4 +464,20 @@ func (a *Adapter) bridgeOf(callID string) *bridge {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.bridges[callID]
+}
+
+// infoDigit reads the digit of a SIP INFO body: application/dtmf-relay ("Signal=5\r\n
+// Duration=160") or application/dtmf ("5").
+func infoDigit(body []byte) (string, bool) {
+	digit := ""
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "Signal="); ok {
+			digit = strings.TrimSpace(v)
+		} else if len(line) == 1 {
+			digit = line
+		}
+	}
+	ok := len(digit) == 1 && strings.Contains("0123456789*#ABCDabcd", digit)
+	return digit, ok
 }

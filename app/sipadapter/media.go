@@ -51,6 +51,7 @@ type leg struct {
 	remote *net.UDPAddr
 	pt     uint8
 	evPT   uint8 // telephone-event's payload type, as the UA's SDP has it (RFC 4733 §7.1.1)
+	srtp   *sdes // SDES-SRTP keys when the UA offered RTP/SAVP, else nil (plain RTP)
 	queue  [][]int16
 	ready  chan struct{} // a frame was queued
 	up     fir           // 8 -> 48 kHz
@@ -94,8 +95,14 @@ func (l *leg) sdp(ip string, answerPT int) []byte {
 		pts = fmt.Sprintf("%d %d", answerPT, ev)
 		maps = map[int]string{ptPCMU: "a=rtpmap:0 PCMU/8000\r\n", ptPCMA: "a=rtpmap:8 PCMA/8000\r\n"}[answerPT]
 	}
+	proto, crypto := "RTP/AVP", ""
+	l.mu.Lock()
+	if l.srtp != nil {
+		proto, crypto = "RTP/SAVP", "a=crypto:"+l.srtp.line+"\r\n"
+	}
+	l.mu.Unlock()
 	return []byte("v=0\r\no=chordphone 1 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\n" +
-		"m=audio " + strconv.Itoa(l.port()) + " RTP/AVP " + pts + "\r\n" + maps +
+		"m=audio " + strconv.Itoa(l.port()) + " " + proto + " " + pts + "\r\n" + maps + crypto +
 		fmt.Sprintf("a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", ev, ev) + "a=ptime:20\r\na=sendrecv\r\n")
 }
 
@@ -129,11 +136,21 @@ func (l *leg) setRemote(body []byte) error {
 				}
 			}
 		}
+		var keys *sdes
+		if isSAVP(m) {
+			var err error
+			if keys, err = newSDES(m); err != nil {
+				return err
+			}
+		}
 		for _, f := range m.MediaName.Formats {
 			if f == "0" || f == "8" {
 				pt, _ := strconv.Atoi(f)
 				l.mu.Lock()
 				l.remote, l.pt = &net.UDPAddr{IP: ip, Port: m.MediaName.Port.Value}, uint8(pt)
+				if keys != nil || l.srtp == nil { // a re-INVITE without SAVP after SAVP keeps the keys
+					l.srtp = keys
+				}
 				l.mu.Unlock()
 				return nil
 			}
@@ -160,37 +177,53 @@ func (l *leg) codec() int {
 func (l *leg) readLoop() {
 	defer close(l.done)
 	buf := make([]byte, 1500)
-	var lastEvent uint32
-	ended := true
+	st := rxState{ended: true}
 	for {
 		n, from, err := l.conn.ReadFrom(buf)
 		if err != nil {
 			return
 		}
-		var p rtp.Packet
-		if p.Unmarshal(buf[:n]) != nil {
-			continue // not RTP (or RTCP on the same port): ignored
+		l.receive(buf[:n], from, &st)
+	}
+}
+
+// rxState tells RFC 4733 events apart across packets.
+type rxState struct {
+	lastEvent uint32
+	ended     bool
+}
+
+// receive handles one datagram from the UA: (S)RTP with G.711 or a telephone-event;
+// anything else is dropped.
+func (l *leg) receive(b []byte, from net.Addr, st *rxState) {
+	l.mu.Lock()
+	pt, keys, onDTMF := l.pt, l.srtp, l.onDTMF
+	if l.remote == nil {
+		l.remote, _ = from.(*net.UDPAddr) // no SDP address yet: answer where it comes from
+	}
+	l.mu.Unlock()
+	if keys != nil {
+		var err error
+		if b, err = keys.in.DecryptRTP(nil, b, nil); err != nil {
+			return // RFC 3711 §3.3: a packet that fails authentication is dropped
 		}
-		l.mu.Lock()
-		pt := l.pt
-		if l.remote == nil {
-			l.remote, _ = from.(*net.UDPAddr) // no SDP address yet: answer where it comes from
+	}
+	var p rtp.Packet
+	if p.Unmarshal(b) != nil {
+		return // not RTP (or RTCP on the same port): ignored
+	}
+	switch {
+	case p.PayloadType == pt:
+		l.received.Add(1)
+		l.push(l.decode(pt, p.Payload))
+	case p.PayloadType >= 96 && len(p.Payload) >= 4 && onDTMF != nil:
+		// RFC 4733 §2.5.1: one digit per event; a new event has a new start time stamp, or
+		// follows the end (E bit) of the last one.
+		end := p.Payload[1]&0x80 != 0
+		if (p.Timestamp != st.lastEvent || st.ended && !end) && p.Payload[0] <= 15 {
+			onDTMF(rune("0123456789*#ABCD"[p.Payload[0]]))
 		}
-		onDTMF := l.onDTMF
-		l.mu.Unlock()
-		switch {
-		case p.PayloadType == pt:
-			l.received.Add(1)
-			l.push(l.decode(pt, p.Payload))
-		case p.PayloadType >= 96 && len(p.Payload) >= 4 && onDTMF != nil:
-			// RFC 4733 §2.5.1: one digit per event; a new event has a new start time stamp,
-			// or follows the end (E bit) of the last one.
-			end := p.Payload[1]&0x80 != 0
-			if (p.Timestamp != lastEvent || ended && !end) && p.Payload[0] <= 15 {
-				onDTMF(rune("0123456789*#ABCD"[p.Payload[0]]))
-			}
-			lastEvent, ended = p.Timestamp, end
-		}
+		st.lastEvent, st.ended = p.Timestamp, end
 	}
 }
 
@@ -331,13 +364,13 @@ func (l *leg) writeRTP(pt uint8, marker bool, ts uint32, payload []byte) {
 	l.mu.Lock()
 	h := rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: l.seq, Timestamp: ts, SSRC: l.ssrc}
 	l.seq++
-	to := l.remote
-	l.mu.Unlock()
-	if to == nil {
-		return
-	}
+	to, keys := l.remote, l.srtp
 	b, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
-	if err != nil {
+	if err == nil && keys != nil {
+		b, err = keys.out.EncryptRTP(nil, b, nil) // under l.mu: the SRTP context is not safe for concurrent use
+	}
+	l.mu.Unlock()
+	if to == nil || err != nil {
 		return
 	}
 	if _, err := l.conn.WriteTo(b, to); err == nil {
