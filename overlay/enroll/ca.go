@@ -24,11 +24,7 @@ type CA struct {
 
 // NewCA makes a CA for overlay with a key of type kt, valid for ten years.
 func NewCA(overlay string, kt identity.KeyType) (*CA, error) {
-	key, err := identity.GenerateKey(kt)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	key, serial, err := keyAndSerial(kt)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +48,20 @@ func NewCA(overlay string, kt identity.KeyType) (*CA, error) {
 		return nil, err
 	}
 	return &CA{Key: key, Cert: cert}, nil
+}
+
+// keyAndSerial makes the key and the random 127-bit serial number of a new certificate
+// (RFC 5280 §4.1.2.2: positive, at most 20 octets).
+func keyAndSerial(kt identity.KeyType) (crypto.Signer, *big.Int, error) {
+	key, err := identity.GenerateKey(kt)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, serial, nil
 }
 
 // Issue signs a RELOAD certificate for pub with the given Node-IDs and user
@@ -101,11 +111,7 @@ func (ca *CA) IssueIdentity(user, overlay string, validFor time.Duration) (*iden
 // IssueTLS makes an HTTPS server certificate for dnsNames and IP
 // addresses, for an operator without a certificate from a public CA.
 func (ca *CA) IssueTLS(hosts []string, validFor time.Duration) (*identity.Identity, error) {
-	key, err := identity.GenerateKey(identity.KeyECDSAP256)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	key, serial, err := keyAndSerial(identity.KeyECDSAP256)
 	if err != nil {
 		return nil, err
 	}

@@ -181,24 +181,12 @@ func (e *Engine) fetch(req *wire.FetchReq) (*wire.FetchAns, []*certEntry, error)
 	var certs []*certEntry
 	seen := map[*certEntry]bool{}
 	for i := range req.Specifiers {
-		sp, k := &req.Specifiers[i], ks[i]
-		var kd *kindData
-		if res != nil {
-			kd = res.kind(k.ID)
-		}
-		kr := wire.FetchKindResponse{Kind: k.ID}
-		if kd != nil {
-			kr.Generation = kd.gen
-		}
-		// RFC 6940 §7.4.2.1: a matching generation means nothing new.
-		if sp.Generation != 0 && sp.Generation == kr.Generation {
-			ans.KindResponses = append(ans.KindResponses, kr)
-			continue
-		}
-		sel, err := e.selectValues(k, kd, sp, nowMS)
+		k := ks[i]
+		gen, sel, err := e.selectKindLocked(res, k, &req.Specifiers[i], nowMS)
 		if err != nil {
 			return nil, nil, err
 		}
+		kr := wire.FetchKindResponse{Kind: k.ID, Generation: gen}
 		for _, s := range sel {
 			if s.rec == nil {
 				kr.Values = append(kr.Values, synthetic(k.Model, s.key, s.index))
@@ -228,23 +216,12 @@ func (e *Engine) Stat(req *wire.StatReq) (*wire.StatAns, error) {
 	res := e.res[string(req.Resource)]
 	ans := &wire.StatAns{}
 	for i := range req.Specifiers {
-		sp, k := &req.Specifiers[i], ks[i]
-		var kd *kindData
-		if res != nil {
-			kd = res.kind(k.ID)
-		}
-		kr := wire.StatKindResponse{Kind: k.ID}
-		if kd != nil {
-			kr.Generation = kd.gen
-		}
-		if sp.Generation != 0 && sp.Generation == kr.Generation {
-			ans.KindResponses = append(ans.KindResponses, kr)
-			continue
-		}
-		sel, err := e.selectValues(k, kd, sp, nowMS)
+		k := ks[i]
+		gen, sel, err := e.selectKindLocked(res, k, &req.Specifiers[i], nowMS)
 		if err != nil {
 			return nil, err
 		}
+		kr := wire.StatKindResponse{Kind: k.ID, Generation: gen}
 		for _, s := range sel {
 			md := wire.StoredMetaData{MetaData: wire.StoredMetaDataValue{Model: k.Model, Index: s.index, Key: s.key}}
 			if r := s.rec; r != nil {
@@ -258,6 +235,25 @@ func (e *Engine) Stat(req *wire.StatReq) (*wire.StatAns, error) {
 		ans.KindResponses = append(ans.KindResponses, kr)
 	}
 	return ans, nil
+}
+
+// selectKindLocked returns the generation counter of kind k of res and the values sp
+// selects; none when sp names the current generation (RFC 6940 §7.4.2.1: a matching
+// generation means nothing new). e.mu is held.
+func (e *Engine) selectKindLocked(res *resource, k *kinds.Kind, sp *wire.StoredDataSpecifier, nowMS int64) (uint64, []selected, error) {
+	var kd *kindData
+	if res != nil {
+		kd = res.kind(k.ID)
+	}
+	var gen uint64
+	if kd != nil {
+		gen = kd.gen
+	}
+	if sp.Generation != 0 && sp.Generation == gen {
+		return gen, nil, nil
+	}
+	sel, err := e.selectValues(k, kd, sp, nowMS)
+	return gen, sel, err
 }
 
 // MetaDataOf is the Stat metadata of a value: SHA-256 over the value with
