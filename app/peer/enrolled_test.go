@@ -287,4 +287,20 @@ func TestConfigUpdateAppliedWithoutRestart(t *testing.T) {
 	if got := again.Configuration().Sequence; got != next.Sequence {
 		t.Fatalf("started again with configuration %d, want the kept %d", got, next.Sequence)
 	}
+	// A kept copy with a newer sequence that the overlay's configuration-signer did not
+	// sign (another operator's document for the same name) is not used (§11.1).
+	if err := again.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rogue := startOperator(t, overlay)
+	rbase := *rogue.srv.Config()
+	rbase.Sequence = next.Sequence + 5
+	rogue.srv.SetBase(&rbase)
+	if err := config.SaveCached(aliceProfile, overlay, rogue.config(t, overlay)); err != nil {
+		t.Fatal(err)
+	}
+	third := profilePeer(t, aliceProfile, next, []string{boot.Addr().String()})
+	if got := third.Configuration().Sequence; got != next.Sequence {
+		t.Fatalf("started with another signer's kept configuration %d, want %d", got, next.Sequence)
+	}
 }

@@ -317,7 +317,9 @@ func New(s Settings) (*Node, error) {
 		apps:     map[uint16]AppHandler{},
 		pending:  map[uint64]*transaction{},
 		answered: map[answerKey]*answerEntry{},
-		reasm:    &wire.Reassembler{MaxMessageSize: c.MaxMessageSize},
+		// Incomplete messages hold at most 64 messages' worth, and no more than 4 MiB
+		// unless one message needs more (RFC 6940 §6.7: out of buffer space, drop).
+		reasm: &wire.Reassembler{MaxMessageSize: c.MaxMessageSize, MaxBytes: max(4*c.MaxMessageSize, min(64*c.MaxMessageSize, 4<<20))},
 	}
 	n.seq.Store(uint32(c.ConfigurationSequence))
 	n.ctx, n.cancel = context.WithCancel(context.Background())
