@@ -35,10 +35,12 @@ type chatView struct {
 	entry *widget.Entry
 	send  *widget.Button
 	err   *widget.Label
+	// presence of contacts as the phone reports it (online, offline, in a call)
+	presence map[string]string
 }
 
 func newChatView(g *gui) *chatView {
-	v := &chatView{g: g, title: widget.NewLabel(""), entry: widget.NewEntry(), err: newErrorLabel("")}
+	v := &chatView{g: g, title: widget.NewLabel(""), entry: widget.NewEntry(), err: newErrorLabel(""), presence: map[string]string{}}
 	v.title.TextStyle = fyne.TextStyle{Bold: true}
 	v.title.Truncation = fyne.TextTruncateEllipsis
 	v.err.Hide()
@@ -212,6 +214,11 @@ func (g *gui) closeChat() {
 // state of one of ours shows in its conversation.
 func (g *gui) chatEvent(e phone.Event) {
 	peer := firstNonEmpty(e.Peer, e.From)
+	if e.Kind == phone.EventPresence {
+		g.chat.presence[peer] = e.Presence
+		g.contactList.Refresh()
+		return
+	}
 	if e.Kind == phone.EventMessage {
 		if g.chat.showing(peer) && (g.tray == nil || !g.tray.hidden) {
 			g.chat.reload()
@@ -232,7 +239,7 @@ func (g *gui) chatEvent(e phone.Event) {
 // isChatEvent tells the events chatEvent takes.
 func isChatEvent(e phone.Event) bool {
 	switch e.Kind {
-	case phone.EventMessage, phone.EventSent, phone.EventDelivered, phone.EventStored:
+	case phone.EventMessage, phone.EventSent, phone.EventDelivered, phone.EventStored, phone.EventPresence:
 		return true
 	case phone.EventError:
 		return e.Code == phone.CodeMessageFailed

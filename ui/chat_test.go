@@ -118,4 +118,10 @@ func TestChatWithContact(t *testing.T) {
 	if !h.g.mainView.Visible() || h.g.chat.root.Visible() {
 		t.Error("back did not return to the main view")
 	}
+
+	h.emit(phone.Event{Kind: phone.EventPresence, Peer: "bob", Presence: "in a call"})
+	r.set(h.g.contacts[0])
+	if !strings.HasPrefix(r.detail.Text, "in a call · ") {
+		t.Errorf("contact row with presence: %q", r.detail.Text)
+	}
 }

@@ -151,7 +151,11 @@ func (r *contactRow) set(c store.Contact) {
 	if c.Fingerprint != "" {
 		key = "key pinned"
 	}
-	r.detail.SetText(aor + " · " + key)
+	detail := aor + " · " + key
+	if pr := r.g.chat.presence[c.User]; pr != "" {
+		detail = pr + " · " + detail // presence (chat.go)
+	}
+	r.detail.SetText(detail)
 	r.chat.SetText("")
 	r.chat.Importance = widget.LowImportance
 	if n := r.g.unread[c.User]; n > 0 {

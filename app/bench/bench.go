@@ -20,6 +20,8 @@ const Usage = `Usage: chordphone bench KIND [flags]
             dial to ringing and dial to answered, median and p95
   idle      idle cost of storing peers in a loopback overlay of headless processes:
             CPU per peer as a fraction of one core, maintenance bytes per second
+  presence  extra overlay traffic of following contacts' presence (one round of lookups
+            against the overlay's own traffic), as bytes per second at rest
 
 Each prints its figures as JSON on stdout. "chordphone bench KIND --help" lists the flags.
 `
@@ -40,6 +42,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return Calls(ctx, args[1:], stdout, stderr)
 	case "idle":
 		return Idle(ctx, args[1:], stdout, stderr)
+	case "presence":
+		return Presence(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "chordphone bench: unknown bench %q\n\n%s", args[0], Usage)
 	return 2

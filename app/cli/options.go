@@ -118,7 +118,7 @@ func DefaultProfile() (string, error) {
 }
 
 // HeadlessCommands lists what a headless phone's stdin accepts (README "Headless interface").
-const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, lookup USER, msg USER TEXT, voicemail USER FILE.wav, status, new-identity, quit"
+const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute, unmute, dtmf DIGITS, lookup USER, msg USER TEXT, voicemail USER FILE.wav, contact USER, status, new-identity, quit"
 
 // Subcommands are the first arguments that select another program than the phone.
 var Subcommands = []struct{ Name, Args, Text string }{

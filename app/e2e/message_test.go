@@ -200,3 +200,44 @@ func TestVoicemail(t *testing.T) {
 		t.Errorf("voicemail of a missing file: %v", e)
 	}
 }
+
+// waitPresence waits for p's presence event about peer saying state.
+func waitPresence(t *testing.T, p *Proc, peer, state string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		e := p.Wait(t, "presence", time.Until(deadline))
+		if e["peer"] == peer && e["presence"] == state {
+			return
+		}
+	}
+}
+
+// TestPresence (issue 19): alice follows her contact bob: online from his registration when
+// she adds him; after a message between them they watch each other over its connection
+// (SUBSCRIBE/NOTIFY), so alice hears at once that bob is in a call with carol, that the call
+// ended, and that bob quit.
+func TestPresence(t *testing.T) {
+	o := StartOverlay(t, "presence.test", 3)
+	startPhone(t, o, "carol", 3, "--auto-answer")
+	bob := startPhone(t, o, "bob", 2)
+	alice := startPhone(t, o, "alice", 1)
+	alice.Send(t, "contact carol")
+	waitPresence(t, alice.Proc, "carol", "online")
+	alice.Send(t, "contact bob")
+	waitPresence(t, alice.Proc, "bob", "online")
+	bob.Send(t, "contact alice")
+	waitPresence(t, bob.Proc, "alice", "online")
+
+	alice.Send(t, "msg bob are you there?")
+	bob.Wait(t, "message", 30*time.Second)
+	alice.Wait(t, "delivered", 30*time.Second)
+
+	bob.Send(t, "call carol")
+	bob.Wait(t, "answered", 30*time.Second)
+	waitPresence(t, alice.Proc, "bob", "in a call")
+	bob.Send(t, "hangup")
+	waitPresence(t, alice.Proc, "bob", "online")
+	bob.Send(t, "quit")
+	waitPresence(t, alice.Proc, "bob", "offline")
+}

@@ -144,7 +144,7 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), li
 			if n == 0 {
 				w.errorf(phone.CodeBadArguments, "%s takes no argument", cmd)
 			} else {
-				w.errorf(phone.CodeBadArguments, "usage: %s %s", cmd, map[string]string{"call": "USER", "dtmf": "DIGITS", "lookup": "USER"}[cmd])
+				w.errorf(phone.CodeBadArguments, "usage: %s %s", cmd, map[string]string{"call": "USER", "dtmf": "DIGITS", "lookup": "USER", "contact": "USER"}[cmd])
 			}
 			return false
 		}
@@ -195,6 +195,10 @@ func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), li
 	case "dtmf":
 		if want(1) {
 			err = p.SendDTMF(args[0])
+		}
+	case "contact": // contact USER: add to the contacts, whose presence the phone follows
+		if want(1) {
+			err = p.AddContact(args[0])
 		}
 	case "lookup":
 		if want(1) { // answers within the lookup's timeout (5 s), meanwhile other commands run

@@ -54,6 +54,7 @@ type Event struct {
 	// File and DurationMs: a voice message's WAV file in the profile and its length.
 	File       string   `json:"file,omitempty"`
 	DurationMs *int64   `json:"duration_ms,omitempty"`
+	Presence   string   `json:"presence,omitempty"` // presence: online, offline, in a call
 	Devices    []string `json:"devices,omitempty"`
 	// Code is a stable machine-readable name of an error or warning (snake_case, e.g.
 	// "no_capture_device"); Message is the sentence a person reads.

@@ -167,7 +167,11 @@ func (p *Phone) sendTo(ctx context.Context, ep *sipcall.Endpoint, pr *peer.Peer,
 		}
 		return p.withCert(conn, node), nil
 	}
-	return ep.SendMessage(ctx, node, dial, user, id, ctype, body)
+	err := ep.SendMessage(ctx, node, dial, user, id, ctype, body)
+	if err == nil && ctype == textPlain {
+		p.watchAfterMessage(node, user) // presence.go
+	}
+	return err
 }
 
 // onMessage takes a MESSAGE that arrived (RFC 3428 §7): text from the user whose certificate
@@ -200,6 +204,7 @@ func (p *Phone) onMessage(m *sipcall.Message) int {
 	}
 	p.received(store.MessageEntry{ID: m.ID, Peer: m.From, Direction: store.Incoming, Text: text,
 		Time: when.UTC(), Status: store.MessageReceived})
+	p.watchAfterMessage(m.Peer, m.From) // presence.go
 	return 200
 }
 

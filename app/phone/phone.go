@@ -97,6 +97,7 @@ type Phone struct {
 	runClient  bool          // the running peer was asked to be a client (guarded by mu)
 
 	mailboxPoke chan struct{} // look into the mailbox now (offline.go)
+	pres        presenceBook  // contacts' presence (presence.go)
 	notices     []Event       // what openProfile set right, said when Run starts (trouble.go)
 	badIdentity error         // the identity cannot be read: waiting for NewIdentity (guarded by mu)
 }
@@ -178,6 +179,7 @@ func (p *Phone) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
+	p.ownPresence(e) // subscribers hear of calls (presence.go)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for ch := range p.subs {
@@ -326,6 +328,7 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		// Calls first (BYE to the peer), then registrations and the overlay.
 		stopCalls()
 		if ep != nil {
+			p.presenceGoodbye(ep) // subscribers hear "offline" (presence.go)
 			ep.Close()
 		}
 		p.wg.Wait()
@@ -363,7 +366,8 @@ func (p *Phone) runPeer(ctx context.Context) error {
 		lanPoke = poke
 	}
 	if p.registered() && ep != nil {
-		p.spawn(func() { p.watchMailbox(runCtx, pr, ep) }) // messages left for us (offline.go)
+		p.spawn(func() { p.watchMailbox(runCtx, pr, ep) })  // messages left for us (offline.go)
+		p.spawn(func() { p.watchPresence(runCtx, pr, ep) }) // presence.go
 	}
 	defer p.followNetwork(ctx, pr, nw, lanPoke)()
 	if pr.Role() == peer.RoleClient {

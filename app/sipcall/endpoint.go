@@ -50,7 +50,7 @@ const (
 )
 
 // allowHeader lists the methods an Endpoint handles (RFC 3261 §20.5).
-const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE"
+const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY"
 
 // Settings configures an Endpoint.
 type Settings struct {
@@ -95,6 +95,7 @@ type Endpoint struct {
 	dialogs   map[string]*Call      // dialogKey(Call-ID, local tag)
 	onInvite  func(*Incoming)
 	onMessage func(*Message) int // message.go
+	pres      presence           // presence.go
 	nextAddr  uint32
 
 	done chan struct{}
@@ -207,7 +208,9 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 	srv.OnBye(ep.wrap(ep.handleBye))
 	srv.OnCancel(ep.wrap(ep.handleStrayCancel))
 	srv.OnOptions(ep.wrap(ep.handleOptions))
-	srv.OnMessage(ep.wrap(ep.handleMessage)) // RFC 3428 (message.go)
+	srv.OnMessage(ep.wrap(ep.handleMessage))     // RFC 3428 (message.go)
+	srv.OnSubscribe(ep.wrap(ep.handleSubscribe)) // RFC 6665 (presence.go)
+	srv.OnNotify(ep.wrap(ep.handleNotify))
 	srv.OnNoRoute(ep.wrap(ep.handleOther))
 	ep.wg.Add(1)
 	go func() {
