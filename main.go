@@ -35,7 +35,7 @@ func run(args []string) int {
 		case "bench":
 			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
 		case "adapter":
-			return sipadapter.Command(args[1:], os.Stdin, os.Stdout, os.Stderr)
+			return sipadapter.Command(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
 		case "enroll":
 			return enrollcmd.Enroll(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
 		case "overlay-server":

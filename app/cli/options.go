@@ -122,7 +122,7 @@ const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute
 
 // Subcommands are the first arguments that select another program than the phone.
 var Subcommands = []struct{ Name, Args, Text string }{
-	{"adapter", "user add NAME [--digest both|sha-256|md5]|user list|user remove NAME [--profile DIR]", "accounts of the SIP phones that register to --sip-adapter (password on stdin)"},
+	{"adapter", "user add NAME [--digest both|sha-256|md5] [--invite LINK|--config URL|FILE|--overlay NAME]|user list|user remove NAME [--profile DIR]", "accounts of the SIP phones that register to --sip-adapter (password on stdin)"},
 	{"bench", "overlay|calls|idle [flags]", "measure the overlay, calls or idle cost (JSON on stdout)"},
 	{"enroll", "--overlay NAME|--config URL|FILE|--invite LINK --user NAME [--ca-fingerprint HEX] [--profile DIR]", "get this profile a certificate from a named overlay (password on stdin)"},
 	{"overlay-server", "init|user|config|ca|invite|serve [flags]", "run an overlay: configuration document, enrollment, bootstrap peer, invitations"},

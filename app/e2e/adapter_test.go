@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,8 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/chordphone/chordphone/media/analysis"
 	"github.com/chordphone/chordphone/media/audio"
+	"github.com/chordphone/chordphone/overlay/discovery/lantest"
 )
 
 // freeSIPPort returns a port free on loopback for both UDP and TCP.
@@ -83,9 +87,23 @@ type baresip struct {
 	sent   []int16
 }
 
-// startBaresip starts baresip registering as user to the adapter on sipPort; answer is its
-// answermode ("auto" or "manual"); extra is added to its account line (";mediaenc=srtp-mand").
+// startBaresip starts baresip registering as user to the adapter on sipPort (loopback); answer
+// is its answermode ("auto" or "manual"); extra is added to its account line
+// (";mediaenc=srtp-mand").
 func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32, answer string, extra ...string) *baresip {
+	t.Helper()
+	return startBaresipAt(t, baresipSetup{user: user, password: password, server: fmt.Sprintf("127.0.0.1:%d", sipPort),
+		seed: seed, answer: answer, extra: strings.Join(extra, ""), ctrlHost: "127.0.0.1"})
+}
+
+// baresipSetup says where and how baresip runs: ns is a network namespace ("" the test's),
+// ctrlHost the address its ctrl_tcp listens on (reachable from the test).
+type baresipSetup struct {
+	user, password, server, answer, extra, ns, ctrlHost string
+	seed                                                uint32
+}
+
+func startBaresipAt(t *testing.T, bs baresipSetup) *baresip {
 	t.Helper()
 	bin, err := exec.LookPath("baresip")
 	if err != nil {
@@ -96,7 +114,7 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32,
 	if err := os.Mkdir(b.out, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	b.sent = analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, seed)
+	b.sent = analysis.TestSignal(audio.SampleRate*2, audio.SampleRate, bs.seed)
 	in := filepath.Join(dir, "in.wav")
 	saveWAV8k(t, in, b.sent, 30) // 60 s: baresip ends a call when its file source ends
 	ctrl := freeSIPPort(t)
@@ -104,8 +122,9 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32,
 	// (dump-*-dec.wav in snd_path).
 	cfg := fmt.Sprintf("poll_method epoll\naudio_player aufile,/dev/null\naudio_source aufile,%s\naudio_alert aufile,/dev/null\n"+
 		"module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule srtp.so\nmodule sndfile.so\nsnd_path %s\nmodule_app account.so\n"+
-		"module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:%d\n", in, b.out, ctrl)
-	acc := fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=%s%s\n", user, sipPort, password, answer, strings.Join(extra, ""))
+		"module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen %s\n", in, b.out, net.JoinHostPort(bs.ctrlHost, strconv.Itoa(ctrl)))
+	acc := fmt.Sprintf("<sip:%s@%s;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=%s%s\n",
+		bs.user, bs.server, bs.password, bs.answer, bs.extra)
 	for name, text := range map[string]string{"config": cfg, "accounts": acc} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -116,6 +135,9 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32,
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-4", "-s", "-f", dir)
+	if bs.ns != "" {
+		cmd = exec.Command("ip", "netns", "exec", bs.ns, bin, "-4", "-s", "-f", dir)
+	}
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -132,7 +154,7 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32,
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrl))
+		c, err := dialIn(bs.ns, net.JoinHostPort(bs.ctrlHost, strconv.Itoa(ctrl)))
 		if err == nil {
 			b.conn = c
 			break
@@ -502,4 +524,93 @@ func TestAdapterSDES(t *testing.T) {
 	}
 	checkAudio(t, "alice (baresip, SRTP) -> bob", alice.sent, bob.outWAV)
 	checkAudio(t, "bob -> alice (baresip, SRTP)", bob.sent, alice.heard(t))
+}
+
+// TestAdapterEnrolledOverlay: in an operator's overlay (certificates only from its
+// enrollment server, RFC 6940 §11.3), `chordphone adapter user add alice --invite LINK`
+// enrolls alice's line with the operator's server; baresip registers as alice and a
+// Chordphone user enrolled there too calls alice by name, audio both ways.
+func TestAdapterEnrolledOverlay(t *testing.T) {
+	lan := lantest.New(t, 2)
+	srvAddr, host := lan.Addrs[0].String(), lan.Addrs[1].String()
+	etc := filepath.Join("/etc/netns", lan.Namespaces[1]) // `ip netns exec` mounts its hosts file
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+srvAddr+" lab.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	op := filepath.Join(dir, "op")
+	command(t, "", dir, "", false, "overlay-server", "init", "--dir", op, "--name", "lab.test")
+	links := map[string]string{}
+	for _, u := range []string{"gateway", "alice", "bob"} {
+		command(t, "", dir, u+"-password\n", false, "overlay-server", "user", "add", u, "--dir", op)
+		link, _ := command(t, "", dir, "", false, "overlay-server", "invite", "--dir", op, "--user", u)
+		links[u] = strings.TrimSpace(link)
+	}
+	startOverlayServer(t, lan.Namespaces[0], dir, "--dir", op, "--listen", srvAddr+":443", "--peer-listen", srvAddr+":6084")
+
+	ns := lan.Namespaces[1]
+	gdir := t.TempDir()
+	gprofile := filepath.Join(gdir, "profile")
+	command(t, ns, gdir, "gateway-password\n", false, "enroll", "--profile", gprofile, "--invite", links["gateway"])
+	command(t, ns, gdir, "alice-password\n", false, "adapter", "user", "add", "alice", "--digest", "md5",
+		"--invite", links["alice"], "--profile", gprofile)
+	sipPort := freeSIPPort(t)
+	adapter := StartHeadlessIn(t, ns, binPath, "adapter", gdir, "--profile", gprofile,
+		"--sip-adapter", net.JoinHostPort(host, strconv.Itoa(sipPort)))
+	adapter.Wait(t, "registered", 90*time.Second)
+
+	bdir := t.TempDir()
+	bprofile := filepath.Join(bdir, "profile")
+	command(t, ns, bdir, "bob-password\n", false, "enroll", "--profile", bprofile, "--invite", links["bob"])
+	sig, in, out := audioFiles(t, bdir, "bob", 2)
+	bob := &phoneProc{Proc: StartHeadlessIn(t, ns, binPath, "bob", bdir, "--profile", bprofile,
+		"--audio-in", in, "--audio-out", out), sent: sig, outWAV: out}
+	bob.Wait(t, "registered", 90*time.Second)
+
+	alice := startBaresipAt(t, baresipSetup{user: "alice", password: "alice-password", seed: 5, answer: "auto",
+		server: net.JoinHostPort(host, strconv.Itoa(sipPort)), ns: ns, ctrlHost: host})
+	lookupUntilFound(t, bob.Proc, "alice")
+	bob.Send(t, "call alice")
+	bob.Wait(t, "answered", 30*time.Second)
+	alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
+	waitReceived(t, bob.Proc, 200)
+	alice.waitHeard(t, 4*time.Second)
+	bob.Send(t, "hangup")
+	alice.wait(t, "CALL_CLOSED", 20*time.Second)
+	checkAudio(t, "alice (baresip, enrolled line) -> bob", alice.sent, bob.outWAV)
+	checkAudio(t, "bob -> alice (baresip, enrolled line)", bob.sent, alice.heard(t))
+}
+
+// dialIn opens a TCP connection from inside network namespace ns ("" the test's own): on a
+// locked thread moved into ns (setns), which is then thrown away with its goroutine.
+func dialIn(ns, addr string) (net.Conn, error) {
+	if ns == "" {
+		return net.Dial("tcp", addr)
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() { // owner: dialIn; ends after the dial (its thread ends with it: never unlocked)
+		runtime.LockOSThread()
+		f, err := os.Open(filepath.Join("/var/run/netns", ns))
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{nil, fmt.Errorf("setns %s: %w", ns, err)}
+			return
+		}
+		c, err := net.Dial("tcp", addr)
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
 }

@@ -2,6 +2,7 @@ package sipadapter
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,19 +10,29 @@ import (
 	"strings"
 
 	"github.com/chordphone/chordphone/app/cli"
+	"github.com/chordphone/chordphone/app/enrollcmd"
 )
 
 // CommandUsage is the usage line of `chordphone adapter`.
-const CommandUsage = "user add NAME [--digest both|sha-256|md5] | user list | user remove NAME [--profile DIR]"
+const CommandUsage = "user add NAME [--digest both|sha-256|md5] [--invite LINK | --config URL|FILE | --overlay NAME [--ca-fingerprint HEX]] | user list | user remove NAME [--profile DIR]"
 
 // Command runs `chordphone adapter ARGS`: the accounts of the user agents that register to
 // this phone's SIP adapter (--sip-adapter). add reads the password from the first line of
-// stdin. It returns the exit status.
-func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// stdin; with --invite, --config or --overlay it also enrolls the user's line with the
+// overlay's enrollment server, with the same password (the operator's account for NAME). It
+// returns the exit status.
+func Command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chordphone adapter", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	profile := fs.String("profile", "", "profile `DIR`")
 	alg := fs.String("digest", DigestBoth, "digest algorithms of a new user: both, sha-256 or md5")
+	var enrollArgs []string // passed on to chordphone enroll for the line's profile
+	for _, name := range []string{"invite", "config", "overlay", "ca-fingerprint"} {
+		fs.Func(name, "enroll the line: as chordphone enroll --"+name, func(v string) error {
+			enrollArgs = append(enrollArgs, "--"+name, v)
+			return nil
+		})
+	}
 	var pos []string
 	for len(args) > 0 { // flags may come before or after the words
 		if err := fs.Parse(args); err != nil {
@@ -48,6 +59,16 @@ func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		var pw string
 		if pw, err = readPassword(stdin); err == nil {
 			err = acc.Add(pos[2], pw, *alg)
+		}
+		if err == nil && len(enrollArgs) > 0 {
+			// The line's identity from the enrollment server (RFC 6940 §11.3): the line
+			// registers NAME with it (see the package doc).
+			args := append([]string{"--profile", LineProfile(*profile, pos[2]), "--user", pos[2]}, enrollArgs...)
+			if code := enrollcmd.Enroll(ctx, args, strings.NewReader(pw+"\n"), stdout, stderr); code != 0 {
+				_ = acc.Remove(pos[2])
+				fmt.Fprintf(stderr, "chordphone adapter: %s was not added: its line could not be enrolled (above)\n", pos[2])
+				return code
+			}
 		}
 		if err == nil {
 			fmt.Fprintf(stdout, "added %s: a SIP phone registers as user %s, realm %s, with this password\n", pos[2], pos[2], Realm)

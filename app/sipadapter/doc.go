@@ -23,8 +23,9 @@
 //     (USER-NODE-MATCH: the user name and Node-ID of the signing certificate) holds exactly
 //     as for any phone, and callees see NAME's certificate on the AppAttach connection. In a
 //     self-signed overlay the line makes NAME's identity itself; in an enrolled overlay the
-//     line's profile must hold NAME's certificate: `chordphone enroll --profile
-//     PROFILE/adapter/NAME --user NAME ...` (the line says so when it is missing). When the
+//     line's profile must hold NAME's certificate from the enrollment server: `chordphone
+//     adapter user add NAME --invite LINK` (or --config, --overlay) enrolls it, with the
+//     same password, when it adds the account (the line logs when it is missing). When the
 //     last binding goes (un-REGISTER or expiry) the line stops, which removes the
 //     registration from the overlay.
 //

@@ -23,6 +23,11 @@ type LineConfig struct {
 	Config string
 }
 
+// LineProfile is the profile directory of user's line inside the adapter peer's profile.
+func LineProfile(profile, user string) string {
+	return filepath.Join(profile, "adapter", user)
+}
+
 // lines are the running lines, one per registered user.
 type lines struct {
 	a      *Adapter
@@ -95,7 +100,7 @@ func (l *line) run(ctx context.Context) {
 		return // ctx ended
 	}
 	ph, err := phone.New(phone.Config{
-		Profile: filepath.Join(l.ls.a.cfg.Profile, "adapter", l.name), User: l.name,
+		Profile: LineProfile(l.ls.a.cfg.Profile, l.name), User: l.name,
 		Overlay: overlay, Config: l.ls.cfg.Config, Bootstrap: boot, Listen: net.JoinHostPort(host, "0"),
 		Client: true, Audio: l.audio, Logger: l.log,
 	})
