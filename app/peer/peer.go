@@ -87,6 +87,7 @@ type Peer struct {
 	log     *slog.Logger
 	id      *identity.Identity
 	docp    atomic.Pointer[config.Config] // the overlay configuration in force (document())
+	trusted config.TrustMemo              // certificate chains document() accepted
 	cfgMu   sync.Mutex                    // serializes configuration updates (configupdate.go)
 	updated sentUpdates                   // ConfigUpdates sent (configupdate.go)
 	reg     *kinds.Registry
@@ -452,7 +453,7 @@ func (p *Peer) document() *config.Config { return p.docp.Load() }
 // trust maps a peer's certificate (on a link or in a message) with the intermediate CAs it
 // came with to the Node-IDs the overlay accepts it for.
 func (p *Peer) trust(cert *x509.Certificate, intermediates []*x509.Certificate) ([]wire.NodeID, error) {
-	pc, err := config.VerifyPeerCert(p.document(), cert, intermediates...)
+	pc, err := p.trusted.VerifyPeer(p.document(), append([]*x509.Certificate{cert}, intermediates...), time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +464,7 @@ func (p *Peer) trustChain(chain []*x509.Certificate, now time.Time) error {
 	if len(chain) == 0 {
 		return errors.New("no certificate")
 	}
-	_, err := p.document().VerifyPeer(chain, now)
+	_, err := p.trusted.VerifyPeer(p.document(), chain, now)
 	return err
 }
 

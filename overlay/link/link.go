@@ -100,7 +100,7 @@ func newLink(t *Transport, conn net.Conn, proto wire.OverlayLinkType, pc *peerCh
 		t: t, s: &t.s, conn: conn, proto: proto,
 		datagram: proto != wire.LinkTLSTCPFHNoICE,
 		remote:   pc.remoteID(), cert: pc.cert, onClose: onClose,
-		sendq: make(chan [][]byte, 64),
+		sendq: make(chan [][]byte, 4),
 		acks:  make(chan ackInfo, 128),
 		done:  make(chan struct{}),
 		early: map[uint32][]byte{},

@@ -62,10 +62,33 @@ func TestSendQueueClaimedOriginators(t *testing.T) {
 	}
 	// What was evicted to make room came from the flooder, never from the other.
 	q.mu.Lock()
-	if q.n != sendQueueLen-3 || q.hops[bob] != nil {
-		t.Fatalf("%d waiting (want %d), other's queue %v", q.n, sendQueueLen-3, q.hops[bob])
+	if q.n != sendQueueLen-3 || q.shares[bob] != nil {
+		t.Fatalf("%d waiting (want %d), other's queue %v", q.n, sendQueueLen-3, q.shares[bob])
 	}
 	q.mu.Unlock()
+}
+
+// Answers to two requesters that go out over the same next hop take turns in shares of
+// their own: the one after the next hop (RFC 6940 §6.2.2); a request's share is its
+// previous hop.
+func TestShareOf(t *testing.T) {
+	next, eve, bob, self := wire.NodeID{1}, wire.NodeID{2}, wire.NodeID{3}, wire.NodeID{4}
+	ans := func(ids ...wire.NodeID) []wire.Destination {
+		var dl []wire.Destination
+		for _, id := range ids {
+			dl = append(dl, wire.NodeDestination(id))
+		}
+		return dl
+	}
+	if a, b := shareOf(self, ans(next, eve, wire.NodeID{9}), false), shareOf(self, ans(next, bob), false); a != eve || b != bob {
+		t.Errorf("answers: shares %v and %v, want eve and bob", a, b)
+	}
+	if s := shareOf(self, ans(bob), false); s != self {
+		t.Errorf("answer to a neighbour: share %v, want this node", s)
+	}
+	if s := shareOf(eve, ans(next, bob), true); s != eve {
+		t.Errorf("request: share %v, want its previous hop", s)
+	}
 }
 
 // popN pops k messages and returns their first bytes.

@@ -212,10 +212,10 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 		n.drop("client routes nothing for others", nil)
 		return
 	}
-	flow := flowOf(fromID, h, dl, isReq)
+	share, flow := shareOf(fromID, dl, isReq), flowOf(fromID, h, dl, isReq)
 	if fromID == n.id && !popped {
 		// Originated here: send as it is.
-		n.send(l, n.id, flow, b)
+		n.send(l, share, flow, b)
 		return
 	}
 	if fromID != n.id {
@@ -256,7 +256,19 @@ func (n *Node) forward(l Link, fromID wire.NodeID, h *wire.ForwardingHeader, hl 
 		n.drop("too large after via", nil)
 		return
 	}
-	n.send(l, fromID, flow, nb)
+	n.send(l, share, flow, nb)
+}
+
+// shareOf names the share of a link's send queue a message takes its turn in, before
+// flowOf divides it (sendq.go): for a request, its previous hop, whose link
+// authenticated it (this node for its own); for an answer, the node the next hop hands
+// it to (RFC 6940 §6.2.2), so that the answers to a flooding neighbour wait behind
+// each other, not behind others' answers.
+func shareOf(fromID wire.NodeID, dl []wire.Destination, isReq bool) wire.NodeID {
+	if !isReq && len(dl) > 1 && dl[1].Type == wire.DestinationNode {
+		return dl[1].Node
+	}
+	return fromID
 }
 
 // flowOf names the end party a message travels for, to share a link's send queue

@@ -50,7 +50,8 @@ type CertSecurity struct {
 	// security block lacks the signer's certificate (§6.3.4 allows leaving it out).
 	FetchCertificates func(ctx context.Context, node wire.NodeID) ([]*x509.Certificate, error)
 
-	known certCache // signer certificates seen in verified messages or fetched
+	known  certCache // signer certificates seen in verified messages or fetched
+	parsed certCache // certificates of security blocks, parsed once (not yet trusted)
 }
 
 // Sign signs m (RFC 6940 §6.3.4) and attaches the certificates.
@@ -78,7 +79,7 @@ func SignerIdentity(node wire.NodeID, cert *x509.Certificate) wire.SignerIdentit
 
 // Verify checks m's signature against the certificate its signer identity names.
 func (c *CertSecurity) Verify(m *wire.Message) ([]wire.NodeID, error) {
-	cert, err := wire.FindCertificate(m)
+	cert, err := wire.FindCertificateWith(m, c.parse)
 	if err != nil {
 		if cert = c.known.find(&m.Security.Signature.Identity, originOf(m)); cert == nil {
 			// RFC 6940 §6.3.4: the certificates bucket only SHOULD hold the signer's.
@@ -91,7 +92,7 @@ func (c *CertSecurity) Verify(m *wire.Message) ([]wire.NodeID, error) {
 	if c.Trust != nil {
 		var inter []*x509.Certificate
 		for _, gc := range m.Security.Certificates {
-			if x, err := x509.ParseCertificate(gc.Certificate); err == nil && !x.Equal(cert) {
+			if x, err := c.parse(gc.Certificate); err == nil && !x.Equal(cert) {
 				inter = append(inter, x)
 			}
 		}
@@ -108,6 +109,21 @@ func (c *CertSecurity) Verify(m *wire.Message) ([]wire.NodeID, error) {
 	}
 	c.known.add(cert)
 	return ids, nil
+}
+
+// parse parses a certificate of a security block; a certificate seen before (a signer
+// sends its own with every message, RFC 6940 §6.3.4) is not parsed again.
+func (c *CertSecurity) parse(der []byte) (*x509.Certificate, error) {
+	h := sha256.Sum256(der)
+	if x := c.parsed.get(h); x != nil {
+		return x, nil
+	}
+	x, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c.parsed.add(x)
+	return x, nil
 }
 
 // CertificateMissingError is Verify's error for a message whose signer certificate is
@@ -185,6 +201,13 @@ func (k *certCache) add(cert *x509.Certificate) {
 		}
 	}
 	k.certs[h] = cert
+}
+
+// get returns the certificate whose DER has SHA-256 h, or nil.
+func (k *certCache) get(h [32]byte) *x509.Certificate {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.certs[h]
 }
 
 // find returns a known certificate that id names (origin is a candidate Node-ID for

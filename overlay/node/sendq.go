@@ -11,44 +11,44 @@ import (
 // Send queue bounds. RELOAD forwarding is best effort hop by hop; end-to-end
 // retransmission (RFC 6940 §6.2.1) recovers a dropped message.
 const (
-	sendQueuePerSource = 64  // messages of one flow (previous hop, end party) waiting for one link
+	sendQueuePerSource = 64  // messages of one flow (share, end party) waiting for one link
 	sendQueueLen       = 512 // messages waiting for one link
 )
 
 // sendQueue holds the messages waiting for one link, served round robin on two levels:
-// first by previous hop (the neighbour a message came from, whose link authenticated
-// it; this node for what it originates or answers), then, within a hop, by end party
-// (flowOf). The end party is only what the previous hop claims (a via list is not
-// signed, RFC 6940 §6.3.4), so a neighbour naming many originators still gets one
-// neighbour's share, and the messages of every other neighbour go out after at most
-// one of its messages. A full queue makes room by dropping the oldest message of the
-// longest flow of the busiest hop: a flood crowds out itself, never a newcomer.
+// first by share (shareOf: a request's previous hop, whose link authenticated it; the
+// node an answer's next hop hands it to), then, within a share, by end party (flowOf).
+// The end party is only what a neighbour claims (a via list is not signed, RFC 6940
+// §6.3.4), so a neighbour naming many originators still gets one neighbour's share,
+// and the messages of every other share go out after at most one of its messages. A
+// full queue makes room by dropping the oldest message of the longest flow of the
+// fullest share: a flood crowds out itself, never a newcomer.
 type sendQueue struct {
-	mu    sync.Mutex
-	hops  map[wire.NodeID]*hopQueue
-	order []wire.NodeID // previous hops with messages waiting, in service order
-	n     int
-	busy  bool // the worker is sending a popped message
-	wake  chan struct{}
+	mu     sync.Mutex
+	shares map[wire.NodeID]*shareQueue
+	order  []wire.NodeID // shares with messages waiting, in service order
+	n      int
+	busy   bool // the worker is sending a popped message
+	wake   chan struct{}
 }
 
-// hopQueue is the part of a sendQueue that came from one previous hop: a FIFO per
+// shareQueue is the part of a sendQueue of one share (shareOf): a FIFO per
 // end party, served round robin.
-type hopQueue struct {
+type shareQueue struct {
 	fifo  map[wire.NodeID][][]byte
 	order []wire.NodeID // end parties with messages waiting, in service order
 	n     int
 }
 
 func newSendQueue() *sendQueue {
-	return &sendQueue{hops: map[wire.NodeID]*hopQueue{}, wake: make(chan struct{}, 1)}
+	return &sendQueue{shares: map[wire.NodeID]*shareQueue{}, wake: make(chan struct{}, 1)}
 }
 
-// push queues b, from previous hop hop for end party end; q.mu must be held. It
+// push queues b, of share share and end party end; q.mu must be held. It
 // refuses b when end's FIFO is full, and evicts another message (evicted) when the
 // whole queue is.
-func (q *sendQueue) push(hop, end wire.NodeID, b []byte) (pushed, evicted bool) {
-	h := q.hops[hop]
+func (q *sendQueue) push(share, end wire.NodeID, b []byte) (pushed, evicted bool) {
+	h := q.shares[share]
 	if h != nil && len(h.fifo[end]) >= sendQueuePerSource {
 		return false, false
 	}
@@ -56,12 +56,12 @@ func (q *sendQueue) push(hop, end wire.NodeID, b []byte) (pushed, evicted bool) 
 		q.evict()
 		evicted = true
 	}
-	if h = q.hops[hop]; h == nil {
-		h = &hopQueue{fifo: map[wire.NodeID][][]byte{}}
-		q.hops[hop] = h
+	if h = q.shares[share]; h == nil {
+		h = &shareQueue{fifo: map[wire.NodeID][][]byte{}}
+		q.shares[share] = h
 	}
 	if h.n == 0 {
-		q.order = append(q.order, hop)
+		q.order = append(q.order, share)
 	}
 	if len(h.fifo[end]) == 0 {
 		h.order = append(h.order, end)
@@ -76,14 +76,14 @@ func (q *sendQueue) push(hop, end wire.NodeID, b []byte) (pushed, evicted bool) 
 	return true, evicted
 }
 
-// evict drops the oldest message of the longest FIFO of the hop with the most
+// evict drops the oldest message of the longest FIFO of the share with the most
 // messages waiting; q.mu must be held.
 func (q *sendQueue) evict() {
-	var hop, end wire.NodeID
-	var h *hopQueue
-	for id, x := range q.hops {
+	var share, end wire.NodeID
+	var h *shareQueue
+	for id, x := range q.shares {
 		if h == nil || x.n > h.n {
-			hop, h = id, x
+			share, h = id, x
 		}
 	}
 	if h == nil {
@@ -94,12 +94,12 @@ func (q *sendQueue) evict() {
 			end = id
 		}
 	}
-	q.take(hop, h, end, false)
+	q.take(share, h, end, false)
 }
 
-// take removes the oldest message of hop's FIFO for end and returns it. served: hop
+// take removes the oldest message of share's FIFO for end and returns it. served: share
 // and end are first in their service orders, and go to the back. q.mu must be held.
-func (q *sendQueue) take(hop wire.NodeID, h *hopQueue, end wire.NodeID, served bool) []byte {
+func (q *sendQueue) take(share wire.NodeID, h *shareQueue, end wire.NodeID, served bool) []byte {
 	f := h.fifo[end]
 	b := f[0]
 	f[0] = nil
@@ -109,9 +109,9 @@ func (q *sendQueue) take(hop wire.NodeID, h *hopQueue, end wire.NodeID, served b
 	h.n--
 	q.n--
 	h.order = requeue(h.order, end, served, len(f) > 1)
-	q.order = requeue(q.order, hop, served, h.n > 0)
+	q.order = requeue(q.order, share, served, h.n > 0)
 	if h.n == 0 {
-		delete(q.hops, hop)
+		delete(q.shares, share)
 	}
 	return b
 }
@@ -136,9 +136,9 @@ func (q *sendQueue) pop() ([]byte, bool) {
 	if len(q.order) == 0 {
 		return nil, false
 	}
-	hop := q.order[0]
-	h := q.hops[hop]
-	b := q.take(hop, h, h.order[0], true)
+	share := q.order[0]
+	h := q.shares[share]
+	b := q.take(share, h, h.order[0], true)
 	q.busy = true
 	return b, true
 }
@@ -155,14 +155,14 @@ type trySender interface {
 	TrySend(msg []byte) (bool, error)
 }
 
-// send hands b, which came from previous hop hop and travels for end party end
-// (flowOf), to l without blocking: messages are received, routed and forwarded on the
+// send hands b, of share share (shareOf) and end party end (flowOf), to l without
+// blocking: messages are received, routed and forwarded on the
 // link's read goroutine (Receive), which must keep reading (and acknowledging) even
 // when the next hop is slow. b goes straight to the link when it has room and nothing
 // is waiting, else into l's node-side queue (sendQueue), which drops what it cannot
 // hold. A link without TrySend (the in-process memnet) is assumed to queue without
 // blocking.
-func (n *Node) send(l Link, hop, end wire.NodeID, b []byte) {
+func (n *Node) send(l Link, share, end wire.NodeID, b []byte) {
 	ts, ok := l.(trySender)
 	if !ok {
 		n.st.sent.Add(1)
@@ -203,7 +203,7 @@ func (n *Node) send(l Link, hop, end wire.NodeID, b []byte) {
 			return
 		}
 	}
-	pushed, evicted := q.push(hop, end, b)
+	pushed, evicted := q.push(share, end, b)
 	if evicted {
 		n.drop("send queue full", nil)
 	}

@@ -238,6 +238,12 @@ func Verify(m *Message, cert *x509.Certificate) error {
 // FindCertificate returns the certificate in m's security block that the
 // signer identity names, parsed.
 func FindCertificate(m *Message) (*x509.Certificate, error) {
+	return FindCertificateWith(m, x509.ParseCertificate)
+}
+
+// FindCertificateWith is FindCertificate with parse as the certificate parser
+// (one that remembers certificates it parsed before, say).
+func FindCertificateWith(m *Message, parse func(der []byte) (*x509.Certificate, error)) (*x509.Certificate, error) {
 	id := &m.Security.Signature.Identity
 	var extra []NodeID
 	if len(m.Header.ViaList) > 0 && m.Header.ViaList[0].Type == DestinationNode {
@@ -247,7 +253,7 @@ func FindCertificate(m *Message) (*x509.Certificate, error) {
 		if gc.Type != CertificateX509 {
 			continue
 		}
-		cert, err := x509.ParseCertificate(gc.Certificate)
+		cert, err := parse(gc.Certificate)
 		if err != nil {
 			continue
 		}
