@@ -155,45 +155,14 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 		sip.SetDefaultLogger(slog.New(demoted{s.Logger.Handler()}).With("lib", "sipgo"))
 	})
 	log := s.Logger.With("sip_user", s.User)
-	tcp := &sip.TransportTCP{
-		// sipgo would dial a request's destination when no pooled connection has that
-		// address; we never want that (the destination is a made-up address).
-		DialerCreate: func(net.Addr) net.Dialer {
-			return net.Dialer{Timeout: time.Second, Control: func(string, string, syscall.RawConn) error { return errNoDial }}
-		},
-	}
 	var ep *Endpoint
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent("Chordphone"),
-		sipgo.WithUserAgentHostname(s.Overlay),
-		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerLogger(log),
-			sip.WithTransportLayerConnectionReuse(true),
-			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp}),
-		),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(log),
-			sip.WithTransactionLayerTerminateOnConnClose(),
-			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
-				log.Debug("SIP response outside any transaction", "response", r.StartLine())
-				if ep != nil { // set before any message can arrive
-					ep.strayResponse(r)
-				}
-			}),
-		),
-	)
+	ua, srv, cli, err := newUserAgent(s.Overlay, log, func(r *sip.Response) {
+		if ep != nil { // set before any message can arrive
+			ep.strayResponse(r)
+		}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sipcall: user agent: %w", err)
-	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
-	if err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("sipcall: server: %w", err)
-	}
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log), sipgo.WithClientHostname(s.Overlay))
-	if err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("sipcall: client: %w", err)
+		return nil, err
 	}
 	ep = &Endpoint{
 		set: s, log: log, aor: aor,
@@ -220,6 +189,49 @@ func NewEndpoint(s Settings) (*Endpoint, error) {
 		}
 	}()
 	return ep, nil
+}
+
+// newUserAgent makes the sipgo user agent, server and client of an Endpoint: connections
+// only through the Endpoint's listener (sipgo never dials), stray responses to stray.
+func newUserAgent(overlay string, log *slog.Logger, stray func(*sip.Response)) (*sipgo.UserAgent, *sipgo.Server, *sipgo.Client, error) {
+	tcp := &sip.TransportTCP{
+		// sipgo would dial a request's destination when no pooled connection has that
+		// address; we never want that (the destination is a made-up address).
+		DialerCreate: func(net.Addr) net.Dialer {
+			return net.Dialer{Timeout: time.Second, Control: func(string, string, syscall.RawConn) error { return errNoDial }}
+		},
+	}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("Chordphone"),
+		sipgo.WithUserAgentHostname(overlay),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(log),
+			sip.WithTransportLayerConnectionReuse(true),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp}),
+		),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(log),
+			sip.WithTransactionLayerTerminateOnConnClose(),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				log.Debug("SIP response outside any transaction", "response", r.StartLine())
+				stray(r)
+			}),
+		),
+	)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("sipcall: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		ua.Close()
+		return nil, nil, nil, fmt.Errorf("sipcall: server: %w", err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log), sipgo.WithClientHostname(overlay))
+	if err != nil {
+		ua.Close()
+		return nil, nil, nil, fmt.Errorf("sipcall: client: %w", err)
+	}
+	return ua, srv, cli, nil
 }
 
 // AoR returns the Endpoint's address of record, sip:User@Overlay.

@@ -98,7 +98,10 @@ func (f *framer) resyncBefore(end int) (frameEvent, bool) {
 	return frameEvent{}, false
 }
 
-// next returns the next event, or ok == false when more data is needed.
+// next returns the next event, or ok == false when more data is needed. It is one piece:
+// one pass over the buffer whose steps (body to skip, ping, stray CRLF, garbage, start line,
+// header section, Content-Length, body, lost-datagram resync) each either end the pass with
+// an event or consume bytes and go round again, in an order the resync rules depend on.
 func (f *framer) next() (ev frameEvent, ok bool) {
 	for {
 		if f.skip > 0 {

@@ -183,27 +183,11 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 		}
 		_ = tx.Respond(res)
 	}
-	// RFC 3261 §8.2.2.1: we accept requests for our own AoR only.
-	if req.Recipient.User != ep.set.User || !strings.EqualFold(req.Recipient.Host, ep.set.Overlay) {
-		respond(404, warning("this phone serves "+ep.aor.String()))
+	user, fromTag, code, why := ep.checkInvite(req)
+	if code != 0 {
+		respond(code, why)
 		return
 	}
-	from := req.From()
-	fromTag, _ := from.Params.Get("tag")
-	user, err := userOf(from.Address)
-	if err != nil || fromTag == "" {
-		respond(400, warning("From must carry a user name and a tag"))
-		return
-	}
-	if len(req.Body()) == 0 {
-		respond(488, warning("an SDP offer is required")) // offer-less INVITEs are not supported
-		return
-	}
-	if !isSDP(req) {
-		respond(415, sip.NewHeader("Accept", "application/sdp")) // RFC 3261 §21.4.13
-		return
-	}
-
 	// A retransmission of an INVITE whose transaction is over (its first responses were
 	// lost) gets the final response again instead of becoming a second call.
 	if dup := ep.incomingFor(req.CallID().Value(), fromTag); dup != nil {
@@ -215,30 +199,8 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 		}
 		return
 	}
-
-	c := newCall(ep, sc)
-	c.callID = req.CallID().Value()
-	c.localTag = newTag()
-	c.localURI = ep.aor
-	c.localName = ep.set.User
-	c.remoteURI = *from.Address.Clone()
-	c.remoteTag = fromTag
-	c.remoteTarget = c.remoteURI
-	if ct := req.Contact(); ct != nil && !ct.Address.Wildcard {
-		c.remoteTarget = *ct.Address.Clone()
-	}
-	c.remoteSeq = req.CSeq().SeqNo
-	c.localSeq = 1
-
-	invite := req.Clone()
-	invite.To().Params.Add("tag", c.localTag)
-	in := &Incoming{
-		Call: c, From: user, FromURI: from.Address.String(), OfferSDP: req.Body(),
-		invite: invite, tx: tx,
-		final: make(chan struct{}), cancelled: make(chan struct{}),
-	}
-	c.in = in
-	if !ep.register(c) {
+	in := ep.newIncoming(sc, req, tx, user, fromTag)
+	if !ep.register(in.Call) {
 		respond(480)
 		return
 	}
@@ -256,9 +218,63 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 		in.end(EndReason{Cause: CauseCancelled, Status: 487})
 		return
 	}
-	_ = tx.Respond(sip.NewResponseFromRequest(invite, 100, "Trying", nil))
-	ep.log.Info("incoming call", "call_id", c.callID, "from", user, "peer", sc.peer)
+	_ = tx.Respond(sip.NewResponseFromRequest(in.invite, 100, "Trying", nil))
+	ep.log.Info("incoming call", "call_id", in.callID, "from", user, "peer", sc.peer)
+	in.ring()
+}
 
+// checkInvite checks a new INVITE (RFC 3261 §8.2) and returns the caller's user name and
+// From tag, or the status code and header (a Warning, an Accept) to refuse it with.
+func (ep *Endpoint) checkInvite(req *sip.Request) (user, fromTag string, code int, why sip.Header) {
+	// RFC 3261 §8.2.2.1: we accept requests for our own AoR only.
+	if req.Recipient.User != ep.set.User || !strings.EqualFold(req.Recipient.Host, ep.set.Overlay) {
+		return "", "", 404, warning("this phone serves " + ep.aor.String())
+	}
+	fromTag, _ = req.From().Params.Get("tag")
+	user, err := userOf(req.From().Address)
+	if err != nil || fromTag == "" {
+		return "", "", 400, warning("From must carry a user name and a tag")
+	}
+	if len(req.Body()) == 0 {
+		return "", "", 488, warning("an SDP offer is required") // offer-less INVITEs are not supported
+	}
+	if !isSDP(req) {
+		return "", "", 415, sip.NewHeader("Accept", "application/sdp") // RFC 3261 §21.4.13
+	}
+	return user, fromTag, 0, nil
+}
+
+// newIncoming makes the dialog of an incoming INVITE (RFC 3261 §12.1.1).
+func (ep *Endpoint) newIncoming(sc *sipConn, req *sip.Request, tx sip.ServerTransaction, user, fromTag string) *Incoming {
+	c := newCall(ep, sc)
+	c.callID = req.CallID().Value()
+	c.localTag = newTag()
+	c.localURI = ep.aor
+	c.localName = ep.set.User
+	c.remoteURI = *req.From().Address.Clone()
+	c.remoteTag = fromTag
+	c.remoteTarget = c.remoteURI
+	if ct := req.Contact(); ct != nil && !ct.Address.Wildcard {
+		c.remoteTarget = *ct.Address.Clone()
+	}
+	c.remoteSeq = req.CSeq().SeqNo
+	c.localSeq = 1
+	invite := req.Clone()
+	invite.To().Params.Add("tag", c.localTag)
+	in := &Incoming{
+		Call: c, From: user, FromURI: req.From().Address.String(), OfferSDP: req.Body(),
+		invite: invite, tx: tx,
+		final: make(chan struct{}), cancelled: make(chan struct{}),
+	}
+	c.in = in
+	return in
+}
+
+// ring hands the call to the Endpoint's handler and waits for its final response; without
+// a handler, or after RingTimeout, the call gets 480. Then it keeps an error response
+// going until its ACK.
+func (in *Incoming) ring() {
+	ep := in.ep
 	ep.mu.Lock()
 	handler := ep.onInvite
 	ep.mu.Unlock()
@@ -275,12 +291,11 @@ func (ep *Endpoint) handleNewInvite(sc *sipConn, req *sip.Request, tx sip.Server
 			handler(in)
 		}()
 	}
-
 	ring := time.NewTimer(ep.set.RingTimeout)
 	defer ring.Stop()
 	select {
 	case <-in.final:
-	case <-c.done:
+	case <-in.done:
 	case <-ep.done:
 	case <-ring.C:
 		in.mu.Lock()
