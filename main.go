@@ -29,28 +29,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && !enroll.IsInvitation(args[0]) {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		switch args[0] {
-		case "bench":
-			return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
-		case "adapter":
-			return sipadapter.Command(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
-		case "enroll":
-			return enrollcmd.Enroll(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
-		case "overlay-server":
-			if len(args) > 1 && args[1] == "invite" {
-				return enrollcmd.Invite(args[2:], os.Stdout, os.Stderr)
-			}
-			op := enrollcmd.Operator{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, StartPeer: peer.RunBootstrap}
-			return op.Run(ctx, args[1:])
-		}
-		var names []string
-		for _, c := range cli.Subcommands {
-			names = append(names, c.Name)
-		}
-		fmt.Fprintf(os.Stderr, "chordphone: unknown command %q (commands: %s)\nRun 'chordphone --help' for usage.\n", args[0], strings.Join(names, ", "))
-		return 2
+		return subcommand(args)
 	}
 	opts, err := cli.Parse(args, os.Stdout)
 	var ue *cli.UsageError
@@ -108,4 +87,30 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// subcommand runs the program args[0] names (bench, adapter, enroll, overlay-server).
+func subcommand(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "bench":
+		return bench.Main(ctx, args[1:], os.Stdout, os.Stderr)
+	case "adapter":
+		return sipadapter.Command(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "enroll":
+		return enrollcmd.Enroll(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "overlay-server":
+		if len(args) > 1 && args[1] == "invite" {
+			return enrollcmd.Invite(args[2:], os.Stdout, os.Stderr)
+		}
+		op := enrollcmd.Operator{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, StartPeer: peer.RunBootstrap}
+		return op.Run(ctx, args[1:])
+	}
+	var names []string
+	for _, c := range cli.Subcommands {
+		names = append(names, c.Name)
+	}
+	fmt.Fprintf(os.Stderr, "chordphone: unknown command %q (commands: %s)\nRun 'chordphone --help' for usage.\n", args[0], strings.Join(names, ", "))
+	return 2
 }

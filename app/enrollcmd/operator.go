@@ -188,6 +188,62 @@ func (o *Operator) serve(ctx context.Context, args []string, initOnly bool) erro
 	if f.dir == "" {
 		return usageError("--dir is required")
 	}
+	if err := o.settingsFromFlags(f, initOnly); err != nil || initOnly {
+		return err
+	}
+	srv, set, err := enroll.LoadServer(f.dir, o.logger())
+	if err != nil {
+		return err
+	}
+	if o.BcryptCost > 0 {
+		srv.Users.Cost = o.BcryptCost
+	}
+	tlsCert, err := o.tlsCertificate(f, srv, set)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if len(set.Bootstrap) == 0 {
+		fmt.Fprintf(o.Stderr, "overlay-server: warning: the configuration names no bootstrap peer (--bootstrap IP:PORT or --peer-listen); "+
+			"phones that find no one would each start a ring of their own\n")
+	}
+	fmt.Fprintf(o.Stdout, "overlay %s: configuration %s, enrollment %s, listening on %s\n",
+		set.Overlay, config.URLFor(set.Overlay), srv.Config().EnrollmentServers[0], ln.Addr())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	peerErr, err := o.startPeer(ctx, f, srv, set)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ctx, ln, tlsCert) }()
+	select {
+	case err = <-srvErr:
+		cancel()
+		if f.peerListen != "" {
+			<-peerErr
+		}
+	case err = <-peerErr:
+		cancel()
+		<-srvErr
+		if err != nil {
+			err = fmt.Errorf("bootstrap peer: %w", err)
+		}
+	}
+	return err
+}
+
+// settingsFromFlags sets up the operator directory (init) or checks it is the one named,
+// and keeps the settings given on the command line; a change bumps the configuration
+// sequence (RFC 6940 §11.1).
+func (o *Operator) settingsFromFlags(f *opFlags, initOnly bool) error {
 	s, err := enroll.ReadSettings(f.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -210,8 +266,6 @@ func (o *Operator) serve(ctx context.Context, args []string, initOnly bool) erro
 	case f.set("identity-key") && !strings.EqualFold(f.identityKey, s.IdentityKey):
 		return fmt.Errorf("%s holds overlay %s with %s keys; the key type is chosen at init", f.dir, s.Overlay, firstOr(s.IdentityKey, "any"))
 	}
-	// Settings given on the command line are kept; a change bumps the
-	// configuration sequence (RFC 6940 §11.1).
 	ns := *s
 	if f.set("enroll-url") {
 		ns.EnrollURL = f.enrollURL
@@ -241,76 +295,34 @@ func (o *Operator) serve(ctx context.Context, args []string, initOnly bool) erro
 			return err
 		}
 	}
-	if initOnly {
-		return nil
-	}
-	srv, set, err := enroll.LoadServer(f.dir, o.logger())
-	if err != nil {
-		return err
-	}
-	if o.BcryptCost > 0 {
-		srv.Users.Cost = o.BcryptCost
-	}
-	tlsCert, err := o.tlsCertificate(f, srv, set)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	if len(set.Bootstrap) == 0 {
-		fmt.Fprintf(o.Stderr, "overlay-server: warning: the configuration names no bootstrap peer (--bootstrap IP:PORT or --peer-listen); "+
-			"phones that find no one would each start a ring of their own\n")
-	}
-	fmt.Fprintf(o.Stdout, "overlay %s: configuration %s, enrollment %s, listening on %s\n",
-		set.Overlay, config.URLFor(set.Overlay), srv.Config().EnrollmentServers[0], ln.Addr())
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	return nil
+}
+
+// startPeer starts the overlay's bootstrap peer in this process when --peer-listen asks
+// for it; its outcome comes on the channel.
+func (o *Operator) startPeer(ctx context.Context, f *opFlags, srv *enroll.Server, set *enroll.Settings) (chan error, error) {
 	peerErr := make(chan error, 1)
 	if f.peerListen != "" {
 		if o.StartPeer == nil {
-			_ = ln.Close()
-			return errors.New("--peer-listen: this build cannot run a peer in the overlay server")
+			return nil, errors.New("--peer-listen: this build cannot run a peer in the overlay server")
 		}
 		boot, err := enroll.LoadPEMIdentity(f.dir, enroll.FileBootstrap)
 		if err != nil {
-			_ = ln.Close()
-			return err
+			return nil, err
 		}
 		doc, err := srv.Document()
 		if err != nil {
-			_ = ln.Close()
-			return err
+			return nil, err
 		}
 		cfg, err := config.ParseOverlay(doc, set.Overlay) // with Raw and Signature
 		if err != nil {
-			_ = ln.Close()
-			return err
+			return nil, err
 		}
 		updates := make(chan *config.Config, 1)
 		go o.watchSettings(ctx, f.dir, srv, updates)
 		go func() { peerErr <- o.StartPeer(ctx, cfg, boot, f.peerListen, updates) }()
 	}
-	if o.Ready != nil {
-		o.Ready(ln.Addr())
-	}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ctx, ln, tlsCert) }()
-	select {
-	case err = <-srvErr:
-		cancel()
-		if f.peerListen != "" {
-			<-peerErr
-		}
-	case err = <-peerErr:
-		cancel()
-		<-srvErr
-		if err != nil {
-			err = fmt.Errorf("bootstrap peer: %w", err)
-		}
-	}
-	return err
+	return peerErr, nil
 }
 
 func (o *Operator) tlsCertificate(f *opFlags, srv *enroll.Server, set *enroll.Settings) (tls.Certificate, error) {

@@ -256,31 +256,9 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	cfg := p.cfg
 	p.mu.Unlock()
 
-	pc := peer.Config{
-		Profile: cfg.Profile, User: cfg.User, Overlay: cfg.Overlay, Listen: cfg.Listen,
-		Bootstrap: cfg.Bootstrap, KeyLog: p.keylog, Logger: p.log,
-		StorageLimit: int64(p.intSetting(settingStorageMB)) << 20,
-		Client:       p.wantClient(),
-	}
-	if port := p.intSetting(settingListenPort); pc.Listen == "" && port > 0 && port < 65536 {
-		pc.Listen = fmt.Sprintf("0.0.0.0:%d", port)
-	}
-	if cfg.Config != "" {
-		// The CA the person trusts for this overlay comes from the profile (join.Remember);
-		// fetchConfig retries while the document cannot be read (trouble.go).
-		t := join.Target{Overlay: cfg.Overlay, Config: cfg.Config}
-		doc, err := p.fetchConfig(ctx, t)
-		if err != nil {
-			return nil // ctx ended
-		}
-		// The peer keeps the document in the profile (and a newer one a ConfigUpdate
-		// brings), for starts when it cannot be fetched (configcache.go).
-		pc.Document, pc.Overlay, pc.ConfigSource = doc, doc.InstanceName, t.Source()
-	}
-	if pc.Overlay == "" && pc.Document == nil && len(pc.Bootstrap) == 0 {
-		// The local network's overlay: find its peers by mDNS (RFC 7890 §2.5).
-		pc.Overlay = peer.DefaultOverlay
-		pc.Bootstrap = p.discover(ctx, pc.Overlay)
+	pc, ok := p.peerConfig(ctx, cfg)
+	if !ok {
+		return nil // ctx ended
 	}
 	pr, err := peer.New(pc)
 	if errors.Is(err, peer.ErrIdentityUnreadable) && cfg.NewIdentity {
@@ -305,21 +283,10 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	defer stopCalls()
 	var ep *sipcall.Endpoint
 	if cfg.User != "" {
-		ep, err = sipcall.NewEndpoint(sipcall.Settings{User: cfg.User, Overlay: pr.Overlay(), Logger: p.log.With("layer", "sip"),
-			Reconnect: reconnectWindow})
-		if err != nil {
+		if ep, err = p.startSIP(pr, cfg.User); err != nil {
 			pr.Close(ctx)
-			return fmt.Errorf("starting SIP: %w", err)
+			return err
 		}
-		ep.OnInvite(p.incoming)
-		ep.OnMessage(p.onMessage) // messages.go
-		pr.HandleSIP(func(conn net.Conn, remote wire.NodeID) {
-			conn = p.withCert(conn, remote.String())
-			if err := ep.Serve(conn, remote.String()); err != nil {
-				p.log.Info("incoming SIP connection refused", "peer", remote, "err", err)
-				_ = conn.Close()
-			}
-		})
 	}
 	p.mu.Lock()
 	p.peer, p.ep, p.runCtx, p.runClient = pr, ep, runCtx, pc.Client
@@ -375,6 +342,58 @@ func (p *Phone) runPeer(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// peerConfig is the configuration of the peer runPeer starts: the command line's, the
+// settings', and the overlay's document; ok is false when ctx ended while fetching it.
+func (p *Phone) peerConfig(ctx context.Context, cfg Config) (pc peer.Config, ok bool) {
+	pc = peer.Config{
+		Profile: cfg.Profile, User: cfg.User, Overlay: cfg.Overlay, Listen: cfg.Listen,
+		Bootstrap: cfg.Bootstrap, KeyLog: p.keylog, Logger: p.log,
+		StorageLimit: int64(p.intSetting(settingStorageMB)) << 20,
+		Client:       p.wantClient(),
+	}
+	if port := p.intSetting(settingListenPort); pc.Listen == "" && port > 0 && port < 65536 {
+		pc.Listen = fmt.Sprintf("0.0.0.0:%d", port)
+	}
+	if cfg.Config != "" {
+		// The CA the person trusts for this overlay comes from the profile (join.Remember);
+		// fetchConfig retries while the document cannot be read (trouble.go).
+		t := join.Target{Overlay: cfg.Overlay, Config: cfg.Config}
+		doc, err := p.fetchConfig(ctx, t)
+		if err != nil {
+			return pc, false
+		}
+		// The peer keeps the document in the profile (and a newer one a ConfigUpdate
+		// brings), for starts when it cannot be fetched (configcache.go).
+		pc.Document, pc.Overlay, pc.ConfigSource = doc, doc.InstanceName, t.Source()
+	}
+	if pc.Overlay == "" && pc.Document == nil && len(pc.Bootstrap) == 0 {
+		// The local network's overlay: find its peers by mDNS (RFC 7890 §2.5).
+		pc.Overlay = peer.DefaultOverlay
+		pc.Bootstrap = p.discover(ctx, pc.Overlay)
+	}
+	return pc, true
+}
+
+// startSIP starts the SIP endpoint of user on pr: calls and messages over the AppAttach
+// connections the peer accepts (RFC 7904 §5).
+func (p *Phone) startSIP(pr *peer.Peer, user string) (*sipcall.Endpoint, error) {
+	ep, err := sipcall.NewEndpoint(sipcall.Settings{User: user, Overlay: pr.Overlay(), Logger: p.log.With("layer", "sip"),
+		Reconnect: reconnectWindow})
+	if err != nil {
+		return nil, fmt.Errorf("starting SIP: %w", err)
+	}
+	ep.OnInvite(p.incoming)
+	ep.OnMessage(p.onMessage) // messages.go
+	pr.HandleSIP(func(conn net.Conn, remote wire.NodeID) {
+		conn = p.withCert(conn, remote.String())
+		if err := ep.Serve(conn, remote.String()); err != nil {
+			p.log.Info("incoming SIP connection refused", "peer", remote, "err", err)
+			_ = conn.Close()
+		}
+	})
+	return ep, nil
 }
 
 // discover looks for peers of the local network's overlay; none means this phone starts it.
