@@ -55,7 +55,7 @@ func newChatView(g *gui) *chatView {
 	call.Importance = widget.LowImportance
 	v.list = widget.NewList(
 		func() int { return len(v.msgs) },
-		func() fyne.CanvasObject { return newMessageRow() },
+		func() fyne.CanvasObject { return newMessageRow(g) },
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			if i < len(v.msgs) {
 				o.(*messageRow).set(v.msgs[i])
@@ -131,21 +131,25 @@ func (v *chatView) doSend() {
 	v.reload()
 }
 
-// messageRow is one message: the text (ours indented to the right) and its time and state.
+// messageRow is one message: the text (ours aligned to the right) and its time and state; a
+// voice message has Play.
 type messageRow struct {
 	widget.BaseWidget
 	text   *widget.Label
 	detail *widget.Label
-	box    *fyne.Container
+	play   *widget.Button
+	file   string
 	pad    *fyne.Container
 }
 
-func newMessageRow() *messageRow {
+func newMessageRow(g *gui) *messageRow {
 	r := &messageRow{text: widget.NewLabel(""), detail: widget.NewLabel("")}
 	r.text.Wrapping = fyne.TextWrapWord
 	r.detail.SizeName = theme.SizeNameCaptionText
-	r.box = container.NewVBox(r.text, r.detail)
-	r.pad = container.NewPadded(r.box)
+	r.play = widget.NewButtonWithIcon("Play", theme.MediaPlayIcon(), func() { g.playVoice(r.file) })
+	r.play.Importance = widget.LowImportance
+	r.play.Hide()
+	r.pad = container.NewPadded(container.NewVBox(r.text, container.NewHBox(r.play), r.detail))
 	r.ExtendBaseWidget(r)
 	return r
 }
@@ -162,6 +166,12 @@ func (r *messageRow) set(m store.MessageEntry) {
 		if m.Status == store.MessageFailed {
 			r.text.Importance = widget.DangerImportance
 		}
+	}
+	r.file = m.File
+	if m.File != "" {
+		r.play.Show()
+	} else {
+		r.play.Hide()
 	}
 	r.detail.SetText(messageDetail(m, time.Now()))
 	r.text.Refresh()

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/app/store"
@@ -124,4 +126,86 @@ func TestChatWithContact(t *testing.T) {
 	if !strings.HasPrefix(r.detail.Text, "in a call · ") {
 		t.Errorf("contact row with presence: %q", r.detail.Text)
 	}
+}
+
+// RecordVoicemail records until ctx ends (Send or Cancel) and returns a second of sound.
+func (f *fakePhone) RecordVoicemail(ctx context.Context) ([]int16, error) {
+	f.act("record")
+	<-ctx.Done()
+	return make([]int16, 48000), nil
+}
+
+func (f *fakePhone) SendVoicemailSamples(user string, samples []int16) (string, error) {
+	f.act(fmt.Sprintf("voicemail %s %d", user, len(samples)))
+	return "v1", nil
+}
+
+func (f *fakePhone) PlayVoicemail(_ context.Context, path string) error {
+	f.act("play " + path)
+	return nil
+}
+
+// TestVoicemailOffer (issue 19): when bob declines alice's call, alice is offered to leave
+// a voice message: Record, then Send, leaves what was recorded; Cancel leaves nothing. A
+// voice message in a conversation has Play.
+func TestVoicemailOffer(t *testing.T) {
+	h := newHarness(t, "alice")
+	decline := func() {
+		t.Helper()
+		typeFocused(t, h.g.win.Canvas(), "bob")
+		pressReturn(h.g.win.Canvas())
+		h.expect("call bob")
+		h.emit(phone.Event{Kind: phone.EventCalling, CallID: "c1", Peer: "bob"})
+		h.emit(phone.Event{Kind: phone.EventHangup, CallID: "c1", Reason: "declined"})
+		if h.g.confirm == nil {
+			t.Fatal("no offer to leave a voice message")
+		}
+	}
+	decline()
+	test.Tap(confirmButton(t, h, "Record"))
+	h.expect("record")
+	if h.g.recording == nil {
+		t.Fatal("no recording dialog")
+	}
+	test.Tap(h.g.recording.send)
+	h.expect("voicemail bob 48000")
+
+	h.g.dial.SetText("")
+	h.g.win.Canvas().Focus(h.g.dial)
+	decline()
+	test.Tap(confirmButton(t, h, "Record"))
+	h.expect("record")
+	r := h.g.recording
+	test.Tap(r.cancel)
+	h.waitFor("the recording to end", func() bool { return h.g.recording == nil })
+	select {
+	case a := <-h.p.acted:
+		t.Fatalf("after Cancel the phone was asked to %q", a)
+	default:
+	}
+
+	if _, _, err := h.st.AddMessage(store.MessageEntry{ID: "v9", Peer: "bob", Direction: store.Incoming, Text: "Voice message (3 s)",
+		File: "/tmp/v9.wav", Time: time.Now(), Status: store.MessageReceived}); err != nil {
+		t.Fatal(err)
+	}
+	h.g.openChat("bob")
+	row := newMessageRow(h.g)
+	row.set(h.g.chat.msgs[len(h.g.chat.msgs)-1])
+	if !row.play.Visible() {
+		t.Fatal("a voice message has no Play")
+	}
+	test.Tap(row.play)
+	h.expect("play /tmp/v9.wav")
+}
+
+// confirmButton finds the button labelled text in the confirm dialog showing.
+func confirmButton(t *testing.T, h *harness, text string) *widget.Button {
+	t.Helper()
+	for _, o := range test.LaidOutObjects(h.g.win.Canvas().Overlays().Top()) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text {
+			return b
+		}
+	}
+	t.Fatalf("no %q button in the dialog", text)
+	return nil
 }

@@ -73,12 +73,13 @@ type gui struct {
 	contacts     []store.Contact
 	contactsNote *widget.Label
 
-	call     *callView
-	chat     *chatView      // chat.go
-	unread   map[string]int // messages not read yet, by peer (chat.go)
-	incoming *incomingWindow
-	missed   int
-	tray     *trayMenu
+	call      *callView
+	chat      *chatView      // chat.go
+	recording *recording     // a voice message being recorded (voicemail.go)
+	unread    map[string]int // messages not read yet, by peer (chat.go)
+	incoming  *incomingWindow
+	missed    int
+	tray      *trayMenu
 
 	settings    *settingsDialog
 	firstRun    *firstRunDialog
@@ -631,6 +632,9 @@ func (g *gui) handle(e phone.Event) {
 				if msg := failedCallText(peer, e.Reason); msg != "" {
 					g.setDialError(msg)
 				}
+			}
+			if !answered && outgoing {
+				g.offerVoicemail(peer, e.Reason) // voicemail.go
 			}
 			g.callErrShown = false
 		}

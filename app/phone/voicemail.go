@@ -37,6 +37,28 @@ func (p *Phone) SendVoicemail(user, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return p.sendVoice(user, samples, path)
+}
+
+// SendVoicemailSamples leaves samples (48 kHz mono, from RecordVoicemail) for user; the
+// sound is kept in the profile's voicemail/ for the history.
+func (p *Phone) SendVoicemailSamples(user string, samples []int16) (string, error) {
+	if err := ValidateUser(user); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(p.cfg.Profile, voicemailDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("keeping the voice message: %w", err)
+	}
+	path := filepath.Join(dir, time.Now().Format("20060102-150405")+"-to-"+user+".wav")
+	if err := audio.SaveWAV(path, samples); err != nil {
+		return "", fmt.Errorf("keeping the voice message: %w", err)
+	}
+	return p.sendVoice(user, samples, path)
+}
+
+// sendVoice encodes samples and leaves them for user in the background.
+func (p *Phone) sendVoice(user string, samples []int16, path string) (string, error) {
 	payload, err := voicemail.Encode(samples)
 	if err != nil {
 		return "", err
@@ -72,6 +94,50 @@ func (p *Phone) SendVoicemail(user, path string) (string, error) {
 		}
 	})
 	return e.ID, nil
+}
+
+// RecordVoicemail records a voice message from the microphone (the one chosen in Settings)
+// until ctx ends or voicemail.MaxDuration has passed.
+func (p *Phone) RecordVoicemail(ctx context.Context) ([]int16, error) {
+	mic, err := audio.OpenCapture(audio.DeviceConfig{Name: p.deviceSetting(settingAudioIn)})
+	if err != nil {
+		return nil, fmt.Errorf("opening the microphone: %w", err)
+	}
+	defer mic.Close()
+	ctx, cancel := context.WithTimeout(ctx, voicemail.MaxDuration)
+	defer cancel()
+	var out []int16
+	frame := make([]int16, audio.FrameSamples)
+	for {
+		if err := mic.ReadFrame(ctx, frame); err != nil {
+			if ctx.Err() != nil {
+				return out, nil // stopped, or a minute is full
+			}
+			return out, fmt.Errorf("recording: %w", err)
+		}
+		out = append(out, frame...)
+	}
+}
+
+// PlayVoicemail plays a voice message's WAV file on the speaker until it ends or ctx ends.
+func (p *Phone) PlayVoicemail(ctx context.Context, path string) error {
+	samples, err := audio.LoadWAV(path)
+	if err != nil {
+		return err
+	}
+	out, err := audio.OpenPlayback(audio.DeviceConfig{Name: p.deviceSetting(settingAudioOut)})
+	if err != nil {
+		return fmt.Errorf("opening the speaker: %w", err)
+	}
+	defer out.Close()
+	for off := 0; off < len(samples) && ctx.Err() == nil; off += audio.FrameSamples {
+		frame := make([]int16, audio.FrameSamples)
+		copy(frame, samples[off:])
+		if err := out.WriteFrame(frame); err != nil { // the device paces the loop
+			return fmt.Errorf("playing: %w", err)
+		}
+	}
+	return nil
 }
 
 func voiceText(d time.Duration) string {
