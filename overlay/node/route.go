@@ -350,15 +350,25 @@ func responseOptions(req []wire.ForwardingOption) []wire.ForwardingOption {
 // sendAnswer signs, encodes and routes an answer to request header h. It returns the
 // signed message (nil if signing or encoding failed).
 func (n *Node) sendAnswer(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.Message) *wire.Message {
+	m, b := n.prepareAnswer(fromID, h, m)
+	if m != nil {
+		n.routeAnswer(b, m)
+	}
+	return m
+}
+
+// prepareAnswer addresses, signs and encodes an answer to request header h (an
+// ErrorResponse in its place when it does not fit); nil if signing or encoding failed.
+func (n *Node) prepareAnswer(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.Message) (*wire.Message, []byte) {
 	n.answerHeader(fromID, h, m)
 	if err := n.s.Security.Sign(m); err != nil {
 		n.log.Warn("sign answer", "err", err)
-		return nil
+		return nil, nil
 	}
 	b, err := wire.Encode(m)
 	if err != nil {
 		n.log.Warn("encode answer", "err", err)
-		return nil
+		return nil, nil
 	}
 	if m.Code != wire.CodeError {
 		// An answer that does not fit is replaced by an ErrorResponse the requester
@@ -375,13 +385,12 @@ func (n *Node) sendAnswer(fromID wire.NodeID, h *wire.ForwardingHeader, m *wire.
 			n.log.Debug("answer too large", "code", m.Code, "size", len(b))
 			em, err := wire.NewErrorMessage(nil, wire.ErrResponseTooLarge, phrase)
 			if err != nil {
-				return nil
+				return nil, nil
 			}
-			return n.sendAnswer(fromID, h, em)
+			return n.prepareAnswer(fromID, h, em)
 		}
 	}
-	n.routeAnswer(b, m)
-	return m
+	return m, b
 }
 
 func (n *Node) routeAnswer(b []byte, m *wire.Message) {
@@ -514,10 +523,11 @@ func (n *Node) serveRequestFetch(fromID wire.NodeID, m *wire.Message, hops int, 
 			return
 		}
 		c := *ans
-		signed := n.sendAnswer(fromID, h, &c)
-		// Cache the signed answer for retransmissions (RFC 6940 §6.2.1): the signature
-		// covers overlay, transaction id and contents (§7.1), not the destination list,
-		// so the cached copy stays valid when re-addressed.
+		signed, b := n.prepareAnswer(fromID, h, &c)
+		// Cache the signed answer for retransmissions (RFC 6940 §6.2.1) before it goes out,
+		// so that a retransmission sent as soon as it arrives is answered from the cache:
+		// the signature covers overlay, transaction id and contents (§7.1), not the
+		// destination list, so the cached copy stays valid when re-addressed.
 		n.mu.Lock()
 		if e := n.answered[key]; e != nil {
 			if signed != nil {
@@ -527,6 +537,9 @@ func (n *Node) serveRequestFetch(fromID wire.NodeID, m *wire.Message, hops int, 
 			}
 		}
 		n.mu.Unlock()
+		if signed != nil {
+			n.routeAnswer(b, signed)
+		}
 	}()
 }
 
