@@ -68,6 +68,9 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if opts.SIPAdapter == "" { // Settings → Peer may have chosen one
+		opts.SIPAdapter, _, _ = p.Store().Setting(sipadapter.SettingListen)
+	}
 	if opts.SIPAdapter != "" {
 		stopAdapter, err := sipadapter.Start(ctx, sipadapter.Config{Listen: opts.SIPAdapter, TLSListen: sipadapter.TLSAddress(opts.SIPAdapter),
 			Profile: opts.Profile, Logger: log, Lines: &sipadapter.LineConfig{Phone: p, Config: opts.Config.Config}})

@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 
+	"github.com/chordphone/chordphone/app/sipadapter"
 	"github.com/chordphone/chordphone/app/store"
 )
 
@@ -24,6 +25,7 @@ const (
 	PrefNoiseSuppress  = "audio.noise_suppression" // bool
 	PrefStoreForOthers = "peer.store_for_others"   // bool
 	PrefStorageLimitMB = "peer.storage_limit_mb"   // int
+	PrefSIPAdapter     = sipadapter.SettingListen  // "host:port" of the SIP adapter; "" = off
 	PrefLastTab        = "ui.last_tab"
 )
 

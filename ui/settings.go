@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -71,6 +72,22 @@ func ValidateOverlay(s string) error {
 	return nil
 }
 
+// DefaultSIPAdapter is the address Settings proposes for the SIP adapter: every interface,
+// the SIP port (RFC 3261 §19.1.2).
+const DefaultSIPAdapter = "0.0.0.0:5060"
+
+// ValidateSIPAdapter checks the SIP adapter's address: host:port with a port 1 to 65535.
+func ValidateSIPAdapter(v string) error {
+	host, port, err := net.SplitHostPort(strings.TrimSpace(v))
+	if err != nil || (host != "" && net.ParseIP(host) == nil) {
+		return errors.New("an address such as 0.0.0.0:5060")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("a port from 1 to 65535")
+	}
+	return nil
+}
+
 // ValidatePort checks a listen port: 0 (any free port) to 65535.
 func ValidatePort(s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -134,6 +151,8 @@ type settingsDialog struct {
 
 	storeForOthers *widget.Check
 	limit          *widget.Entry
+	sipAdapter     *widget.Check // serve ordinary SIP phones (app/sipadapter)
+	sipAddr        *widget.Entry
 
 	nodeID      *widget.Label
 	fingerprint *widget.Label
@@ -271,9 +290,22 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.limit.Validator = ValidateStorageLimit
 	s.limit.SetText(strconv.Itoa(pr.IntWithFallback(PrefStorageLimitMB, DefaultStorageLimitMB)))
 	peerNote := widget.NewLabel(fmt.Sprintf("Now storing %s for others.", plural(g.status.StoredRecords, "record", "records")))
+	saved := pr.String(PrefSIPAdapter)
+	s.sipAdapter = widget.NewCheck("Serve SIP phones (desk phones, Linphone) on", nil)
+	s.sipAdapter.SetChecked(saved != "")
+	s.sipAddr = widget.NewEntry()
+	s.sipAddr.Validator = func(v string) error {
+		if !s.sipAdapter.Checked {
+			return nil
+		}
+		return ValidateSIPAdapter(v)
+	}
+	s.sipAddr.SetText(firstNonEmpty(saved, DefaultSIPAdapter))
+	sipNote := widget.NewLabel("SIP phones register with an account made by: chordphone adapter user add NAME (see the README). UDP and TCP on this port, TLS on the next. Takes effect at the next start; a --sip-adapter flag overrides it.")
+	sipNote.Wrapping = fyne.TextWrapWord
 	peerTab := container.NewVBox(s.storeForOthers, widget.NewForm(
 		hinted("Storage limit (MB)", s.limit, "space for other users' registrations"),
-	), peerNote)
+	), peerNote, s.sipAdapter, widget.NewForm(hinted("SIP address", s.sipAddr, "host:port, e.g. 0.0.0.0:5060")), sipNote)
 
 	// Identity
 	nid := g.status.NodeID
@@ -344,7 +376,8 @@ func (s *settingsDialog) validate() bool {
 		tab int
 		lbl string
 	}
-	fields := []field{{s.overlay, 0, "Overlay"}, {s.user, 0, "User name"}, {s.port, 2, "Listen port"}, {s.limit, 3, "Storage limit"}}
+	fields := []field{{s.overlay, 0, "Overlay"}, {s.user, 0, "User name"}, {s.port, 2, "Listen port"}, {s.limit, 3, "Storage limit"},
+		{s.sipAddr, 3, "SIP address"}}
 	var bad []string
 	first := -1
 	for _, f := range fields {
@@ -432,6 +465,14 @@ func (s *settingsDialog) doSave() {
 	}
 	pr.SetBool(PrefStoreForOthers, s.storeForOthers.Checked)
 	pr.SetInt(PrefStorageLimitMB, limit)
+	sip := ""
+	if s.sipAdapter.Checked {
+		sip = strings.TrimSpace(s.sipAddr.Text)
+	}
+	if sip != pr.String(PrefSIPAdapter) {
+		later = append(later, "SIP adapter")
+	}
+	pr.SetString(PrefSIPAdapter, sip)
 
 	if overlayChanged {
 		if canJoin {

@@ -456,6 +456,13 @@ func TestSettingsValidation(t *testing.T) {
 	s.port.SetText("5060")
 	s.limit.SetText("128")
 	s.storeForOthers.SetChecked(false)
+	s.sipAdapter.SetChecked(true)
+	s.sipAddr.SetText("0.0.0.0:99999")
+	test.Tap(s.save)
+	if !strings.Contains(s.errLabel.Text, "SIP address") || s.sipAddr.Validate() == nil {
+		t.Fatalf("a SIP address with port 99999 was taken: %q", s.errLabel.Text)
+	}
+	s.sipAddr.SetText("0.0.0.0:5062")
 	test.Tap(s.save)
 	if s.errLabel.Visible() {
 		t.Fatalf("still invalid: %q", s.errLabel.Text)
@@ -466,7 +473,7 @@ func TestSettingsValidation(t *testing.T) {
 	}
 	h.p.mu.Unlock()
 	want := map[string]string{PrefListenPort: "5060", PrefStorageLimitMB: "128", PrefStoreForOthers: "false",
-		PrefAudioIn: ""}
+		PrefAudioIn: "", PrefSIPAdapter: "0.0.0.0:5062"}
 	for k, v := range want {
 		if got, _, _ := h.st.Setting(k); got != v {
 			t.Errorf("setting %s = %q, want %q", k, got, v)

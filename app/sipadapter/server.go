@@ -15,6 +15,10 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+// SettingListen is the profile setting (Settings → Peer) with the adapter's address; "" or
+// none runs no adapter unless --sip-adapter asks for one.
+const SettingListen = "peer.sip_adapter"
+
 // allowHeader lists what the adapter handles (RFC 3261 §20.5).
 const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 
