@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/chordphone/chordphone/app/peer"
@@ -40,8 +41,7 @@ func (c *call) run(d *sipcall.Call, m *rtc.Session) {
 		default:
 		}
 	})
-	r := c.reconnector(d, m)
-	defer r.stop()
+	r := c.reconnector(d, m) // its attempts end with c.ctx
 	for {
 		select {
 		case <-d.Done():
@@ -101,12 +101,19 @@ type reconnector struct {
 	since      time.Time
 	giveUp     <-chan time.Time
 	result     chan reconnectResult
-	cancel     context.CancelFunc // of the reconnect under way; nil when none is
-	gen        int                // of the reconnect under way: results of abandoned ones are ignored
+	cur        *attempt // the reconnect under way; nil when none is
+}
+
+// attempt is one reconnect (call.reconnect) on its own goroutine.
+type attempt struct {
+	cancel context.CancelFunc
+	// abandoned: media came back another way (the peer reconnected) and no new try is
+	// started; a re-INVITE already sent is not cut short (its answer must be applied).
+	abandoned atomic.Bool
 }
 
 type reconnectResult struct {
-	gen int
+	att *attempt
 	err error
 }
 
@@ -142,17 +149,16 @@ func (r *reconnector) start(why string, moved bool) {
 		p.emit(Event{Kind: EventWarning, CallID: c.info.ID, Peer: c.info.Peer, Code: CodeCallReconnecting,
 			Message: fmt.Sprintf("The connection to %s was lost (%s); reconnecting…", c.info.Peer, why)})
 	}
-	if r.dial == nil || r.cancel != nil || !moved && !r.caller {
+	if r.dial == nil || r.cur != nil && !r.cur.abandoned.Load() || !moved && !r.caller {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, reconnectWindow)
-	r.cancel = cancel
-	r.gen++
-	gen := r.gen
+	att := &attempt{cancel: cancel}
+	r.cur = att
 	p.spawn(func() {
-		err := c.reconnect(ctx, r)
+		err := c.reconnect(ctx, r, att)
 		select {
-		case r.result <- reconnectResult{gen, err}:
+		case r.result <- reconnectResult{att, err}:
 		case <-c.ctx.Done():
 		}
 	})
@@ -160,11 +166,14 @@ func (r *reconnector) start(why string, moved bool) {
 
 // finished takes the outcome of a reconnect; true when the call is lost.
 func (r *reconnector) finished(res reconnectResult) bool {
-	if res.gen != r.gen || r.cancel == nil {
-		return false // abandoned: the peer's reconnect brought the call back first
+	res.att.cancel()
+	if res.att != r.cur {
+		return false // an abandoned one that a newer one replaced
 	}
-	r.cancel()
-	r.cancel = nil
+	r.cur = nil
+	if res.att.abandoned.Load() {
+		return false // media came back without it
+	}
 	if res.err != nil && r.recovering {
 		r.c.p.log.Warn("reconnecting the call failed", "call", r.c.info.ID, "err", res.err)
 		return true
@@ -179,19 +188,13 @@ func (r *reconnector) back() {
 	}
 	c, p := r.c, r.c.p
 	r.recovering, r.giveUp = false, nil
-	r.stop() // a reconnect of ours still under way is not needed any more
+	if r.cur != nil { // a reconnect of ours still under way makes no new try
+		r.cur.abandoned.Store(true)
+	}
 	c.setReconnecting(false)
 	gap := time.Since(r.since).Milliseconds()
 	p.log.Info("call reconnected", "call", c.info.ID, "after_ms", gap)
 	p.emit(Event{Kind: EventReconnected, CallID: c.info.ID, Peer: c.info.Peer, DownMs: &gap})
-}
-
-// stop abandons a reconnect under way.
-func (r *reconnector) stop() {
-	if r.cancel != nil {
-		r.cancel()
-		r.cancel = nil
-	}
 }
 
 // addressesRemoved tells the current call that this device moved, if its media went out
@@ -230,8 +233,9 @@ func (c *call) bye(d *sipcall.Call) {
 	_ = d.Bye(ctx)
 }
 
-// reconnect tries, until ctx ends, to carry the call over a new connection made by r.dial.
-func (c *call) reconnect(ctx context.Context, r *reconnector) error {
+// reconnect tries, until ctx ends or att is abandoned, to carry the call over a new
+// connection made by r.dial.
+func (c *call) reconnect(ctx context.Context, r *reconnector, att *attempt) error {
 	backoff := 100 * time.Millisecond // the overlay's links come back within milliseconds
 	for {
 		err := c.reconnectOnce(ctx, r)
@@ -244,6 +248,9 @@ func (c *call) reconnect(ctx context.Context, r *reconnector) error {
 		case <-ctx.Done():
 			return fmt.Errorf("reconnecting: %w (last try: %v)", ctx.Err(), err)
 		case <-time.After(backoff):
+		}
+		if att.abandoned.Load() {
+			return nil
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}

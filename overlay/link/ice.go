@@ -56,7 +56,7 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 		urls = append(urls, turn...)
 		types = append(types, ice.CandidateTypeRelay)
 	}
-	disc := 3 * time.Second
+	disc, noWait := 3*time.Second, time.Duration(0)
 	failed := t.s.ICECheckTimeout
 	keep := time.Second
 	if app == 0 {
@@ -77,7 +77,14 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 		KeepaliveInterval:   &keep,
 		DisconnectedTimeout: &disc,
 		FailedTimeout:       &failed,
-		LoggerFactory:       pionslog.New(t.log),
+		// The answering side starts its checks as soon as it has sent the answer, which
+		// travels through the overlay: its first checks often arrive before the answer, and
+		// pion learns the sender as peer-reflexive (RFC 8445 §7.3.1.3) and keeps it so when
+		// the same address comes as a host candidate a moment later. pion then held the
+		// nomination of that working pair for 1 s (its default wait for peer-reflexive
+		// pairs); a peer reconnecting a call after its address changed waited for it.
+		PrflxAcceptanceMinWait: &noWait,
+		LoggerFactory:          pionslog.New(t.log),
 	}
 	if t.s.ICELogger != nil {
 		cfg.LoggerFactory = t.s.ICELogger
