@@ -76,6 +76,7 @@ type gui struct {
 	call      *callView
 	chat      *chatView      // chat.go
 	recording *recording     // a voice message being recorded (voicemail.go)
+	vmOffer   *widget.Button // "Leave NAME a voice message" after an unanswered call
 	unread    map[string]int // messages not read yet, by peer (chat.go)
 	incoming  *incomingWindow
 	missed    int
@@ -318,7 +319,8 @@ func (g *gui) buildMain() {
 	aboutBtn.Importance = widget.LowImportance
 	bottom := container.NewBorder(nil, nil, nil, container.NewHBox(aboutBtn, settingsBtn), g.bottomInfo)
 
-	head := container.NewVBox(top, widget.NewSeparator(), dialRow, g.dialErr)
+	g.vmOffer = g.newVoicemailOffer() // voicemail.go
+	head := container.NewVBox(top, widget.NewSeparator(), dialRow, g.dialErr, g.vmOffer)
 	g.mainView = container.NewBorder(head, container.NewVBox(widget.NewSeparator(), bottom), nil, nil, g.tabs)
 }
 
@@ -560,6 +562,7 @@ func errorText(err error) string {
 }
 
 func (g *gui) showCallView() {
+	g.vmOffer.Hide()
 	g.mainView.Hide()
 	g.chat.root.Hide()
 	g.call.root.Show()

@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
 
@@ -30,22 +31,29 @@ type recording struct {
 	keep   bool // Send (true) or Cancel (false) ended it
 }
 
-// offerVoicemail asks, after an outgoing call to peer ended unanswered (reason), whether to
-// leave a voice message.
+// newVoicemailOffer is the button under the dial field that offers, after an outgoing call
+// ended unanswered, to leave a voice message; hidden until then.
+func (g *gui) newVoicemailOffer() *widget.Button {
+	b := widget.NewButtonWithIcon("", theme.MailComposeIcon(), nil)
+	b.Importance = widget.LowImportance
+	b.Hide()
+	return b
+}
+
+// offerVoicemail offers, after an outgoing call to peer ended unanswered (reason), to leave
+// a voice message; it takes no focus (the dial field keeps it for the next call).
 func (g *gui) offerVoicemail(peer, reason string) {
 	vm, ok := g.p.(Voicemailer)
 	if !ok || !voicemailReasons[reason] {
+		g.vmOffer.Hide()
 		return
 	}
-	d := dialog.NewConfirm("Voice message", fmt.Sprintf("Leave %s a voice message? It waits in the overlay until they can hear it (at most 1 minute).", g.displayName(peer)),
-		func(ok bool) {
-			if ok {
-				g.recordVoicemail(vm, peer)
-			}
-		}, g.win)
-	d.SetConfirmText("Record")
-	d.Show()
-	g.confirm = d
+	g.vmOffer.SetText(fmt.Sprintf("Leave %s a voice message", g.displayName(peer)))
+	g.vmOffer.OnTapped = func() {
+		g.vmOffer.Hide()
+		g.recordVoicemail(vm, peer)
+	}
+	g.vmOffer.Show()
 }
 
 // recordVoicemail records from the microphone until Send (which leaves the message) or Cancel.
