@@ -88,7 +88,10 @@ func bareCall(t *testing.T, u *user, l *link.Link, target wire.NodeID) *wire.Mes
 	if err != nil {
 		t.Fatal(err)
 	}
-	ans, err := u.Exchange(testCtx(t, 20*time.Second), l, raw, m.Header.TransactionID)
+	// Retransmitted like a node does (RFC 6940 §6.2.1): each transmission makes the peer
+	// fetch the certificate again, so that a Fetch lost while the ring settles on a busy
+	// machine does not fail the test.
+	ans, _, err := u.ExchangeRetransmit(testCtx(t, 40*time.Second), l, raw, m.Header.TransactionID, 3*time.Second, 5)
 	if err != nil {
 		t.Fatalf("ping without certificate: %v", err)
 	}

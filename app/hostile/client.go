@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -182,26 +183,8 @@ func (c *Client) Encode(m *wire.Message, extra ...*x509.Certificate) []byte {
 
 // Exchange sends raw (a request with transaction id tx) on l and waits for its answer.
 func (c *Client) Exchange(ctx context.Context, l *link.Link, raw []byte, tx uint64) (*wire.Message, error) {
-	ch := make(chan *wire.Message, 4)
-	c.mu.Lock()
-	c.waiters[tx] = ch
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.waiters, tx)
-		c.mu.Unlock()
-	}()
-	if err := l.Send(ctx, raw); err != nil {
-		return nil, fmt.Errorf("hostile: send: %w", err)
-	}
-	select {
-	case m := <-ch:
-		return m, nil
-	case <-l.Done():
-		return nil, fmt.Errorf("hostile: link closed while waiting for the answer: %w", l.Err())
-	case <-ctx.Done():
-		return nil, fmt.Errorf("hostile: no answer: %w", ctx.Err())
-	}
+	m, _, err := c.ExchangeRetransmit(ctx, l, raw, tx, time.Duration(math.MaxInt64), 1)
+	return m, err
 }
 
 // Call signs and sends m on l and returns the answer.
@@ -243,8 +226,11 @@ func tlsCert(key crypto.Signer, chain []*x509.Certificate) tls.Certificate {
 // CallRetransmit is Call with the end-to-end retransmission of RFC 6940 §6.2.1: the same
 // bytes (same transaction id) again every timer, up to transmissions times, as a node does.
 func (c *Client) CallRetransmit(ctx context.Context, l *link.Link, m *wire.Message, timer time.Duration, transmissions int, extra ...*x509.Certificate) (*wire.Message, int, error) {
-	raw := c.Encode(m, extra...)
-	tx := m.Header.TransactionID
+	return c.ExchangeRetransmit(ctx, l, c.Encode(m, extra...), m.Header.TransactionID, timer, transmissions)
+}
+
+// ExchangeRetransmit is Exchange with the retransmissions of CallRetransmit.
+func (c *Client) ExchangeRetransmit(ctx context.Context, l *link.Link, raw []byte, tx uint64, timer time.Duration, transmissions int) (*wire.Message, int, error) {
 	ch := make(chan *wire.Message, 4)
 	c.mu.Lock()
 	c.waiters[tx] = ch
