@@ -309,8 +309,12 @@ func (b *bridge) toUAs(ph *phone.Phone, binds []binding, caller string) {
 			}
 		}
 	}
-	go drainBranches(results, pending) // owner: toUAs; ends when the cancelled branches have
-	cancel()                           // RFC 3261 §16.7 step 10: CANCEL the rest
+	b.l.ls.wg.Add(1)
+	go func() { // owner: lines; ends when the cancelled branches have their outcome
+		defer b.l.ls.wg.Done()
+		drainBranches(results, pending)
+	}()
+	cancel() // RFC 3261 §16.7 step 10: CANCEL the rest
 	if won == nil {
 		_ = ph.Decline()
 		return
