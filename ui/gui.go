@@ -578,6 +578,8 @@ func (g *gui) showMainView() {
 
 // ---- events ----
 
+// handle updates the window for one phone event. It is one piece: one switch case per
+// event kind, each a few lines that call the view that shows it.
 func (g *gui) handle(e phone.Event) {
 	defer func() { g.handled++; g.tray.update() }()
 	g.maybeAttachStore()

@@ -171,9 +171,38 @@ func (g *gui) showSettings() {
 
 func newSettingsDialog(g *gui) *settingsDialog {
 	s := &settingsDialog{g: g}
-	pr := g.prefs
+	overlayTab := s.overlayTab()
+	audioTab := s.audioTab()
+	networkTab := s.networkTab()
+	peerTab := s.peerTab()
+	identityTab := s.identityTab()
+	s.tabs = container.NewAppTabs(
+		container.NewTabItem("Overlay", overlayTab),
+		container.NewTabItem("Audio", audioTab),
+		container.NewTabItem("Network", networkTab),
+		container.NewTabItem("Peer", peerTab),
+		container.NewTabItem("Identity", identityTab),
+	)
+	s.errLabel = newErrorLabel("")
+	s.errLabel.Wrapping = fyne.TextWrapOff
+	s.errLabel.Truncation = fyne.TextTruncateEllipsis
+	s.errLabel.Hide()
+	s.note = widget.NewLabel("")
+	s.note.Wrapping = fyne.TextWrapWord
+	s.note.Hide()
+	s.save = widget.NewButton("Save", s.doSave)
+	s.save.Importance = widget.HighImportance
+	s.cancel = widget.NewButton("Cancel", func() { s.d.Hide() })
+	s.d = dialog.NewCustomWithoutButtons("Settings", container.NewBorder(nil, container.NewVBox(s.errLabel, s.note), nil, nil, s.tabs), g.win)
+	s.d.SetButtons([]fyne.CanvasObject{s.cancel, s.save})
+	s.d.Resize(fyne.NewSize(400, 500))
+	s.modeChanged()
+	return s
+}
 
-	// Overlay
+// overlayTab builds Settings → Overlay: the overlay to join and the account in it.
+func (s *settingsDialog) overlayTab() fyne.CanvasObject {
+	g, pr := s.g, s.g.prefs
 	s.mode = widget.NewRadioGroup([]string{modeLocal, modeNamed}, func(string) { s.modeChanged() })
 	s.mode.Required = true
 	s.overlay = widget.NewEntry()
@@ -226,13 +255,16 @@ func newSettingsDialog(g *gui) *settingsDialog {
 		widget.NewFormItem("User name", s.user),
 		widget.NewFormItem("Password", s.password),
 	)
-	overlayTab := container.NewVBox(
+	return container.NewVBox(
 		s.mode,
 		s.overlayForm,
 		s.pinNote, container.NewHBox(s.join), s.joinProgress, s.overlayErr,
 	)
+}
 
-	// Audio
+// audioTab builds Settings → Audio: sound devices, level, test tone, echo and noise.
+func (s *settingsDialog) audioTab() fyne.CanvasObject {
+	g, pr := s.g, s.g.prefs
 	s.input = widget.NewSelect(nil, nil)
 	s.output = widget.NewSelect(nil, nil)
 	s.audioNote = widget.NewLabel("")
@@ -264,7 +296,7 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.echo.SetChecked(pr.BoolWithFallback(PrefEchoCancel, true))
 	s.noise = widget.NewCheck("Noise suppression", nil)
 	s.noise.SetChecked(pr.BoolWithFallback(PrefNoiseSuppress, true))
-	audioTab := container.NewVBox(
+	return container.NewVBox(
 		widget.NewForm(
 			widget.NewFormItem("Input", s.input),
 			widget.NewFormItem("Output", s.output),
@@ -272,18 +304,25 @@ func newSettingsDialog(g *gui) *settingsDialog {
 		),
 		container.NewHBox(s.testTone), s.echo, s.noise, s.audioNote,
 	)
+}
 
-	// Network
+// networkTab builds Settings → Network: the listen port.
+func (s *settingsDialog) networkTab() fyne.CanvasObject {
+	pr := s.g.prefs
 	s.port = widget.NewEntry()
 	s.port.Validator = ValidatePort
 	s.port.SetText(strconv.Itoa(pr.Int(PrefListenPort)))
 	netNote := widget.NewLabel("The UDP/TCP port other peers reach this phone on; 0 picks a free port. A --listen flag overrides it. Takes effect at the next start.")
 	netNote.Wrapping = fyne.TextWrapWord
-	networkTab := container.NewVBox(widget.NewForm(
+	return container.NewVBox(widget.NewForm(
 		hinted("Listen port", s.port, "0 = any free port"),
 	), netNote)
+}
 
-	// Peer
+// peerTab builds Settings → Peer: storing records for others and how much, and the SIP
+// adapter.
+func (s *settingsDialog) peerTab() fyne.CanvasObject {
+	g, pr := s.g, s.g.prefs
 	s.storeForOthers = widget.NewCheck("Store records for others while idle", nil)
 	s.storeForOthers.SetChecked(pr.BoolWithFallback(PrefStoreForOthers, true))
 	s.limit = widget.NewEntry()
@@ -303,11 +342,14 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.sipAddr.SetText(firstNonEmpty(saved, DefaultSIPAdapter))
 	sipNote := widget.NewLabel("SIP phones register with an account made by: chordphone adapter user add NAME (see the README). UDP and TCP on this port, TLS on the next. Takes effect at the next start; a --sip-adapter flag overrides it.")
 	sipNote.Wrapping = fyne.TextWrapWord
-	peerTab := container.NewVBox(s.storeForOthers, widget.NewForm(
+	return container.NewVBox(s.storeForOthers, widget.NewForm(
 		hinted("Storage limit (MB)", s.limit, "space for other users' registrations"),
 	), peerNote, s.sipAdapter, widget.NewForm(hinted("SIP address", s.sipAddr, "host:port, e.g. 0.0.0.0:5060")), sipNote)
+}
 
-	// Identity
+// identityTab builds Settings → Identity: the user, Node-ID and certificate fingerprint.
+func (s *settingsDialog) identityTab() fyne.CanvasObject {
+	g := s.g
 	nid := g.status.NodeID
 	if nid == "" {
 		nid = "not assigned yet"
@@ -322,34 +364,11 @@ func newSettingsDialog(g *gui) *settingsDialog {
 	s.fingerprint = widget.NewLabel(fp)
 	s.fingerprint.Selectable = true
 	s.fingerprint.Wrapping = fyne.TextWrapBreak
-	identityTab := widget.NewForm(
+	return widget.NewForm(
 		widget.NewFormItem("User", widget.NewLabel(firstNonEmpty(g.status.AoR, g.userName(), "—"))),
 		widget.NewFormItem("Node-ID", s.nodeID),
 		widget.NewFormItem("Certificate", s.fingerprint),
 	)
-
-	s.tabs = container.NewAppTabs(
-		container.NewTabItem("Overlay", overlayTab),
-		container.NewTabItem("Audio", audioTab),
-		container.NewTabItem("Network", networkTab),
-		container.NewTabItem("Peer", peerTab),
-		container.NewTabItem("Identity", identityTab),
-	)
-	s.errLabel = newErrorLabel("")
-	s.errLabel.Wrapping = fyne.TextWrapOff
-	s.errLabel.Truncation = fyne.TextTruncateEllipsis
-	s.errLabel.Hide()
-	s.note = widget.NewLabel("")
-	s.note.Wrapping = fyne.TextWrapWord
-	s.note.Hide()
-	s.save = widget.NewButton("Save", s.doSave)
-	s.save.Importance = widget.HighImportance
-	s.cancel = widget.NewButton("Cancel", func() { s.d.Hide() })
-	s.d = dialog.NewCustomWithoutButtons("Settings", container.NewBorder(nil, container.NewVBox(s.errLabel, s.note), nil, nil, s.tabs), g.win)
-	s.d.SetButtons([]fyne.CanvasObject{s.cancel, s.save})
-	s.d.Resize(fyne.NewSize(400, 500))
-	s.modeChanged()
-	return s
 }
 
 func (s *settingsDialog) modeChanged() {

@@ -128,7 +128,8 @@ func isNullDevice(in io.Reader) bool {
 }
 
 // execute runs one command line and reports whether it was quit. A command that waits on the
-// overlay (lookup) runs through bg, so that it never holds up the next command.
+// overlay (lookup) runs through bg, so that it never holds up the next command. It is one
+// piece: one switch case per headless command (README "Headless interface").
 func execute(ctx context.Context, p *phone.Phone, w *writer, bg func(func()), line string) (quit bool) {
 	fields := strings.Fields(line)
 	if len(fields) == 0 {

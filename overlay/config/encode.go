@@ -82,6 +82,9 @@ func b64Lines(der []byte) string {
 	return b.String()
 }
 
+// encodeConfiguration writes the <configuration> element (RFC 6940 §11.1). It is one
+// piece: it writes the elements in the schema's order, one after another, as
+// parseConfiguration reads them.
 func (c *Config) encodeConfiguration(signer *identity.Identity) ([]byte, error) {
 	w := &xw{}
 	w.WriteString("<configuration")

@@ -210,6 +210,9 @@ func parseNodeIDHex(el, s string) (string, error) {
 	return s, nil
 }
 
+// parseConfiguration reads the <configuration> element (RFC 6940 §11.1). It is one piece:
+// one switch case per element of the schema, in the schema's order, so that each element's
+// rule is found where the schema names it.
 func parseConfiguration(e *elem, data []byte) (*Config, error) {
 	name, ok := e.attrVal("instance-name")
 	if !ok || strings.TrimSpace(name) == "" {
@@ -484,6 +487,8 @@ func parseDomainRestriction(e *elem) (*DomainRestriction, error) {
 
 // parseKindBlock reads a kind-block; for SIP-REGISTRATION it also returns
 // the RFC 7904 §3.4 domain restriction, a Kind-parameter of that kind.
+// parseKindBlock reads one <kind-block> (RFC 6940 §11.1). It is one piece for the reason
+// parseConfiguration is: one case per element of the schema.
 func parseKindBlock(kb *elem, data []byte) (k Kind, dr *DomainRestriction, err error) {
 	var kindEl *elem
 	for _, x := range kb.kids {
