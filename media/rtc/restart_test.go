@@ -2,6 +2,7 @@ package rtc_test
 
 import (
 	"context"
+	"net/netip"
 	"regexp"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ func TestICERestartKeepsAudio(t *testing.T) {
 	a, b := newPeer(t, 7), newPeer(t, 8)
 	connect(t, ctx, a, b)
 	waitPackets(t, ctx, b.s, 50)
+	// The call's media goes out from loopback: removing that address concerns it (the phone
+	// restarts ICE at once), removing another does not.
+	if !a.s.UsesAddr([]netip.Addr{netip.MustParseAddr("127.0.0.1")}) || a.s.UsesAddr([]netip.Addr{netip.MustParseAddr("192.0.2.1")}) {
+		t.Fatalf("UsesAddr wrong for the selected pair %+v", a.s.Stats().LocalCandidate)
+	}
 	// A plain re-offer keeps the credentials (no restart).
 	plain, err := a.s.CreateOffer(ctx)
 	if err != nil {
