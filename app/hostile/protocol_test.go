@@ -310,3 +310,56 @@ func TestFragmentsReassembledOnlyAtTheDestination(t *testing.T) {
 	}
 	expectOK(t, "Ping in fragments through the peer", ans, wire.CodePingAns)
 }
+
+// TestHostileFragmentsAtTheDestination: a peer's reassembly (RFC 6940 §6.7) is bounded and
+// not poisoned. After 1000 fragment sets that never complete (the first fragment of each of
+// 1000 Pings, more than its buffer holds: it drops the oldest, §6.7 "MUST drop the message"),
+// the peer still answers a Ping sent in fragments. A fragment that overlaps another of its
+// message with other bytes drops the message; the genuine fragments sent again are
+// reassembled and answered (the forged bytes are not mixed into them).
+func TestHostileFragmentsAtTheDestination(t *testing.T) {
+	target := startPeers(t, 1)[0]
+	mallory := newUser(t, "mallory")
+	l := mallory.dial(t, target)
+	dest := wire.NodeDestination(target.NodeID())
+	for i := 0; i < 1000; i++ {
+		_, raw := ping(t, mallory, 1200, 1300, dest)
+		parts, err := wire.Fragment(raw, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mallory.Send(testCtx(t, 10*time.Second), l, parts[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendInParts := func(what string, m *wire.Message, parts [][]byte) {
+		t.Helper()
+		for _, p := range parts[:len(parts)-1] {
+			if err := mallory.Send(testCtx(t, 10*time.Second), l, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ans, err := mallory.Exchange(testCtx(t, 20*time.Second), l, parts[len(parts)-1], m.Header.TransactionID)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		expectOK(t, what, ans, wire.CodePingAns)
+	}
+	m, raw := ping(t, mallory, 1200, 1300, dest)
+	parts, _ := wire.Fragment(raw, 500)
+	sendInParts("Ping in fragments after 1000 incomplete ones", m, parts)
+
+	m, raw = ping(t, mallory, 1200, 1300, dest)
+	coarse, _ := wire.Fragment(raw, 700)
+	fine, _ := wire.Fragment(raw, 450)
+	_, hl, err := wire.DecodeHeader(fine[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := flip(fine[1], hl+20)
+	if err := mallory.Send(testCtx(t, 10*time.Second), l, coarse[0]); err != nil {
+		t.Fatal(err)
+	}
+	expectDropped(t, "a fragment overlapping another with other bytes", mallory.Client, l, forged, m.Header.TransactionID)
+	sendInParts("the genuine fragments after a forged overlap", m, coarse)
+}
