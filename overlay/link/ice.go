@@ -39,6 +39,29 @@ var _ node.Attachment = (*attachment)(nil)
 // (RFC 6940 §6.5.1.5). The side that sends the (App)Attach request is controlling
 // (RFC 6940 §6.5.1.9).
 func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app uint16, controlling bool) (node.Attachment, error) {
+	agent, err := ice.NewAgent(t.agentConfig(app))
+	if err != nil {
+		return nil, fmt.Errorf("link: ice agent: %w", err)
+	}
+	a := &attachment{t: t, remote: remote, app: app, controlling: controlling, agent: agent}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		_ = agent.Close()
+		return nil, fmt.Errorf("link: transport closed: %w", ErrLinkClosed)
+	}
+	t.agents[a] = struct{}{}
+	t.mu.Unlock()
+	if err := a.gather(ctx); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// agentConfig is the ICE agent configuration of an attachment for application app (0: an
+// overlay link): STUN servers off this host's networks, the overlay's TURN relays.
+func (t *Transport) agentConfig(app uint16) *ice.AgentConfig {
 	var urls []*stun.URI
 	for _, s := range t.stunServers() {
 		if ap, err := netip.ParseAddrPort(s); err == nil && onlink.SkipSTUN(ap.Addr()) {
@@ -89,11 +112,12 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 	if t.s.ICELogger != nil {
 		cfg.LoggerFactory = t.s.ICELogger
 	}
-	agent, err := ice.NewAgent(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("link: ice agent: %w", err)
-	}
-	a := &attachment{t: t, remote: remote, app: app, controlling: controlling, agent: agent}
+	return cfg
+}
+
+// gather gathers a's candidates (until ICEGatherTimeout) and sets its local ICE parameters.
+func (a *attachment) gather(ctx context.Context) error {
+	t, agent := a.t, a.agent
 	gathered := make(chan struct{})
 	var once sync.Once
 	if err := agent.OnCandidate(func(c ice.Candidate) {
@@ -101,20 +125,10 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 			once.Do(func() { close(gathered) })
 		}
 	}); err != nil {
-		_ = agent.Close()
-		return nil, fmt.Errorf("link: ice: %w", err)
+		return fmt.Errorf("link: ice: %w", err)
 	}
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		_ = agent.Close()
-		return nil, fmt.Errorf("link: transport closed: %w", ErrLinkClosed)
-	}
-	t.agents[a] = struct{}{}
-	t.mu.Unlock()
 	if err := agent.GatherCandidates(); err != nil {
-		_ = a.Close()
-		return nil, fmt.Errorf("link: ice gather: %w", err)
+		return fmt.Errorf("link: ice gather: %w", err)
 	}
 	timer := time.NewTimer(t.s.ICEGatherTimeout)
 	defer timer.Stop()
@@ -122,21 +136,18 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 	case <-gathered:
 	case <-timer.C: // use what was gathered so far
 	case <-ctx.Done():
-		_ = a.Close()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	cands, err := agent.GetLocalCandidates()
 	if err != nil {
-		_ = a.Close()
-		return nil, fmt.Errorf("link: ice candidates: %w", err)
+		return fmt.Errorf("link: ice candidates: %w", err)
 	}
 	ufrag, pwd, err := agent.GetLocalUserCredentials()
 	if err != nil {
-		_ = a.Close()
-		return nil, fmt.Errorf("link: ice credentials: %w", err)
+		return fmt.Errorf("link: ice credentials: %w", err)
 	}
 	a.local = node.IceParams{Ufrag: ufrag, Password: pwd, Role: "active"}
-	if controlling {
+	if a.controlling {
 		a.local.Role = "passive" // RFC 6940 §6.5.1.1: "passive" for the offerer
 	}
 	for _, c := range cands {
@@ -145,10 +156,9 @@ func (t *Transport) NewAttachment(ctx context.Context, remote wire.NodeID, app u
 		}
 	}
 	if len(a.local.Candidates) == 0 {
-		_ = a.Close()
-		return nil, errors.New("link: ice: no candidates gathered")
+		return errors.New("link: ice: no candidates gathered")
 	}
-	return a, nil
+	return nil
 }
 
 func (a *attachment) Local() node.IceParams { return a.local }

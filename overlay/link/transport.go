@@ -417,23 +417,7 @@ func (t *Transport) dial(ctx context.Context, addr string, expect wire.NodeID, b
 	}
 	pc := &peerCheck{verify: t.s.VerifyPeer, expect: expect}
 	if useTLS {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("link: bootstrap %s: %w", addr, err)
-		}
-		tc := tls.Client(c, t.tlsConfig(pc))
-		hctx, cancel := context.WithTimeout(ctx, t.s.HandshakeTimeout)
-		defer cancel()
-		if err := tc.HandshakeContext(hctx); err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("link: bootstrap TLS %s: %w", addr, err)
-		}
-		l := newLink(t, tc, wire.LinkTLSTCPFHNoICE, pc, tc.ConnectionState().NegotiatedProtocol, nil)
-		if err := t.addLink(l); err != nil {
-			return nil, err
-		}
-		return l, nil
+		return t.dialTLS(ctx, addr, pc)
 	}
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
@@ -477,18 +461,43 @@ func (t *Transport) dial(ctx context.Context, addr string, expect wire.NodeID, b
 	if !bootstrap {
 		return l, nil
 	}
-	// The bootstrap node answers STUN on this address (RFC 6940 §6.5.1.4); it stops being a
-	// STUN server when the connection to it is lost.
-	t.AddSTUNServer(ua.String())
+	t.followSTUNServer(ua.String(), l)
+	return l, nil
+}
+
+// followSTUNServer makes the bootstrap node at addr a STUN server (it answers STUN on that
+// address, RFC 6940 §6.5.1.4) until the link l to it is lost.
+func (t *Transport) followSTUNServer(addr string, l *Link) {
+	t.AddSTUNServer(addr)
 	t.mu.Lock()
-	delete(t.stunDown, ua.String())
+	delete(t.stunDown, addr)
 	t.mu.Unlock()
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		<-l.Done()
-		t.dropSTUNServer(ua.String())
+		t.dropSTUNServer(addr)
 	}()
+}
+
+// dialTLS connects to a bootstrap node over TLS/TCP (RFC 6940 §6.6.1, TLS-TCP-FH-NO-ICE).
+func (t *Transport) dialTLS(ctx context.Context, addr string, pc *peerCheck) (*Link, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("link: bootstrap %s: %w", addr, err)
+	}
+	tc := tls.Client(c, t.tlsConfig(pc))
+	hctx, cancel := context.WithTimeout(ctx, t.s.HandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("link: bootstrap TLS %s: %w", addr, err)
+	}
+	l := newLink(t, tc, wire.LinkTLSTCPFHNoICE, pc, tc.ConnectionState().NegotiatedProtocol, nil)
+	if err := t.addLink(l); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 
