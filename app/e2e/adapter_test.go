@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -80,6 +81,7 @@ func saveWAV8k(t *testing.T, path string, sig []int16, times int) {
 // events out (JSON in netstrings).
 type baresip struct {
 	cmd    *exec.Cmd
+	exited chan struct{}
 	conn   net.Conn
 	events chan map[string]any
 	log    string
@@ -100,6 +102,7 @@ func startBaresip(t *testing.T, user, password string, sipPort int, seed uint32,
 // ctrlHost the address its ctrl_tcp listens on (reachable from the test).
 type baresipSetup struct {
 	user, password, server, answer, extra, ns, ctrlHost string
+	transport                                           string // "udp" (default), "tcp" or "tls"
 	seed                                                uint32
 }
 
@@ -123,8 +126,8 @@ func startBaresipAt(t *testing.T, bs baresipSetup) *baresip {
 	cfg := fmt.Sprintf("poll_method epoll\naudio_player aufile,/dev/null\naudio_source aufile,%s\naudio_alert aufile,/dev/null\n"+
 		"module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule srtp.so\nmodule sndfile.so\nsnd_path %s\nmodule_app account.so\n"+
 		"module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen %s\n", in, b.out, net.JoinHostPort(bs.ctrlHost, strconv.Itoa(ctrl)))
-	acc := fmt.Sprintf("<sip:%s@%s;transport=udp>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=%s%s\n",
-		bs.user, bs.server, bs.password, bs.answer, bs.extra)
+	acc := fmt.Sprintf("<sip:%s@%s;transport=%s>;auth_pass=%s;audio_codecs=PCMU,PCMA;regint=60;answermode=%s%s\n",
+		bs.user, bs.server, cmp.Or(bs.transport, "udp"), bs.password, bs.answer, bs.extra)
 	for name, text := range map[string]string{"config": cfg, "accounts": acc} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -142,10 +145,14 @@ func startBaresipAt(t *testing.T, bs baresipSetup) *baresip {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b.cmd = cmd
+	b.cmd, b.exited = cmd, make(chan struct{})
+	go func() { // owner: the test; ends when baresip does (killed at cleanup at the latest)
+		_ = cmd.Wait()
+		close(b.exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-b.exited
 		logf.Close()
 		if t.Failed() {
 			data, _ := os.ReadFile(b.log)
@@ -226,6 +233,16 @@ func (b *baresip) waitHeard(t *testing.T, d time.Duration) {
 			t.Fatalf("baresip heard less than %v (%v)", d, files)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the dump's size
+	}
+}
+
+// waitExit waits for baresip to end (after quit).
+func (b *baresip) waitExit(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("baresip did not quit")
 	}
 }
 
@@ -613,4 +630,41 @@ func dialIn(ns, addr string) (net.Conn, error) {
 	}()
 	r := <-ch
 	return r.c, r.err
+}
+
+// TestAdapterTCPAndTLS: baresip registered over TCP, and another over TLS (the adapter's
+// self-signed certificate), each call a Chordphone and are called by it, audio both ways.
+func TestAdapterTCPAndTLS(t *testing.T) {
+	adapter, addr, port := startAdapterPeer(t, "transports.test", "", "alice", "s3cret")
+	o := &Overlay{Name: "transports.test", Peers: []*Proc{adapter}, Addrs: []string{addr}}
+	bob := startPhone(t, o, "bob", 2, "--auto-answer")
+	for _, tc := range []struct {
+		transport string
+		port      int
+	}{{"tcp", port}, {"tls", port + 1}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			alice := startBaresipAt(t, baresipSetup{user: "alice", password: "s3cret", seed: 5, answer: "auto",
+				server: fmt.Sprintf("127.0.0.1:%d", tc.port), transport: tc.transport, ctrlHost: "127.0.0.1"})
+			lookupUntilFound(t, bob.Proc, "alice")
+			alice.command(t, "dial", "bob")
+			bob.Wait(t, "answered", 30*time.Second)
+			alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
+			waitReceived(t, bob.Proc, 150)
+			alice.command(t, "hangup", "")
+			alice.wait(t, "CALL_CLOSED", 20*time.Second)
+			bob.Wait(t, "hangup", 20*time.Second)
+			checkAudio(t, "alice ("+tc.transport+") -> bob", alice.sent, bob.outWAV)
+
+			bob.Send(t, "call alice")
+			bob.Wait(t, "answered", 30*time.Second)
+			alice.wait(t, "CALL_ESTABLISHED", 20*time.Second)
+			waitReceived(t, bob.Proc, 150)
+			bob.Send(t, "hangup")
+			bob.Wait(t, "hangup", 20*time.Second)
+			alice.wait(t, "CALL_CLOSED", 20*time.Second)
+			checkAudio(t, "bob -> alice ("+tc.transport+")", bob.sent, alice.heard(t))
+			alice.quit(t)
+			alice.waitExit(t)
+		})
+	}
 }

@@ -363,6 +363,11 @@ func (a *Adapter) invite(ctx context.Context, bd binding, caller, callee string,
 	if bd.transport != "" {
 		req.SetTransport(bd.transport)
 	}
+	if bd.transport == "TCP" || bd.transport == "TLS" {
+		// Over the connection the phone registered on (RFC 5626 §5.3 in spirit): a phone
+		// behind NAT, or one with no TLS server certificate, listens on no port of its own.
+		req.SetDestination(bd.source)
+	}
 	from := &sip.FromHeader{DisplayName: caller, Address: sip.Uri{Scheme: "sip", User: caller, Host: a.overlayName()}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
