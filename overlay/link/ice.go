@@ -221,12 +221,13 @@ func (a *attachment) connect(ctx context.Context, remote node.IceParams, dtlsSer
 	cfg := a.t.dtlsConfig(pc, alpn)
 	var dc *dtls.Conn
 	conn := newDeadlineConn(ic)
+	pc.under = newNotifyConn(conn)
 	hctx, cancel := context.WithTimeout(ctx, a.t.s.HandshakeTimeout)
 	defer cancel()
 	if dtlsServer {
-		dc, err = dtls.ServerWithContext(hctx, conn, cfg)
+		dc, err = dtls.ServerWithContext(hctx, pc.under, cfg)
 	} else {
-		dc, err = dtls.ClientWithContext(hctx, conn, cfg)
+		dc, err = dtls.ClientWithContext(hctx, pc.under, cfg)
 	}
 	if err != nil {
 		_ = conn.Close()

@@ -60,6 +60,7 @@ type Link struct {
 	remote   wire.NodeID
 	cert     *x509.Certificate
 	onClose  func()
+	under    *notifyConn   // the packet conn under a DTLS session (closenotify.go)
 	firstRTT time.Duration // RTT of the ICE check, the RTO estimator's first sample
 	// src is the address this host sends from on the link: the socket's, or for a socket
 	// bound to the wildcard address (the listener's), the one routing chose when the link
@@ -99,7 +100,7 @@ func newLink(t *Transport, conn net.Conn, proto wire.OverlayLinkType, pc *peerCh
 	l := &Link{
 		t: t, s: &t.s, conn: conn, proto: proto,
 		datagram: proto != wire.LinkTLSTCPFHNoICE,
-		remote:   pc.remoteID(), cert: pc.cert, onClose: onClose,
+		remote:   pc.remoteID(), cert: pc.cert, under: pc.under, onClose: onClose,
 		sendq: make(chan [][]byte, 4),
 		acks:  make(chan ackInfo, 128),
 		done:  make(chan struct{}),
@@ -253,6 +254,9 @@ func (l *Link) fail(err error) {
 			l.log.Debug("link closed")
 		} else {
 			l.log.Info("link down", "err", err)
+		}
+		if l.under != nil && err == ErrLinkClosed { //nolint:errorlint // Close, not "closed by peer"
+			l.under.closeComing() // closed here: the peer is told (close_notify)
 		}
 		_ = l.conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
 		_ = l.conn.Close()

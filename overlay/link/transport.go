@@ -333,8 +333,8 @@ func (t *Transport) listen(addr string) error {
 }
 
 func (t *Transport) acceptDTLS(c *muxConn) {
-	pc := &peerCheck{verify: t.s.VerifyPeer}
-	dc, err := dtls.ServerWithContext(t.ctx, c, t.dtlsConfig(pc, true))
+	pc := &peerCheck{verify: t.s.VerifyPeer, under: newNotifyConn(c)}
+	dc, err := dtls.ServerWithContext(t.ctx, pc.under, t.dtlsConfig(pc, true))
 	if err != nil {
 		_ = c.Close()
 		t.log.Info("bootstrap DTLS handshake refused", "from", c.remote.String(), "err", err)
@@ -440,7 +440,8 @@ func (t *Transport) dial(ctx context.Context, addr string, expect wire.NodeID, b
 		}
 		conn = uc
 	}
-	dc, err := dtls.ClientWithContext(ctx, conn, t.dtlsConfig(pc, true))
+	pc.under = newNotifyConn(conn)
+	dc, err := dtls.ClientWithContext(ctx, pc.under, t.dtlsConfig(pc, true))
 	if err != nil {
 		if onClose != nil {
 			onClose()

@@ -65,6 +65,7 @@ type peerCheck struct {
 	expect wire.NodeID // zero: any
 	cert   *x509.Certificate
 	ids    []wire.NodeID
+	under  *notifyConn // the packet conn under the DTLS session (nil on TLS)
 }
 
 func (p *peerCheck) check(raw [][]byte) error {
