@@ -201,6 +201,45 @@ type Session struct {
 	pair atomic.Pointer[webrtc.ICECandidatePair]
 }
 
+// settingEngine is pion's configuration of a session: its network (liveNet), ICE timeouts,
+// ports, candidate filters, key log and logger.
+func settingEngine(cfg SessionConfig, log *slog.Logger) (webrtc.SettingEngine, *liveNet, error) {
+	se := webrtc.SettingEngine{LoggerFactory: pionslog.New(log)}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	lnet, err := newLiveNet(cfg.ICEServers)
+	if err != nil {
+		return se, nil, err
+	}
+	se.SetNet(lnet)
+	dis, fail := cfg.DisconnectedTimeout, cfg.FailedTimeout
+	if dis <= 0 {
+		dis = 4 * time.Second
+	}
+	if fail <= 0 {
+		fail = 12 * time.Second
+	}
+	se.SetICETimeouts(dis, fail, time.Second)
+	if cfg.PortMin != 0 || cfg.PortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
+			return se, nil, fmt.Errorf("rtc: port range %d-%d: %w", cfg.PortMin, cfg.PortMax, err)
+		}
+	}
+	filter := cfg.IPFilter
+	if cfg.LoopbackOnly {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		inner := filter
+		filter = func(ip net.IP) bool { return ip.IsLoopback() && (inner == nil || inner(ip)) }
+	}
+	if filter != nil {
+		se.SetIPFilter(filter)
+	}
+	if cfg.KeyLogWriter != nil {
+		se.SetDTLSKeyLogWriter(cfg.KeyLogWriter)
+	}
+	return se, lnet, nil
+}
+
 // NewSession creates the peer connection with one audio transceiver.
 func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.Source == nil || cfg.Sink == nil {
@@ -234,38 +273,9 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 		return nil, fmt.Errorf("rtc: rtcp reports: %w", err)
 	}
 
-	se := webrtc.SettingEngine{LoggerFactory: pionslog.New(log)}
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	lnet, err := newLiveNet(cfg.ICEServers)
+	se, lnet, err := settingEngine(cfg, log)
 	if err != nil {
 		return nil, err
-	}
-	se.SetNet(lnet)
-	dis, fail := cfg.DisconnectedTimeout, cfg.FailedTimeout
-	if dis <= 0 {
-		dis = 4 * time.Second
-	}
-	if fail <= 0 {
-		fail = 12 * time.Second
-	}
-	se.SetICETimeouts(dis, fail, time.Second)
-	if cfg.PortMin != 0 || cfg.PortMax != 0 {
-		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
-			return nil, fmt.Errorf("rtc: port range %d-%d: %w", cfg.PortMin, cfg.PortMax, err)
-		}
-	}
-	filter := cfg.IPFilter
-	if cfg.LoopbackOnly {
-		se.SetIncludeLoopbackCandidate(true)
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-		inner := filter
-		filter = func(ip net.IP) bool { return ip.IsLoopback() && (inner == nil || inner(ip)) }
-	}
-	if filter != nil {
-		se.SetIPFilter(filter)
-	}
-	if cfg.KeyLogWriter != nil {
-		se.SetDTLSKeyLogWriter(cfg.KeyLogWriter)
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 
