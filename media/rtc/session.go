@@ -201,6 +201,28 @@ type Session struct {
 	pair atomic.Pointer[webrtc.ICECandidatePair]
 }
 
+// mediaEngine offers Opus and telephone-event, nothing else.
+func mediaEngine() (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	// RFC 7587 §7: Opus is always signalled as opus/48000/2.
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType: opusPT,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("rtc: register opus: %w", err)
+	}
+	// RFC 4733 §7.1.1: telephone-event at the audio clock rate.
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 48000,
+			SDPFmtpLine: "0-15"},
+		PayloadType: dtmfPT,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("rtc: register telephone-event: %w", err)
+	}
+	return m, nil
+}
+
 // settingEngine is pion's configuration of a session: its network (liveNet), ICE timeouts,
 // ports, candidate filters, key log and logger.
 func settingEngine(cfg SessionConfig, log *slog.Logger) (webrtc.SettingEngine, *liveNet, error) {
@@ -251,22 +273,9 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	log = log.With("component", "rtc")
 
-	m := &webrtc.MediaEngine{}
-	// RFC 7587 §7: Opus is always signalled as opus/48000/2.
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1"},
-		PayloadType: opusPT,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, fmt.Errorf("rtc: register opus: %w", err)
-	}
-	// RFC 4733 §7.1.1: telephone-event at the audio clock rate.
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 48000,
-			SDPFmtpLine: "0-15"},
-		PayloadType: dtmfPT,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, fmt.Errorf("rtc: register telephone-event: %w", err)
+	m, err := mediaEngine()
+	if err != nil {
+		return nil, err
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil { // RFC 3550 §6.4 SR/RR
