@@ -47,14 +47,8 @@ func (n *Node) checkAnswer(fromID wire.NodeID, m *wire.Message) (wire.NodeID, bo
 	if fromID == n.id {
 		return claimed, true // answered by this node itself
 	}
-	signer, err := n.s.Security.Verify(m)
-	if err != nil {
-		n.drop("answer signature", err)
-		return wire.NodeID{}, false
-	}
-	if signer == nil {
-		return claimed, true // NoSecurity: nothing to bind the responder to
-	}
+	// An answer nobody waits for (a late copy of one already taken) is dropped before its
+	// signature is checked: on a busy node those are many, and each check is costly.
 	n.mu.Lock()
 	var target wire.Destination
 	var route []wire.NodeID
@@ -66,6 +60,14 @@ func (n *Node) checkAnswer(fromID wire.NodeID, m *wire.Message) (wire.NodeID, bo
 	if t == nil {
 		n.drop("answer without transaction", nil)
 		return wire.NodeID{}, false
+	}
+	signer, err := n.s.Security.Verify(m)
+	if err != nil {
+		n.drop("answer signature", err)
+		return wire.NodeID{}, false
+	}
+	if signer == nil {
+		return claimed, true // NoSecurity: nothing to bind the responder to
 	}
 	responder := pickSigner(signer, target, claimed)
 	if hopError(m, contains(route, responder)) {
