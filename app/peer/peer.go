@@ -269,6 +269,7 @@ func New(cfg Config) (*Peer, error) {
 	p.storage = st
 	stp.Store(st)
 	n.Handle(wire.CodeConfigUpdateReq, node.HandlerFunc(p.serveConfigUpdate))
+	p.serveDiagnostics()
 	if p.client {
 		// A client stores nothing and serves no Fetch (RFC 6940 §4.2): nobody should ask
 		// it, and what reaches it anyway is refused.

@@ -1,0 +1,116 @@
+package diag
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/chordphone/chordphone/overlay/node"
+	"github.com/chordphone/chordphone/overlay/wire"
+)
+
+// AllKinds are the kinds this package knows how to report.
+var AllKinds = append(append([]Kind{}, OverlayKinds...), HostKinds...)
+
+// Lifetime is how long a request stays answerable (its expiration, RFC 7851 §5.1).
+const Lifetime = 30 * time.Second
+
+func newRequest(kinds []Kind) Request {
+	now := time.Now()
+	return Request{Expiration: now.Add(Lifetime), Initiated: now, Flags: Flags(kinds...)}
+}
+
+// Inspect asks target for the kinds (RFC 7851 §4.1) and returns its answer and the
+// round-trip time.
+func Inspect(ctx context.Context, n *node.Node, target wire.NodeID, kinds ...Kind) (*Answer, time.Duration, error) {
+	req := newRequest(kinds)
+	var a Answer
+	start := time.Now()
+	if _, err := n.Call(ctx, []wire.Destination{wire.NodeDestination(target)}, CodeInspectReq, &req, &a); err != nil {
+		return nil, 0, fmt.Errorf("diag: inspect %v: %w", target, err)
+	}
+	return &a, time.Since(start), nil
+}
+
+// Hop is one node on the path PathTrack found.
+type Hop struct {
+	Node wire.NodeID
+	RTT  time.Duration // round trip from the initiator to this node along the path
+	Answer
+}
+
+// MaxHops bounds a PathTrack walk.
+const MaxHops = 32
+
+// PathTrack walks the overlay path from n towards target (RFC 7851 §4.2): it asks each node
+// on the path, reached by source routing along the hops found so far, for its next hop and
+// its diagnostics, until a node says the path ends with it.
+func PathTrack(ctx context.Context, n *node.Node, target wire.NodeID, kinds ...Kind) ([]Hop, error) {
+	var hops []Hop
+	var route []wire.Destination
+	seen := map[wire.NodeID]bool{n.ID(): true}
+	cur := n.ID()
+	for len(hops) < MaxHops {
+		req := PathTrackReq{Destination: target, Request: newRequest(kinds)}
+		var a PathTrackAns
+		dests := route
+		if len(dests) == 0 {
+			dests = []wire.Destination{wire.NodeDestination(cur)}
+		}
+		start := time.Now()
+		if _, err := n.Call(ctx, dests, CodePathTrackReq, &req, &a); err != nil {
+			return hops, fmt.Errorf("diag: path track at %v: %w", cur, err)
+		}
+		if cur != n.ID() {
+			hops = append(hops, Hop{Node: cur, RTT: time.Since(start), Answer: a.Response})
+		}
+		if a.NextHop == cur {
+			return hops, nil
+		}
+		if seen[a.NextHop] {
+			return hops, fmt.Errorf("diag: path track: %v routes back to %v (a loop)", cur, a.NextHop)
+		}
+		seen[a.NextHop] = true
+		cur = a.NextHop
+		route = append(route, wire.NodeDestination(cur))
+	}
+	return hops, fmt.Errorf("diag: path track: more than %d hops", MaxHops)
+}
+
+// Print writes the answer's kinds as "NAME: value" lines.
+func (a *Answer) Print(w io.Writer) {
+	for _, in := range a.Infos {
+		fmt.Fprintf(w, "  %-20s %s\n", in.Kind.String()+":", Format(in))
+	}
+}
+
+// Format renders one DiagnosticInfo's value (RFC 7851 §5.3 encodings).
+func Format(in Info) string {
+	c := in.Contents
+	switch in.Kind {
+	case SoftwareVersion:
+		return fmt.Sprintf("%q", c)
+	case RoutingTableSize, ProcessPower, Bandwidth, MemoryFootprint, EWMABytesSent, EWMABytesRcvd:
+		if len(c) == 4 {
+			v := binary.BigEndian.Uint32(c)
+			switch in.Kind {
+			case MemoryFootprint:
+				return fmt.Sprintf("%d KiB", v)
+			case EWMABytesSent, EWMABytesRcvd:
+				return fmt.Sprintf("%d B/s", v)
+			}
+			return fmt.Sprint(v)
+		}
+	case MachineUptime, AppUptime:
+		if len(c) == 8 {
+			return (time.Duration(binary.BigEndian.Uint64(c)) * time.Second).String()
+		}
+	case DatasizeStored:
+		if len(c) == 8 {
+			return fmt.Sprintf("%d bytes", binary.BigEndian.Uint64(c))
+		}
+	}
+	return fmt.Sprintf("%x", c)
+}
