@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/chordphone/chordphone/app/phone"
+	"github.com/chordphone/chordphone/internal/wanemu"
 	"github.com/chordphone/chordphone/media/analysis"
 	"github.com/chordphone/chordphone/media/audio"
 )
@@ -24,6 +27,19 @@ type CallsReport struct {
 	AnsweredMedianMs float64 `json:"dial_to_answered_median_ms"`
 	AnsweredP95Ms    float64 `json:"dial_to_answered_p95_ms"`
 	JoinSeconds      float64 `json:"overlay_join_seconds"`
+	// With --wan: the emulated network, dial to the first audio packet received, and
+	// dial-to-ringing's median in round trips of the emulated network.
+	WAN                *WANParams `json:"wan,omitempty"`
+	FirstAudioMedianMs float64    `json:"dial_to_first_audio_median_ms,omitempty"`
+	FirstAudioP95Ms    float64    `json:"dial_to_first_audio_p95_ms,omitempty"`
+	RingingRoundTrips  float64    `json:"dial_to_ringing_median_round_trips,omitempty"`
+}
+
+// WANParams describe the emulated wide-area network of `bench calls --wan`.
+type WANParams struct {
+	OneWayMs float64 `json:"one_way_delay_ms"`
+	JitterMs float64 `json:"jitter_ms"`
+	Loss     float64 `json:"loss"`
 }
 
 // Calls measures call setup: a loopback overlay of storing peers plus alice and bob (bob
@@ -33,10 +49,14 @@ func Calls(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	peers := fs.Int("peers", 20, "overlay size, including the two phones")
 	calls := fs.Int("calls", 50, "number of calls")
+	var p wanemu.Params
+	fs.DurationVar(&p.Delay, "wan", 0, "one-way delay of an emulated wide-area network: every process in its own network namespace behind a delaying router (needs root); 0: loopback")
+	fs.DurationVar(&p.Jitter, "jitter", 0, "with --wan: each packet's delay varies by up to this much either way")
+	fs.Float64Var(&p.Loss, "loss", 0, "with --wan: fraction of packets lost, 0..1")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	r, err := runCalls(ctx, *peers, *calls, stderr)
+	r, err := runCalls(ctx, *peers, *calls, p, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench calls: %v\n", err)
 		return 1
@@ -44,9 +64,17 @@ func Calls(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return printJSON(stdout, r)
 }
 
-func runCalls(ctx context.Context, peers, calls int, progress io.Writer) (*CallsReport, error) {
+func runCalls(ctx context.Context, peers, calls int, wp wanemu.Params, progress io.Writer) (*CallsReport, error) {
 	if peers < 3 {
 		return nil, fmt.Errorf("need at least 3 peers")
+	}
+	var wan *wanemu.Net
+	if wp.Delay > 0 {
+		var err error
+		if wan, err = wanemu.New(peers, wp); err != nil {
+			return nil, fmt.Errorf("emulated wide-area network: %w", err)
+		}
+		defer wan.Close() // after the processes stop (deferred later, run earlier)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -72,6 +100,11 @@ func runCalls(ctx context.Context, peers, calls int, progress io.Writer) (*Calls
 		args: []string{"--user", "bob", "--auto-answer", "--audio-in", in, "--audio-out", filepath.Join(dir, "bob-out.wav")}}
 	members[peers-1] = member{name: "alice", ready: "registered",
 		args: []string{"--user", "alice", "--audio-in", in, "--audio-out", filepath.Join(dir, "alice-out.wav")}}
+	if wan != nil {
+		for i := range members {
+			members[i].ns, members[i].addr = wan.Namespaces[i], wan.Addrs[i].String()
+		}
+	}
 	start := time.Now()
 	procs, err := startOverlay(ctx, exe, dir, "bench.test", members)
 	defer func() {
@@ -83,9 +116,12 @@ func runCalls(ctx context.Context, peers, calls int, progress io.Writer) (*Calls
 		return nil, err
 	}
 	r := &CallsReport{Peers: peers, Calls: calls, JoinSeconds: time.Since(start).Seconds()}
+	if wan != nil {
+		r.WAN = &WANParams{OneWayMs: ms(wp.Delay), JitterMs: ms(wp.Jitter), Loss: wp.Loss}
+	}
 	fmt.Fprintf(progress, "bench calls: %d peers joined in %.1f s\n", peers, r.JoinSeconds)
 	bob, alice := procs[peers-2], procs[peers-1]
-	var ringing, answered []float64
+	var ringing, answered, audio []float64
 	for i := 0; i < calls; i++ {
 		t0 := time.Now()
 		if err := alice.send("call bob"); err != nil {
@@ -97,6 +133,12 @@ func runCalls(ctx context.Context, peers, calls int, progress io.Writer) (*Calls
 			if _, ta, err = alice.wait("answered", 20*time.Second); err == nil {
 				ringing = append(ringing, ms(tr.Sub(t0)))
 				answered = append(answered, ms(ta.Sub(t0)))
+			}
+			if err == nil && wan != nil {
+				var tf time.Time
+				if tf, err = firstAudio(alice, 20*time.Second); err == nil {
+					audio = append(audio, ms(tf.Sub(t0)))
+				}
 			}
 		}
 		if err != nil {
@@ -113,7 +155,38 @@ func runCalls(ctx context.Context, peers, calls int, progress io.Writer) (*Calls
 	}
 	r.RingingMedianMs, r.RingingP95Ms = quantile(ringing, 0.5), quantile(ringing, 0.95)
 	r.AnsweredMedianMs, r.AnsweredP95Ms = quantile(answered, 0.5), quantile(answered, 0.95)
+	if wan != nil {
+		r.FirstAudioMedianMs, r.FirstAudioP95Ms = quantile(audio, 0.5), quantile(audio, 0.95)
+		r.RingingRoundTrips = r.RingingMedianMs / ms(2*wp.Delay)
+	}
 	return r, nil
+}
+
+// firstAudio asks p's status until its call has received an audio packet and returns when it
+// saw that (late by at most one status exchange with the process, well under a millisecond
+// on an idle machine).
+func firstAudio(p *proc, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := p.send("status"); err != nil {
+			return time.Time{}, err
+		}
+		st, t, err := p.wait("status", timeout)
+		if err != nil {
+			return time.Time{}, err
+		}
+		var s struct {
+			Calls []phone.CallInfo `json:"calls"`
+		}
+		if b, err := json.Marshal(st); err == nil && json.Unmarshal(b, &s) == nil {
+			for _, c := range s.Calls {
+				if c.Stats != nil && c.Stats.Received > 0 {
+					return t, nil
+				}
+			}
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s: no audio received within %v", p.name, timeout)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -22,8 +22,14 @@ type proc struct {
 	events chan map[string]any
 }
 
-func startProc(ctx context.Context, exe, name, dir string, args ...string) (*proc, error) {
-	cmd := exec.CommandContext(ctx, exe, append([]string{"--headless", "--log-level", "warn"}, args...)...)
+// startProc starts exe headless with args; in network namespace ns unless ns is "" (`ip netns
+// exec` execs the program, so the process is the phone's own).
+func startProc(ctx context.Context, ns, exe, name, dir string, args ...string) (*proc, error) {
+	argv := append([]string{exe, "--headless", "--log-level", "warn"}, args...)
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -106,14 +112,17 @@ func waitClosed(ch chan map[string]any) <-chan struct{} {
 }
 
 // member is one process of a bench overlay: its name, extra flags and the event that says it
-// is ready ("joined", or "registered" for a phone).
+// is ready ("joined", or "registered" for a phone); ns and addr, when set, are the network
+// namespace it runs in and the address it listens on (else loopback).
 type member struct {
 	name  string
 	args  []string
 	ready string
+	ns    string
+	addr  string
 }
 
-// startOverlay starts members in order on loopback, each with its own profile under dir: the
+// startOverlay starts members in order, each with its own profile under dir: the
 // first starts the overlay, the others join through it. It returns the processes started so
 // far (to be stopped by the caller) even when one fails.
 func startOverlay(ctx context.Context, exe, dir, overlay string, members []member) ([]*proc, error) {
@@ -125,11 +134,15 @@ func startOverlay(ctx context.Context, exe, dir, overlay string, members []membe
 			return procs, err
 		}
 		// Port 0: each peer takes a free port itself; the first one's is learnt from status.
-		args := append([]string{"--profile", pdir, "--listen", "127.0.0.1:0", "--overlay", overlay}, m.args...)
+		addr := "127.0.0.1"
+		if m.addr != "" {
+			addr = m.addr
+		}
+		args := append([]string{"--profile", pdir, "--listen", addr + ":0", "--overlay", overlay}, m.args...)
 		if boot != "" {
 			args = append(args, "--bootstrap", boot)
 		}
-		p, err := startProc(ctx, exe, m.name, pdir, args...)
+		p, err := startProc(ctx, m.ns, exe, m.name, pdir, args...)
 		if err != nil {
 			return procs, err
 		}
