@@ -58,7 +58,7 @@ func TestMailboxRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob.pokeMailbox()
+	bob.pokeMailbox("mallory")
 	refused := 0
 	for refused < 2 {
 		e, _ := waitEvents(t, bev, EventWarning)
@@ -76,7 +76,7 @@ func TestMailboxRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob.pokeMailbox()
+	bob.pokeMailbox("mallory")
 	waitDelivered(t, ctx, mb, again) // deleted ...
 	for {
 		select {

@@ -188,7 +188,7 @@ func (p *Phone) onMessage(m *sipcall.Message) int {
 	case contentDelivered:
 		return p.onReceipt(m.From, m.Body)
 	case contentMailbox:
-		p.pokeMailbox()
+		p.pokeMailbox(m.From)
 		return 200
 	case "text/plain":
 	default:

@@ -27,6 +27,9 @@ import (
 // resource): a message deposited while this phone was registering is not left for long.
 const mailboxInterval = 5 * time.Minute
 
+// incompleteFor is how long parts of a message wait for the rest before they are deleted.
+const incompleteFor = time.Hour
+
 // clockSlack is how far a message's time may be ahead of ours.
 const clockSlack = time.Hour
 
@@ -123,16 +126,19 @@ var mailboxSoon = []time.Duration{5 * time.Second, 20 * time.Second}
 func (p *Phone) watchMailbox(ctx context.Context, pr *peer.Peer, ep *sipcall.Endpoint) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var senders []string // who said something waits: listed by slot if the mailbox is too large to list
 	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-p.mailboxPoke: // a sender says something waits (a voice message)
+		case from := <-p.mailboxPoke: // a sender says something waits (a voice message)
 			t.Stop()
+			senders = append(senders, pr.AoR(from))
 		}
-		p.collectMailbox(ctx, pr, ep)
-		p.checkDeposits(ctx, pr)
+		p.collectMailbox(ctx, pr, ep, senders...)
+		senders = nil
+		p.checkDeposits(ctx, pr, ep)
 		next := mailboxInterval
 		if n < len(mailboxSoon) {
 			next = mailboxSoon[n]
@@ -141,10 +147,10 @@ func (p *Phone) watchMailbox(ctx context.Context, pr *peer.Peer, ep *sipcall.End
 	}
 }
 
-// pokeMailbox makes watchMailbox look into the mailbox now.
-func (p *Phone) pokeMailbox() {
+// pokeMailbox makes watchMailbox look into the mailbox now, for what from left there.
+func (p *Phone) pokeMailbox(from string) {
 	select {
-	case p.mailboxPoke <- struct{}{}:
+	case p.mailboxPoke <- from:
 	default:
 	}
 }
@@ -157,9 +163,9 @@ type part struct {
 
 // collectMailbox fetches, opens, shows and deletes what waits in the mailbox, and sends the
 // senders receipts.
-func (p *Phone) collectMailbox(ctx context.Context, pr *peer.Peer, ep *sipcall.Endpoint) {
+func (p *Phone) collectMailbox(ctx context.Context, pr *peer.Peer, ep *sipcall.Endpoint, senders ...string) {
 	mb := pr.Mailbox()
-	items, err := mb.Collect(ctx, p.knownUsers(pr))
+	items, err := mb.Collect(ctx, append(p.knownUsers(pr), senders...))
 	if err != nil && ctx.Err() == nil {
 		p.log.Warn("reading the mailbox", "err", err)
 		if len(items) == 0 {
@@ -183,6 +189,11 @@ func (p *Phone) collectMailbox(ctx context.Context, pr *peer.Peer, ep *sipcall.E
 	}
 	for _, parts := range groups {
 		if len(parts) != parts[0].msg.Parts {
+			if time.Since(parts[0].msg.Created) > incompleteFor {
+				for _, pt := range parts {
+					p.refuse(ctx, mb, pt.it, fmt.Errorf("part %d of %d: the rest never came", pt.msg.Part+1, pt.msg.Parts))
+				}
+			}
 			continue // the sender is still storing the rest
 		}
 		p.takeDelivery(ctx, pr, ep, parts)
@@ -215,7 +226,7 @@ func (p *Phone) refuse(ctx context.Context, mb *mailbox.Client, it mailbox.Item,
 	p.log.Warn("unusable message in the mailbox; deleted", "from", from, "err", why)
 	p.emit(Event{Kind: EventWarning, Code: CodeMessageRefused, From: from,
 		Message: fmt.Sprintf("a message from %s waiting in the overlay was refused and deleted: %v", from, why)})
-	if err := mb.Remove(ctx, it); err != nil {
+	if err := mb.Remove(ctx, it, mailbox.DefaultLifetime); err != nil {
 		p.log.Info("deleting a refused message", "err", err)
 	}
 }
@@ -253,7 +264,11 @@ func (p *Phone) takeDelivery(ctx context.Context, pr *peer.Peer, ep *sipcall.End
 		return
 	}
 	for _, pt := range parts {
-		if err := pr.Mailbox().Remove(ctx, pt.it); err != nil {
+		life := mailbox.PartDeletionLifetime
+		if pt.msg.Part == 0 {
+			life = mailbox.DefaultLifetime // the sender's delivery check looks at it
+		}
+		if err := pr.Mailbox().Remove(ctx, pt.it, life); err != nil {
 			p.log.Warn("deleting a collected message", "from", m.From, "err", err)
 		}
 	}
@@ -282,8 +297,9 @@ func (p *Phone) onReceipt(user string, body []byte) int {
 	return 200
 }
 
-// checkDeposits asks the overlay about this phone's messages waiting in mailboxes.
-func (p *Phone) checkDeposits(ctx context.Context, pr *peer.Peer) {
+// checkDeposits asks the overlay about this phone's messages waiting in mailboxes; a
+// recipient that is online by now is told to look (its mailbox may be too full to list).
+func (p *Phone) checkDeposits(ctx context.Context, pr *peer.Peer, ep *sipcall.Endpoint) {
 	waiting, err := p.store.WaitingInOverlay()
 	if err != nil {
 		p.log.Warn("reading the messages waiting in the overlay", "err", err)
@@ -297,6 +313,9 @@ func (p *Phone) checkDeposits(ctx context.Context, pr *peer.Peer) {
 			continue
 		}
 		switch st {
+		case mailbox.Waiting:
+			nudge := store.MessageEntry{ID: newMessageID(), Peer: e.Peer}
+			_ = p.sendOnline(ctx, ep, pr, e.Peer, nudge, contentMailbox, []byte(e.ID))
 		case mailbox.Delivered:
 			if _, changed, _ := p.store.SetMessageStatus(store.Outgoing, e.Peer, e.ID, store.MessageDelivered); changed {
 				p.emit(Event{Kind: EventDelivered, ID: e.ID, Peer: e.Peer})

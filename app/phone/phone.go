@@ -96,10 +96,10 @@ type Phone struct {
 	restart    chan struct{} // runPeer -> Run: the peer ended for a restart
 	runClient  bool          // the running peer was asked to be a client (guarded by mu)
 
-	mailboxPoke chan struct{} // look into the mailbox now (offline.go)
-	pres        presenceBook  // contacts' presence (presence.go)
-	notices     []Event       // what openProfile set right, said when Run starts (trouble.go)
-	badIdentity error         // the identity cannot be read: waiting for NewIdentity (guarded by mu)
+	mailboxPoke chan string  // look into the mailbox now, for what this user left (offline.go)
+	pres        presenceBook // contacts' presence (presence.go)
+	notices     []Event      // what openProfile set right, said when Run starts (trouble.go)
+	badIdentity error        // the identity cannot be read: waiting for NewIdentity (guarded by mu)
 }
 
 // New makes a phone from cfg. It does not touch the network until Run.
@@ -130,7 +130,7 @@ func New(cfg Config) (*Phone, error) {
 	return &Phone{cfg: cfg, log: cfg.Logger, state: NotJoined, subs: map[chan Event]struct{}{},
 		runCtx: context.Background(), store: st, pins: pins, certs: map[string]*x509.Certificate{},
 		restartReq: make(chan struct{}, 1), restart: make(chan struct{}, 1), notices: notices,
-		mailboxPoke: make(chan struct{}, 1)}, nil
+		mailboxPoke: make(chan string, 8)}, nil
 }
 
 // ValidateUser checks a user name: the user part of sip:NAME@OVERLAY.

@@ -22,6 +22,9 @@ type Client struct {
 	User string
 }
 
+// PartDeletionLifetime is how long the deletion of a part other than the first is kept.
+const PartDeletionLifetime = time.Hour
+
 // ErrMailboxFull: the sender's MaxPerSender slots at the recipient hold undelivered parts.
 var ErrMailboxFull = errors.New("mailbox: the recipient already has as many undelivered parts from you as the overlay keeps")
 
@@ -213,16 +216,19 @@ func (c *Client) occupied(ctx context.Context, rid wire.ResourceID, keys [][]byt
 	return out, nil
 }
 
-// Remove deletes an item from the own mailbox (exists = false, stored after it, kept as long
-// as a message lives so that the sender sees it was collected and a replay is too old).
-func (c *Client) Remove(ctx context.Context, it Item) error {
+// Remove deletes an item from the own mailbox: exists = false, stored after it, kept for
+// life. The first part's deletion is kept as long as a message lives (DefaultLifetime), so
+// that the sender sees it was collected and a replay is too old; the other parts' need not
+// outlive a replay's chance (a part alone completes nothing), and every deletion kept is one
+// more entry each listing of the mailbox carries.
+func (c *Client) Remove(ctx context.Context, it Item, life time.Duration) error {
 	rid := ResourceID(c.User)
 	at := time.Now()
 	if min := time.UnixMilli(int64(it.StorageTime) + 1); at.Before(min) {
 		at = min // the sender's clock ran ahead of ours
 	}
 	v := wire.StoredDataValue{Model: wire.DataModelDictionary, Dictionary: wire.DictionaryEntry{Key: it.Key}}
-	sd, err := storage.NewValue(rid, KindID, v, at, DefaultLifetime, c.Cred)
+	sd, err := storage.NewValue(rid, KindID, v, at, life, c.Cred)
 	if err != nil {
 		return err
 	}
