@@ -600,6 +600,23 @@ func TestAdapterEnrolledOverlay(t *testing.T) {
 	alice.wait(t, "CALL_CLOSED", 20*time.Second)
 	checkAudio(t, "alice (baresip, enrolled line) -> bob", alice.sent, bob.outWAV)
 	checkAudio(t, "bob -> alice (baresip, enrolled line)", bob.sent, alice.heard(t))
+
+	// An account added without enrolling its line: the SIP phone registers, and the
+	// adapter's user is told what to do.
+	command(t, ns, gdir, "carol-password\n", false, "adapter", "user", "add", "carol", "--digest", "md5", "--profile", gprofile)
+	startBaresipAt(t, baresipSetup{user: "carol", password: "carol-password", seed: 7, answer: "auto",
+		server: net.JoinHostPort(host, strconv.Itoa(sipPort)), ns: ns, ctrlHost: host})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		e := adapter.Next(t, time.Until(deadline))
+		// Its profile has neither the overlay's CA nor a certificate: either is said.
+		if c := e["code"]; e["event"] == "warning" && (c == "adapter_needs_enrollment" || c == "adapter_ca_not_trusted") {
+			if msg := fmt.Sprint(e["message"]); !strings.Contains(msg, "carol") || !strings.Contains(msg, "--invite") {
+				t.Errorf("warning does not say what to do for carol: %q", msg)
+			}
+			break
+		}
+	}
 }
 
 // dialIn opens a TCP connection from inside network namespace ns ("" the test's own): on a

@@ -74,3 +74,10 @@ type RTPStats struct {
 	BitrateKbps float64 `json:"bitrate_kbps"`
 	Relayed     bool    `json:"relayed"`
 }
+
+// Warn reports the trouble of a part that runs beside the phone (the SIP adapter,
+// app/sipadapter) as a warning event: code is snake_case, message a sentence a person can
+// act on.
+func (p *Phone) Warn(code, message string) {
+	p.emit(Event{Kind: EventWarning, Code: code, Message: message})
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/chordphone/chordphone/app/join"
 	"github.com/chordphone/chordphone/app/phone"
 	"github.com/chordphone/chordphone/media/audio"
 )
@@ -22,6 +23,10 @@ type LineConfig struct {
 	// overlay.
 	Config string
 }
+
+// settingConfig is the profile setting with the overlay's configuration document (the
+// phone's and Settings' "config").
+const settingConfig = "config"
 
 // LineProfile is the profile directory of user's line inside the adapter peer's profile.
 func LineProfile(profile, user string) string {
@@ -99,13 +104,18 @@ func (l *line) run(ctx context.Context) {
 	if err != nil {
 		return // ctx ended
 	}
+	doc := l.ls.cfg.Config
+	if doc == "" { // the adapter peer's overlay chosen in its profile (Settings, enroll)
+		doc, _, _ = l.ls.cfg.Phone.Store().Setting(settingConfig)
+	}
 	ph, err := phone.New(phone.Config{
 		Profile: LineProfile(l.ls.a.cfg.Profile, l.name), User: l.name,
-		Overlay: overlay, Config: l.ls.cfg.Config, Bootstrap: boot, Listen: net.JoinHostPort(host, "0"),
+		Overlay: overlay, Config: doc, Bootstrap: boot, Listen: net.JoinHostPort(host, "0"),
 		Client: true, Audio: l.audio, Logger: l.log,
 	})
 	if err != nil {
 		l.log.Error("SIP adapter: the line cannot start", "err", err)
+		l.ls.cfg.Phone.Warn("adapter_line_failed", fmt.Sprintf("The SIP phone %s registered, but its line into the overlay cannot start: %v", l.name, err))
 		return
 	}
 	events, unsubscribe := ph.Subscribe(64)
@@ -175,6 +185,9 @@ func (l *line) event(e phone.Event) {
 		if b != nil && (e.CallID == "" || e.CallID == b.callID()) {
 			b.setFailure(e.Code)
 		}
+		if e.CallID == "" { // the line itself: the adapter peer's user is told
+			l.ls.cfg.Phone.Warn("adapter_"+e.Code, lineTrouble(l.name, e))
+		}
 	case phone.EventIncoming:
 		l.ringUAs(e)
 	case phone.EventDTMF: // RFC 4733 from the overlay side: on to the UA
@@ -228,4 +241,13 @@ func (l *line) finish(b *bridge) {
 		l.call = nil
 	}
 	l.mu.Unlock()
+}
+
+// lineTrouble says what a line's error means for its SIP phone, and what to do.
+func lineTrouble(name string, e phone.Event) string {
+	msg := fmt.Sprintf("The SIP phone %s registered, but its line into the overlay has trouble: %s", name, e.Message)
+	if e.Code == join.CodeNeedsEnrollment || e.Code == join.CodeCANotTrusted {
+		msg += fmt.Sprintf(" Enroll the line: chordphone adapter user remove %s, then chordphone adapter user add %s --invite LINK (or --config URL), with the password the overlay's operator gave for %s.", name, name, name)
+	}
+	return msg
 }
