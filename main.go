@@ -13,6 +13,7 @@ import (
 
 	"github.com/chordphone/chordphone/app/bench"
 	"github.com/chordphone/chordphone/app/cli"
+	"github.com/chordphone/chordphone/app/diagcmd"
 	"github.com/chordphone/chordphone/app/enrollcmd"
 	"github.com/chordphone/chordphone/app/handoff"
 	"github.com/chordphone/chordphone/app/headless"
@@ -92,7 +93,7 @@ func run(args []string) int {
 	return 0
 }
 
-// subcommand runs the program args[0] names (bench, adapter, enroll, overlay-server).
+// subcommand runs the program args[0] names (bench, adapter, diag, enroll, overlay-server).
 func subcommand(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -103,6 +104,8 @@ func subcommand(args []string) int {
 		return sipadapter.Command(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
 	case "enroll":
 		return enrollcmd.Enroll(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "diag":
+		return diagcmd.Command(ctx, args[1:], os.Stdout, os.Stderr)
 	case "overlay-server":
 		if len(args) > 1 && args[1] == "invite" {
 			return enrollcmd.Invite(args[2:], os.Stdout, os.Stderr)

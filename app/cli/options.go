@@ -124,6 +124,7 @@ const HeadlessCommands = "call USER, answer, decline, hangup, hold, resume, mute
 var Subcommands = []struct{ Name, Args, Text string }{
 	{"adapter", "user add NAME [--digest both|sha-256|md5] [--invite LINK|--config URL|FILE|--overlay NAME]|user list|user remove NAME [--profile DIR]", "accounts of the SIP phones that register to --sip-adapter (password on stdin)"},
 	{"bench", "overlay|calls|idle [flags]", "measure the overlay, calls or idle cost (JSON on stdout)"},
+	{"diag", "inspect|path NODE-ID|USER [--profile DIR] [--overlay NAME|--config URL|FILE] [--bootstrap HOST:PORT]", "RFC 7851 diagnostics: a node's figures, or the overlay path to it with round-trip times"},
 	{"enroll", "--overlay NAME|--config URL|FILE|--invite LINK --user NAME [--ca-fingerprint HEX] [--profile DIR]", "get this profile a certificate from a named overlay (password on stdin)"},
 	{"overlay-server", "init|user|config|ca|invite|serve [flags]", "run an overlay: configuration document, enrollment, bootstrap peer, invitations"},
 }

@@ -52,9 +52,8 @@ func (p *Peer) ResolveNode(ctx context.Context, target string) (wire.NodeID, err
 }
 
 // Inspect asks the node for its diagnostics (RFC 7851 §4.1).
-func (p *Peer) Inspect(ctx context.Context, id wire.NodeID) (*diag.Answer, error) {
-	a, _, err := diag.Inspect(ctx, p.node, id, diag.AllKinds...)
-	return a, err
+func (p *Peer) Inspect(ctx context.Context, id wire.NodeID) (*diag.Hop, error) {
+	return diag.Inspect(ctx, p.node, id, diag.AllKinds...)
 }
 
 // PathTrack traces the overlay path to the node (RFC 7851 §4.2).

@@ -22,23 +22,25 @@ func newRequest(kinds []Kind) Request {
 	return Request{Expiration: now.Add(Lifetime), Initiated: now, Flags: Flags(kinds...)}
 }
 
-// Inspect asks target for the kinds (RFC 7851 §4.1) and returns its answer and the
-// round-trip time.
-func Inspect(ctx context.Context, n *node.Node, target wire.NodeID, kinds ...Kind) (*Answer, time.Duration, error) {
-	req := newRequest(kinds)
-	var a Answer
-	start := time.Now()
-	if _, err := n.Call(ctx, []wire.Destination{wire.NodeDestination(target)}, CodeInspectReq, &req, &a); err != nil {
-		return nil, 0, fmt.Errorf("diag: inspect %v: %w", target, err)
-	}
-	return &a, time.Since(start), nil
-}
-
-// Hop is one node on the path PathTrack found.
+// Hop is a node's answer: one node on the path PathTrack found, or the node Inspect asked.
 type Hop struct {
 	Node wire.NodeID
-	RTT  time.Duration // round trip from the initiator to this node along the path
+	RTT  time.Duration // round trip from the initiator to this node (along the path)
+	Hops int           // links the answer crossed
 	Answer
+}
+
+// Inspect asks target for the kinds (RFC 7851 §4.1) and returns its answer.
+func Inspect(ctx context.Context, n *node.Node, target wire.NodeID, kinds ...Kind) (*Hop, error) {
+	req := newRequest(kinds)
+	h := &Hop{Node: target}
+	start := time.Now()
+	r, err := n.Call(ctx, []wire.Destination{wire.NodeDestination(target)}, CodeInspectReq, &req, &h.Answer)
+	if err != nil {
+		return nil, fmt.Errorf("diag: inspect %v: %w", target, err)
+	}
+	h.RTT, h.Hops = time.Since(start), r.Hops
+	return h, nil
 }
 
 // MaxHops bounds a PathTrack walk.
@@ -60,11 +62,12 @@ func PathTrack(ctx context.Context, n *node.Node, target wire.NodeID, kinds ...K
 			dests = []wire.Destination{wire.NodeDestination(cur)}
 		}
 		start := time.Now()
-		if _, err := n.Call(ctx, dests, CodePathTrackReq, &req, &a); err != nil {
+		r, err := n.Call(ctx, dests, CodePathTrackReq, &req, &a)
+		if err != nil {
 			return hops, fmt.Errorf("diag: path track at %v: %w", cur, err)
 		}
 		if cur != n.ID() {
-			hops = append(hops, Hop{Node: cur, RTT: time.Since(start), Answer: a.Response})
+			hops = append(hops, Hop{Node: cur, RTT: time.Since(start), Hops: r.Hops, Answer: a.Response})
 		}
 		if a.NextHop == cur {
 			return hops, nil
