@@ -17,7 +17,8 @@ const Usage = `Usage: chordphone bench KIND [flags]
   overlay   CHORD-RELOAD simulation in one process (same node code, in-memory links):
             lookup success, hops, maintenance traffic, convergence, churn repair
   calls     call setup in a loopback overlay of headless processes:
-            dial to ringing and dial to answered, median and p95
+            dial to ringing and dial to answered, median and p95; with --wan DELAY, on an
+            emulated wide-area network (needs root), also dial to first audio
   idle      idle cost of storing peers in a loopback overlay of headless processes:
             CPU per peer as a fraction of one core, maintenance bytes per second
   presence  extra overlay traffic of following contacts' presence (one round of lookups
