@@ -349,6 +349,7 @@ func (g *gui) refreshStatus() {
 	g.whoLabel.SetText(who)
 	g.stateBtn.SetText(string(s.State))
 	g.bottomInfo.SetText(statusLine(s))
+	g.settings.refreshRing(s)
 	if g.tray != nil {
 		g.tray.update()
 	}

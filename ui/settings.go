@@ -126,6 +126,7 @@ type settingsDialog struct {
 	g    *gui
 	d    *dialog.CustomDialog
 	tabs *container.AppTabs
+	ring *fyne.Container // Settings → Ring: the picture of the ring (ring.go), redrawn live
 
 	mode         *widget.RadioGroup
 	joined       overlayChoice // the overlay the phone is in (or set up for) now
@@ -182,6 +183,7 @@ func newSettingsDialog(g *gui) *settingsDialog {
 		container.NewTabItem("Network", networkTab),
 		container.NewTabItem("Peer", peerTab),
 		container.NewTabItem("Identity", identityTab),
+		container.NewTabItem("Ring", s.ringTab()),
 	)
 	s.errLabel = newErrorLabel("")
 	s.errLabel.Wrapping = fyne.TextWrapOff
@@ -345,6 +347,21 @@ func (s *settingsDialog) peerTab() fyne.CanvasObject {
 	return container.NewVBox(s.storeForOthers, widget.NewForm(
 		hinted("Storage limit (MB)", s.limit, "space for other users' registrations"),
 	), peerNote, s.sipAdapter, widget.NewForm(hinted("SIP address", s.sipAddr, "host:port, e.g. 0.0.0.0:5060")), sipNote)
+}
+
+// ringTab builds Settings → Ring: the picture of this peer's place on the ring (ring.go).
+func (s *settingsDialog) ringTab() fyne.CanvasObject {
+	s.ring = container.NewStack(newRing(s.g.status))
+	return s.ring
+}
+
+// refreshRing redraws the ring from the phone's status.
+func (s *settingsDialog) refreshRing(st phone.Status) {
+	if s == nil || s.ring == nil {
+		return
+	}
+	s.ring.Objects = []fyne.CanvasObject{newRing(st)}
+	s.ring.Refresh()
 }
 
 // identityTab builds Settings → Identity: the user, Node-ID and certificate fingerprint.
