@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/overlay/identity"
 	"github.com/chordphone/chordphone/overlay/kinds"
 	"github.com/chordphone/chordphone/overlay/link"
@@ -164,6 +165,10 @@ func TestFloodStillRoutes(t *testing.T) {
 	target := ps[0]
 	eve := newUser(t, "eve")
 	ctx := testCtx(t, 120*time.Second)
+	// The target routes to the others once it has confirmed them as peers (RFC 6940
+	// §6.4.2.5 Probe); till then every AoR lands on it.
+	probe := newUser(t, "probe")
+	waitRoutes(t, probe, probe.dial(t, target), ps[1])
 	// Bob's registration must live on another peer than the target: pick his user name so
 	// that his AoR lands elsewhere (a Ping to the Resource-ID says who is responsible).
 	var bob *user
@@ -268,6 +273,25 @@ func TestFloodStillRoutes(t *testing.T) {
 			"read goroutine, via Node.Receive -> process -> forward), so acks stop, links die (\"no ack after 5 transmissions\") "+
 			"and others' requests wait behind the flood; links between the peers flap too, and requests then loop until "+
 			"Error_TTL_Exceeded", worst, transmissions, len(lat))
+	}
+}
+
+// waitRoutes waits until a Ping sent over l to the Resource-ID equal to other's Node-ID
+// (other is responsible for it, RFC 6940 §10.5) is answered by other.
+func waitRoutes(t *testing.T, u *user, l *link.Link, other *peer.Peer) {
+	t.Helper()
+	ctx := testCtx(t, 60*time.Second)
+	id := other.NodeID()
+	for {
+		m := u.Request(wire.CodePingReq, &wire.PingReq{}, wire.ResourceDestination(wire.ResourceID(id[:])))
+		ans, _, err := u.CallRetransmit(ctx, l, m, 3*time.Second, 5)
+		if err == nil && responder(ans) == id {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the peer never routed to %s: %v", id, err)
+		}
+		time.Sleep(200 * time.Millisecond) // the ring settles; no event to wait on from outside
 	}
 }
 
