@@ -41,17 +41,19 @@ type Sources struct {
 //   - only privileged requesters (this node itself, and whom Sources.Privileged names)
 //     see the facts about the machine it runs on: the Host kinds.
 //
-// Kinds this node does not measure (STATUS_INFO, PROCESS_POWER, BANDWIDTH, UNDERLAY_HOP,
-// BATTERY_STATUS) are left out of every answer, as §5.2 allows.
+// Kinds this node does not measure (STATUS_INFO, PROCESS_POWER, BANDWIDTH, INSTANCES_STORED,
+// MESSAGES_SENT_RCVD, UNDERLAY_HOP, BATTERY_STATUS) are left out of every answer, as §5.2
+// allows.
 var (
-	OverlayKinds = []Kind{RoutingTableSize, SoftwareVersion, AppUptime, DatasizeStored}
+	OverlayKinds = []Kind{RoutingTableSize, SoftwareVersion, AppUptime, DatasizeStored, EWMABytesSent, EWMABytesRcvd}
 	HostKinds    = []Kind{MachineUptime, MemoryFootprint}
 )
 
 // Service answers Inspect and PathTrack for one node.
 type Service struct {
-	n   *node.Node
-	src Sources
+	n    *node.Node
+	src  Sources
+	rate ewma
 }
 
 // Serve registers the Inspect and PathTrack handlers on n.
@@ -59,6 +61,7 @@ func Serve(n *node.Node, src Sources) *Service {
 	s := &Service{n: n, src: src}
 	n.Handle(CodeInspectReq, node.HandlerFunc(s.serveInspect))
 	n.Handle(CodePathTrackReq, node.HandlerFunc(s.servePathTrack))
+	n.Go(func(ctx context.Context) { s.rate.run(ctx, n) }) // owner: the node; ends when it closes
 	return s
 }
 
@@ -148,6 +151,12 @@ func (s *Service) value(k Kind) ([]byte, bool) {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		return binary.BigEndian.AppendUint32(nil, uint32(m.Sys/1024)), true
+	case EWMABytesSent, EWMABytesRcvd:
+		sent, rcvd := s.rate.rates()
+		if k == EWMABytesRcvd {
+			sent = rcvd
+		}
+		return binary.BigEndian.AppendUint32(nil, sent), true
 	case DatasizeStored:
 		if s.src.StoredBytes != nil {
 			return binary.BigEndian.AppendUint64(nil, uint64(max(s.src.StoredBytes(), 0))), true

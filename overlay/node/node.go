@@ -245,12 +245,15 @@ type Stats struct {
 	Originated      uint64 // requests originated (first transmissions)
 	Retransmissions uint64
 	Dropped         uint64
+	// BytesSent and BytesReceived count the bytes of those messages (RFC 7851 §5.3 EWMA).
+	BytesSent, BytesReceived uint64
 	// DropReasons counts dropped messages by reason.
 	DropReasons map[string]uint64
 }
 
 type stats struct {
 	sent, received, forwarded, originated, retrans, dropped atomic.Uint64
+	bytesSent, bytesReceived                                atomic.Uint64
 }
 
 // AppHandler receives an incoming application connection made by AppAttach. It runs in
@@ -387,7 +390,7 @@ func (n *Node) Go(f func(ctx context.Context)) bool {
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	return Stats{
-		Sent: n.st.sent.Load(), Received: n.st.received.Load(), Forwarded: n.st.forwarded.Load(),
+		Sent: n.st.sent.Load(), Received: n.st.received.Load(), BytesSent: n.st.bytesSent.Load(), BytesReceived: n.st.bytesReceived.Load(), Forwarded: n.st.forwarded.Load(),
 		Originated: n.st.originated.Load(), Retransmissions: n.st.retrans.Load(), Dropped: n.st.dropped.Load(),
 		DropReasons: n.dropReasons(),
 	}

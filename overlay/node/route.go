@@ -26,6 +26,7 @@ func (n *Node) Receive(from Link, msg []byte) {
 		return
 	}
 	n.st.received.Add(1)
+	n.st.bytesReceived.Add(uint64(len(msg)))
 	if !known {
 		n.addLink(from, false)
 	}

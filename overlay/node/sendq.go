@@ -165,7 +165,7 @@ type trySender interface {
 func (n *Node) send(l Link, share, end wire.NodeID, b []byte) {
 	ts, ok := l.(trySender)
 	if !ok {
-		n.st.sent.Add(1)
+		n.countSent(b)
 		ctx, cancel := context.WithTimeout(n.ctx, n.s.ReliabilityTimer)
 		defer cancel()
 		if err := l.Send(ctx, b); err != nil {
@@ -199,7 +199,7 @@ func (n *Node) send(l Link, share, end wire.NodeID, b []byte) {
 			return
 		}
 		if done {
-			n.st.sent.Add(1)
+			n.countSent(b)
 			return
 		}
 	}
@@ -228,7 +228,7 @@ func (n *Node) sendLoop(l Link, q *sendQueue) {
 			err := l.Send(ctx, b)
 			cancel()
 			q.sent()
-			n.st.sent.Add(1)
+			n.countSent(b)
 			if err != nil {
 				n.log.Debug("link send", "peer", l.RemoteNodeID(), "err", err)
 			}
@@ -244,4 +244,10 @@ func (n *Node) sendLoop(l Link, q *sendQueue) {
 		case <-q.wake:
 		}
 	}
+}
+
+// countSent counts a message handed to a link.
+func (n *Node) countSent(b []byte) {
+	n.st.sent.Add(1)
+	n.st.bytesSent.Add(uint64(len(b)))
 }
