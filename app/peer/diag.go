@@ -17,6 +17,7 @@ func (p *Peer) serveDiagnostics() {
 		Version:          "chordphone " + version.Version,
 		RoutingTableSize: p.routingTableSize,
 		StoredBytes:      func() int64 { return int64(p.storage.Engine().Stats().Bytes) },
+		Instances:        p.storage.Engine().KindCounts,
 		NextHop:          p.chord.NextHop,
 		Responsible:      p.chord.Responsible,
 	})

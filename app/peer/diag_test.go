@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"testing"
@@ -80,6 +81,22 @@ func TestInspect(t *testing.T) {
 	}
 	if a.Received.IsZero() || a.Initiated.IsZero() || a.Received.Before(a.Initiated.Add(-time.Minute)) {
 		t.Errorf("timestamps initiated %v received %v", a.Initiated, a.Received)
+	}
+	registrations := 0 // SIP-REGISTRATION values (Kind-ID 1) stored across the ring
+	for _, p := range append([]*Peer{dave}, peers...) {
+		h, err := asker.Inspect(ctx, p.NodeID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := h.Info(diag.InstancesStored)
+		for ; len(c) >= 12; c = c[12:] {
+			if binary.BigEndian.Uint32(c) == 1 {
+				registrations += int(binary.BigEndian.Uint64(c[4:]))
+			}
+		}
+	}
+	if registrations == 0 {
+		t.Error("INSTANCES_STORED shows dave's registration nowhere")
 	}
 	self, err := dave.Inspect(ctx, dave.NodeID())
 	if err != nil {

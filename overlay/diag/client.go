@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/chordphone/chordphone/overlay/node"
@@ -109,6 +110,14 @@ func Format(in Info) string {
 	case MachineUptime, AppUptime:
 		if len(c) == 8 {
 			return (time.Duration(binary.BigEndian.Uint64(c)) * time.Second).String()
+		}
+	case InstancesStored:
+		if len(c)%12 == 0 {
+			var parts []string
+			for ; len(c) > 0; c = c[12:] {
+				parts = append(parts, fmt.Sprintf("kind %d: %d", binary.BigEndian.Uint32(c), binary.BigEndian.Uint64(c[4:])))
+			}
+			return strings.Join(parts, ", ")
 		}
 	case DatasizeStored:
 		if len(c) == 8 {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,8 @@ type Sources struct {
 	RoutingTableSize func() int
 	// StoredBytes is DATASIZE_STORED: the bytes stored for the overlay.
 	StoredBytes func() int64
+	// Instances is INSTANCES_STORED: the values stored, by Kind-ID.
+	Instances func() map[wire.KindID]int
 	// NextHop and Responsible route PathTrack: the peer a message for a Node-ID goes to
 	// next, and whether this node is where it ends (RFC 6940 §6.1).
 	NextHop     func(wire.NodeID) (wire.NodeID, bool)
@@ -41,11 +44,11 @@ type Sources struct {
 //   - only privileged requesters (this node itself, and whom Sources.Privileged names)
 //     see the facts about the machine it runs on: the Host kinds.
 //
-// Kinds this node does not measure (STATUS_INFO, PROCESS_POWER, BANDWIDTH, INSTANCES_STORED,
+// Kinds this node does not measure (STATUS_INFO, PROCESS_POWER, BANDWIDTH,
 // MESSAGES_SENT_RCVD, UNDERLAY_HOP, BATTERY_STATUS) are left out of every answer, as §5.2
 // allows.
 var (
-	OverlayKinds = []Kind{RoutingTableSize, SoftwareVersion, AppUptime, DatasizeStored, EWMABytesSent, EWMABytesRcvd}
+	OverlayKinds = []Kind{RoutingTableSize, SoftwareVersion, AppUptime, DatasizeStored, InstancesStored, EWMABytesSent, EWMABytesRcvd}
 	HostKinds    = []Kind{MachineUptime, MemoryFootprint}
 )
 
@@ -157,6 +160,10 @@ func (s *Service) value(k Kind) ([]byte, bool) {
 			sent = rcvd
 		}
 		return binary.BigEndian.AppendUint32(nil, sent), true
+	case InstancesStored:
+		if s.src.Instances != nil {
+			return encodeInstances(s.src.Instances()), true
+		}
 	case DatasizeStored:
 		if s.src.StoredBytes != nil {
 			return binary.BigEndian.AppendUint64(nil, uint64(max(s.src.StoredBytes(), 0))), true
@@ -180,4 +187,20 @@ func machineUptime() (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(sec * float64(time.Second)), true
+}
+
+// encodeInstances is INSTANCES_STORED: {KindId kind; uint64 instances} per kind, in Kind-ID
+// order (RFC 7851 §5.3).
+func encodeInstances(m map[wire.KindID]int) []byte {
+	ids := make([]wire.KindID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var b []byte
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint32(b, uint32(id))
+		b = binary.BigEndian.AppendUint64(b, uint64(m[id]))
+	}
+	return b
 }

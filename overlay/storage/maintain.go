@@ -213,3 +213,21 @@ func (e *Engine) snapshot(id wire.ResourceID, replicaNumber uint8) (req *wire.St
 	}
 	return req, certs, res.version, true
 }
+
+// KindCounts returns how many existing values of each kind are stored (RFC 7851 §5.3
+// INSTANCES_STORED).
+func (e *Engine) KindCounts() map[wire.KindID]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[wire.KindID]int{}
+	for _, r := range e.res {
+		for _, k := range r.kinds {
+			for _, rec := range k.recs {
+				if rec.exists {
+					out[k.id]++
+				}
+			}
+		}
+	}
+	return out
+}
