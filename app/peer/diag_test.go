@@ -95,6 +95,10 @@ func TestInspect(t *testing.T) {
 			}
 		}
 	}
+	// MESSAGES_SENT_RCVD: dave has received the Inspect requests asked of it.
+	if c, _ := a.Info(diag.MessagesSentRcvd); !hasCode(c, diag.CodeInspectReq) {
+		t.Errorf("MESSAGES_SENT_RCVD of dave lacks inspect requests: %x", c)
+	}
 	if registrations == 0 {
 		t.Error("INSTANCES_STORED shows dave's registration nowhere")
 	}
@@ -153,3 +157,13 @@ type rawBody []byte
 
 func (b rawBody) MarshalBinary() ([]byte, error) { return b, nil }
 func (b rawBody) UnmarshalBinary([]byte) error   { return nil }
+
+// hasCode reports whether a MESSAGES_SENT_RCVD value counts received messages of code.
+func hasCode(c []byte, code wire.MessageCode) bool {
+	for ; len(c) >= 18; c = c[18:] {
+		if wire.MessageCode(binary.BigEndian.Uint16(c)) == code && binary.BigEndian.Uint64(c[10:]) > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -111,6 +111,21 @@ func Format(in Info) string {
 		if len(c) == 8 {
 			return (time.Duration(binary.BigEndian.Uint64(c)) * time.Second).String()
 		}
+	case MessagesSentRcvd, InstancesStored:
+		if len(c) == 0 {
+			return "none"
+		}
+	}
+	switch in.Kind {
+	case MessagesSentRcvd:
+		if len(c)%18 == 0 {
+			var parts []string
+			for ; len(c) > 0; c = c[18:] {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", codeName(wire.MessageCode(binary.BigEndian.Uint16(c))),
+					binary.BigEndian.Uint64(c[2:]), binary.BigEndian.Uint64(c[10:])))
+			}
+			return "(sent/received) " + strings.Join(parts, ", ")
+		}
 	case InstancesStored:
 		if len(c)%12 == 0 {
 			var parts []string
@@ -125,4 +140,19 @@ func Format(in Info) string {
 		}
 	}
 	return fmt.Sprintf("%x", c)
+}
+
+// codeName names a message code, the diagnostics methods' too (RFC 7851 §9.1).
+func codeName(c wire.MessageCode) string {
+	switch c {
+	case CodeInspectReq:
+		return "inspect_req"
+	case CodeInspectAns:
+		return "inspect_ans"
+	case CodePathTrackReq:
+		return "path_track_req"
+	case CodePathTrackAns:
+		return "path_track_ans"
+	}
+	return c.String()
 }

@@ -44,11 +44,11 @@ type Sources struct {
 //   - only privileged requesters (this node itself, and whom Sources.Privileged names)
 //     see the facts about the machine it runs on: the Host kinds.
 //
-// Kinds this node does not measure (STATUS_INFO, PROCESS_POWER, BANDWIDTH,
-// MESSAGES_SENT_RCVD, UNDERLAY_HOP, BATTERY_STATUS) are left out of every answer, as §5.2
+// Kinds this node does not measure (STATUS_INFO, PROCESS_POWER, BANDWIDTH, UNDERLAY_HOP,
+// BATTERY_STATUS) are left out of every answer, as §5.2
 // allows.
 var (
-	OverlayKinds = []Kind{RoutingTableSize, SoftwareVersion, AppUptime, DatasizeStored, InstancesStored, EWMABytesSent, EWMABytesRcvd}
+	OverlayKinds = []Kind{RoutingTableSize, SoftwareVersion, AppUptime, DatasizeStored, InstancesStored, MessagesSentRcvd, EWMABytesSent, EWMABytesRcvd}
 	HostKinds    = []Kind{MachineUptime, MemoryFootprint}
 )
 
@@ -160,6 +160,8 @@ func (s *Service) value(k Kind) ([]byte, bool) {
 			sent = rcvd
 		}
 		return binary.BigEndian.AppendUint32(nil, sent), true
+	case MessagesSentRcvd:
+		return encodeMessages(s.n.MessageCounts()), true
 	case InstancesStored:
 		if s.src.Instances != nil {
 			return encodeInstances(s.src.Instances()), true
@@ -201,6 +203,23 @@ func encodeInstances(m map[wire.KindID]int) []byte {
 	for _, id := range ids {
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
 		b = binary.BigEndian.AppendUint64(b, uint64(m[id]))
+	}
+	return b
+}
+
+// encodeMessages is MESSAGES_SENT_RCVD: {uint16 message_code; uint64 sent; uint64 received}
+// per code, in code order (RFC 7851 §5.3).
+func encodeMessages(m map[wire.MessageCode]node.MessageCount) []byte {
+	codes := make([]wire.MessageCode, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	var b []byte
+	for _, c := range codes {
+		b = binary.BigEndian.AppendUint16(b, uint16(c))
+		b = binary.BigEndian.AppendUint64(b, m[c].Sent)
+		b = binary.BigEndian.AppendUint64(b, m[c].Received)
 	}
 	return b
 }

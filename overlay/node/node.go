@@ -291,8 +291,9 @@ type Node struct {
 	// stalled are links out of the link table while they stall (stall, RFC 6940 §6.6.5).
 	stalled map[Link]struct{}
 
-	st  stats
-	seq atomic.Uint32 // configuration sequence (RFC 6940 §6.3.2.1)
+	st     stats
+	counts msgCounts     // messages by code (counts.go)
+	seq    atomic.Uint32 // configuration sequence (RFC 6940 §6.3.2.1)
 	// reasm reassembles fragmented messages destined to this node (RFC 6940 §6.7).
 	reasm *wire.Reassembler
 }

@@ -517,12 +517,14 @@ func (n *Node) serveRequestFetch(fromID wire.NodeID, m *wire.Message, hops int, 
 	n.wg.Add(1)
 	n.mu.Unlock()
 	req := &Request{Message: m, From: fromID, Origin: origin, Signer: signer, Hops: hops, Direct: len(h.ViaList) == 0 && fromID != n.id, node: n}
+	n.counts.add(m.Code, false)
 	go func() {
 		defer n.wg.Done()
 		ans := n.runHandler(hd, req)
 		if ans == nil {
 			return
 		}
+		n.counts.add(ans.Code, true)
 		c := *ans
 		signed, b := n.prepareAnswer(fromID, h, &c)
 		// Cache the signed answer for retransmissions (RFC 6940 §6.2.1) before it goes out,

@@ -78,6 +78,7 @@ func (n *Node) Request(ctx context.Context, dests []wire.Destination, code wire.
 	if body == nil {
 		body = emptyBody{}
 	}
+	n.counts.add(code, true)
 	m, err := wire.NewMessage(code, body)
 	if err != nil {
 		return nil, err
@@ -204,6 +205,7 @@ func (n *Node) deliverAnswer(m *wire.Message, from wire.NodeID, hops int) {
 		n.drop("answer without transaction", nil)
 		return
 	}
+	n.counts.add(m.Code, false)
 	select {
 	case t.ch <- answer{m, from, hops}:
 	default:
