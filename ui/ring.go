@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -66,7 +67,7 @@ func (l *ringLayout) point(center fyne.Position, r float32, a float64) fyne.Posi
 // Layout places the circle, arc, chords and marks for size.
 func (l *ringLayout) Layout(_ []fyne.CanvasObject, size fyne.Size) {
 	c := fyne.NewPos(size.Width/2, size.Height/2)
-	r := min(size.Width, size.Height)/2 - 36
+	r := min(size.Width, size.Height)/2 - 60
 	if r < 10 {
 		r = 10
 	}
@@ -134,10 +135,12 @@ func newRing(s phone.Status) fyne.CanvasObject {
 			return
 		}
 		circle := canvas.NewCircle(c)
-		label := canvas.NewText(id[:4], c)
+		label := canvas.NewText(ringLabel(id, s), c)
 		label.TextSize = 10
+		ls := label.MinSize() // outside the circle, clear of the dot whatever the angle
+		out := 10 + ls.Width/2*float32(math.Abs(math.Sin(a))) + ls.Height/2*float32(math.Abs(math.Cos(a)))
 		l.marks = append(l.marks, ringMark{obj: circle, angle: a, size: fyne.NewSize(d, d)},
-			ringMark{obj: label, angle: a, out: 20, size: label.MinSize()})
+			ringMark{obj: label, angle: a, out: out, size: ls})
 		objs = append(objs, circle, label)
 	}
 	for _, f := range s.Fingers {
@@ -155,6 +158,19 @@ func newRing(s phone.Status) fyne.CanvasObject {
 }
 
 func withAlpha(c color.NRGBA, a uint8) color.NRGBA { c.A = a; return c }
+
+// ringLabel is a node's label: its Node-ID's first hex digits, with the link's type and
+// round-trip time when this peer has a link to it.
+func ringLabel(id string, s phone.Status) string {
+	l, ok := s.Links[id]
+	switch {
+	case !ok || l.Type == "":
+		return id[:4]
+	case l.RTT <= 0:
+		return id[:4] + " " + l.Type
+	}
+	return fmt.Sprintf("%s %s %s", id[:4], l.Type, l.RTT.Round(100*time.Microsecond))
+}
 
 // ringLegend names the colours and says how much this peer stores for others.
 func ringLegend(s phone.Status) fyne.CanvasObject {

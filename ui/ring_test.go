@@ -5,9 +5,12 @@ import (
 	"image/color"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 
+	"github.com/chordphone/chordphone/app/peer"
 	"github.com/chordphone/chordphone/app/phone"
 )
 
@@ -39,6 +42,7 @@ func TestRingPicture(t *testing.T) {
 	st.Successors = []string{nodeID("c0"), nodeID("d0")}
 	st.Fingers = []string{nodeID("c0"), nodeID("e0"), nodeID("10")}
 	st.StoredRecords = 3
+	st.Links = map[string]peer.LinkInfo{nodeID("c0"): {Type: "TLS", RTT: 12 * time.Millisecond}, nodeID("40"): {Type: "DTLS"}}
 	h.emit(phone.Event{Kind: phone.EventStatus, Status: &st})
 	h.g.showSettings()
 	h.g.settings.tabs.SelectIndex(5)
@@ -49,6 +53,11 @@ func TestRingPicture(t *testing.T) {
 	for name, c := range map[string]color.NRGBA{"this peer": ringSelf, "predecessor": ringPred, "successor": ringSucc, "finger": ringFing, "responsible range": ringRange} {
 		if !hasColor(img, c) {
 			t.Errorf("the picture has no %s", name)
+		}
+	}
+	for _, want := range []string{"c000 TLS 12ms", "4000 DTLS", "e000"} {
+		if !ringHasText(h.g.settings.ring, want) {
+			t.Errorf("no label %q on the ring", want)
 		}
 	}
 	before := h.g.settings.ring.Objects[0]
@@ -62,4 +71,19 @@ func TestRingPicture(t *testing.T) {
 	if hasColor(w.Canvas().Capture(), ringSelf) {
 		t.Error("a client is drawn on the ring")
 	}
+}
+
+// ringHasText reports whether a canvas.Text under o reads text.
+func ringHasText(o fyne.CanvasObject, text string) bool {
+	switch x := o.(type) {
+	case *canvas.Text:
+		return x.Text == text
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			if ringHasText(c, text) {
+				return true
+			}
+		}
+	}
+	return false
 }

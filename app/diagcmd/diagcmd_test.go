@@ -16,6 +16,7 @@ import (
 func overlay(t *testing.T, ctx context.Context, name string) (boot string, dave *peer.Peer) {
 	t.Helper()
 	var addrs []string
+	var peers []*peer.Peer
 	for i, user := range []string{"", "", "dave"} {
 		p, err := peer.New(peer.Config{Profile: t.TempDir(), User: user, Overlay: name, Listen: "127.0.0.1:0", Bootstrap: addrs,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -33,6 +34,19 @@ func overlay(t *testing.T, ctx context.Context, name string) (boot string, dave 
 			dave = p
 		}
 		addrs = append(addrs, p.Addr().String())
+		peers = append(peers, p)
+	}
+	// The ring settles after dave registered: wait until every peer finds him.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range peers {
+		for {
+			if _, err := p.Lookup(ctx, "dave"); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("dave not found from %v: %v", p.NodeID(), err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	return addrs[0], dave
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/chordphone/chordphone/app/version"
 	"github.com/chordphone/chordphone/overlay/diag"
+	"github.com/chordphone/chordphone/overlay/link"
 	"github.com/chordphone/chordphone/overlay/wire"
 )
 
@@ -60,4 +62,34 @@ func (p *Peer) Inspect(ctx context.Context, id wire.NodeID) (*diag.Hop, error) {
 // PathTrack traces the overlay path to the node (RFC 7851 §4.2).
 func (p *Peer) PathTrack(ctx context.Context, id wire.NodeID) ([]diag.Hop, error) {
 	return diag.PathTrack(ctx, p.node, id, diag.AllKinds...)
+}
+
+// LinkInfo is one link as the ring picture shows it.
+type LinkInfo struct {
+	// Type is the overlay link protocol (RFC 6940 §6.6): "DTLS" (over ICE), "DTLS (no ICE)"
+	// or "TLS".
+	Type string `json:"type"`
+	// RTT is the link's smoothed round-trip time, 0 before the first sample.
+	RTT time.Duration `json:"rtt_ns"`
+}
+
+var linkTypeNames = map[wire.OverlayLinkType]string{
+	wire.LinkDTLSUDPSR: "DTLS", wire.LinkDTLSUDPSRNoICE: "DTLS (no ICE)", wire.LinkTLSTCPFHNoICE: "TLS",
+}
+
+// linkInfo describes the links to the Node-IDs of the lists.
+func (p *Peer) linkInfo(lists ...[]string) map[string]LinkInfo {
+	out := map[string]LinkInfo{}
+	for _, l := range lists {
+		for _, s := range l {
+			id, err := wire.ParseNodeID(s)
+			if err != nil {
+				continue
+			}
+			if ln, ok := p.node.LinkTo(id).(*link.Link); ok {
+				out[s] = LinkInfo{Type: linkTypeNames[ln.Protocol()], RTT: ln.Stats().SRTT}
+			}
+		}
+	}
+	return out
 }

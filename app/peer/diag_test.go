@@ -55,9 +55,15 @@ func TestInspect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	asker := peers[0]
-	id, err := asker.ResolveNode(ctx, "dave")
-	if err != nil || id != dave.NodeID() {
-		t.Fatalf("resolve dave: %v %v, want %v", id, err, dave.NodeID())
+	var id wire.NodeID
+	var err error
+	// The ring may still be settling just after dave registered: the lookup is retried.
+	eventually(t, "dave found through the registration lookup", func() bool {
+		id, err = asker.ResolveNode(ctx, "dave")
+		return err == nil
+	})
+	if id != dave.NodeID() {
+		t.Fatalf("resolve dave: %v, want %v", id, dave.NodeID())
 	}
 	a, err := asker.Inspect(ctx, id)
 	if err != nil {

@@ -123,6 +123,8 @@ type Status struct {
 	Successors    []string
 	Fingers       []string
 	StoredRecords int
+	// Links are the links to the neighbours and fingers, by Node-ID (diag.go).
+	Links map[string]LinkInfo
 }
 
 // New loads (or creates) the profile's identity and starts the link layer and the node; it
@@ -610,6 +612,7 @@ func (p *Peer) Status() Status {
 		Fingers:       ids(cs.Fingers),
 		StoredRecords: p.storage.Engine().Stats().Records,
 	}
+	s.Links = p.linkInfo(s.Predecessors, s.Successors, s.Fingers)
 	if !cs.ClientPeer.IsZero() {
 		s.ClientPeer = cs.ClientPeer.String()
 	}

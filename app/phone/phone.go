@@ -506,7 +506,7 @@ func (p *Phone) Status() Status {
 		ps := pr.Status()
 		s.Overlay, s.NodeID, s.Listen, s.Role, s.ClientPeer = ps.Overlay, ps.NodeID, ps.Listen, ps.Role, ps.ClientPeer
 		s.Predecessors, s.Successors, s.Fingers = ps.Predecessors, ps.Successors, ps.Fingers
-		s.StoredRecords = ps.StoredRecords
+		s.StoredRecords, s.Links = ps.StoredRecords, ps.Links
 		rs := pr.RelayStatus()
 		s.Relay = &rs
 		if p.cfg.User != "" {

@@ -35,6 +35,8 @@ type Status struct {
 	Successors    []string `json:"successors"`
 	Fingers       []string `json:"fingers"`
 	StoredRecords int      `json:"stored_records"`
+	// Links are the links to those peers: type and round-trip time, by Node-ID.
+	Links map[string]peer.LinkInfo `json:"links,omitempty"`
 	// Relay is what this peer serves as a TURN relay and which relays it uses (RFC 6940 §9).
 	Relay *peer.RelayStatus `json:"relay,omitempty"`
 	Calls []CallInfo        `json:"calls"`

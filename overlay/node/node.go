@@ -486,6 +486,9 @@ func (n *Node) Connected(id wire.NodeID) bool { return n.link(id) != nil }
 // link returns the newest link to id: a link just made is the best evidence of a path
 // that works now (an older one may lead to an address the peer has since left, and is
 // kept until it dies).
+// LinkTo returns the link messages to id take (the newest), or nil.
+func (n *Node) LinkTo(id wire.NodeID) Link { return n.link(id) }
+
 func (n *Node) link(id wire.NodeID) Link {
 	n.mu.Lock()
 	defer n.mu.Unlock()
