@@ -372,9 +372,10 @@ func (c *Chord) Leave(ctx context.Context) error {
 		count++
 		if !c.n.Go(func(_ context.Context) {
 			defer func() { done <- struct{}{} }()
-			lctx, cancel := context.WithTimeout(ctx, 2*c.n.Settings().ReliabilityTimer)
-			defer cancel()
-			c.n.Call(lctx, []wire.Destination{wire.NodeDestination(id)}, wire.CodeLeaveReq, &wire.LeaveReq{LeavingPeerID: c.self, OverlaySpecificData: od}, &wire.LeaveAns{})
+			// The transaction's own retransmissions bound it (RFC 6940 §6.2.1), and ctx:
+			// a busy neighbour answering after two overlay-reliability-timers still
+			// learns of the leave before Leave returns.
+			c.n.Call(ctx, []wire.Destination{wire.NodeDestination(id)}, wire.CodeLeaveReq, &wire.LeaveReq{LeavingPeerID: c.self, OverlaySpecificData: od}, &wire.LeaveAns{})
 		}) {
 			count--
 		}
