@@ -64,11 +64,8 @@ func (p *Phone) SendMessage(user, text string) (string, error) {
 	case !utf8.ValidString(text):
 		return "", errors.New("message is not UTF-8 text")
 	}
-	p.mu.Lock()
-	ep, pr, ctx := p.ep, p.peer, p.runCtx
-	joined := p.state == Registered
-	p.mu.Unlock()
-	if ep == nil || pr == nil || !joined {
+	ep, pr, ctx, ok := p.registeredParts()
+	if !ok {
 		return "", fmt.Errorf("cannot send to %s: %w", user, ErrNotJoined)
 	}
 	id := newMessageID()
@@ -239,4 +236,15 @@ func (p *Phone) withCert(conn net.Conn, node string) net.Conn {
 		}
 		p.mu.Unlock()
 	}}
+}
+
+// registeredParts returns the SIP endpoint, the peer and the run context of a phone whose
+// registration is stored; ok is false before that.
+func (p *Phone) registeredParts() (ep *sipcall.Endpoint, pr *peer.Peer, ctx context.Context, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ep == nil || p.peer == nil || p.state != Registered {
+		return nil, nil, nil, false
+	}
+	return p.ep, p.peer, p.runCtx, true
 }

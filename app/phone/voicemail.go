@@ -63,11 +63,8 @@ func (p *Phone) sendVoice(user string, samples []int16, path string) (string, er
 	if err != nil {
 		return "", err
 	}
-	p.mu.Lock()
-	ep, pr, ctx := p.ep, p.peer, p.runCtx
-	joined := p.state == Registered
-	p.mu.Unlock()
-	if ep == nil || pr == nil || !joined {
+	ep, pr, ctx, ok := p.registeredParts()
+	if !ok {
 		return "", fmt.Errorf("cannot leave a voice message for %s: %w", user, ErrNotJoined)
 	}
 	e := store.MessageEntry{ID: newMessageID(), Peer: user, Direction: store.Outgoing, Time: time.Now().UTC(),

@@ -155,7 +155,17 @@ func (s *Store) SetMessageStatus(d Direction, peer, id, status string) (MessageE
 // known to be delivered yet.
 func (s *Store) WaitingInOverlay() ([]MessageEntry, error) {
 	var out []MessageEntry
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.eachMessage(func(e MessageEntry) {
+		if e.Direction == Outgoing && e.Status == MessageStored && len(e.Slots) > 0 {
+			out = append(out, e)
+		}
+	})
+	return out, err
+}
+
+// eachMessage calls f with every message kept, in key order.
+func (s *Store) eachMessage(f func(MessageEntry)) error {
+	return s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMessages)
 		if b == nil {
 			return nil
@@ -165,13 +175,10 @@ func (s *Store) WaitingInOverlay() ([]MessageEntry, error) {
 			if err := decode(v, &e); err != nil {
 				return err
 			}
-			if e.Direction == Outgoing && e.Status == MessageStored && len(e.Slots) > 0 {
-				out = append(out, e)
-			}
+			f(e)
 			return nil
 		})
 	})
-	return out, err
 }
 
 // Messages returns the last limit messages with peer ("" for everybody), oldest first.
@@ -225,21 +232,10 @@ func (s *Store) MarkRead(peer string) error {
 // Unread counts the received messages not read yet, by peer.
 func (s *Store) Unread() (map[string]int, error) {
 	out := map[string]int{}
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMessages)
-		if b == nil {
-			return nil
+	err := s.eachMessage(func(e MessageEntry) {
+		if e.Status == MessageReceived {
+			out[e.Peer]++
 		}
-		return b.ForEach(func(k, v []byte) error {
-			var e MessageEntry
-			if err := decode(v, &e); err != nil {
-				return err
-			}
-			if e.Status == MessageReceived {
-				out[e.Peer]++
-			}
-			return nil
-		})
 	})
 	return out, err
 }

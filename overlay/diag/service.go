@@ -3,6 +3,7 @@ package diag
 import (
 	"context"
 	"encoding/binary"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -194,13 +195,8 @@ func machineUptime() (time.Duration, bool) {
 // encodeInstances is INSTANCES_STORED: {KindId kind; uint64 instances} per kind, in Kind-ID
 // order (RFC 7851 §5.3).
 func encodeInstances(m map[wire.KindID]int) []byte {
-	ids := make([]wire.KindID, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var b []byte
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(m)) {
 		b = binary.BigEndian.AppendUint32(b, uint32(id))
 		b = binary.BigEndian.AppendUint64(b, uint64(m[id]))
 	}
@@ -210,13 +206,8 @@ func encodeInstances(m map[wire.KindID]int) []byte {
 // encodeMessages is MESSAGES_SENT_RCVD: {uint16 message_code; uint64 sent; uint64 received}
 // per code, in code order (RFC 7851 §5.3).
 func encodeMessages(m map[wire.MessageCode]node.MessageCount) []byte {
-	codes := make([]wire.MessageCode, 0, len(m))
-	for c := range m {
-		codes = append(codes, c)
-	}
-	slices.Sort(codes)
 	var b []byte
-	for _, c := range codes {
+	for _, c := range slices.Sorted(maps.Keys(m)) {
 		b = binary.BigEndian.AppendUint16(b, uint16(c))
 		b = binary.BigEndian.AppendUint64(b, m[c].Sent)
 		b = binary.BigEndian.AppendUint64(b, m[c].Received)
