@@ -64,45 +64,28 @@ func runIdle(ctx context.Context, exe string, peers int, duration, settle time.D
 	if peers < 2 {
 		return nil, errors.New("need at least 2 peers")
 	}
-	var err error
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
 	for _, tool := range []string{"dumpcap", "tshark"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s is needed to count traffic: %w", tool, err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "chordphone-idle-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
 	members := make([]member, peers)
 	for i := range members {
 		members[i] = member{name: fmt.Sprintf("peer%02d", i), ready: "joined"}
 	}
 	start := time.Now()
-	procs, err := startOverlay(ctx, exe, dir, "idle.test", members)
-	defer func() {
-		for _, p := range procs {
-			p.stop()
-		}
-	}()
+	o, err := startBenchOverlay(ctx, exe, "idle", members)
 	if err != nil {
 		return nil, err
 	}
+	defer o.close()
+	dir, procs := o.dir, o.procs
 	r := &IdleReport{Peers: peers, JoinSeconds: time.Since(start).Seconds(), SettleSeconds: settle.Seconds(), Method: "cpu: /proc/PID/stat utime+stime; traffic: dumpcap on lo, UDP datagrams whose source port is a socket of a peer process"}
 	fmt.Fprintf(progress, "bench idle: %d peers joined in %.1f s; settling %v\n", peers, r.JoinSeconds, settle)
-	select {
-	case <-time.After(settle):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := sleep(ctx, settle); err != nil {
+		return nil, err
 	}
 
 	pcap := filepath.Join(dir, "idle.pcapng")
@@ -111,11 +94,7 @@ func runIdle(ctx context.Context, exe string, peers int, duration, settle time.D
 		return nil, err
 	}
 	ports := map[int]bool{}
-	for _, p := range procs {
-		for _, port := range udpPorts(p.cmd.Process.Pid) {
-			ports[port] = true
-		}
-	}
+	o.addPorts(ports)
 	cpu0 := make([]int64, len(procs))
 	for i, p := range procs {
 		if cpu0[i], err = cpuTicks(p.cmd.Process.Pid); err != nil {
@@ -124,10 +103,8 @@ func runIdle(ctx context.Context, exe string, peers int, duration, settle time.D
 	}
 	t0 := time.Now()
 	fmt.Fprintf(progress, "bench idle: measuring for %v\n", duration)
-	select {
-	case <-time.After(duration):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := sleep(ctx, duration); err != nil {
+		return nil, err
 	}
 	elapsed := time.Since(t0)
 	var total, busiest int64
@@ -140,11 +117,7 @@ func runIdle(ctx context.Context, exe string, peers int, duration, settle time.D
 		total += d
 		busiest = max(busiest, d)
 	}
-	for _, p := range procs {
-		for _, port := range udpPorts(p.cmd.Process.Pid) {
-			ports[port] = true
-		}
-	}
+	o.addPorts(ports)
 	if err := capture.stop(); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -54,17 +53,6 @@ func runPresence(ctx context.Context, exe string, peers, contacts int, interval 
 	if contacts < 1 || peers < 1 {
 		return nil, errors.New("need at least one peer and one contact")
 	}
-	var err error
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
-	dir, err := os.MkdirTemp("", "chordphone-presence-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	members := make([]member, 0, peers+2)
@@ -73,26 +61,19 @@ func runPresence(ctx context.Context, exe string, peers, contacts int, interval 
 	}
 	members = append(members, member{name: "bob", args: []string{"--user", "bob"}, ready: "registered"},
 		member{name: "alice", args: []string{"--user", "alice"}, ready: "registered"})
-	procs, err := startOverlay(ctx, exe, dir, "presence.test", members)
-	defer func() {
-		for _, p := range procs {
-			p.stop()
-		}
-	}()
+	o, err := startBenchOverlay(ctx, exe, "presence", members)
 	if err != nil {
 		return nil, err
 	}
+	defer o.close()
+	dir, procs := o.dir, o.procs
 	alice := procs[len(procs)-1]
 	fmt.Fprintf(progress, "bench presence: overlay up; settling 10 s\n")
 	if err := sleep(ctx, 10*time.Second); err != nil {
 		return nil, err
 	}
 	ports := map[int]bool{}
-	for _, p := range procs {
-		for _, port := range udpPorts(p.cmd.Process.Pid) {
-			ports[port] = true
-		}
-	}
+	o.addPorts(ports)
 	window := func(name string, f func() error) (bytes, packets int64, d time.Duration, err error) {
 		pcap := filepath.Join(dir, name+".pcapng")
 		c, err := startCapture(ctx, pcap)

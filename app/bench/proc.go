@@ -163,3 +163,51 @@ func startOverlay(ctx context.Context, exe, dir, overlay string, members []membe
 	}
 	return procs, nil
 }
+
+// benchOverlay is a bench's loopback overlay: its processes and the temporary directory that
+// holds their profiles.
+type benchOverlay struct {
+	dir   string
+	procs []*proc
+}
+
+// startBenchOverlay starts members (startOverlay) with exe, or this program when exe is "",
+// in a new temporary directory named after the bench. On an error it has already stopped
+// what it started; otherwise close does.
+func startBenchOverlay(ctx context.Context, exe, bench string, members []member) (*benchOverlay, error) {
+	if exe == "" {
+		e, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		exe = e
+	}
+	dir, err := os.MkdirTemp("", "chordphone-"+bench+"-")
+	if err != nil {
+		return nil, err
+	}
+	o := &benchOverlay{dir: dir}
+	o.procs, err = startOverlay(ctx, exe, dir, bench+".test", members)
+	if err != nil {
+		o.close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// close stops every process and removes the profiles' directory.
+func (o *benchOverlay) close() {
+	for _, p := range o.procs {
+		p.stop()
+	}
+	os.RemoveAll(o.dir)
+}
+
+// addPorts adds the UDP ports the overlay's processes own now to ports.
+func (o *benchOverlay) addPorts(ports map[int]bool) {
+	for _, p := range o.procs {
+		for _, port := range udpPorts(p.cmd.Process.Pid) {
+			ports[port] = true
+		}
+	}
+}
