@@ -24,6 +24,32 @@ func xdo(t *testing.T, display string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// runGUI starts cmd, a desktop phone, on display in dir's isolated environment; the test's
+// cleanup ends it (SIGTERM, a kill after 10 s) and logs its stderr when the test failed.
+func runGUI(t *testing.T, display, dir string, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // owner: the test's cleanup below
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("GUI stderr:\n%s", tail(stderr.String(), 4000))
+		}
+	})
+}
+
 // shotChanged saves a screenshot of window at path, retrying until the picture differs from
 // before (the view has changed) or the bound passes.
 func shotChanged(t *testing.T, display, window, path string, before []byte) []byte {
@@ -59,26 +85,7 @@ func TestGUICallsByName(t *testing.T) {
 	cmd := exec.Command(binPath, "--profile", filepath.Join(dir, "profile"), "--user", "alice",
 		"--overlay", o.Name, "--bootstrap", o.Addrs[0], "--listen", "127.0.0.1:0",
 		"--audio-in", in, "--audio-out", outWAV)
-	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("GUI stderr:\n%s", tail(stderr.String(), 3000))
-		}
-	})
+	runGUI(t, display, dir, cmd)
 	win := waitWindow(t, display, "Chordphone", 60*time.Second)
 
 	// The GUI has registered alice once bob finds her.

@@ -325,26 +325,7 @@ func TestJoinByInvitationAndCall(t *testing.T) {
 	asig, ain, aout := audioFiles(t, adir, "alice", 1)
 	cmd := exec.Command("ip", "netns", "exec", ns, binPath, "--profile", filepath.Join(adir, "profile"),
 		"--listen", "127.0.0.1:0", "--audio-in", ain, "--audio-out", aout)
-	cmd.Env = append(IsolatedEnv(adir), "DISPLAY="+display)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("GUI stderr:\n%s", tail(stderr.String(), 4000))
-		}
-	})
+	runGUI(t, display, adir, cmd)
 	win := waitWindow(t, display, "Chordphone", 60*time.Second)
 	shot := func(name string) string { return filepath.Join(art, "join-"+name+".png") }
 	drawn := func(p string) bool { n, err := ImageColours(p, 16); return err == nil && n >= 8 }
@@ -465,26 +446,7 @@ func TestInvitationLinkHandedToRunningPhone(t *testing.T) {
 	dir := t.TempDir()
 	profile := filepath.Join(dir, "profile")
 	cmd := exec.Command(binPath, "--profile", profile, "--user", "carol", "--overlay", "handoff.test", "--listen", "127.0.0.1:0")
-	cmd.Env = append(IsolatedEnv(dir), "DISPLAY="+display)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("GUI stderr:\n%s", tail(stderr.String(), 3000))
-		}
-	})
+	runGUI(t, display, dir, cmd)
 	win := waitWindow(t, display, "Chordphone", 60*time.Second)
 	main := filepath.Join(ArtifactsDir(t), "join-link-before.png")
 	var before []byte
