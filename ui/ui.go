@@ -8,6 +8,8 @@ package ui
 import (
 	"context"
 	"log/slog"
+	"os"
+	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -20,6 +22,9 @@ import (
 
 // AppID is the application's unique identifier (also in FyneApp.toml).
 const AppID = "org.chordphone.chordphone"
+
+// quitGrace is how long a quit asked by a signal waits for Fyne's window loop to return.
+const quitGrace = 10 * time.Second
 
 // Run shows the main window and runs the phone until the window closes (or Quit from the
 // tray) or ctx ends.
@@ -63,9 +68,29 @@ func RunWithInvitation(ctx context.Context, p *phone.Phone, invite string) error
 		}
 		fyne.Do(fa.Quit)
 	}()
+	// returned is closed when ShowAndRun has returned.
+	returned := make(chan struct{})
 	go func() { // owner: Run; quits the app when ctx ends (SIGINT/SIGTERM)
 		<-ctx.Done()
 		fyne.Do(fa.Quit)
+		select {
+		case <-returned:
+		case <-time.After(quitGrace):
+			// Fyne's ShowAndRun at times does not return after Quit (fyne-io/fyne#6021: its
+			// run loop has ended, but Run still waits on its lifecycle queue). The phone stops
+			// with ctx; then the program ends as the signal asked instead of hanging.
+			log.Warn("the window system did not finish closing; exiting without it")
+			gui.closed.Store(true)
+			gui.Close()
+			err := <-done
+			if host != nil {
+				host.Close()
+			}
+			if err != nil {
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}
 	}()
 	if invite != "" {
 		fa.Lifecycle().SetOnStarted(func() { fyne.Do(func() { gui.openInvitation(invite) }) })
@@ -82,6 +107,7 @@ func RunWithInvitation(ctx context.Context, p *phone.Phone, invite string) error
 		}()
 	}
 	gui.win.ShowAndRun()
+	close(returned)
 	gui.closed.Store(true) // no more UI updates: the windows are gone
 	cancel()               // stop the phone first, so call actions in flight return
 	gui.Close()
