@@ -550,14 +550,7 @@ func TestAdapterSDES(t *testing.T) {
 func TestAdapterEnrolledOverlay(t *testing.T) {
 	lan := lantest.New(t, 2)
 	srvAddr, host := lan.Addrs[0].String(), lan.Addrs[1].String()
-	etc := filepath.Join("/etc/netns", lan.Namespaces[1]) // `ip netns exec` mounts its hosts file
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(etc) })
-	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+srvAddr+" lab.test\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	nsHosts(t, lan.Namespaces[1], "127.0.0.1 localhost\n"+srvAddr+" lab.test\n")
 	dir := t.TempDir()
 	op := filepath.Join(dir, "op")
 	command(t, "", dir, "", false, "overlay-server", "init", "--dir", op, "--name", "lab.test")

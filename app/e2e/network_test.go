@@ -176,14 +176,7 @@ func dumpLogs(t *testing.T, ps ...*Proc) {
 func TestNamedOverlayStartedOffline(t *testing.T) {
 	lan := lantest.New(t, 2)
 	srvAddr := lan.Addrs[0].String()
-	etc := filepath.Join("/etc/netns", lan.Namespaces[1]) // `ip netns exec` mounts its hosts file
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(etc) })
-	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+srvAddr+" lab.test\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	nsHosts(t, lan.Namespaces[1], "127.0.0.1 localhost\n"+srvAddr+" lab.test\n")
 	dir := t.TempDir()
 	op := filepath.Join(dir, "op")
 	command(t, "", dir, "", false, "overlay-server", "init", "--dir", op, "--name", "lab.test")
@@ -233,4 +226,18 @@ func TestIPv6OnlyLANPhones(t *testing.T) {
 	bob := startLANPhone(t, lan, 1, "bob", "--auto-answer")
 	joinedAndRegistered(t, bob, false) // found alice over IPv6
 	callUntilAnswered(t, alice, bob, "bob", time.Now(), callableWithin)
+}
+
+// nsHosts gives namespace ns its own hosts file (`ip netns exec` mounts /etc/netns/NS/hosts),
+// removed when the test ends.
+func nsHosts(t *testing.T, ns, hosts string) {
+	t.Helper()
+	etc := filepath.Join("/etc/netns", ns)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
